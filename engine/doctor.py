@@ -1,0 +1,83 @@
+"""`tgarc doctor`: what this installation is made of, and whether its parts work."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+
+from engine import __version__
+
+DEPENDENCIES = ("telethon", "cryptg", "msgspec", "orjson", "psutil", "av", "rich")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _ring_self_test(transport) -> str:
+    ring = transport.Ring.create(4096)
+    try:
+        tx, rx = ring.producer(), ring.consumer()
+        tx.put_many([b"tgarc", b""])
+        got = rx.get_many(timeout=1)
+        return "ok" if got == [b"tgarc", b""] else f"FAILED: got {got!r}"
+    finally:
+        ring.close()
+
+
+def report() -> dict:
+    """Everything doctor knows, as one JSON-able dict."""
+    from engine import transport
+    from engine.transport import _shm
+
+    info: dict = {
+        "tgarc": __version__,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "dependencies": {name: _version(name) for name in DEPENDENCIES},
+        "ring": {
+            "implementation": transport.IMPLEMENTATION,
+            "why": transport.WHY,
+            "require_native": os.environ.get("TGARC_REQUIRE_NATIVE") == "1",
+            "shm_dir": _shm.SHM_DIR,
+            "shm_writable": os.access(_shm.SHM_DIR, os.W_OK),
+            "stale_segments_removed": len(transport.sweep_stale()),
+        },
+    }
+    try:
+        import av
+
+        info["ffmpeg"] = av.ffmpeg_version_info
+    except ImportError as exc:
+        info["ffmpeg"] = f"PyAV not importable ({exc}); pip install av"
+    info["ring"]["self_test"] = _ring_self_test(transport)
+    return info
+
+
+def render(info: dict) -> str:
+    lines = [f"tgarc {info['tgarc']}  ({info['python']}, {info['platform']})", "dependencies:"]
+    for name, ver in info["dependencies"].items():
+        lines.append(f"  {name:<10} {ver or 'MISSING: pip install ' + name}")
+    lines.append(f"  {'ffmpeg':<10} {info['ffmpeg']}")
+    ring = info["ring"]
+    lines += [
+        f"ring transport: {ring['implementation']}",
+        f"  why:        {ring['why']}",
+        f"  self-test:  {ring['self_test']}",
+        f"  shm:        {ring['shm_dir']} ({'writable' if ring['shm_writable'] else 'NOT writable'}"
+        f"; {ring['stale_segments_removed']} stale segment(s) removed)",
+    ]
+    return "\n".join(lines)
+
+
+def healthy(info: dict) -> bool:
+    return info["ring"]["self_test"] == "ok" and all(info["dependencies"].values())
+
+
+def write_human(info: dict) -> None:
+    print(render(info), file=sys.stderr)
