@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
+
+# Each test session keeps its segments in a private folder on the same tmpfs, so
+# the leak check below sees only this session's segments (and children inherit it).
+os.environ["TGARC_SHM_DIR"] = tempfile.mkdtemp(prefix="tgarc_tests.", dir="/dev/shm")
 
 from engine import transport
 
@@ -33,7 +38,11 @@ def impl(request) -> str:
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_segments():
     """Every segment a test created must be gone when the session ends."""
-    before = set(transport.segments())
+    shm_dir = os.environ["TGARC_SHM_DIR"]
+    assert transport.segments() == []
     yield
-    leaked = set(transport.segments()) - before
-    assert not leaked, f"/dev/shm segments left behind by the tests: {sorted(leaked)}"
+    leaked = os.listdir(shm_dir)
+    for name in leaked:
+        os.unlink(os.path.join(shm_dir, name))
+    os.rmdir(shm_dir)
+    assert not leaked, f"shared-memory segments left behind by the tests: {sorted(leaked)}"

@@ -152,6 +152,15 @@ def test_an_unknown_or_removed_ring_is_a_clear_error(impl):
         Ring.attach("../../etc/passwd", impl)
 
 
+def test_attaching_something_that_is_not_a_ring_is_refused(impl):
+    fan = __import__("engine.transport", fromlist=["FanIn"]).FanIn(1, 1024, impl)
+    try:
+        with pytest.raises(RingError, match="not a tgarc ring"):
+            Ring.attach(fan._bell_name, impl)      # a 64-byte doorbell segment
+    finally:
+        fan.release()
+
+
 def test_capacity_is_rounded_up_and_too_small_is_refused(impl):
     with Ring.create(1001, impl) as r:
         assert r.capacity == 1008

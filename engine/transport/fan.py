@@ -101,11 +101,11 @@ class FanInProducer(Producer):
         return (FanInProducer, (self.ring, self._bell_name))
 
 
-def _unmap(core, mm, name=None):
+def _unmap(core, mm, name=None, owner_pid=0):
     core.release()
     with contextlib.suppress(BufferError, ValueError):
         mm.close()
-    if name is not None:
+    if name is not None and _shm.me()[0] == owner_pid:
         _shm.unlink(name)
 
 
@@ -116,7 +116,8 @@ class FanIn:
         self._capacity, self._impl = capacity, impl
         self._bell_name, bell_mm = _shm.create(L.BELL_BYTES)
         self._bell = by_name(impl).Bell(bell_mm)
-        self._bell_fin = weakref.finalize(self, _unmap, self._bell, bell_mm, self._bell_name)
+        self._bell_fin = weakref.finalize(self, _unmap, self._bell, bell_mm, self._bell_name,
+                                          _shm.me()[0])
         self._rings = [Ring.create(capacity, impl) for _ in range(n)]
         self._rx = [r.consumer() for r in self._rings]
         self._done = [False] * n          # closed, or died and reported

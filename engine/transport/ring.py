@@ -50,10 +50,16 @@ class Ring:
         self.name = name
         self._mm = mm
         self._mod = core_mod
+        if len(mm) < L.HEADER_BYTES + 16:
+            size = len(mm)
+            mm.close()
+            raise RingError(f"{name} is not a tgarc ring (only {size} bytes)")
         self.core = core_mod.RingCore(mm)
-        if self.core.load(L.MAGIC_SLOT) not in (0, L.MAGIC):
+        if not owner and (self.core.load(L.MAGIC_SLOT) != L.MAGIC
+                          or self.core.capacity + L.HEADER_BYTES != len(mm)):
             self.core.release()
-            raise RingError(f"{name} is not a tgarc ring")
+            mm.close()
+            raise RingError(f"{name} is not a tgarc ring (bad header)")
         self.owner = owner
         self._finalizer = weakref.finalize(
             self, _release, self.core, mm, name if owner else None, _shm.me()[0])
@@ -206,6 +212,8 @@ class Producer(_Endpoint):
             self.claim()
         if core.load(L.CONS_CLOSED):
             raise Closed("the consumer closed this ring", sent=0)
+        if core.load(L.PROD_CLOSED):
+            raise Closed("this ring's producer end is closed", sent=0)
         n = len(records)
         sent = core.try_put_many(records, 0)
         if sent == n:
