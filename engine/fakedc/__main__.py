@@ -1,0 +1,49 @@
+"""``python -m engine.fakedc serve``: run the loopback server until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+
+from .corpus import Corpus
+from .faults import Budget
+from .server import FakeDC
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m engine.fakedc",
+                                description="Loopback MTProto server with a synthetic corpus.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve until interrupted")
+    s.add_argument("--messages", type=int, default=1000, help="messages in the demo channel")
+    s.add_argument("--text-only", action="store_true", help="plain texts only (benchmarks)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    s.add_argument("--rtt-ms", type=float, default=0.0, help="delay before every reply")
+    s.add_argument("--bandwidth", type=float, default=None, help="bytes/s per connection")
+    s.add_argument("--budget", type=float, default=None,
+                   help="account-wide requests/s per method before FLOOD_WAIT")
+    args = p.parse_args(argv)
+    return asyncio.run(_serve(args))
+
+
+async def _serve(args) -> int:
+    budget = Budget(args.budget) if args.budget else None
+    dc = FakeDC(Corpus(seed=args.seed, messages=args.messages, text_only=args.text_only),
+                port=args.port, rtt_ms=args.rtt_ms, bandwidth=args.bandwidth, budget=budget)
+    await dc.start()
+    print(f"port {dc.port}", flush=True)
+    print(f"TGARC_DC={dc.address}", flush=True)
+    print(f"TGARC_SESSION={dc.new_session()}", flush=True)
+    print("serving; Ctrl-C stops", file=sys.stderr, flush=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.Event().wait()
+    await dc.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

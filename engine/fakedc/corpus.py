@@ -1,0 +1,329 @@
+"""A deterministic synthetic Telegram world, generated lazily.
+
+Nothing is stored per message: message ``id`` of a chat is rebuilt from
+``(seed, chat id, id)`` whenever it is asked for, so a 5-million-message channel
+costs no more memory than a small one.  Ids have gaps (deleted messages) on a
+fixed period, dates rise by ``INTERVAL`` seconds an id, and a mutation API (add,
+edit, delete) changes a chat while it is served, for incremental-export tests.
+
+``text_only=True`` makes plain chats of short texts (benchmarks); the default
+adds entities with UTF-16 offsets over emoji, astral and combining characters,
+replies, forwards, edits, views and service messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+from dataclasses import dataclass, field
+
+from telethon.tl import types
+
+BASE_DATE = int(dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp())
+INTERVAL = 37            # seconds between consecutive ids
+GAP_PERIOD = 53          # one id in GAP_PERIOD was "deleted" before the export (a gap)
+POOL = 2048              # distinct texts a corpus draws from (made once, on first use)
+MASK64 = (1 << 64) - 1
+
+WORDS = tuple(
+    "archive telegram channel message history export resume worker ring batch "
+    "journalist research platform offline media photo video voice sticker "
+    "café naïve façade Zürich Ελληνικά русский 日本語 עברית العربية".split(" "))
+EMOJI = ("🙂", "🚀", "👍🏽", "🇺🇦", "👨‍👩‍👧", "❤️", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "e\u0301", "🏳️‍🌈")
+
+
+def utf16_len(s: str) -> int:
+    return len(s.encode("utf-16-le")) // 2
+
+
+def date_of(msg_id: int) -> int:
+    return BASE_DATE + msg_id * INTERVAL
+
+
+def _date(ts: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+@dataclass
+class Chat:
+    """One chat of the corpus; ``kind`` is channel, supergroup, group or user."""
+    key: str
+    kind: str
+    id: int
+    access_hash: int
+    title: str
+    username: str | None
+    about: str
+    top_id: int
+    members: list[int]
+    text_only: bool = False
+    added: dict[int, tuple[str, int]] = field(default_factory=dict)   # id -> (text, from user)
+    edited: dict[int, tuple[str, int]] = field(default_factory=dict)  # id -> (text, edit date)
+    deleted: set[int] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def gap_phase(self) -> int:
+        return self.id % GAP_PERIOD
+
+    def is_gap(self, msg_id: int) -> bool:
+        return msg_id not in self.added and msg_id % GAP_PERIOD == self.gap_phase and msg_id > 1
+
+    def exists(self, msg_id: int) -> bool:
+        return 1 <= msg_id <= self.top_id and not self.is_gap(msg_id) and msg_id not in self.deleted
+
+    def count(self) -> int:
+        """Messages that exist now (what messages.getHistory reports as ``count``)."""
+        r = self.gap_phase
+        first = r if r >= 2 else r + GAP_PERIOD        # smallest gap id (id 1 is never a gap)
+        gaps = 0 if self.top_id < first else (self.top_id - first) // GAP_PERIOD + 1
+        gaps -= sum(1 for i in self.added if i % GAP_PERIOD == r and i > 1)
+        return self.top_id - gaps - len(self.deleted)
+
+    def peer(self):
+        if self.kind in ("channel", "supergroup"):
+            return types.PeerChannel(self.id)
+        if self.kind == "group":
+            return types.PeerChat(self.id)
+        return types.PeerUser(self.id)
+
+
+class Corpus:
+    """The world one fakedc serves: the account, its contacts, and its chats."""
+
+    ME = 1_000_001
+
+    def __init__(self, seed: int = 1, messages: int = 1000, text_only: bool = False):
+        self.seed = seed
+        self.text_only = text_only
+        self._pools: dict[bool, list] = {}
+        self.version = 0          # bumped by every mutation (invalidates cached pages)
+        self.me = types.User(id=self.ME, is_self=True, access_hash=self._hash(self.ME),
+                             first_name="Archivist", last_name="Test", username="archivist",
+                             phone="15550001234")
+        self.users = {self.ME: self.me}
+        for i in range(20):
+            uid = 1_000_100 + i
+            self.users[uid] = types.User(id=uid, access_hash=self._hash(uid),
+                                         first_name=f"User{i}", last_name="Synthetic",
+                                         username=f"synthetic_user_{i}")
+        member_ids = sorted(self.users)
+        small = max(1, messages // 10)
+        specs = [
+            ("channel", "channel", 1_500_000_001, "tgarc demo channel", "tgarc_demo", messages),
+            ("supergroup", "supergroup", 1_500_000_002, "tgarc supergroup", "tgarc_group", small),
+            ("group", "group", 400_001, "Basic group", None, small),
+            ("private", "user", 1_000_100, "User0 Synthetic", "synthetic_user_0", small),
+        ]
+        self.chats: dict[str, Chat] = {}
+        for key, kind, cid, title, username, n in specs:
+            self.chats[key] = Chat(key=key, kind=kind, id=cid, access_hash=self._hash(cid),
+                                   title=title, username=username,
+                                   about=f"Synthetic {kind} for tgarc tests ({n} messages).",
+                                   top_id=n, members=member_ids, text_only=text_only)
+
+    # ---- lookups ---------------------------------------------------------------
+    def _hash(self, peer_id: int) -> int:
+        return random.Random(self.seed * 7919 + peer_id).getrandbits(63)
+
+    def by_username(self, username: str):
+        username = username.lower()
+        for chat in self.chats.values():
+            if chat.username == username:
+                return chat
+        for user in self.users.values():
+            if user.username == username:
+                return user
+        return None
+
+    def channel(self, channel_id: int) -> Chat | None:
+        return next((c for c in self.chats.values()
+                     if c.id == channel_id and c.kind in ("channel", "supergroup")), None)
+
+    def chat_of_peer(self, kind: str, peer_id: int) -> Chat | None:
+        for chat in self.chats.values():
+            if chat.id == peer_id and (
+                (kind == "channel" and chat.kind in ("channel", "supergroup"))
+                or (kind == "chat" and chat.kind == "group")
+                or (kind == "user" and chat.kind == "user")):
+                return chat
+        return None
+
+    def chat_object(self, chat: Chat):
+        """The TL Chat/Channel (or User, for a private chat) describing ``chat``."""
+        if chat.kind in ("channel", "supergroup"):
+            return types.Channel(
+                id=chat.id, title=chat.title, photo=types.ChatPhotoEmpty(),
+                date=_date(BASE_DATE), broadcast=chat.kind == "channel",
+                megagroup=chat.kind == "supergroup", access_hash=chat.access_hash,
+                username=chat.username, participants_count=len(chat.members))
+        if chat.kind == "group":
+            return types.Chat(id=chat.id, title=chat.title, photo=types.ChatPhotoEmpty(),
+                              participants_count=len(chat.members), date=_date(BASE_DATE),
+                              version=1)
+        return self.users[chat.id]
+
+    # ---- history ------------------------------------------------------------------
+    def history(self, chat: Chat, offset_id: int = 0, offset_date: int = 0, add_offset: int = 0,
+                limit: int = 100, max_id: int = 0, min_id: int = 0) -> list[int]:
+        """Ids messages.getHistory returns, newest first, with Telegram's semantics:
+        the list of existing ids (newest first) is cut at the first id below
+        ``offset_id`` (or dated before ``offset_date``), shifted by ``add_offset``
+        (negative: newer), ``limit`` long, then bounded by ``min_id < id < max_id``."""
+        with chat.lock:
+            top = chat.top_id
+            if offset_id > 0:
+                start = min(offset_id - 1, top)
+            elif offset_date > 0:
+                start = min(top, (offset_date - 1 - BASE_DATE) // INTERVAL)
+            else:
+                start = top
+            limit = max(0, min(limit, 100))
+            ids: list[int] = []
+            if add_offset < 0:                       # the -add_offset ids just above start
+                above, i = [], start + 1
+                while len(above) < -add_offset and i <= top:
+                    if chat.exists(i):
+                        above.append(i)
+                    i += 1
+                ids = above[::-1][: limit]
+                skip = 0
+            else:
+                skip = add_offset
+            i = start
+            while len(ids) < limit and i >= 1:
+                if chat.exists(i):
+                    if skip:
+                        skip -= 1
+                    else:
+                        ids.append(i)
+                i -= 1
+        return [i for i in ids if i > min_id and (max_id <= 0 or i < max_id)]
+
+    # ---- messages -------------------------------------------------------------------
+    def _mix(self, chat: Chat, msg_id: int) -> int:
+        """A cheap deterministic 64-bit hash of (seed, chat, id): per-message choices
+        without building a Random (which costs more than the message)."""
+        h = (msg_id * 0x9E3779B97F4A7C15 + chat.id * 0xC2B2AE3D27D4EB4F + self.seed) & MASK64
+        h ^= h >> 31
+        h = (h * 0xBF58476D1CE4E5B9) & MASK64
+        return h ^ (h >> 29)
+
+    def _texts(self, text_only: bool) -> list:
+        pool = self._pools.get(text_only)
+        if pool is None:
+            rnd = random.Random(self.seed)
+            pool = self._pools[text_only] = [self._text(rnd, text_only) for _ in range(POOL)]
+        return pool
+
+    def message(self, chat: Chat, msg_id: int):
+        """The TL message with this id, or None if it does not exist."""
+        if not chat.exists(msg_id):
+            return None
+        peer = chat.peer()
+        date = _date(date_of(msg_id))
+        h = self._mix(chat, msg_id)
+        if msg_id == 1 and chat.kind in ("channel", "supergroup"):
+            return types.MessageService(
+                id=1, peer_id=peer, date=date,
+                action=types.MessageActionChannelCreate(title=chat.title),
+                from_id=None if chat.kind == "channel" else types.PeerUser(self.ME))
+        if msg_id in chat.added:
+            text, sender = chat.added[msg_id]
+            entities = None
+        else:
+            sender = chat.members[h % len(chat.members)]
+            text, entities = self._texts(chat.text_only)[(h >> 8) % POOL]
+        edit_date = None
+        if msg_id in chat.edited:
+            text, edit_ts = chat.edited[msg_id]
+            edit_date, entities = _date(edit_ts), None
+        is_channel = chat.kind == "channel"
+        kw = {}
+        if not chat.text_only:
+            if msg_id not in chat.added and msg_id % 11 == 0 and msg_id > 2:
+                kw["reply_to"] = types.MessageReplyHeader(reply_to_msg_id=msg_id - 1 - msg_id % 3)
+            if msg_id % 17 == 0:
+                kw["fwd_from"] = types.MessageFwdHeader(date=_date(date_of(msg_id) - 86400),
+                                                        from_name="Somebody Else")
+            if msg_id % 29 == 0 and edit_date is None:
+                edit_date = _date(date_of(msg_id) + 600)
+            if msg_id % 97 == 0 and chat.kind != "user":
+                return types.MessageService(
+                    id=msg_id, peer_id=peer, date=date,
+                    from_id=None if is_channel else types.PeerUser(sender),
+                    action=types.MessageActionPinMessage(),
+                    reply_to=types.MessageReplyHeader(reply_to_msg_id=msg_id - 5))
+        if chat.kind == "user":
+            from_id = types.PeerUser(self.ME if msg_id % 2 else chat.id)
+            out = msg_id % 2 == 1
+        else:
+            from_id, out = (None if is_channel else types.PeerUser(sender)), False
+        return types.Message(
+            id=msg_id, peer_id=peer, date=date, message=text, out=out, post=is_channel,
+            from_id=from_id, entities=entities or None, edit_date=edit_date,
+            views=10 + (h >> 20) % 5000 if is_channel else None,
+            forwards=(h >> 40) % 50 if is_channel else None, **kw)
+
+    def _text(self, rnd: random.Random, text_only: bool):
+        n = rnd.randrange(3, 30)
+        if text_only:
+            return " ".join(rnd.choice(WORDS) for _ in range(n)), None
+        parts: list[str] = []
+        entities = []
+        pos = 0
+        for k in range(n):
+            word = rnd.choice(WORDS) if rnd.random() < 0.85 else rnd.choice(EMOJI)
+            if k:
+                parts.append(" ")
+                pos += 1
+            length = utf16_len(word)
+            roll = rnd.random()
+            if roll < 0.08:
+                entities.append(types.MessageEntityBold(pos, length))
+            elif roll < 0.12:
+                entities.append(types.MessageEntityItalic(pos, length))
+            elif roll < 0.14:
+                entities.append(types.MessageEntityCode(pos, length))
+            elif roll < 0.16:
+                entities.append(types.MessageEntityTextUrl(pos, length,
+                                                           url=f"https://example.org/{word}"))
+            elif roll < 0.17:
+                entities.append(types.MessageEntitySpoiler(pos, length))
+            parts.append(word)
+            pos += length
+        if rnd.random() < 0.1:    # a nested pair: bold over the whole text, italic inside
+            entities.insert(0, types.MessageEntityBold(0, pos))
+        return "".join(parts), entities
+
+    def users_of(self, messages) -> list:
+        ids = {self.ME}
+        for m in messages:
+            fid = getattr(m, "from_id", None)
+            if isinstance(fid, types.PeerUser):
+                ids.add(fid.user_id)
+        return [self.users[i] for i in sorted(ids) if i in self.users]
+
+    # ---- mutations (safe to call while the server runs) ------------------------------
+    def add_message(self, key: str, text: str, sender: int | None = None) -> int:
+        chat = self.chats[key]
+        with chat.lock:
+            chat.top_id += 1
+            chat.added[chat.top_id] = (text, sender or chat.members[0])
+            self.version += 1
+            return chat.top_id
+
+    def edit_message(self, key: str, msg_id: int, text: str) -> None:
+        chat = self.chats[key]
+        with chat.lock:
+            if not chat.exists(msg_id):
+                raise KeyError(f"no message {msg_id} in {key}")
+            chat.edited[msg_id] = (text, date_of(chat.top_id) + 1)
+            self.version += 1
+
+    def delete_messages(self, key: str, ids) -> None:
+        chat = self.chats[key]
+        with chat.lock:
+            chat.deleted.update(i for i in ids if chat.exists(i))
+            self.version += 1

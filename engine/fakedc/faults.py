@@ -1,0 +1,117 @@
+"""Declarative fault rules, an account-wide request budget, network emulation, and a call log.
+
+A rule names an RPC (Telethon's request class name, e.g. ``GetHistoryRequest``, or ``*``)
+and when it fires: on the ``nth`` call, on ``every`` n-th call, or with a seeded
+``probability``.  What it does:
+
+==================  =========================================================
+``flood_wait``      rpc_error 420 FLOOD_WAIT_<seconds>
+``flood_premium``   rpc_error 420 FLOOD_PREMIUM_WAIT_<seconds>
+``takeout_delay``   rpc_error 420 TAKEOUT_INIT_DELAY_<seconds>
+``server_error``    rpc_error 500 INTERNAL_SERVER_ERROR
+``file_ref``        rpc_error 400 FILE_REFERENCE_EXPIRED
+``error``           rpc_error <code> <message> (anything else, e.g. 400 CHANNEL_PRIVATE)
+``drop_before``     close the connection instead of answering
+``drop_after``      answer, then close the connection
+``no_reply``        never answer (Telethon has no per-request timeout: the caller needs one)
+``bad_salt``        rotate the server salt first, so the request gets bad_server_salt
+==================  =========================================================
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+KINDS = ("flood_wait", "flood_premium", "takeout_delay", "server_error", "file_ref", "error",
+         "drop_before", "drop_after", "no_reply", "bad_salt")
+
+
+@dataclass
+class Rule:
+    method: str
+    kind: str
+    nth: int | None = None           # fire on exactly the n-th matching call (1-based)
+    every: int | None = None         # fire on every n-th matching call
+    probability: float | None = None  # fire with this chance (seeded)
+    seconds: int = 1                 # for the *_wait kinds
+    code: int = 400                  # for "error"
+    message: str = "BAD_REQUEST"     # for "error"
+    times: int | None = None         # stop after firing this often
+    seed: int = 0
+    calls: int = field(default=0, init=False)
+    fired: int = field(default=0, init=False)
+    _rnd: random.Random = field(default=None, init=False, repr=False)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS)}")
+        if sum(x is not None for x in (self.nth, self.every, self.probability)) != 1:
+            raise ValueError("a rule needs exactly one of nth, every, probability")
+        self._rnd = random.Random(self.seed)
+
+    def matches(self, method: str) -> bool:
+        if self.method not in ("*", method):
+            return False
+        self.calls += 1
+        if self.times is not None and self.fired >= self.times:
+            return False
+        if self.nth is not None:
+            hit = self.calls == self.nth
+        elif self.every is not None:
+            hit = self.calls % self.every == 0
+        else:
+            hit = self._rnd.random() < self.probability
+        if hit:
+            self.fired += 1
+        return hit
+
+    def rpc_error(self) -> tuple[int, str] | None:
+        return {
+            "flood_wait": (420, f"FLOOD_WAIT_{self.seconds}"),
+            "flood_premium": (420, f"FLOOD_PREMIUM_WAIT_{self.seconds}"),
+            "takeout_delay": (420, f"TAKEOUT_INIT_DELAY_{self.seconds}"),
+            "server_error": (500, "INTERNAL_SERVER_ERROR"),
+            "file_ref": (400, "FILE_REFERENCE_EXPIRED"),
+            "error": (self.code, self.message),
+        }.get(self.kind)
+
+
+class Budget:
+    """Account-wide token bucket per method, as Telegram limits an account: ``rate``
+    requests a second with bursts of ``burst``; past it, FLOOD_WAIT with the seconds
+    until a token is back (at least 1, as Telegram never says 0)."""
+
+    def __init__(self, rate: float, burst: float | None = None, methods: tuple[str, ...] = ("*",)):
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate)
+        self.methods = methods
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, method: str, now: float | None = None) -> int:
+        """0 if the call may go, else the FLOOD_WAIT seconds."""
+        if "*" not in self.methods and method not in self.methods:
+            return 0
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.get(method, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[method] = (tokens - 1, now)
+                return 0
+            self._buckets[method] = (tokens, now)
+            return max(1, math.ceil((1 - tokens) / self.rate))
+
+
+@dataclass
+class Call:
+    """One entry of the server's call log."""
+    method: str
+    args: dict
+    time: float
+    outcome: str          # "ok", "rpc_error 420 FLOOD_WAIT_3", "dropped", "no reply", ...
+    connection: int = 0

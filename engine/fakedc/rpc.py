@@ -1,0 +1,344 @@
+"""The RPCs fakedc answers, one small function each; anything else is an rpc_error.
+
+A handler gets the server, the connection (for its account) and the parsed
+Telethon request, and returns a TL object (or raw TL bytes), or raises RpcError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import struct
+
+from telethon.tl import functions, types
+
+from .corpus import BASE_DATE, Chat
+
+BOOL_TRUE = struct.pack("<I", 0x997275B5)
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(f"{code} {message}")
+        self.code, self.message = code, message
+
+
+HANDLERS: dict[type, callable] = {}
+
+
+def handles(*request_types):
+    def register(fn):
+        for t in request_types:
+            HANDLERS[t] = fn
+        return fn
+    return register
+
+
+def dispatch(dc, conn, request):
+    handler = HANDLERS.get(type(request))
+    if handler is None:
+        raise RpcError(400, f"METHOD_NOT_SUPPORTED_{type(request).__name__.upper()}")
+    return handler(dc, conn, request)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _ts(value) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp())
+    return int(value)
+
+
+# ---- help / updates -----------------------------------------------------------------------
+@handles(functions.help.GetConfigRequest)
+def get_config(dc, conn, req):
+    now = _now()
+    return types.Config(
+        date=now, expires=now + dt.timedelta(hours=1), test_mode=False, this_dc=2,
+        dc_options=[types.DcOption(id=2, ip_address=dc.host, port=dc.port)],
+        dc_txt_domain_name="fakedc.invalid", chat_size_max=200, megagroup_size_max=200000,
+        forwarded_count_max=100, online_update_period_ms=210000, offline_blur_timeout_ms=5000,
+        offline_idle_timeout_ms=30000, online_cloud_timeout_ms=300000,
+        notify_cloud_delay_ms=30000, notify_default_delay_ms=1500, push_chat_period_ms=60000,
+        push_chat_limit=2, edit_time_limit=172800, revoke_time_limit=2147483647,
+        revoke_pm_time_limit=2147483647, rating_e_decay=2419200, stickers_recent_limit=200,
+        channels_read_media_period=604800, call_receive_timeout_ms=20000,
+        call_ring_timeout_ms=90000, call_connect_timeout_ms=30000,
+        call_packet_timeout_ms=10000, me_url_prefix="https://t.me/", caption_length_max=1024,
+        message_length_max=4096, webfile_dc_id=2)
+
+
+@handles(functions.help.GetNearestDcRequest)
+def get_nearest_dc(dc, conn, req):
+    return types.NearestDc(country="ZZ", this_dc=2, nearest_dc=2)
+
+
+@handles(functions.updates.GetStateRequest)
+def get_state(dc, conn, req):
+    return types.updates.State(pts=1, qts=0, date=_now(), seq=1, unread_count=0)
+
+
+@handles(functions.updates.GetDifferenceRequest)
+def get_difference(dc, conn, req):
+    return types.updates.DifferenceEmpty(date=_now(), seq=1)
+
+
+@handles(functions.updates.GetChannelDifferenceRequest)
+def get_channel_difference(dc, conn, req):
+    return types.updates.ChannelDifferenceEmpty(pts=1, final=True)
+
+
+# ---- users ---------------------------------------------------------------------------------
+def _user(dc, conn, input_user):
+    corpus = dc.corpus
+    if isinstance(input_user, (types.InputUserSelf, types.InputPeerSelf)):
+        return corpus.users[conn.account.user_id]
+    uid = getattr(input_user, "user_id", None)
+    user = corpus.users.get(uid)
+    if user is None or getattr(input_user, "access_hash", user.access_hash) != user.access_hash:
+        raise RpcError(400, "USER_ID_INVALID")
+    return user
+
+
+@handles(functions.users.GetUsersRequest)
+def get_users(dc, conn, req):
+    return [_user(dc, conn, u) for u in req.id]
+
+
+@handles(functions.users.GetFullUserRequest)
+def get_full_user(dc, conn, req):
+    user = _user(dc, conn, req.id)
+    return types.users.UserFull(
+        full_user=types.UserFull(id=user.id, settings=types.PeerSettings(),
+                                 notify_settings=types.PeerNotifySettings(),
+                                 common_chats_count=0, about=f"About {user.first_name}"),
+        chats=[], users=[user])
+
+
+# ---- peers and chats -------------------------------------------------------------------------
+@handles(functions.contacts.ResolveUsernameRequest)
+def resolve_username(dc, conn, req):
+    found = dc.corpus.by_username(req.username)
+    if found is None:
+        raise RpcError(400, "USERNAME_NOT_OCCUPIED")
+    if isinstance(found, Chat):
+        obj = dc.corpus.chat_object(found)
+        if found.kind == "user":
+            return types.contacts.ResolvedPeer(peer=types.PeerUser(found.id), chats=[], users=[obj])
+        return types.contacts.ResolvedPeer(peer=found.peer(), chats=[obj], users=[])
+    return types.contacts.ResolvedPeer(peer=types.PeerUser(found.id), chats=[], users=[found])
+
+
+def _channel(dc, input_channel) -> Chat:
+    chat = dc.corpus.channel(getattr(input_channel, "channel_id", None))
+    if chat is None or getattr(input_channel, "access_hash", None) != chat.access_hash:
+        raise RpcError(400, "CHANNEL_INVALID")
+    return chat
+
+
+def chat_of(dc, conn, peer) -> Chat:
+    """The corpus chat an InputPeer names, checking its access hash like Telegram."""
+    corpus = dc.corpus
+    if isinstance(peer, types.InputPeerChannel):
+        return _channel(dc, peer)
+    if isinstance(peer, types.InputPeerChat):
+        chat = corpus.chat_of_peer("chat", peer.chat_id)
+        if chat is None:
+            raise RpcError(400, "CHAT_ID_INVALID")
+        return chat
+    if isinstance(peer, types.InputPeerUser):
+        user = _user(dc, conn, peer)
+        chat = corpus.chat_of_peer("user", user.id)
+        if chat is None:
+            raise RpcError(400, "PEER_ID_INVALID")
+        return chat
+    raise RpcError(400, "PEER_ID_INVALID")
+
+
+@handles(functions.channels.GetChannelsRequest)
+def get_channels(dc, conn, req):
+    return types.messages.Chats(chats=[dc.corpus.chat_object(_channel(dc, c)) for c in req.id])
+
+
+@handles(functions.messages.GetChatsRequest)
+def get_chats(dc, conn, req):
+    out = []
+    for cid in req.id:
+        chat = dc.corpus.chat_of_peer("chat", cid)
+        if chat is None:
+            raise RpcError(400, "CHAT_ID_INVALID")
+        out.append(dc.corpus.chat_object(chat))
+    return types.messages.Chats(chats=out)
+
+
+@handles(functions.channels.GetFullChannelRequest)
+def get_full_channel(dc, conn, req):
+    chat = _channel(dc, req.channel)
+    return types.messages.ChatFull(
+        full_chat=types.ChannelFull(
+            id=chat.id, about=chat.about, read_inbox_max_id=chat.top_id,
+            read_outbox_max_id=chat.top_id, unread_count=0, chat_photo=types.PhotoEmpty(id=0),
+            notify_settings=types.PeerNotifySettings(), bot_info=[], pts=1,
+            participants_count=len(chat.members)),
+        chats=[dc.corpus.chat_object(chat)], users=[])
+
+
+@handles(functions.messages.GetFullChatRequest)
+def get_full_chat(dc, conn, req):
+    chat = dc.corpus.chat_of_peer("chat", req.chat_id)
+    if chat is None:
+        raise RpcError(400, "CHAT_ID_INVALID")
+    participants = types.ChatParticipants(
+        chat_id=chat.id, version=1,
+        participants=[types.ChatParticipant(user_id=u, inviter_id=dc.corpus.ME,
+                                            date=dt.datetime.fromtimestamp(BASE_DATE, dt.UTC))
+                      for u in chat.members])
+    return types.messages.ChatFull(
+        full_chat=types.ChatFull(id=chat.id, about=chat.about, participants=participants,
+                                 notify_settings=types.PeerNotifySettings()),
+        chats=[dc.corpus.chat_object(chat)], users=list(dc.corpus.users.values()))
+
+
+@handles(functions.messages.GetDialogsRequest)
+def get_dialogs(dc, conn, req):
+    corpus = dc.corpus
+    chats = sorted(corpus.chats.values(), key=lambda c: -c.top_id)
+    # offset by the (date, id) of the last dialog of the previous page, like Telegram
+    offset = _ts(req.offset_date)
+    if offset:
+        chats = [c for c in chats if corpus_date(c) < offset]
+    page = chats[: max(0, min(req.limit or 100, 100))]
+    dialogs, messages = [], []
+    for chat in page:
+        top = corpus.history(chat, limit=1)
+        msg = corpus.message(chat, top[0]) if top else None
+        dialogs.append(types.Dialog(peer=chat.peer(), top_message=top[0] if top else 0,
+                                    read_inbox_max_id=chat.top_id,
+                                    read_outbox_max_id=chat.top_id, unread_count=0,
+                                    unread_mentions_count=0, unread_reactions_count=0,
+                                    unread_poll_votes_count=0,
+                                    notify_settings=types.PeerNotifySettings()))
+        if msg is not None:
+            messages.append(msg)
+    chat_objs = [corpus.chat_object(c) for c in page if c.kind != "user"]
+    users = corpus.users_of(messages) + [corpus.chat_object(c) for c in page if c.kind == "user"]
+    users = list({u.id: u for u in users}.values())
+    if len(page) == len(chats) and not offset:
+        return types.messages.Dialogs(dialogs=dialogs, messages=messages, chats=chat_objs,
+                                      users=users)
+    return types.messages.DialogsSlice(count=len(corpus.chats), dialogs=dialogs,
+                                       messages=messages, chats=chat_objs, users=users)
+
+
+def corpus_date(chat: Chat) -> int:
+    from .corpus import date_of
+
+    return date_of(chat.top_id)
+
+
+# ---- history -------------------------------------------------------------------------------------
+def _messages_result(dc, chat: Chat, msgs: list, count: int):
+    corpus = dc.corpus
+    if chat.kind in ("channel", "supergroup"):
+        return types.messages.ChannelMessages(
+            pts=1, count=count, messages=msgs, topics=[], chats=[corpus.chat_object(chat)],
+            users=corpus.users_of(msgs))
+    users = corpus.users_of(msgs)
+    chats = [] if chat.kind == "user" else [corpus.chat_object(chat)]
+    if chat.kind == "user" and all(u.id != chat.id for u in users):
+        users.append(corpus.users[chat.id])
+    return types.messages.MessagesSlice(count=count, messages=msgs, chats=chats, users=users)
+
+
+@handles(functions.messages.GetHistoryRequest)
+def get_history(dc, conn, req):
+    chat = chat_of(dc, conn, req.peer)
+    if conn.account.bot:
+        raise RpcError(400, "BOT_METHOD_INVALID")
+    offset_date = 0 if req.offset_id > 0 else _ts(req.offset_date)   # offset_id wins
+    key = (chat.id, req.offset_id, offset_date, req.add_offset, req.limit, req.max_id,
+           req.min_id, dc.corpus.version)
+    page = dc.pages.pop(key, None)
+    if page is None:
+        page, last = _history_page(dc, chat, key)
+    else:
+        dc.prefetch_hits += 1
+        page, last = page
+    if last and req.add_offset == 0 and req.max_id == 0 and req.min_id == 0:
+        # The client will most likely ask for the page below next (that is how every
+        # pager walks history): make it now, while the client parses this one, so the
+        # server's work overlaps the client's instead of adding to it.
+        nxt = (chat.id, last, 0, 0, req.limit, 0, 0, dc.corpus.version)
+        asyncio.get_running_loop().call_soon(_prefetch, dc, chat, nxt)
+    return page
+
+
+def _history_page(dc, chat: Chat, key) -> tuple[bytes, int]:
+    _, offset_id, offset_date, add_offset, limit, max_id, min_id, _ = key
+    ids = dc.corpus.history(chat, offset_id=offset_id, offset_date=offset_date,
+                            add_offset=add_offset, limit=limit, max_id=max_id, min_id=min_id)
+    msgs = [m for m in (dc.corpus.message(chat, i) for i in ids) if m is not None]
+    return _messages_result(dc, chat, msgs, chat.count())._bytes(), (ids[-1] if ids else 0)
+
+
+def _prefetch(dc, chat: Chat, key) -> None:
+    if key not in dc.pages and key[-1] == dc.corpus.version:
+        dc.pages[key] = _history_page(dc, chat, key)
+        while len(dc.pages) > 16:
+            dc.pages.pop(next(iter(dc.pages)))
+
+
+def _by_ids(dc, chat: Chat, ids):
+    out = []
+    for item in ids:
+        mid = getattr(item, "id", item)
+        msg = dc.corpus.message(chat, mid) if isinstance(mid, int) else None
+        out.append(msg if msg is not None else mid)
+    return out
+
+
+def _message_empty(msg_id: int) -> bytes:
+    # Telethon patches MessageEmpty; write messageEmpty#90a6ca84 flags:0 id by hand.
+    return struct.pack("<IIi", 0x90A6CA84, 0, msg_id)
+
+
+@handles(functions.channels.GetMessagesRequest, functions.messages.GetMessagesRequest)
+def get_messages(dc, conn, req):
+    if isinstance(req, functions.channels.GetMessagesRequest):
+        chat = _channel(dc, req.channel)
+    else:
+        chat = next(c for c in dc.corpus.chats.values() if c.kind == "user")
+    found = _by_ids(dc, chat, req.id)
+    real = [m for m in found if not isinstance(m, int)]
+    result = _messages_result(dc, chat, real, len(found))
+    if len(real) == len(found):
+        return result
+    # Missing ids come back as messageEmpty, in the asked order. The messages vector
+    # is the first vector in every result type, so serialize with it empty and splice.
+    parts = [m._bytes() if not isinstance(m, int) else _message_empty(m) for m in found]
+    result.messages = []
+    return _replace_messages_vector(result._bytes(), parts)
+
+
+def _replace_messages_vector(head: bytes, parts: list[bytes]) -> bytes:
+    empty_vec = struct.pack("<Ii", 0x1CB5C415, 0)
+    i = head.index(empty_vec)
+    return head[:i] + struct.pack("<Ii", 0x1CB5C415, len(parts)) + b"".join(parts) + \
+        head[i + len(empty_vec):]
+
+
+# ---- takeout --------------------------------------------------------------------------------
+@handles(functions.account.InitTakeoutSessionRequest)
+def init_takeout(dc, conn, req):
+    takeout_id = 7_000_000 + len(dc.takeouts) + 1
+    dc.takeouts.add(takeout_id)
+    return types.account.Takeout(id=takeout_id)
+
+
+@handles(functions.account.FinishTakeoutSessionRequest)
+def finish_takeout(dc, conn, req):
+    return BOOL_TRUE

@@ -1,0 +1,459 @@
+"""A loopback MTProto 2.0 server that the real Telethon client talks to over TCP.
+
+It speaks the installed Telethon's TL layer by using Telethon's own generated
+classes both ways (``obj._bytes()`` out, ``BinaryReader.tgread_object()`` in).
+Facts it relies on are in ../shared/MTPROTO_NOTES.md.
+
+    async with FakeDC(Corpus(messages=1000)) as dc:
+        client = TelegramClient(StringSession(dc.new_session()), 1, "x")
+
+Only 127.0.0.1 is ever bound.  Every handler failure is answered with an
+rpc_error (a dropped connection would make Telethon resend the request forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import hashlib
+import ipaddress
+import itertools
+import logging
+import os
+import struct
+import threading
+import time
+from zlib import crc32
+
+from telethon.crypto import AES, AuthKey
+from telethon.extensions import BinaryReader
+from telethon.sessions import StringSession
+from telethon.tl import TLRequest, functions, types
+from telethon.tl.core import GzipPacked, MessageContainer
+
+from .corpus import Corpus
+from .faults import Budget, Call, Rule
+from .rpc import RpcError, dispatch
+
+log = logging.getLogger("engine.fakedc")
+
+DC_ID = 2
+WRAPPERS = (functions.InvokeWithLayerRequest, functions.InitConnectionRequest,
+            functions.InvokeWithoutUpdatesRequest, functions.InvokeWithTakeoutRequest,
+            functions.InvokeAfterMsgRequest, functions.InvokeAfterMsgsRequest,
+            functions.InvokeWithMessagesRangeRequest)
+RPC_RESULT = 0xF35C6D01
+RPC_ERROR = 0x2144CA19
+GZIP_PACKED = 0x3072CFA1
+
+
+def require_loopback(host: str) -> str:
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"fakedc only listens on loopback, not {host}")
+    return host
+
+
+def _calc_key(auth_key: bytes, msg_key: bytes, client: bool):
+    x = 0 if client else 8
+    a = hashlib.sha256(msg_key + auth_key[x : x + 36]).digest()
+    b = hashlib.sha256(auth_key[x + 40 : x + 76] + msg_key).digest()
+    return a[:8] + b[8:24] + a[24:32], b[:8] + a[8:24] + b[24:32]
+
+
+def _tl_bytes(data: bytes) -> bytes:
+    """TL serialization of a `bytes` value."""
+    n = len(data)
+    head = bytes([n]) if n < 254 else b"\xfe" + n.to_bytes(3, "little")
+    return head + data + b"\0" * (-(len(head) + n) % 4)
+
+
+def _serialize(result) -> bytes:
+    if isinstance(result, bytes):
+        return result
+    if isinstance(result, list):   # Vector<T>
+        return struct.pack("<Ii", 0x1CB5C415, len(result)) + b"".join(
+            _serialize(x) for x in result)
+    return result._bytes()
+
+
+class Account:
+    """An authorization (auth key) the server knows."""
+
+    def __init__(self, key: bytes, user_id: int | None, bot: bool = False):
+        self.key = key
+        self.key_id = AuthKey(key).key_id
+        self.user_id = user_id
+        self.bot = bot
+        self.revoked = False
+
+
+class FakeDC:
+    """The server.  ``start()``/``stop()`` inside a loop, or ``async with``,
+    or ``run_in_thread()`` for synchronous callers (CLI tests, the demo)."""
+
+    def __init__(self, corpus: Corpus | None = None, *, host: str = "127.0.0.1", port: int = 0,
+                 rules: list[Rule] | None = None, budget: Budget | None = None,
+                 rtt_ms: float = 0.0, bandwidth: float | None = None,
+                 gzip_min_bytes: int | None = None):
+        self.corpus = corpus or Corpus()
+        self.host = require_loopback(host)
+        self._port = port
+        self.rules = list(rules or [])
+        self.budget = budget
+        self.rtt = rtt_ms / 1000.0
+        self.bandwidth = bandwidth          # bytes/s per connection, None = unlimited
+        self.gzip_min_bytes = gzip_min_bytes
+        self.accounts: dict[int, Account] = {}
+        self.salt = struct.unpack("<q", os.urandom(8))[0]
+        self.calls: list[Call] = []
+        self.takeouts: set[int] = set()
+        self.pages: dict[tuple, tuple[bytes, int]] = {}   # prefetched history pages
+        self.prefetch_hits = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._conns: set[_Connection] = set()
+        self._conn_ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # ---- lifecycle ----------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def address(self) -> str:
+        """What TGARC_DC takes: ``127.0.0.1:PORT``."""
+        return f"{self.host}:{self.port}"
+
+    async def start(self) -> FakeDC:
+        self._server = await asyncio.start_server(self._serve, self.host, self._port)
+        self._port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for conn in list(self._conns):
+                conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            self._server = None
+
+    async def __aenter__(self) -> FakeDC:
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    @contextlib.contextmanager
+    def run_in_thread(self):
+        """Serve from a background thread's event loop for the ``with`` block."""
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self.start())
+            ready.set()
+            loop.run_forever()
+
+        thread = threading.Thread(target=run, name="fakedc", daemon=True)
+        thread.start()
+        ready.wait(10)
+        try:
+            yield self
+        finally:
+            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+            loop.close()
+
+    # ---- authorizations -----------------------------------------------------------------
+    def new_session(self, user_id: int | None = None, bot: bool = False) -> str:
+        """A Telethon StringSession already authorized as ``user_id`` (default:
+        the corpus's own account) — the fast way in, no key exchange."""
+        key = os.urandom(256)
+        account = Account(key, user_id or self.corpus.ME, bot=bot)
+        self.accounts[account.key_id] = account
+        session = StringSession()
+        session.set_dc(DC_ID, self.host, self.port)
+        session.auth_key = AuthKey(key)
+        return session.save()
+
+    def revoke(self, session_string: str) -> None:
+        """Terminate that authorization: its next request gets 401 AUTH_KEY_UNREGISTERED."""
+        key_id = StringSession(session_string).auth_key.key_id
+        self.accounts[key_id].revoked = True
+
+    def log(self, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    # ---- connections ----------------------------------------------------------------
+    async def _serve(self, reader, writer):
+        conn = _Connection(self, reader, writer, next(self._conn_ids))
+        self._conns.add(conn)
+        try:
+            await conn.run()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._conns.discard(conn)
+            conn.close()
+
+
+class _Framing:
+    """Transport framing, chosen by the client's first bytes."""
+
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+        self.mode = None
+        self._send_seq = 0
+        self._recv_seq = 0
+        self._pending = b""
+
+    async def detect(self):
+        first = await self.reader.readexactly(1)
+        if first == b"\xef":
+            self.mode = "abridged"
+            return
+        rest = await self.reader.readexactly(3)
+        four = first + rest
+        if four == b"\xee" * 4:
+            self.mode = "intermediate"
+        elif four == b"\xdd" * 4:
+            self.mode = "padded"
+        else:
+            self.mode = "full"
+            self._pending = four
+
+    async def read(self) -> bytes:
+        r = self.reader
+        if self.mode == "full":
+            head = self._pending or await r.readexactly(4)
+            self._pending = b""
+            length = struct.unpack("<i", head)[0]
+            rest = await r.readexactly(length - 4)
+            seq = struct.unpack("<i", rest[:4])[0]
+            body, crc = rest[4:-4], struct.unpack("<I", rest[-4:])[0]
+            if crc != crc32(head + rest[:-4]) or seq != self._recv_seq:
+                raise ConnectionError("bad crc or seq in full transport")
+            self._recv_seq += 1
+            return body
+        if self.mode == "abridged":
+            n = (await r.readexactly(1))[0]
+            if n >= 127:
+                n = int.from_bytes(await r.readexactly(3), "little")
+            return await r.readexactly(n * 4)
+        n = struct.unpack("<i", await r.readexactly(4))[0]
+        data = await r.readexactly(n)
+        return data[: len(data) - len(data) % 4] if self.mode == "padded" else data
+
+    def frame(self, data: bytes) -> bytes:
+        if self.mode == "full":
+            head = struct.pack("<ii", len(data) + 12, self._send_seq)
+            self._send_seq += 1
+            return head + data + struct.pack("<I", crc32(head + data))
+        if self.mode == "abridged":
+            n = len(data) // 4
+            return (bytes([n]) if n < 127 else b"\x7f" + n.to_bytes(3, "little")) + data
+        return struct.pack("<i", len(data)) + data
+
+
+class _Connection:
+    def __init__(self, dc: FakeDC, reader, writer, conn_id: int):
+        self.dc, self.reader, self.writer, self.id = dc, reader, writer, conn_id
+        self.framing = _Framing(reader, writer)
+        self.account: Account | None = None
+        self.session_id: int | None = None
+        self._last_msg_id = 0
+        self._seq = 0
+        self._tasks: set[asyncio.Task] = set()
+        self._closed = False
+
+    def close(self):
+        if not self._closed:
+            self._closed = True
+            for t in self._tasks:
+                t.cancel()
+            with contextlib.suppress(Exception):
+                self.writer.close()
+
+    async def run(self):
+        await self.framing.detect()
+        while not self._closed:
+            packet = await self.framing.read()
+            await self._on_packet(packet)
+
+    # ---- sending ----------------------------------------------------------------------
+    def _msg_id(self, response: bool) -> int:
+        now = time.time()
+        mid = (int(now) << 32) | ((int((now % 1) * 2**32)) & ~3)
+        mid = max(mid, self._last_msg_id + 4) & ~3
+        mid |= 1 if response else 3
+        self._last_msg_id = mid
+        return mid
+
+    def _send_now(self, body: bytes, content_related: bool = True, response: bool = True):
+        if self._closed or self.account is None:
+            return
+        seq = self._seq * 2 + 1 if content_related else self._seq * 2
+        if content_related:
+            self._seq += 1
+        data = struct.pack("<qqqii", self.dc.salt, self.session_id or 0,
+                           self._msg_id(response), seq, len(body)) + body
+        data += os.urandom(-(len(data) + 12) % 16 + 12)
+        key = self.account.key
+        msg_key = hashlib.sha256(key[96:128] + data).digest()[8:24]
+        aes_key, aes_iv = _calc_key(key, msg_key, client=False)
+        packet = (struct.pack("<Q", self.account.key_id) + msg_key
+                  + AES.encrypt_ige(data, aes_key, aes_iv))
+        self.writer.write(self.framing.frame(packet))
+
+    async def _send(self, body: bytes, content_related: bool = True):
+        """Send with the emulated network: bandwidth cap (round-trip delay is
+        applied per request, before the handler runs)."""
+        if self.dc.bandwidth:
+            await asyncio.sleep(len(body) / self.dc.bandwidth)
+        self._send_now(body, content_related)
+        with contextlib.suppress(ConnectionError):
+            await self.writer.drain()
+
+    def _transport_error(self, code: int):
+        self.writer.write(self.framing.frame(struct.pack("<i", code)))
+
+    # ---- receiving ---------------------------------------------------------------------
+    async def _on_packet(self, packet: bytes):
+        key_id = struct.unpack("<Q", packet[:8])[0]
+        if key_id == 0:
+            # Unencrypted messages are only the key exchange, which this server does
+            # not offer yet: behave like Telegram faced with an unknown key.
+            self._transport_error(-404)
+            return
+        account = self.dc.accounts.get(key_id)
+        if account is None:
+            self._transport_error(-404)
+            await self.writer.drain()
+            return
+        self.account = account
+        msg_key = packet[8:24]
+        aes_key, aes_iv = _calc_key(account.key, msg_key, client=True)
+        plain = AES.decrypt_ige(packet[24:], aes_key, aes_iv)
+        if hashlib.sha256(account.key[88:120] + plain).digest()[8:24] != msg_key:
+            raise ConnectionError("msg_key mismatch")
+        salt, session_id, msg_id, seq_no, length = struct.unpack("<qqqii", plain[:32])
+        body = plain[32 : 32 + length]
+        if session_id != self.session_id:
+            self.session_id = session_id
+            self._seq = 0
+            self._send_now(types.NewSessionCreated(
+                first_msg_id=msg_id, unique_id=struct.unpack("<q", os.urandom(8))[0],
+                server_salt=self.dc.salt)._bytes(), content_related=False, response=False)
+        skew = (msg_id >> 32) - time.time()
+        if skew > 30 or skew < -300:
+            self._send_now(types.BadMsgNotification(
+                bad_msg_id=msg_id, bad_msg_seqno=seq_no, error_code=17 if skew > 0 else 16,
+            )._bytes(), content_related=False)
+            return
+        if salt != self.dc.salt:
+            self._send_now(types.BadServerSalt(
+                bad_msg_id=msg_id, bad_msg_seqno=seq_no, error_code=48,
+                new_server_salt=self.dc.salt)._bytes(), content_related=False)
+            return
+        obj = BinaryReader(body).tgread_object()
+        await self._on_message(msg_id, obj)
+
+    async def _on_message(self, msg_id: int, obj):
+        if isinstance(obj, MessageContainer):
+            for inner in obj.messages:
+                await self._on_message(inner.msg_id, inner.obj)
+            return
+        if isinstance(obj, GzipPacked):
+            await self._on_message(msg_id, BinaryReader(obj.data).tgread_object())
+            return
+        if isinstance(obj, types.MsgsAck):
+            return
+        if isinstance(obj, (functions.PingRequest, functions.PingDelayDisconnectRequest)):
+            self._send_now(types.Pong(msg_id=msg_id, ping_id=obj.ping_id)._bytes(),
+                           content_related=False)
+            return
+        if isinstance(obj, TLRequest):
+            task = asyncio.get_running_loop().create_task(self._answer(msg_id, obj))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, msg_id: int, request):
+        while isinstance(request, WRAPPERS):
+            if isinstance(request, functions.InvokeWithTakeoutRequest) \
+                    and request.takeout_id not in self.dc.takeouts:
+                await self._reply_error(msg_id, 400, "TAKEOUT_INVALID", type(request).__name__)
+                return
+            request = request.query
+        method = type(request).__name__
+        if self.dc.rtt:
+            await asyncio.sleep(self.dc.rtt)
+        if self.account.revoked:
+            await self._reply_error(msg_id, 401, "AUTH_KEY_UNREGISTERED", method)
+            return
+        for rule in self.dc.rules:
+            if not rule.matches(method):
+                continue
+            err = rule.rpc_error()
+            if err:
+                await self._reply_error(msg_id, *err, method)
+                return
+            if rule.kind == "drop_before":
+                self._log(method, request, "dropped before reply")
+                self.close()
+                return
+            if rule.kind == "no_reply":
+                self._log(method, request, "no reply")
+                return
+            if rule.kind == "bad_salt":
+                self.dc.salt = struct.unpack("<q", os.urandom(8))[0]
+            if rule.kind == "drop_after":
+                await self._reply(msg_id, request, method)
+                self.close()
+                return
+        if self.dc.budget is not None:
+            wait = self.dc.budget.take(method)
+            if wait:
+                await self._reply_error(msg_id, 420, f"FLOOD_WAIT_{wait}", method)
+                return
+        await self._reply(msg_id, request, method)
+
+    async def _reply(self, msg_id: int, request, method: str):
+        try:
+            body = _serialize(dispatch(self.dc, self, request))
+        except RpcError as exc:
+            await self._reply_error(msg_id, exc.code, exc.message, method, request)
+            return
+        except Exception as exc:     # a handler bug must still answer, or Telethon resends forever
+            log.exception("fakedc: %s failed", method)
+            await self._reply_error(msg_id, 500, f"FAKEDC_{type(exc).__name__.upper()}",
+                                    method, request)
+            return
+        if self.dc.gzip_min_bytes is not None and len(body) >= self.dc.gzip_min_bytes:
+            body = struct.pack("<I", GZIP_PACKED) + _tl_bytes(gzip.compress(body, 1))
+        self._log(method, request, "ok")
+        await self._send(struct.pack("<Iq", RPC_RESULT, msg_id) + body)
+
+    async def _reply_error(self, msg_id: int, code: int, message: str, method: str,
+                           request=None):
+        self._log(method, request, f"rpc_error {code} {message}")
+        await self._send(struct.pack("<IqIi", RPC_RESULT, msg_id, RPC_ERROR, code)
+                         + _tl_bytes(message.encode()))
+
+    def _log(self, method: str, request, outcome: str):
+        args = {}
+        if request is not None:
+            for k in ("offset_id", "add_offset", "limit", "min_id", "max_id", "offset_date",
+                      "username", "id"):
+                v = getattr(request, k, None)
+                if v is not None and not isinstance(v, list):
+                    args[k] = v
+        self.dc.log(Call(method, args, time.monotonic(), outcome, self.id))
