@@ -1,0 +1,1 @@
+"""Loopback MTProto server and synthetic corpus for tests, benchmarks and the demo."""
