@@ -150,9 +150,10 @@ class _Endpoint:
     def bind(self, pid: int) -> None:
         """Record ``pid`` (a child this process started) as this end's process,
         so the peer can watch it before the child's first call."""
-        start = _shm.process_start(pid)
-        if start is None:
-            raise RingError(f"cannot bind {self._ROLE} to pid {pid}: no such process")
+        if self._core.load(self._SLOTS[0]) == pid:
+            return                      # the child claimed its end already
+        # A child that already exited is recorded with start time 0: dead to the peer.
+        start = _shm.process_start(pid) or 0
         self._core.store(self._SLOTS[0], pid)
         self._core.store(self._SLOTS[1], start)
 
