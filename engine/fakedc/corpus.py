@@ -168,38 +168,43 @@ class Corpus:
     def history(self, chat: Chat, offset_id: int = 0, offset_date: int = 0, add_offset: int = 0,
                 limit: int = 100, max_id: int = 0, min_id: int = 0) -> list[int]:
         """Ids messages.getHistory returns, newest first, with Telegram's semantics:
-        the list of existing ids (newest first) is cut at the first id below
-        ``offset_id`` (or dated before ``offset_date``), shifted by ``add_offset``
-        (negative: newer), ``limit`` long, then bounded by ``min_id < id < max_id``."""
+        only ids in ``min_id < id < max_id`` (0: unbounded) exist for the call; that
+        list (newest first) is cut at the first id below ``offset_id`` (or dated
+        before ``offset_date``), shifted by ``add_offset`` (negative: newer), and
+        ``limit`` (at most 100) long."""
         with chat.lock:
-            top = chat.top_id
+            upper = chat.top_id if max_id <= 0 else min(chat.top_id, max_id - 1)
             if offset_id > 0:
-                start = min(offset_id - 1, top)
+                start = offset_id - 1
             elif offset_date > 0:
-                start = min(top, (offset_date - 1 - BASE_DATE) // INTERVAL)
+                start = (offset_date - 1 - BASE_DATE) // INTERVAL
             else:
-                start = top
+                start = upper
+            start = min(start, upper)
             limit = max(0, min(limit, 100))
             ids: list[int] = []
-            if add_offset < 0:                       # the -add_offset ids just above start
-                above, i = [], start + 1
-                while len(above) < -add_offset and i <= top:
+            skip, want = max(0, add_offset), limit
+            if add_offset < 0:
+                # The window starts k = -add_offset ids above the cut (clipped at the
+                # newest id) and is `limit` long: some ids above it, limit - k below.
+                k = -add_offset
+                above, i = [], max(start + 1, min_id + 1)
+                while len(above) < k and i <= upper:
                     if chat.exists(i):
                         above.append(i)
                     i += 1
-                ids = above[::-1][: limit]
-                skip = 0
-            else:
-                skip = add_offset
+                take = min(limit, k) if len(above) == k else max(0, len(above) - k + limit)
+                ids = above[::-1][:take]
+                want = len(ids) + max(0, limit - k)
             i = start
-            while len(ids) < limit and i >= 1:
+            while len(ids) < want and i > min_id:
                 if chat.exists(i):
                     if skip:
                         skip -= 1
                     else:
                         ids.append(i)
                 i -= 1
-        return [i for i in ids if i > min_id and (max_id <= 0 or i < max_id)]
+        return ids
 
     # ---- messages -------------------------------------------------------------------
     def _mix(self, chat: Chat, msg_id: int) -> int:

@@ -251,7 +251,8 @@ def _messages_result(dc, chat: Chat, msgs: list, count: int):
     chats = [] if chat.kind == "user" else [corpus.chat_object(chat)]
     if chat.kind == "user" and all(u.id != chat.id for u in users):
         users.append(corpus.users[chat.id])
-    return types.messages.MessagesSlice(count=count, messages=msgs, chats=chats, users=users)
+    return types.messages.MessagesSlice(count=count, messages=msgs, topics=[], chats=chats,
+                                        users=users)
 
 
 @handles(functions.messages.GetHistoryRequest)

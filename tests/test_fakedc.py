@@ -1,0 +1,413 @@
+"""The loopback server through the plain Telethon client (no tgarc code on the client side)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from telethon import TelegramClient, errors
+from telethon.network import (
+    ConnectionTcpAbridged,
+    ConnectionTcpFull,
+    ConnectionTcpIntermediate,
+)
+from telethon.sessions import StringSession
+from telethon.tl import functions, types
+
+from engine.fakedc.corpus import Corpus
+from engine.fakedc.faults import Budget, Rule
+from engine.fakedc.server import FakeDC
+
+
+def run(coro, timeout=120):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@contextlib.asynccontextmanager
+async def served(corpus=None, **kw):
+    async with FakeDC(corpus or Corpus(messages=300), **kw) as dc:
+        yield dc
+
+
+@contextlib.asynccontextmanager
+async def client_of(dc, session=None, connection=ConnectionTcpFull, **kw):
+    client = TelegramClient(StringSession(session or dc.new_session()), 1, "fakedc-test",
+                            receive_updates=False, connection=connection, **kw)
+    await client.connect()
+    try:
+        yield client
+    finally:
+        await client.disconnect()
+
+
+def channel_input(dc):
+    ch = dc.corpus.chats["channel"]
+    return types.InputPeerChannel(ch.id, ch.access_hash)
+
+
+@pytest.mark.parametrize("connection", [ConnectionTcpFull, ConnectionTcpIntermediate,
+                                        ConnectionTcpAbridged])
+def test_every_transport_carries_a_session(connection):
+    async def body():
+        async with served() as dc, client_of(dc, connection=connection) as client:
+            me = await client.get_me()
+            assert (me.id, me.username) == (Corpus.ME, "archivist")
+            # a large page exercises the long-length forms of each framing
+            page = await client.get_messages("tgarc_demo", limit=100)
+            assert len(page) == 100
+    run(body())
+
+
+def test_iterating_100k_messages_gives_every_id_once_in_order():
+    async def body():
+        corpus = Corpus(messages=100_000, text_only=True)
+        chat = corpus.chats["channel"]
+        async with served(corpus) as dc, client_of(dc) as client:
+            ids = [m.id async for m in client.iter_messages("tgarc_demo", limit=None,
+                                                           wait_time=0)]
+        assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
+        assert len(ids) == chat.count() == sum(chat.exists(i) for i in range(1, 100_001))
+        assert 98_000 < len(ids) < 100_000, "gaps (deleted ids) are part of the corpus"
+    run(body(), timeout=170)
+
+
+def test_get_history_paging_arguments_follow_telegram():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            chat = dc.corpus.chats["channel"]
+            existing = [i for i in range(chat.top_id, 0, -1) if chat.exists(i)]
+
+            async def hist(**kw):
+                args = dict(offset_id=0, offset_date=None, add_offset=0, limit=100, max_id=0,
+                            min_id=0, hash=0)
+                args.update(kw)
+                r = await client(functions.messages.GetHistoryRequest(
+                    peer=channel_input(dc), **args))
+                assert r.count == len(existing)
+                return [m.id for m in r.messages]
+
+            assert await hist(limit=5) == existing[:5]
+            assert await hist(offset_id=200, limit=3) == [i for i in existing if i < 200][:3]
+            below = [i for i in existing if i < 200]
+            above = [i for i in existing if i >= 200][::-1]
+            assert await hist(offset_id=200, add_offset=-2, limit=5) == \
+                above[:2][::-1] + below[:3]
+            assert await hist(offset_id=200, add_offset=3, limit=2) == below[3:5]
+            assert await hist(min_id=295, limit=100) == [i for i in existing if i > 295]
+            assert await hist(max_id=4, limit=100) == [i for i in existing if i < 4]
+            date = dc.corpus.message(chat, 100).date
+            assert await hist(offset_date=date, limit=2) == [i for i in existing if i < 100][:2]
+            assert await hist(limit=0) == []
+    run(body())
+
+
+def test_reverse_iteration_with_bounds():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            chat = dc.corpus.chats["channel"]
+            got = [m.id async for m in client.iter_messages(
+                "tgarc_demo", reverse=True, min_id=10, max_id=260, wait_time=0)]
+            assert got == [i for i in range(11, 260) if chat.exists(i)]
+    run(body())
+
+
+def test_messages_by_id_missing_ones_are_none_and_dialogs_list_every_chat():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            chat = dc.corpus.chats["channel"]
+            gap = next(i for i in range(2, 300) if not chat.exists(i))
+            got = await client.get_messages("tgarc_demo", ids=[2, gap, 99999])
+            assert got[0].id == 2 and got[1] is None and got[2] is None
+            dialogs = [d async for d in client.iter_dialogs()]
+            assert {d.id for d in dialogs} == {-1001500000001, -1001500000002, -400001,
+                                               1000100}
+            full = await client(functions.channels.GetFullChannelRequest(
+                await client.get_input_entity("tgarc_demo")))
+            assert "Synthetic channel" in full.full_chat.about
+            basic = await client(functions.messages.GetFullChatRequest(400001))
+            assert len(basic.full_chat.participants.participants) == 21
+            user = await client(functions.users.GetFullUserRequest("synthetic_user_3"))
+            assert user.users[0].username == "synthetic_user_3"
+            private = [m async for m in client.iter_messages(1000100, limit=5)]
+            assert len(private) == 5
+    run(body())
+
+
+def test_wrong_names_and_hashes_are_telegram_errors():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            with pytest.raises(ValueError, match="nobody_here"):
+                await client.get_entity("@nobody_here")
+            ch = dc.corpus.chats["channel"]
+            with pytest.raises(errors.ChannelInvalidError):
+                await client(functions.channels.GetChannelsRequest(
+                    [types.InputChannel(ch.id, ch.access_hash ^ 1)]))
+            with pytest.raises(errors.RPCError, match="METHOD_NOT_SUPPORTED"):
+                await client(functions.messages.GetAllStickersRequest(hash=0))
+    run(body())
+
+
+def test_a_revoked_session_gets_auth_key_unregistered():
+    async def body():
+        async with served() as dc:
+            session = dc.new_session()
+            async with client_of(dc, session) as client:
+                assert (await client.get_me()).id == Corpus.ME
+                dc.revoke(session)
+                with pytest.raises(errors.AuthKeyUnregisteredError):
+                    await client(functions.users.GetUsersRequest([types.InputUserSelf()]))
+    run(body())
+
+
+def test_an_unknown_auth_key_is_refused_at_the_transport():
+    async def body():
+        async with served() as dc:
+            other = FakeDC(Corpus(messages=1))
+            session = other.new_session()       # a key this server never saw
+            s = StringSession(session)
+            s.set_dc(2, "127.0.0.1", dc.port)
+            client = TelegramClient(s, 1, "x", receive_updates=False)
+            with pytest.raises((errors.AuthKeyNotFound, ConnectionError)):
+                await client.connect()
+                await asyncio.wait_for(client.get_me(), 10)
+            await client.disconnect()
+    run(body())
+
+
+def test_mutations_show_up_while_serving():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            corpus, chat = dc.corpus, dc.corpus.chats["channel"]
+            before = chat.count()
+            new_id = corpus.add_message("channel", "fresh news")
+            corpus.edit_message("channel", 10, "corrected text")
+            corpus.delete_messages("channel", [12])
+            top = await client.get_messages("tgarc_demo", limit=1)
+            assert (top[0].id, top[0].message, top.total) == (new_id, "fresh news", before)
+            edited, deleted = await client.get_messages("tgarc_demo", ids=[10, 12])
+            assert edited.message == "corrected text" and edited.edit_date is not None
+            assert deleted is None
+    run(body())
+
+
+def test_takeout_sessions_wrap_requests():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            takeout = await client(functions.account.InitTakeoutSessionRequest(
+                message_users=True, message_chats=True, message_megagroups=True,
+                message_channels=True))
+            r = await client(functions.InvokeWithTakeoutRequest(
+                takeout.id, functions.messages.GetHistoryRequest(
+                    peer=channel_input(dc), offset_id=0, offset_date=None, add_offset=0,
+                    limit=3, max_id=0, min_id=0, hash=0)))
+            assert len(r.messages) == 3
+            with pytest.raises(errors.TakeoutInvalidError):
+                await client(functions.InvokeWithTakeoutRequest(
+                    12345, functions.help.GetNearestDcRequest()))
+            assert await client(functions.account.FinishTakeoutSessionRequest()) is True
+    run(body())
+
+
+def test_concurrent_requests_in_containers_and_gzip_both_ways():
+    async def body():
+        async with served(gzip_min_bytes=64) as dc, client_of(dc) as client:
+            pages = await asyncio.gather(*(client.get_messages("tgarc_demo", limit=20,
+                                                              offset_id=300 - 20 * k)
+                                           for k in range(6)))
+            assert [len(p) for p in pages] == [20] * 6
+            # > 512 bytes of ids: Telethon gzips the request itself
+            many = await client.get_messages("tgarc_demo", ids=list(range(1, 301)))
+            assert sum(m is not None for m in many) == dc.corpus.chats["channel"].count()
+    run(body())
+
+
+def test_reconnecting_starts_a_new_session_on_the_same_key():
+    async def body():
+        async with served() as dc:
+            session = dc.new_session()
+            for _ in range(2):
+                async with client_of(dc, session) as client:
+                    assert (await client.get_me()).id == Corpus.ME
+    run(body())
+
+
+# ---- faults -------------------------------------------------------------------------------
+
+def _history_call(client, dc, limit=5):
+    return client(functions.messages.GetHistoryRequest(
+        peer=channel_input(dc), offset_id=0, offset_date=None, add_offset=0, limit=limit,
+        max_id=0, min_id=0, hash=0))
+
+
+@pytest.mark.parametrize(("kind", "error"), [
+    ("flood_wait", errors.FloodWaitError),
+    ("flood_premium", errors.FloodPremiumWaitError),
+    ("takeout_delay", errors.TakeoutInitDelayError),
+    ("file_ref", errors.FileReferenceExpiredError),
+])
+def test_error_rules_raise_what_telegram_would(kind, error):
+    async def body():
+        rule = Rule("GetHistoryRequest", kind, nth=1, seconds=120)
+        async with served(rules=[rule]) as dc, client_of(dc) as client:
+            with pytest.raises(error) as err:
+                await _history_call(client, dc)
+            if kind != "file_ref":
+                assert err.value.seconds == 120
+            assert len((await _history_call(client, dc)).messages) == 5
+            outcomes = [c.outcome for c in dc.calls_to("GetHistoryRequest")]
+            assert outcomes[0].startswith("rpc_error") and outcomes[-1] == "ok"
+    run(body())
+
+
+def test_a_short_flood_wait_is_slept_through_by_telethon():
+    async def body():
+        rule = Rule("GetHistoryRequest", "flood_wait", nth=1, seconds=1)
+        async with served(rules=[rule]) as dc, client_of(dc) as client:
+            t0 = time.monotonic()
+            assert len((await _history_call(client, dc)).messages) == 5
+            assert time.monotonic() - t0 >= 0.9
+            assert [c.outcome for c in dc.calls_to("GetHistoryRequest")] == \
+                ["rpc_error 420 FLOOD_WAIT_1", "ok"]
+    run(body())
+
+
+def test_server_errors_and_custom_errors():
+    async def body():
+        rules = [Rule("GetFullChannelRequest", "error", every=1, code=400,
+                      message="CHANNEL_PRIVATE"),
+                 Rule("GetNearestDcRequest", "server_error", nth=1)]
+        async with served(rules=rules) as dc, client_of(dc, request_retries=0) as client:
+            with pytest.raises(errors.ChannelPrivateError):
+                await client(functions.channels.GetFullChannelRequest(
+                    await client.get_input_entity("tgarc_demo")))
+            with pytest.raises((errors.ServerError, ValueError)):
+                await client(functions.help.GetNearestDcRequest())
+    run(body())
+
+
+def test_dropped_connections_are_survived_by_resending():
+    async def body():
+        rules = [Rule("GetHistoryRequest", "drop_before", nth=1),
+                 Rule("GetHistoryRequest", "drop_after", nth=3)]
+        async with served(rules=rules) as dc, client_of(dc) as client:
+            for _ in range(3):
+                assert len((await asyncio.wait_for(_history_call(client, dc), 30)).messages) == 5
+            outcomes = [c.outcome for c in dc.calls_to("GetHistoryRequest")]
+            assert outcomes[0] == "dropped before reply" and outcomes.count("ok") >= 3
+    run(body())
+
+
+def test_a_reply_that_never_comes_needs_the_callers_own_timeout():
+    async def body():
+        rules = [Rule("GetHistoryRequest", "no_reply", nth=1)]
+        async with served(rules=rules) as dc, client_of(dc) as client:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(_history_call(client, dc), 1.0)
+            assert len((await _history_call(client, dc)).messages) == 5
+            assert dc.calls_to("GetHistoryRequest")[0].outcome == "no reply"
+    run(body())
+
+
+def test_a_salt_change_mid_session_is_followed_by_the_client():
+    async def body():
+        rules = [Rule("GetHistoryRequest", "bad_salt", nth=2)]
+        async with served(rules=rules) as dc, client_of(dc) as client:
+            for _ in range(4):
+                assert len((await _history_call(client, dc)).messages) == 5
+    run(body())
+
+
+def test_probability_rules_are_seeded():
+    a = Rule("*", "server_error", probability=0.3, seed=7)
+    b = Rule("*", "server_error", probability=0.3, seed=7)
+    pattern = [a.matches("X") for _ in range(200)]
+    assert pattern == [b.matches("X") for _ in range(200)]
+    assert 30 < sum(pattern) < 90
+    every = Rule("X", "server_error", every=3)
+    assert [every.matches("X") for _ in range(6)] == [False, False, True] * 2
+    assert not Rule("Y", "server_error", every=1).matches("X")
+    with pytest.raises(ValueError):
+        Rule("X", "server_error")
+    with pytest.raises(ValueError):
+        Rule("X", "explode", nth=1)
+
+
+def test_budget_is_a_token_bucket_per_method():
+    budget = Budget(rate=30)
+    t = 1000.0
+    waits = [budget.take("M", t + i / 60) for i in range(120)]      # 60 req/s for 2 s
+    assert sum(w > 0 for w in waits) > 30 and all(w in (0, 1) for w in waits)
+    calm = Budget(rate=30)
+    assert all(calm.take("M", t + i / 25) == 0 for i in range(100))  # 25 req/s for 4 s
+    assert calm.take("Other", t) == 0
+
+
+def test_over_budget_clients_get_flood_wait_and_calm_ones_never():
+    async def body():
+        async with served(budget=Budget(rate=30)) as dc, client_of(dc) as client:
+            client.flood_sleep_threshold = 0
+
+            async def pace(rate, seconds):
+                floods = 0
+                start = time.monotonic()
+                for i in range(int(rate * seconds)):
+                    await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+                    try:
+                        await client(functions.help.GetNearestDcRequest())
+                    except errors.FloodWaitError:
+                        floods += 1
+                return floods
+
+            assert await pace(20, 1.5) == 0
+            await asyncio.sleep(1.1)      # let the bucket refill
+            assert await pace(60, 1.5) > 0
+    run(body())
+
+
+def test_round_trip_latency_is_emulated():
+    async def body():
+        async with served(rtt_ms=80) as dc, client_of(dc) as client:
+            await _history_call(client, dc)
+            t0 = time.monotonic()
+            await _history_call(client, dc)
+            assert 0.07 < time.monotonic() - t0 < 0.5
+    run(body())
+
+
+def test_only_loopback_is_ever_bound():
+    with pytest.raises(ValueError, match="loopback"):
+        FakeDC(host="0.0.0.0")
+    with pytest.raises(ValueError, match="loopback"):
+        FakeDC(host="10.1.2.3")
+
+
+def test_serve_command_prints_what_a_client_needs_and_stops_on_ctrl_c():
+    proc = subprocess.Popen([sys.executable, "-m", "engine.fakedc", "serve", "--messages", "50"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline().split()[1])
+        dc_line = proc.stdout.readline().strip()
+        session = proc.stdout.readline().strip().split("=", 1)[1]
+        assert dc_line == f"TGARC_DC=127.0.0.1:{port}"
+
+        async def body():
+            client = TelegramClient(StringSession(session), 1, "x", receive_updates=False)
+            await client.connect()
+            n = len([m async for m in client.iter_messages("tgarc_demo", limit=None)])
+            await client.disconnect()
+            return n
+        assert run(body()) == Corpus(messages=50).chats["channel"].count()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    assert "Traceback" not in proc.stderr.read()
+
+
+def test_fakedc_needs_no_network_beyond_loopback():
+    assert os.environ.get("TGARC_DC", "127.0.0.1").startswith("127.")
