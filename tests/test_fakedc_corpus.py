@@ -88,3 +88,49 @@ def test_a_five_million_message_channel_costs_no_memory_per_message():
     tracemalloc.stop()
     assert len(msgs) == 100 and chat.count() > 4_900_000
     assert peak < 20 * 1024 * 1024
+
+
+def test_the_rich_corpus_carries_every_kind_the_exporter_must_handle():
+    from telethon.tl import types
+
+    from engine.fakedc import files
+
+    corpus = Corpus(messages=3000)
+    found = set()
+    names = set()
+    for chat in corpus.chats.values():
+        for i in range(1, chat.top_id + 1):
+            m = corpus.message(chat, i)
+            if m is None:
+                continue
+            m._bytes()                                   # every message serializes
+            if isinstance(m, types.MessageService):
+                found.add(type(m.action).__name__)
+                continue
+            media = m.media
+            if isinstance(media, types.MessageMediaDocument):
+                found.add(files.decode_id(media.document.id)[0])
+                for a in media.document.attributes:
+                    if isinstance(a, types.DocumentAttributeFilename):
+                        names.add(a.file_name)
+            elif media is not None:
+                found.add(type(media).__name__)
+            for e in m.entities or ():
+                found.add(type(e).__name__)
+            for r in (m.reactions.results if m.reactions else ()):
+                found.add(type(r.reaction).__name__)
+            found.update(k for k in ("grouped_id", "fwd_from", "reply_to", "edit_date",
+                                     "post_author") if getattr(m, k, None))
+    expected = {
+        "MessageActionChannelCreate", "MessageActionChatCreate", "MessageActionChatAddUser",
+        "MessageActionPinMessage", "MessageActionChatEditTitle", "MessageActionTopicCreate",
+        "MessageMediaPhoto", "MessageMediaPoll", "MessageMediaGeo", "MessageMediaVenue",
+        "MessageMediaContact", "MessageMediaWebPage", "MessageMediaDice",
+        "video", "round", "voice", "sticker", "animation", "audio", "file", "big",
+        "MessageEntityBold", "MessageEntityItalic", "MessageEntityCode", "MessageEntityTextUrl",
+        "MessageEntitySpoiler", "MessageEntityUrl",
+        "ReactionEmoji", "ReactionCustomEmoji", "ReactionPaid",
+        "grouped_id", "fwd_from", "reply_to", "edit_date", "post_author",
+    }
+    assert expected <= found, expected - found
+    assert set(files.HOSTILE_NAMES) <= names

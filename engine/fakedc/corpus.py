@@ -20,11 +20,16 @@ from dataclasses import dataclass, field
 
 from telethon.tl import types
 
+from . import files
+
 BASE_DATE = int(dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp())
 INTERVAL = 37            # seconds between consecutive ids
 GAP_PERIOD = 53          # one id in GAP_PERIOD was "deleted" before the export (a gap)
 POOL = 2048              # distinct texts a corpus draws from (made once, on first use)
 MASK64 = (1 << 64) - 1
+FORUM_TOPICS = (2, 3, 4)   # the forum supergroup's topics (their creation messages' ids)
+BIG_FILE_ID = 200          # the channel message carrying a 3 MB file (multi-part downloads)
+DOCUMENT_KINDS = ("video", "round", "voice", "sticker", "animation", "audio", "file")
 
 WORDS = tuple(
     "archive telegram channel message history export resume worker ring batch "
@@ -45,6 +50,11 @@ def _date(ts: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
+def _geo(h: int):
+    return types.GeoPoint(long=-180 + (h % 36000) / 100, lat=-80 + ((h >> 16) % 16000) / 100,
+                          access_hash=h >> 1)
+
+
 @dataclass
 class Chat:
     """One chat of the corpus; ``kind`` is channel, supergroup, group or user."""
@@ -58,6 +68,7 @@ class Chat:
     top_id: int
     members: list[int]
     text_only: bool = False
+    forum: bool = False
     added: dict[int, tuple[str, int]] = field(default_factory=dict)   # id -> (text, from user)
     edited: dict[int, tuple[str, int]] = field(default_factory=dict)  # id -> (text, edit date)
     deleted: set[int] = field(default_factory=set)
@@ -99,6 +110,7 @@ class Corpus:
         self.text_only = text_only
         self._pools: dict[bool, list] = {}
         self.version = 0          # bumped by every mutation (invalidates cached pages)
+        self.file_ref_version = 0  # bumped by expire_file_references()
         self.me = types.User(id=self.ME, is_self=True, access_hash=self._hash(self.ME),
                              first_name="Archivist", last_name="Test", username="archivist",
                              phone="15550001234")
@@ -121,7 +133,8 @@ class Corpus:
             self.chats[key] = Chat(key=key, kind=kind, id=cid, access_hash=self._hash(cid),
                                    title=title, username=username,
                                    about=f"Synthetic {kind} for tgarc tests ({n} messages).",
-                                   top_id=n, members=member_ids, text_only=text_only)
+                                   top_id=n, members=member_ids, text_only=text_only,
+                                   forum=kind == "supergroup" and not text_only)
 
     # ---- lookups ---------------------------------------------------------------
     def _hash(self, peer_id: int) -> int:
@@ -156,7 +169,8 @@ class Corpus:
             return types.Channel(
                 id=chat.id, title=chat.title, photo=types.ChatPhotoEmpty(),
                 date=_date(BASE_DATE), broadcast=chat.kind == "channel",
-                megagroup=chat.kind == "supergroup", access_hash=chat.access_hash,
+                megagroup=chat.kind == "supergroup", forum=chat.forum or None,
+                access_hash=chat.access_hash,
                 username=chat.username, participants_count=len(chat.members))
         if chat.kind == "group":
             return types.Chat(id=chat.id, title=chat.title, photo=types.ChatPhotoEmpty(),
@@ -166,12 +180,13 @@ class Corpus:
 
     # ---- history ------------------------------------------------------------------
     def history(self, chat: Chat, offset_id: int = 0, offset_date: int = 0, add_offset: int = 0,
-                limit: int = 100, max_id: int = 0, min_id: int = 0) -> list[int]:
+                limit: int = 100, max_id: int = 0, min_id: int = 0, keep=None) -> list[int]:
         """Ids messages.getHistory returns, newest first, with Telegram's semantics:
         only ids in ``min_id < id < max_id`` (0: unbounded) exist for the call; that
         list (newest first) is cut at the first id below ``offset_id`` (or dated
         before ``offset_date``), shifted by ``add_offset`` (negative: newer), and
-        ``limit`` (at most 100) long."""
+        ``limit`` (at most 100) long.  ``keep(id)`` narrows the ids (a thread, a search)."""
+        exists = chat.exists if keep is None else (lambda i: chat.exists(i) and keep(i))
         with chat.lock:
             upper = chat.top_id if max_id <= 0 else min(chat.top_id, max_id - 1)
             if offset_id > 0:
@@ -190,7 +205,7 @@ class Corpus:
                 k = -add_offset
                 above, i = [], max(start + 1, min_id + 1)
                 while len(above) < k and i <= upper:
-                    if chat.exists(i):
+                    if exists(i):
                         above.append(i)
                     i += 1
                 take = min(limit, k) if len(above) == k else max(0, len(above) - k + limit)
@@ -198,13 +213,18 @@ class Corpus:
                 want = len(ids) + max(0, limit - k)
             i = start
             while len(ids) < want and i > min_id:
-                if chat.exists(i):
+                if exists(i):
                     if skip:
                         skip -= 1
                     else:
                         ids.append(i)
                 i -= 1
         return ids
+
+    def count_where(self, chat: Chat, keep) -> int:
+        """How many existing messages ``keep`` selects (a scan: for small chats)."""
+        with chat.lock:
+            return sum(1 for i in range(1, chat.top_id + 1) if chat.exists(i) and keep(i))
 
     # ---- messages -------------------------------------------------------------------
     def _mix(self, chat: Chat, msg_id: int) -> int:
@@ -222,18 +242,27 @@ class Corpus:
             pool = self._pools[text_only] = [self._text(rnd, text_only) for _ in range(POOL)]
         return pool
 
+    def topic_of(self, chat: Chat, msg_id: int) -> int:
+        """Forum topic of a message of the forum supergroup (1 is General)."""
+        if msg_id in FORUM_TOPICS:
+            return msg_id
+        if msg_id < 5 or msg_id in chat.added:
+            return 1
+        return (1, *FORUM_TOPICS)[(self._mix(chat, msg_id) >> 16) % (1 + len(FORUM_TOPICS))]
+
+    def file_reference(self) -> bytes:
+        return b"fref" + self.file_ref_version.to_bytes(4, "little")
+
     def message(self, chat: Chat, msg_id: int):
         """The TL message with this id, or None if it does not exist."""
         if not chat.exists(msg_id):
             return None
+        service = self._service(chat, msg_id)
+        if service is not None:
+            return service
         peer = chat.peer()
-        date = _date(date_of(msg_id))
+        ts = date_of(msg_id)
         h = self._mix(chat, msg_id)
-        if msg_id == 1 and chat.kind in ("channel", "supergroup"):
-            return types.MessageService(
-                id=1, peer_id=peer, date=date,
-                action=types.MessageActionChannelCreate(title=chat.title),
-                from_id=None if chat.kind == "channel" else types.PeerUser(self.ME))
         if msg_id in chat.added:
             text, sender = chat.added[msg_id]
             entities = None
@@ -246,30 +275,147 @@ class Corpus:
             edit_date, entities = _date(edit_ts), None
         is_channel = chat.kind == "channel"
         kw = {}
-        if not chat.text_only:
-            if msg_id not in chat.added and msg_id % 11 == 0 and msg_id > 2:
+        if not chat.text_only and msg_id not in chat.added:
+            if chat.forum:
+                topic = self.topic_of(chat, msg_id)
+                if topic != 1:
+                    kw["reply_to"] = types.MessageReplyHeader(forum_topic=True,
+                                                              reply_to_msg_id=topic)
+            elif msg_id % 11 == 0 and msg_id > 2:
                 kw["reply_to"] = types.MessageReplyHeader(reply_to_msg_id=msg_id - 1 - msg_id % 3)
             if msg_id % 17 == 0:
-                kw["fwd_from"] = types.MessageFwdHeader(date=_date(date_of(msg_id) - 86400),
+                kw["fwd_from"] = types.MessageFwdHeader(date=_date(ts - 86400),
                                                         from_name="Somebody Else")
             if msg_id % 29 == 0 and edit_date is None:
-                edit_date = _date(date_of(msg_id) + 600)
-            if msg_id % 97 == 0 and chat.kind != "user":
-                return types.MessageService(
-                    id=msg_id, peer_id=peer, date=date,
-                    from_id=None if is_channel else types.PeerUser(sender),
-                    action=types.MessageActionPinMessage(),
-                    reply_to=types.MessageReplyHeader(reply_to_msg_id=msg_id - 5))
+                edit_date = _date(ts + 600)
+            extra = self._extras(chat, msg_id, h, ts)
+            if "message" in extra:
+                text, entities = extra.pop("message"), extra.pop("entities", None)
+            kw.update(extra)
+            if msg_id % 5 == 0 and chat.kind != "user":
+                kw["reactions"] = self._reactions(chat, msg_id, h)
         if chat.kind == "user":
             from_id = types.PeerUser(self.ME if msg_id % 2 else chat.id)
             out = msg_id % 2 == 1
         else:
             from_id, out = (None if is_channel else types.PeerUser(sender)), False
         return types.Message(
-            id=msg_id, peer_id=peer, date=date, message=text, out=out, post=is_channel,
+            id=msg_id, peer_id=peer, date=_date(ts), message=text, out=out, post=is_channel,
             from_id=from_id, entities=entities or None, edit_date=edit_date,
             views=10 + (h >> 20) % 5000 if is_channel else None,
-            forwards=(h >> 40) % 50 if is_channel else None, **kw)
+            forwards=(h >> 40) % 50 if is_channel else None,
+            post_author="Editor" if is_channel and msg_id % 9 == 0 else None, **kw)
+
+    def _service(self, chat: Chat, msg_id: int):
+        peer, date = chat.peer(), _date(date_of(msg_id))
+        actor = None if chat.kind == "channel" else types.PeerUser(self.ME)
+        action = None
+        if msg_id == 1 and chat.kind in ("channel", "supergroup"):
+            action = types.MessageActionChannelCreate(title=chat.title)
+        elif msg_id == 1 and chat.kind == "group":
+            action = types.MessageActionChatCreate(title=chat.title, users=chat.members[:5])
+        elif chat.text_only or chat.kind == "user" or msg_id in chat.added:
+            return None
+        elif chat.forum and msg_id in FORUM_TOPICS:
+            action = types.MessageActionTopicCreate(title=f"Topic {msg_id}",
+                                                    icon_color=0x6FB9F0 + msg_id)
+        elif msg_id % 97 == 0:
+            return types.MessageService(id=msg_id, peer_id=peer, date=date, from_id=actor,
+                                        action=types.MessageActionPinMessage(),
+                                        reply_to=types.MessageReplyHeader(
+                                            reply_to_msg_id=msg_id - 5))
+        elif chat.kind != "channel" and msg_id % 89 == 3:
+            who = chat.members[msg_id % len(chat.members)]
+            return types.MessageService(id=msg_id, peer_id=peer, date=date,
+                                        from_id=types.PeerUser(who),
+                                        action=types.MessageActionChatAddUser(users=[who]))
+        elif msg_id % 211 == 100:
+            action = types.MessageActionChatEditTitle(title=f"{chat.title} (renamed)")
+        if action is None:
+            return None
+        return types.MessageService(id=msg_id, peer_id=peer, date=date, from_id=actor,
+                                    action=action)
+
+    def _extras(self, chat: Chat, msg_id: int, h: int, ts: int) -> dict:
+        """Media and other attachments, on a fixed schedule of ids."""
+        ref = self.file_reference()
+        if msg_id == BIG_FILE_ID and chat.kind == "channel":
+            return {"media": files.media_for("big", 0, ts, ref)}
+        if msg_id % 41 in (20, 21, 22):                          # an album of three photos
+            extra = {"media": files.media_for("photo", h, ts, ref),
+                     "grouped_id": chat.id * 100_000 + msg_id // 41}
+            if msg_id % 41 != 20:
+                extra.update(message="", entities=None)
+            return extra
+        if msg_id % 7 == 3:
+            return {"media": files.media_for("photo", h, ts, ref)}
+        if msg_id % 13 == 5:
+            kind = DOCUMENT_KINDS[(h >> 12) % len(DOCUMENT_KINDS)]
+            name = files.HOSTILE_NAMES[(msg_id // 13) % len(files.HOSTILE_NAMES)]
+            extra = {"media": files.media_for(kind, h >> 4, ts, ref, name=name)}
+            if kind in ("round", "voice", "sticker"):
+                extra.update(message="", entities=None)
+            return extra
+        if msg_id % 43 == 7:
+            return {"media": self._poll(msg_id, h), "message": "", "entities": None}
+        if msg_id % 59 == 9:
+            return {"media": types.MessageMediaGeo(geo=_geo(h)), "message": "",
+                    "entities": None}
+        if msg_id % 61 == 10:
+            return {"media": types.MessageMediaVenue(
+                geo=_geo(h), title="Synthetic Café", address="1 Loopback Street, Localhost",
+                provider="foursquare", venue_id=f"v{h % 10_000}", venue_type="food/cafe"),
+                "message": "", "entities": None}
+        if msg_id % 67 == 11:
+            user = self.users[chat.members[h % len(chat.members)]]
+            return {"media": types.MessageMediaContact(
+                phone_number=f"+1555{h % 10_000_000:07d}", first_name=user.first_name,
+                last_name=user.last_name or "", vcard="", user_id=user.id),
+                "message": "", "entities": None}
+        if msg_id % 71 == 12:
+            url = f"https://example.org/post/{msg_id}"
+            text = f"Read this: {url}"
+            return {"message": text,
+                    "entities": [types.MessageEntityUrl(offset=11, length=utf16_len(url))],
+                    "media": types.MessageMediaWebPage(webpage=types.WebPage(
+                        id=h >> 1, url=url, display_url=url[8:], hash=0, type="article",
+                        site_name="Example", title=f"Post {msg_id}",
+                        description="A synthetic web page preview."))}
+        if msg_id % 73 == 13:
+            return {"media": types.MessageMediaDice(value=1 + h % 6, emoticon="🎲"),
+                    "message": "", "entities": None}
+        return {}
+
+    def _poll(self, msg_id: int, h: int):
+        answers = [types.PollAnswer(text=types.TextWithEntities(text=t, entities=[]),
+                                    option=bytes([i]))
+                   for i, t in enumerate(("Yes", "No", "Maybe 🤔"))]
+        votes = [(h >> (8 * i)) % 50 for i in range(3)]
+        return types.MessageMediaPoll(
+            poll=types.Poll(id=msg_id, question=types.TextWithEntities(
+                text=f"Poll {msg_id}: keep archiving?", entities=[]),
+                answers=answers, hash=0, closed=msg_id % 2 == 0),
+            results=types.PollResults(
+                results=[types.PollAnswerVoters(option=bytes([i]), voters=v, recent_voters=[],
+                                                chosen=i == 0 or None)
+                         for i, v in enumerate(votes)],
+                total_voters=sum(votes)))
+
+    def _reactions(self, chat: Chat, msg_id: int, h: int):
+        results = [types.ReactionCount(reaction=types.ReactionEmoji(emoticon="👍"),
+                                       count=1 + h % 40),
+                   types.ReactionCount(reaction=types.ReactionCustomEmoji(
+                       document_id=5_000_000_000 + h % 1000), count=1 + (h >> 6) % 7)]
+        if msg_id % 25 == 0:
+            results.append(types.ReactionCount(reaction=types.ReactionPaid(), count=3))
+        recent = None
+        if chat.kind != "channel":
+            recent = [types.MessagePeerReaction(
+                peer_id=types.PeerUser(chat.members[(h >> k) % len(chat.members)]),
+                date=_date(date_of(msg_id) + 60 * k),
+                reaction=types.ReactionEmoji(emoticon="👍")) for k in (1, 2)]
+        return types.MessageReactions(results=results, recent_reactions=recent,
+                                      can_see_list=recent is not None or None)
 
     def _text(self, rnd: random.Random, text_only: bool):
         n = rnd.randrange(3, 30)
@@ -326,6 +472,11 @@ class Corpus:
                 raise KeyError(f"no message {msg_id} in {key}")
             chat.edited[msg_id] = (text, date_of(chat.top_id) + 1)
             self.version += 1
+
+    def expire_file_references(self) -> None:
+        """Every file reference handed out so far stops working (FILE_REFERENCE_EXPIRED)."""
+        self.file_ref_version += 1
+        self.version += 1
 
     def delete_messages(self, key: str, ids) -> None:
         chat = self.chats[key]

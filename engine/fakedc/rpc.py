@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import struct
 
 from telethon.tl import functions, types
 
-from .corpus import BASE_DATE, Chat
+from . import files
+from .corpus import BASE_DATE, FORUM_TOPICS, Chat, date_of
 
 BOOL_TRUE = struct.pack("<I", 0x997275B5)
 
@@ -235,8 +237,6 @@ def get_dialogs(dc, conn, req):
 
 
 def corpus_date(chat: Chat) -> int:
-    from .corpus import date_of
-
     return date_of(chat.top_id)
 
 
@@ -343,3 +343,146 @@ def init_takeout(dc, conn, req):
 @handles(functions.account.FinishTakeoutSessionRequest)
 def finish_takeout(dc, conn, req):
     return BOOL_TRUE
+
+
+# ---- files -------------------------------------------------------------------------------------
+def _file_of(dc, loc) -> int:
+    if not isinstance(loc, (types.InputPhotoFileLocation, types.InputDocumentFileLocation)):
+        raise RpcError(400, "LOCATION_INVALID")
+    if files.decode_id(loc.id) is None or loc.access_hash != files.access_hash(loc.id):
+        raise RpcError(400, "FILE_ID_INVALID")
+    if loc.file_reference != dc.corpus.file_reference():
+        raise RpcError(400, "FILE_REFERENCE_EXPIRED")
+    return loc.id
+
+
+@handles(functions.upload.GetFileRequest)
+def get_file(dc, conn, req):
+    fid = _file_of(dc, req.location)
+    err = files.check_range(req.offset, req.limit, bool(req.precise))
+    if err:
+        raise RpcError(400, err)
+    data = files.content(fid)
+    return types.upload.File(type=types.storage.FileUnknown(), mtime=0,
+                             bytes=data[req.offset : req.offset + req.limit])
+
+
+@handles(functions.upload.GetFileHashesRequest)
+def get_file_hashes(dc, conn, req):
+    data = files.content(_file_of(dc, req.location))
+    part = 128 * 1024
+    start = req.offset - req.offset % part
+    return [types.FileHash(offset=o, limit=part, hash=hashlib.sha256(data[o : o + part]).digest())
+            for o in range(start, min(len(data), start + 10 * part), part)]
+
+
+# ---- search, threads, topics ------------------------------------------------------------------
+def _media_kind(msg) -> str | None:
+    media = getattr(msg, "media", None)
+    if isinstance(media, types.MessageMediaPhoto):
+        return "photo"
+    if isinstance(media, types.MessageMediaDocument):
+        decoded = files.decode_id(media.document.id)
+        return decoded[0] if decoded else "file"
+    if media is not None:
+        return type(media).__name__
+    return None
+
+
+FILTERS = {
+    types.InputMessagesFilterEmpty: lambda m: True,
+    types.InputMessagesFilterPhotos: lambda m: _media_kind(m) == "photo",
+    types.InputMessagesFilterVideo: lambda m: _media_kind(m) == "video",
+    types.InputMessagesFilterPhotoVideo: lambda m: _media_kind(m) in ("photo", "video"),
+    types.InputMessagesFilterDocument: lambda m: _media_kind(m) in ("file", "big", "audio"),
+    types.InputMessagesFilterMusic: lambda m: _media_kind(m) == "audio",
+    types.InputMessagesFilterVoice: lambda m: _media_kind(m) == "voice",
+    types.InputMessagesFilterRoundVideo: lambda m: _media_kind(m) == "round",
+    types.InputMessagesFilterRoundVoice: lambda m: _media_kind(m) in ("round", "voice"),
+    types.InputMessagesFilterGif: lambda m: _media_kind(m) == "animation",
+    types.InputMessagesFilterGeo: lambda m: _media_kind(m) in ("MessageMediaGeo",
+                                                                "MessageMediaVenue"),
+    types.InputMessagesFilterContacts: lambda m: _media_kind(m) == "MessageMediaContact",
+    types.InputMessagesFilterPoll: lambda m: _media_kind(m) == "MessageMediaPoll",
+    types.InputMessagesFilterUrl: lambda m: any(
+        isinstance(e, (types.MessageEntityUrl, types.MessageEntityTextUrl))
+        for e in getattr(m, "entities", None) or ()),
+    types.InputMessagesFilterPinned: lambda m: False,
+}
+
+
+def _paged(dc, chat: Chat, req, keep):
+    ids = dc.corpus.history(chat, offset_id=req.offset_id,
+                            offset_date=0 if req.offset_id else _ts(getattr(req, "offset_date",
+                                                                            None)),
+                            add_offset=req.add_offset, limit=req.limit, max_id=req.max_id,
+                            min_id=req.min_id, keep=keep)
+    msgs = [m for m in (dc.corpus.message(chat, i) for i in ids) if m is not None]
+    return _messages_result(dc, chat, msgs, dc.corpus.count_where(chat, keep))
+
+
+@handles(functions.messages.SearchRequest)
+def search(dc, conn, req):
+    chat = chat_of(dc, conn, req.peer)
+    test = FILTERS.get(type(req.filter))
+    if test is None:
+        raise RpcError(400, "FILTER_NOT_SUPPORTED")
+    q = (req.q or "").lower()
+    lo, hi = _ts(req.min_date), _ts(req.max_date)
+    topic = req.top_msg_id
+
+    def keep(i):
+        if (lo and date_of(i) < lo) or (hi and date_of(i) > hi):
+            return False
+        if topic and chat.forum and dc.corpus.topic_of(chat, i) != topic:
+            return False
+        m = dc.corpus.message(chat, i)
+        return test(m) and (not q or q in (getattr(m, "message", "") or "").lower())
+
+    return _paged(dc, chat, req, keep)
+
+
+@handles(functions.messages.GetRepliesRequest)
+def get_replies(dc, conn, req):
+    chat = chat_of(dc, conn, req.peer)
+    root = req.msg_id
+    if not chat.exists(root):
+        raise RpcError(400, "MSG_ID_INVALID")
+    if chat.forum:
+        def keep(i):
+            return i != root and dc.corpus.topic_of(chat, i) == root
+    else:
+        def keep(i):
+            reply = getattr(dc.corpus.message(chat, i), "reply_to", None)
+            return getattr(reply, "reply_to_msg_id", None) == root
+    return _paged(dc, chat, req, keep)
+
+
+def _forum_topics(dc, conn, req):
+    chat = chat_of(dc, conn, req.peer) if hasattr(req, "peer") else _channel(dc, req.channel)
+    if not chat.forum:
+        raise RpcError(400, "CHANNEL_FORUM_MISSING")
+    corpus = dc.corpus
+    topics = []
+    for tid in (1, *FORUM_TOPICS):
+        top = corpus.history(chat, limit=1, keep=lambda i, t=tid: corpus.topic_of(chat, i) == t)
+        topics.append(types.ForumTopic(
+            id=tid, date=dt.datetime.fromtimestamp(date_of(tid), dt.UTC), peer=chat.peer(),
+            title="General" if tid == 1 else f"Topic {tid}", icon_color=0x6FB9F0 + tid,
+            top_message=top[0] if top else tid, read_inbox_max_id=0, read_outbox_max_id=0,
+            unread_count=0, unread_mentions_count=0, unread_reactions_count=0,
+            unread_poll_votes_count=0, from_id=types.PeerUser(corpus.ME),
+            notify_settings=types.PeerNotifySettings()))
+    q = (getattr(req, "q", None) or "").lower()
+    topics = [t for t in topics if q in t.title.lower() and
+              (not req.offset_topic or t.id > req.offset_topic)][: max(0, req.limit)]
+    msgs = [m for m in (corpus.message(chat, t.top_message) for t in topics) if m is not None]
+    return types.messages.ForumTopics(count=1 + len(FORUM_TOPICS), topics=topics, messages=msgs,
+                                      chats=[corpus.chat_object(chat)],
+                                      users=corpus.users_of(msgs), pts=1)
+
+
+for _request in (getattr(functions.messages, "GetForumTopicsRequest", None),
+                 getattr(functions.channels, "GetForumTopicsRequest", None)):
+    if _request is not None:
+        HANDLERS[_request] = _forum_topics

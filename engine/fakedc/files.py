@@ -1,0 +1,117 @@
+"""Files the corpus's media messages point to: a stateless catalogue.
+
+A file id encodes its kind and seed (``(kind + 1) << 48 | seed``), so the server
+finds the bytes for any id without keeping a table: ``content(id)`` regenerates
+them with ``media.py`` (cached).  Few seeds per kind keep a corpus's media
+cheap; ``upload.getFile`` serves them under Telegram's offset/limit rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from functools import lru_cache
+
+from telethon.tl import types
+
+from . import media
+
+SEEDS = 4                     # distinct files per kind
+ONE_MB = 1 << 20
+
+HOSTILE_NAMES = (
+    "../../etc/passwd",
+    "a/b.txt",
+    "CON.txt",
+    "nul\x00byte.txt",
+    "x" * 300 + ".bin",
+    "\u202etxt.exe",          # right-to-left override: shows as "exe.txt"
+    "report 2024 (final).pdf",
+    ".hidden",
+)
+
+# kind -> (mime type, generator)
+KINDS = {
+    "photo": ("image/jpeg", lambda s: media.jpeg_photo(s)),
+    "video": ("video/mp4", lambda s: media.h264_mp4(s)),
+    "round": ("video/mp4", lambda s: media.round_video(s)),
+    "voice": ("audio/ogg", lambda s: media.opus_voice(s)),
+    "sticker": ("image/webp", lambda s: media.webp_sticker(s)),
+    "animation": ("video/mp4", lambda s: media.gif_animation(s)),
+    "audio": ("audio/mpeg", lambda s: media.mp3_audio(s, title=f"Track {s}")),
+    "file": ("application/octet-stream", lambda s: media.document(s, 4096 + 1000 * s)),
+    "big": ("application/octet-stream", lambda s: media.document(s, 3 * ONE_MB + 12345)),
+}
+KIND_NAMES = tuple(KINDS)
+
+
+def file_id(kind: str, seed: int) -> int:
+    return (KIND_NAMES.index(kind) + 1) << 48 | (seed % SEEDS)
+
+
+def decode_id(fid: int) -> tuple[str, int] | None:
+    k = (fid >> 48) - 1
+    if not 0 <= k < len(KIND_NAMES) or fid & ((1 << 48) - 1) >= SEEDS:
+        return None
+    return KIND_NAMES[k], fid & ((1 << 48) - 1)
+
+
+def access_hash(fid: int) -> int:
+    return int.from_bytes(hashlib.sha256(b"fakedc-file" + fid.to_bytes(8, "little")).digest()[:8],
+                          "little") >> 1
+
+
+@lru_cache(maxsize=64)
+def content(fid: int) -> bytes:
+    kind, seed = decode_id(fid)
+    return KINDS[kind][1](seed)
+
+
+def _date(ts: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def media_for(kind: str, seed: int, date: int, file_ref: bytes, name: str | None = None):
+    """The MessageMedia for a message carrying file ``kind``/``seed``."""
+    fid = file_id(kind, seed)
+    data = content(fid)
+    if kind == "photo":
+        photo = types.Photo(id=fid, access_hash=access_hash(fid), file_reference=file_ref,
+                            date=_date(date), dc_id=2,
+                            sizes=[types.PhotoSize(type="y", w=320, h=240, size=len(data))])
+        return types.MessageMediaPhoto(photo=photo)
+    attrs = {
+        "video": [types.DocumentAttributeVideo(duration=1.0, w=320, h=240,
+                                               supports_streaming=True)],
+        "round": [types.DocumentAttributeVideo(duration=1.0, w=240, h=240, round_message=True)],
+        "voice": [types.DocumentAttributeAudio(duration=1, voice=True)],
+        "sticker": [types.DocumentAttributeImageSize(w=512, h=512),
+                    types.DocumentAttributeSticker(alt="🙂",
+                                                   stickerset=types.InputStickerSetEmpty())],
+        "animation": [types.DocumentAttributeVideo(duration=0.8, w=160, h=160, nosound=True),
+                      types.DocumentAttributeAnimated()],
+        "audio": [types.DocumentAttributeAudio(duration=1, title=f"Track {seed % SEEDS}",
+                                               performer="Synthetic Band"),
+                  types.DocumentAttributeFilename(file_name=f"track{seed % SEEDS}.mp3")],
+        "file": [types.DocumentAttributeFilename(
+            file_name=name or HOSTILE_NAMES[seed % len(HOSTILE_NAMES)])],
+        "big": [types.DocumentAttributeFilename(file_name="archive.bin")],
+    }[kind]
+    doc = types.Document(id=fid, access_hash=access_hash(fid), file_reference=file_ref,
+                         date=_date(date), mime_type=KINDS[kind][0], size=len(data), dc_id=2,
+                         attributes=attrs)
+    return types.MessageMediaDocument(document=doc, voice=kind == "voice" or None,
+                                      round=kind == "round" or None, video=kind == "video" or None)
+
+
+def check_range(offset: int, limit: int, precise: bool) -> str | None:
+    """Telegram's upload.getFile rules; the error it answers, or None."""
+    if limit <= 0 or limit > ONE_MB or limit % (1024 if precise else 4096):
+        return "LIMIT_INVALID"
+    if not precise and ONE_MB % limit:
+        return "LIMIT_INVALID"
+    if offset < 0 or offset % (1024 if precise else 4096):
+        return "OFFSET_INVALID"
+    if offset // ONE_MB != (offset + limit - 1) // ONE_MB:
+        return "LIMIT_INVALID"
+    return None
