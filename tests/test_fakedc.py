@@ -125,8 +125,11 @@ def test_messages_by_id_missing_ones_are_none_and_dialogs_list_every_chat():
             got = await client.get_messages("tgarc_demo", ids=[2, gap, 99999])
             assert got[0].id == 2 and got[1] is None and got[2] is None
             dialogs = [d async for d in client.iter_dialogs()]
-            assert {d.id for d in dialogs} == {-1001500000001, -1001500000002, -400001,
-                                               1000100}
+            # the migrated basic group (-400002) is hidden, as Telegram hides it
+            assert {d.id for d in dialogs} == {-1001500000001, -1001500000002, -1001500000003,
+                                               -400001, 1000100}
+            paged = [d.id async for d in client.iter_dialogs(limit=3)]
+            assert paged == [d.id for d in dialogs][:3]
             full = await client(functions.channels.GetFullChannelRequest(
                 await client.get_input_entity("tgarc_demo")))
             assert "Synthetic channel" in full.full_chat.about
@@ -518,9 +521,103 @@ def test_forum_topics_and_reply_threads():
                 assert got == [i for i in range(group.top_id, 0, -1) if group.exists(i)
                                and i != topic and corpus.topic_of(group, i) == topic]
                 assert got
-            channel = corpus.chats["channel"]
-            thread = [m.id async for m in client.iter_messages("tgarc_demo", reply_to=8)]
-            assert thread == [i for i in range(channel.top_id, 0, -1) if channel.exists(i)
-                              and getattr(getattr(corpus.message(channel, i), "reply_to", None),
-                                          "reply_to_msg_id", None) == 8]
+            # a reply thread in a plain supergroup: the discussion group's thread of post 30
+            root = corpus.thread_root(corpus.chats["channel"], 30)
+            thread = [m.id async for m in client.iter_messages("tgarc_comments", reply_to=root)]
+            assert thread == [root + 3, root + 2, root + 1]
     run(body())
+
+
+def test_comment_threads_of_a_channel_live_in_its_discussion_group():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            corpus = dc.corpus
+            channel, disc = corpus.chats["channel"], corpus.chats["discussion"]
+            full = await client(functions.channels.GetFullChannelRequest("tgarc_demo"))
+            assert full.full_chat.linked_chat_id == disc.id
+            post = await client.get_messages("tgarc_demo", ids=40)
+            assert post.replies.comments and post.replies.channel_id == disc.id
+            comments = [m async for m in client.iter_messages("tgarc_demo", reply_to=40)]
+            root = corpus.thread_root(channel, 40)
+            assert [m.id for m in comments] == [root + 3, root + 2, root + 1]
+            assert all(m.peer_id.channel_id == disc.id for m in comments)
+            discussion = await client(functions.messages.GetDiscussionMessageRequest(
+                "tgarc_demo", 40))
+            copy = discussion.messages[0]
+            assert copy.id == root and copy.fwd_from.channel_post == 40
+            assert copy.message == post.message
+    run(body())
+
+
+def test_a_migrated_basic_group_points_to_its_supergroup_and_back():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            old = dc.corpus.chats["oldgroup"]
+            full = await client(functions.channels.GetFullChannelRequest("tgarc_group"))
+            assert (full.full_chat.migrated_from_chat_id,
+                    full.full_chat.migrated_from_max_id) == (old.id, old.top_id)
+            first = await client.get_messages("tgarc_group", ids=1)
+            assert isinstance(first.action, types.MessageActionChannelMigrateFrom)
+            chats = await client(functions.messages.GetChatsRequest([old.id]))
+            assert chats.chats[0].deactivated and chats.chats[0].migrated_to.channel_id == \
+                full.full_chat.id
+            history = [m async for m in client.iter_messages(types.PeerChat(old.id), limit=None)]
+            assert isinstance(history[0].action, types.MessageActionChatMigrateTo)
+            assert len(history) == old.count()
+    run(body())
+
+
+def test_private_chats_and_basic_groups_share_one_id_sequence():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            group, private = dc.corpus.chats["group"], dc.corpus.chats["private"]
+            gid = next(i for i in range(group.top_id, group.base, -1) if group.exists(i))
+            pid = next(i for i in range(private.top_id, private.base, -1) if private.exists(i))
+            got = await client(functions.messages.GetMessagesRequest(
+                [types.InputMessageID(gid), types.InputMessageID(pid)]))
+            assert [(m.id, type(m.peer_id).__name__) for m in got.messages] == \
+                [(gid, "PeerChat"), (pid, "PeerUser")]
+            cross = [m async for m in client.iter_messages(types.PeerChat(group.id), limit=None)
+                     if m.reply_to and m.reply_to.reply_to_peer_id]
+            assert cross and all(m.reply_to.reply_to_peer_id.channel_id == 1500000001
+                                 for m in cross)
+    run(body())
+
+
+def test_pings_are_answered():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            pong = await client(functions.PingRequest(ping_id=424242))
+            assert pong.ping_id == 424242
+    run(body())
+
+
+def test_a_failing_handler_answers_an_error_instead_of_dropping_the_connection():
+    from engine.fakedc import rpc
+
+    def broken(dc, conn, req):
+        raise KeyError("bug in a handler")
+
+    async def body():
+        rpc.HANDLERS[functions.help.GetNearestDcRequest] = broken
+        try:
+            async with served() as dc, client_of(dc, request_retries=0) as client:
+                with pytest.raises((errors.ServerError, ValueError)):
+                    await client(functions.help.GetNearestDcRequest())
+                assert dc.calls_to("GetNearestDcRequest")[0].outcome == \
+                    "rpc_error 500 FAKEDC_KEYERROR"
+                assert (await client.get_me()).id == Corpus.ME      # connection still fine
+        finally:
+            rpc.HANDLERS[functions.help.GetNearestDcRequest] = rpc.get_nearest_dc
+    run(body())
+
+
+def test_bandwidth_cap_slows_big_replies():
+    async def body():
+        async with served(bandwidth=200_000) as dc, client_of(dc) as client:
+            big = await client.get_messages("tgarc_demo", ids=200)
+            t0 = time.monotonic()
+            data = await client.download_media(big, file=bytes)     # ~3.2 MB at 200 kB/s
+            elapsed = time.monotonic() - t0
+            assert len(data) > 3_000_000 and elapsed > 10
+    run(body(), timeout=60)

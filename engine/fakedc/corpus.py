@@ -27,6 +27,8 @@ INTERVAL = 37            # seconds between consecutive ids
 GAP_PERIOD = 53          # one id in GAP_PERIOD was "deleted" before the export (a gap)
 POOL = 2048              # distinct texts a corpus draws from (made once, on first use)
 MASK64 = (1 << 64) - 1
+CHANNEL_ID, SUPERGROUP_ID, DISCUSSION_ID = 1_500_000_001, 1_500_000_002, 1_500_000_003
+OLD_GROUP_ID = 400_002     # a basic group migrated to the supergroup
 FORUM_TOPICS = (2, 3, 4)   # the forum supergroup's topics (their creation messages' ids)
 BIG_FILE_ID = 200          # the channel message carrying a 3 MB file (multi-part downloads)
 DOCUMENT_KINDS = ("video", "round", "voice", "sticker", "animation", "audio", "file")
@@ -57,7 +59,12 @@ def _geo(h: int):
 
 @dataclass
 class Chat:
-    """One chat of the corpus; ``kind`` is channel, supergroup, group or user."""
+    """One chat of the corpus; ``kind`` is channel, supergroup, group or user.
+
+    Channels and supergroups number their messages from 1. Private chats and basic
+    groups share one id sequence per account in Telegram, so here each gets a
+    disjoint range above ``base`` (messages.getMessages finds them by id alone).
+    """
     key: str
     kind: str
     id: int
@@ -69,6 +76,11 @@ class Chat:
     members: list[int]
     text_only: bool = False
     forum: bool = False
+    base: int = 0
+    gaps: bool = True
+    linked: int | None = None        # channel <-> discussion group
+    migrated_to: int | None = None   # a basic group that became this supergroup
+    migrated_from: int | None = None
     added: dict[int, tuple[str, int]] = field(default_factory=dict)   # id -> (text, from user)
     edited: dict[int, tuple[str, int]] = field(default_factory=dict)  # id -> (text, edit date)
     deleted: set[int] = field(default_factory=set)
@@ -78,19 +90,30 @@ class Chat:
     def gap_phase(self) -> int:
         return self.id % GAP_PERIOD
 
+    @property
+    def first_id(self) -> int:
+        return self.base + 1
+
     def is_gap(self, msg_id: int) -> bool:
-        return msg_id not in self.added and msg_id % GAP_PERIOD == self.gap_phase and msg_id > 1
+        return (self.gaps and msg_id % GAP_PERIOD == self.gap_phase and msg_id > self.first_id
+                and msg_id not in self.added)
 
     def exists(self, msg_id: int) -> bool:
-        return 1 <= msg_id <= self.top_id and not self.is_gap(msg_id) and msg_id not in self.deleted
+        return (self.base < msg_id <= self.top_id and not self.is_gap(msg_id)
+                and msg_id not in self.deleted)
 
     def count(self) -> int:
         """Messages that exist now (what messages.getHistory reports as ``count``)."""
-        r = self.gap_phase
-        first = r if r >= 2 else r + GAP_PERIOD        # smallest gap id (id 1 is never a gap)
-        gaps = 0 if self.top_id < first else (self.top_id - first) // GAP_PERIOD + 1
-        gaps -= sum(1 for i in self.added if i % GAP_PERIOD == r and i > 1)
-        return self.top_id - gaps - len(self.deleted)
+        gaps = 0
+        if self.gaps:
+            r = self.gap_phase
+
+            def upto(x: int) -> int:       # ids in [1, x] congruent to r
+                return x // GAP_PERIOD if r == 0 else (0 if x < r else (x - r) // GAP_PERIOD + 1)
+
+            gaps = upto(self.top_id) - upto(self.first_id)
+            gaps -= sum(1 for i in self.added if i % GAP_PERIOD == r)
+        return self.top_id - self.base - gaps - len(self.deleted)
 
     def peer(self):
         if self.kind in ("channel", "supergroup"):
@@ -122,19 +145,31 @@ class Corpus:
                                          username=f"synthetic_user_{i}")
         member_ids = sorted(self.users)
         small = max(1, messages // 10)
+        # key, kind, id, title, username, messages, extra fields
         specs = [
-            ("channel", "channel", 1_500_000_001, "tgarc demo channel", "tgarc_demo", messages),
-            ("supergroup", "supergroup", 1_500_000_002, "tgarc supergroup", "tgarc_group", small),
-            ("group", "group", 400_001, "Basic group", None, small),
-            ("private", "user", 1_000_100, "User0 Synthetic", "synthetic_user_0", small),
+            ("channel", "channel", CHANNEL_ID, "tgarc demo channel", "tgarc_demo", messages,
+             {"linked": DISCUSSION_ID}),
+            ("supergroup", "supergroup", SUPERGROUP_ID, "tgarc supergroup", "tgarc_group", small,
+             {"forum": not text_only, "migrated_from": OLD_GROUP_ID}),
+            ("group", "group", 400_001, "Basic group", None, small, {"base": 1_000_000}),
+            ("private", "user", 1_000_100, "User0 Synthetic", "synthetic_user_0", small, {}),
         ]
+        if not text_only:
+            specs += [
+                ("discussion", "supergroup", DISCUSSION_ID, "tgarc demo comments",
+                 "tgarc_comments", 4 * (messages // 10),
+                 {"linked": CHANNEL_ID, "gaps": False}),
+                ("oldgroup", "group", OLD_GROUP_ID, "Old basic group", None, 30,
+                 {"base": 2_000_000, "migrated_to": SUPERGROUP_ID}),
+            ]
         self.chats: dict[str, Chat] = {}
-        for key, kind, cid, title, username, n in specs:
+        for key, kind, cid, title, username, n, extra in specs:
+            base = extra.get("base", 0)
             self.chats[key] = Chat(key=key, kind=kind, id=cid, access_hash=self._hash(cid),
                                    title=title, username=username,
                                    about=f"Synthetic {kind} for tgarc tests ({n} messages).",
-                                   top_id=n, members=member_ids, text_only=text_only,
-                                   forum=kind == "supergroup" and not text_only)
+                                   top_id=base + n, members=member_ids, text_only=text_only,
+                                   **extra)
 
     # ---- lookups ---------------------------------------------------------------
     def _hash(self, peer_id: int) -> int:
@@ -173,9 +208,13 @@ class Corpus:
                 access_hash=chat.access_hash,
                 username=chat.username, participants_count=len(chat.members))
         if chat.kind == "group":
+            moved = None
+            if chat.migrated_to:
+                target = self.chat_by_id(chat.migrated_to)
+                moved = types.InputChannel(target.id, target.access_hash)
             return types.Chat(id=chat.id, title=chat.title, photo=types.ChatPhotoEmpty(),
                               participants_count=len(chat.members), date=_date(BASE_DATE),
-                              version=1)
+                              version=1, deactivated=bool(moved) or None, migrated_to=moved)
         return self.users[chat.id]
 
     # ---- history ------------------------------------------------------------------
@@ -212,7 +251,7 @@ class Corpus:
                 ids = above[::-1][:take]
                 want = len(ids) + max(0, limit - k)
             i = start
-            while len(ids) < want and i > min_id:
+            while len(ids) < want and i > max(min_id, chat.base):
                 if exists(i):
                     if skip:
                         skip -= 1
@@ -224,7 +263,8 @@ class Corpus:
     def count_where(self, chat: Chat, keep) -> int:
         """How many existing messages ``keep`` selects (a scan: for small chats)."""
         with chat.lock:
-            return sum(1 for i in range(1, chat.top_id + 1) if chat.exists(i) and keep(i))
+            return sum(1 for i in range(chat.first_id, chat.top_id + 1)
+                       if chat.exists(i) and keep(i))
 
     # ---- messages -------------------------------------------------------------------
     def _mix(self, chat: Chat, msg_id: int) -> int:
@@ -257,6 +297,8 @@ class Corpus:
         """The TL message with this id, or None if it does not exist."""
         if not chat.exists(msg_id):
             return None
+        if chat.linked and chat.kind == "supergroup":
+            return self._comment(chat, msg_id)
         service = self._service(chat, msg_id)
         if service is not None:
             return service
@@ -281,6 +323,10 @@ class Corpus:
                 if topic != 1:
                     kw["reply_to"] = types.MessageReplyHeader(forum_topic=True,
                                                               reply_to_msg_id=topic)
+            elif chat.kind in ("group", "user") and msg_id % 31 == 15:   # into another chat
+                kw["reply_to"] = types.MessageReplyHeader(
+                    reply_to_peer_id=types.PeerChannel(CHANNEL_ID),
+                    reply_to_msg_id=2 + msg_id % 50)
             elif msg_id % 11 == 0 and msg_id > 2:
                 kw["reply_to"] = types.MessageReplyHeader(reply_to_msg_id=msg_id - 1 - msg_id % 3)
             if msg_id % 17 == 0:
@@ -294,6 +340,11 @@ class Corpus:
             kw.update(extra)
             if msg_id % 5 == 0 and chat.kind != "user":
                 kw["reactions"] = self._reactions(chat, msg_id, h)
+            thread = self.thread_root(chat, msg_id)
+            if thread:
+                kw["replies"] = types.MessageReplies(
+                    replies=3, replies_pts=1, comments=True, channel_id=chat.linked,
+                    max_id=thread + 3, recent_repliers=[])
         if chat.kind == "user":
             from_id = types.PeerUser(self.ME if msg_id % 2 else chat.id)
             out = msg_id % 2 == 1
@@ -306,13 +357,60 @@ class Corpus:
             forwards=(h >> 40) % 50 if is_channel else None,
             post_author="Editor" if is_channel and msg_id % 9 == 0 else None, **kw)
 
+    def chat_by_id(self, chat_id: int) -> Chat:
+        return next(c for c in self.chats.values() if c.id == chat_id)
+
+    def chat_by_message_id(self, msg_id: int) -> Chat | None:
+        """The private chat or basic group whose id range holds ``msg_id``."""
+        return next((c for c in self.chats.values() if c.kind in ("group", "user")
+                     and c.base < msg_id <= c.top_id), None)
+
+    def thread_root(self, chat: Chat, post: int) -> int | None:
+        """Id, in the linked discussion group, of the copy of channel ``post`` that
+        its comments reply to; None if the post has no comment thread."""
+        disc = self.chats.get("discussion")
+        if chat.kind != "channel" or not chat.linked or disc is None or post % 10 or post < 10:
+            return None
+        root = 4 * (post // 10) - 3
+        return root if root + 3 <= disc.top_id and post not in chat.added else None
+
+    def _comment(self, disc: Chat, msg_id: int):
+        """The discussion group: per commented post, its automatic copy then 3 comments."""
+        channel = self.chat_by_id(disc.linked)
+        k, pos = (msg_id + 3) // 4, (msg_id - 1) % 4
+        post = 10 * k
+        root = msg_id - pos
+        date = _date(date_of(post) + 5 + 60 * pos)
+        h = self._mix(disc, msg_id)
+        if pos == 0:
+            original = self.message(channel, post)
+            return types.Message(
+                id=msg_id, peer_id=disc.peer(), date=date,
+                message=getattr(original, "message", "") or "",
+                from_id=types.PeerChannel(channel.id),
+                fwd_from=types.MessageFwdHeader(
+                    date=_date(date_of(post)), from_id=types.PeerChannel(channel.id),
+                    channel_post=post, saved_from_peer=types.PeerChannel(channel.id),
+                    saved_from_msg_id=post))
+        reply = (types.MessageReplyHeader(reply_to_msg_id=root) if pos < 3 else
+                 types.MessageReplyHeader(reply_to_msg_id=root + 1, reply_to_top_id=root))
+        text, entities = self._texts(False)[(h >> 8) % POOL]
+        return types.Message(id=msg_id, peer_id=disc.peer(), date=date, message=text,
+                             entities=entities or None, reply_to=reply,
+                             from_id=types.PeerUser(disc.members[h % len(disc.members)]))
+
     def _service(self, chat: Chat, msg_id: int):
         peer, date = chat.peer(), _date(date_of(msg_id))
         actor = None if chat.kind == "channel" else types.PeerUser(self.ME)
         action = None
-        if msg_id == 1 and chat.kind in ("channel", "supergroup"):
+        if msg_id == 1 and chat.migrated_from:
+            old = self.chat_by_id(chat.migrated_from)
+            action = types.MessageActionChannelMigrateFrom(title=old.title, chat_id=old.id)
+        elif msg_id == 1 and chat.kind in ("channel", "supergroup"):
             action = types.MessageActionChannelCreate(title=chat.title)
-        elif msg_id == 1 and chat.kind == "group":
+        elif chat.migrated_to and msg_id == chat.top_id:
+            action = types.MessageActionChatMigrateTo(channel_id=chat.migrated_to)
+        elif msg_id == chat.first_id and chat.kind == "group":
             action = types.MessageActionChatCreate(title=chat.title, users=chat.members[:5])
         elif chat.text_only or chat.kind == "user" or msg_id in chat.added:
             return None

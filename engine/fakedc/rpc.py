@@ -185,8 +185,12 @@ def get_full_channel(dc, conn, req):
             id=chat.id, about=chat.about, read_inbox_max_id=chat.top_id,
             read_outbox_max_id=chat.top_id, unread_count=0, chat_photo=types.PhotoEmpty(id=0),
             notify_settings=types.PeerNotifySettings(), bot_info=[], pts=1,
-            participants_count=len(chat.members)),
-        chats=[dc.corpus.chat_object(chat)], users=[])
+            participants_count=len(chat.members), linked_chat_id=chat.linked,
+            migrated_from_chat_id=chat.migrated_from,
+            migrated_from_max_id=(dc.corpus.chat_by_id(chat.migrated_from).top_id
+                                  if chat.migrated_from else None)),
+        chats=[dc.corpus.chat_object(c) for c in (chat, *(
+            [dc.corpus.chat_by_id(chat.linked)] if chat.linked else []))], users=[])
 
 
 @handles(functions.messages.GetFullChatRequest)
@@ -208,7 +212,9 @@ def get_full_chat(dc, conn, req):
 @handles(functions.messages.GetDialogsRequest)
 def get_dialogs(dc, conn, req):
     corpus = dc.corpus
-    chats = sorted(corpus.chats.values(), key=lambda c: -c.top_id)
+    # a basic group that migrated is hidden from dialogs, as Telegram does
+    chats = sorted((c for c in corpus.chats.values() if not c.migrated_to),
+                   key=lambda c: -date_of(c.top_id))
     # offset by the (date, id) of the last dialog of the previous page, like Telegram
     offset = _ts(req.offset_date)
     if offset:
@@ -232,7 +238,8 @@ def get_dialogs(dc, conn, req):
     if len(page) == len(chats) and not offset:
         return types.messages.Dialogs(dialogs=dialogs, messages=messages, chats=chat_objs,
                                       users=users)
-    return types.messages.DialogsSlice(count=len(corpus.chats), dialogs=dialogs,
+    return types.messages.DialogsSlice(count=len(chats) + (len(page) if offset else 0),
+                                       dialogs=dialogs,
                                        messages=messages, chats=chat_objs, users=users)
 
 
@@ -311,9 +318,15 @@ def _message_empty(msg_id: int) -> bytes:
 def get_messages(dc, conn, req):
     if isinstance(req, functions.channels.GetMessagesRequest):
         chat = _channel(dc, req.channel)
-    else:
-        chat = next(c for c in dc.corpus.chats.values() if c.kind == "user")
-    found = _by_ids(dc, chat, req.id)
+        found = _by_ids(dc, chat, req.id)
+    else:   # private chats and basic groups share the account's id sequence
+        found = []
+        for item in req.id:
+            mid = getattr(item, "id", item)
+            owner = dc.corpus.chat_by_message_id(mid) if isinstance(mid, int) else None
+            found.extend(_by_ids(dc, owner, [mid]) if owner else [mid])
+        chat = next((dc.corpus.chat_by_message_id(m.id) for m in found
+                     if not isinstance(m, int)), dc.corpus.chats["private"])
     real = [m for m in found if not isinstance(m, int)]
     result = _messages_result(dc, chat, real, len(found))
     if len(real) == len(found):
@@ -448,14 +461,35 @@ def get_replies(dc, conn, req):
     root = req.msg_id
     if not chat.exists(root):
         raise RpcError(400, "MSG_ID_INVALID")
+    if chat.kind == "channel":       # comments live in the linked discussion group
+        thread = dc.corpus.thread_root(chat, root)
+        if thread is None:
+            raise RpcError(400, "MSG_ID_INVALID")
+        disc = dc.corpus.chat_by_id(chat.linked)
+        return _paged(dc, disc, req, lambda i: thread < i <= thread + 3)
     if chat.forum:
         def keep(i):
             return i != root and dc.corpus.topic_of(chat, i) == root
     else:
         def keep(i):
             reply = getattr(dc.corpus.message(chat, i), "reply_to", None)
-            return getattr(reply, "reply_to_msg_id", None) == root
+            return root in (getattr(reply, "reply_to_msg_id", None),
+                            getattr(reply, "reply_to_top_id", None))
     return _paged(dc, chat, req, keep)
+
+
+@handles(functions.messages.GetDiscussionMessageRequest)
+def get_discussion_message(dc, conn, req):
+    chat = chat_of(dc, conn, req.peer)
+    thread = dc.corpus.thread_root(chat, req.msg_id) if chat.exists(req.msg_id) else None
+    if thread is None:
+        raise RpcError(400, "MSG_ID_INVALID")
+    disc = dc.corpus.chat_by_id(chat.linked)
+    root = dc.corpus.message(disc, thread)
+    return types.messages.DiscussionMessage(
+        messages=[root], unread_count=0, chats=[dc.corpus.chat_object(disc),
+                                                dc.corpus.chat_object(chat)],
+        users=dc.corpus.users_of([root]), max_id=thread + 3)
 
 
 def _forum_topics(dc, conn, req):
