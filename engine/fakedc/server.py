@@ -32,8 +32,10 @@ from telethon.sessions import StringSession
 from telethon.tl import TLRequest, functions, types
 from telethon.tl.core import GzipPacked, MessageContainer
 
+from . import rpc_auth  # also registers the login RPCs
 from .corpus import Corpus
 from .faults import Budget, Call, Rule
+from .handshake import on_plain_packet
 from .rpc import RpcError, dispatch
 
 log = logging.getLogger("engine.fakedc")
@@ -114,6 +116,9 @@ class FakeDC:
         self._conns: set[_Connection] = set()
         self._conn_ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.login_code = "12345"                 # the code auth.sendCode "sends"
+        self.password: str | None = "hunter2"     # 2FA password; None: no 2FA
+        self.login = rpc_auth.LoginState()
 
     # ---- lifecycle ----------------------------------------------------------------
     @property
@@ -184,6 +189,11 @@ class FakeDC:
         """Terminate that authorization: its next request gets 401 AUTH_KEY_UNREGISTERED."""
         key_id = StringSession(session_string).auth_key.key_id
         self.accounts[key_id].revoked = True
+
+    def scan_qr(self, token: bytes, user_id: int | None = None) -> None:
+        """Test hook: a logged-in phone scans the QR login ``token`` (default user: the
+        corpus account); the waiting client gets updateLoginToken."""
+        rpc_auth.scan_qr(self, token, user_id)
 
     def log(self, call: Call) -> None:
         with self._lock:
@@ -330,9 +340,7 @@ class _Connection:
     async def _on_packet(self, packet: bytes):
         key_id = struct.unpack("<Q", packet[:8])[0]
         if key_id == 0:
-            # Unencrypted messages are only the key exchange, which this server does
-            # not offer yet: behave like Telegram faced with an unknown key.
-            self._transport_error(-404)
+            on_plain_packet(self, packet)      # unencrypted: only the key exchange
             return
         account = self.dc.accounts.get(key_id)
         if account is None:
@@ -393,10 +401,18 @@ class _Connection:
                 await self._reply_error(msg_id, 400, "TAKEOUT_INVALID", type(request).__name__)
                 return
             request = request.query
+        if isinstance(request, (functions.PingRequest, functions.PingDelayDisconnectRequest)):
+            # a ping sent as an RPC (inside invokeWithoutUpdates) still gets a plain pong
+            self._send_now(types.Pong(msg_id=msg_id, ping_id=request.ping_id)._bytes(),
+                           content_related=False)
+            return
         method = type(request).__name__
         if self.dc.rtt:
             await asyncio.sleep(self.dc.rtt)
         if self.account.revoked:
+            await self._reply_error(msg_id, 401, "AUTH_KEY_UNREGISTERED", method)
+            return
+        if self.account.user_id is None and not rpc_auth.allowed_without_login(request):
             await self._reply_error(msg_id, 401, "AUTH_KEY_UNREGISTERED", method)
             return
         for rule in self.dc.rules:
