@@ -37,6 +37,8 @@ async def _serve(args) -> int:
     print(f"port {dc.port}", flush=True)
     print(f"TGARC_DC={dc.address}", flush=True)
     print(f"TGARC_SESSION={dc.new_session()}", flush=True)
+    print(f"login: phone {dc.corpus.me.phone}, code {dc.login_code}, 2FA password "
+          f"{dc.password}", file=sys.stderr, flush=True)
     print("serving; Ctrl-C stops", file=sys.stderr, flush=True)
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.Event().wait()
