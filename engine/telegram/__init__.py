@@ -1,0 +1,1 @@
+"""Everything of tgarc's exporter that imports Telethon lives in this package."""
