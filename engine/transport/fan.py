@@ -12,7 +12,6 @@ rings.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import weakref
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from . import _layout as L
 from . import _shm
 from ._impl import by_name
 from .errors import Closed, Empty, PeerDied, RingError
-from .ring import DEFAULT_CAPACITY, SLICE, Consumer, Producer, Ring
+from .ring import DEFAULT_CAPACITY, SLICE, Consumer, Producer, Ring, release_mapping
 
 
 class FanOut:
@@ -94,19 +93,11 @@ class FanInProducer(Producer):
         if bell is None:
             bell_mm = _shm.attach(bell_name)
             bell = ring._mod.Bell(bell_mm)
-            weakref.finalize(self, _unmap, bell, bell_mm)
+            weakref.finalize(self, release_mapping, bell, bell_mm, None, 0)
         self._bell = bell
 
     def __reduce__(self):
         return (FanInProducer, (self.ring, self._bell_name))
-
-
-def _unmap(core, mm, name=None, owner_pid=0):
-    core.release()
-    with contextlib.suppress(BufferError, ValueError):
-        mm.close()
-    if name is not None and _shm.me()[0] == owner_pid:
-        _shm.unlink(name)
 
 
 class FanIn:
@@ -116,8 +107,8 @@ class FanIn:
         self._capacity, self._impl = capacity, impl
         self._bell_name, bell_mm = _shm.create(L.BELL_BYTES)
         self._bell = by_name(impl).Bell(bell_mm)
-        self._bell_fin = weakref.finalize(self, _unmap, self._bell, bell_mm, self._bell_name,
-                                          _shm.me()[0])
+        self._bell_fin = weakref.finalize(self, release_mapping, self._bell, bell_mm,
+                                          self._bell_name, _shm.me()[0])
         self._rings = [Ring.create(capacity, impl) for _ in range(n)]
         self._rx = [r.consumer() for r in self._rings]
         self._done = [False] * n          # closed, or died and reported

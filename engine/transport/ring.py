@@ -35,7 +35,8 @@ SLICE = 0.1            # seconds between peer-liveness checks while blocked
 DEFAULT_CAPACITY = 1 << 20
 
 
-def _release(core, mm, name, owner_pid):
+def release_mapping(core, mm, name, owner_pid):
+    """Drop a core's view, unmap, and unlink ``name`` if this process created it."""
     core.release()
     with contextlib.suppress(BufferError, ValueError):
         mm.close()
@@ -62,7 +63,7 @@ class Ring:
             raise RingError(f"{name} is not a tgarc ring (bad header)")
         self.owner = owner
         self._finalizer = weakref.finalize(
-            self, _release, self.core, mm, name if owner else None, _shm.me()[0])
+            self, release_mapping, self.core, mm, name if owner else None, _shm.me()[0])
 
     @classmethod
     def create(cls, capacity: int = DEFAULT_CAPACITY, impl: str | None = None) -> Ring:
