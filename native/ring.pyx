@@ -121,11 +121,13 @@ cdef class RingCore(_Mapped):
         self.check()
         return rc_load(&self.hdr[RC_HEAD]) - rc_load(&self.hdr[RC_TAIL])
 
-    def try_put_many(self, records, Py_ssize_t start=0):
+    def try_put_many(self, records, Py_ssize_t start=0, bint check=True):
         """Copy records[start:] into the ring as far as they fit; publish once.
 
-        Returns how many were written.  Raises RecordTooLarge, before writing
-        anything, if any remaining record could never fit.
+        Returns how many were written.  With ``check``, raises RecordTooLarge,
+        before writing anything, if any remaining record could never fit; a retry
+        of the same call passes check=False and stops scanning at the first
+        record that does not fit now (no quadratic rescans of a big batch).
         """
         self.check()
         cdef Py_ssize_t n = len(records), i, k = 0
@@ -154,6 +156,8 @@ cdef class RingCore(_Mapped):
                     k += 1
                 else:
                     fits = False
+                    if not check:
+                        break
         if k == 0:
             return 0
         if conv is not None:
@@ -227,25 +231,27 @@ cdef class RingCore(_Mapped):
             dst = <char **>malloc(k * sizeof(char *))
             if dst == NULL:
                 raise MemoryError()
-            for i in range(k):
-                sz = rc_read_len(self.data, cap, pos)
-                b = PyBytes_FromStringAndSize(NULL, sz)
-                dst[i] = PyBytes_AS_STRING(b)
-                Py_INCREF(b)
-                PyList_SET_ITEM(out, i, b)
-                pos += rc_footprint(sz)
-            pos = tail
-            with nogil:
-                published = pos
+            try:
                 for i in range(k):
                     sz = rc_read_len(self.data, cap, pos)
-                    rc_copy_out(self.data, cap, pos + RC_REC_HDR, dst[i], sz)
+                    b = PyBytes_FromStringAndSize(NULL, sz)
+                    dst[i] = PyBytes_AS_STRING(b)
+                    Py_INCREF(b)
+                    PyList_SET_ITEM(out, i, b)
                     pos += rc_footprint(sz)
-                    if pos - published >= PUBLISH_EVERY:
-                        rc_store(&self.hdr[RC_TAIL], pos)
-                        rc_ec_notify(&self.hdr[RC_SPACE_SEQ])
-                        published = pos
-            free(dst)
+                pos = tail
+                with nogil:
+                    published = pos
+                    for i in range(k):
+                        sz = rc_read_len(self.data, cap, pos)
+                        rc_copy_out(self.data, cap, pos + RC_REC_HDR, dst[i], sz)
+                        pos += rc_footprint(sz)
+                        if pos - published >= PUBLISH_EVERY:
+                            rc_store(&self.hdr[RC_TAIL], pos)
+                            rc_ec_notify(&self.hdr[RC_SPACE_SEQ])
+                            published = pos
+            finally:
+                free(dst)
         rc_store(&self.hdr[RC_TAIL], pos)
         rc_ec_notify(&self.hdr[RC_SPACE_SEQ])
         return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import itertools
 import os
 import time
 
@@ -156,20 +157,25 @@ class RingCore(_Mapped):
             return data[off : off + n].tobytes()
         return data[off:cap].tobytes() + data[: n - first].tobytes()
 
-    def try_put_many(self, records, start=0):
+    def try_put_many(self, records, start=0, check=True):
         self._check()
         q, cap, maxrec = self._q, self._cap, self._cap - L.REC_HDR
         head = q[L.HEAD]
         free = cap - (head - q[L.TAIL])
-        recs = [r if type(r) is bytes else memoryview(r).cast("B") for r in records[start:]]
-        sizes = [len(r) for r in recs]
-        if sizes and max(sizes) > maxrec:
-            i = next(i for i, s in enumerate(sizes) if s > maxrec)
-            raise RecordTooLarge(
-                f"record {start + i} is {sizes[i]} bytes; this ring carries at most {maxrec}")
+        if check:
+            recs = [r if type(r) is bytes else memoryview(r).cast("B") for r in records[start:]]
+            sizes = [len(r) for r in recs]
+            if sizes and max(sizes) > maxrec:
+                i = next(i for i, s in enumerate(sizes) if s > maxrec)
+                raise RecordTooLarge(
+                    f"record {start + i} is {sizes[i]} bytes; this ring carries at most {maxrec}")
+        else:   # a retry: records were checked; look no further than what fits now
+            recs = (r if type(r) is bytes else memoryview(r).cast("B")
+                    for r in itertools.islice(records, start, None))
         k = 0
         cap, data = self._cap, self._data
-        for rec, n in zip(recs, sizes, strict=True):
+        for rec in recs:
+            n = len(rec)
             need = L.footprint(n)
             if need > free:
                 break

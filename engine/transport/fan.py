@@ -20,7 +20,15 @@ from . import _layout as L
 from . import _shm
 from ._impl import by_name
 from .errors import Closed, Empty, PeerDied, RingError
-from .ring import DEFAULT_CAPACITY, SLICE, Consumer, Producer, Ring, release_mapping
+from .ring import (
+    DEFAULT_CAPACITY,
+    DEFAULT_MAX_BYTES,
+    SLICE,
+    Consumer,
+    Producer,
+    Ring,
+    release_mapping,
+)
 
 
 class FanOut:
@@ -155,7 +163,7 @@ class FanIn:
             not done and (rx._core.used() or rx._core.load(L.PROD_CLOSED))
             for rx, done in zip(self._rx, self._done, strict=True))
 
-    def get_many(self, max_records: int = 1 << 16, max_bytes: int = 1 << 62,
+    def get_many(self, max_records: int = 1 << 16, max_bytes: int = DEFAULT_MAX_BYTES,
                  timeout: float | None = None) -> list[bytes]:
         """Records from any producer (per producer in order), at least one.
 

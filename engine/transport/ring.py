@@ -33,6 +33,7 @@ from .errors import Closed, Empty, Full, PeerDied, RingError
 
 SLICE = 0.1            # seconds between peer-liveness checks while blocked
 DEFAULT_CAPACITY = 1 << 20
+DEFAULT_MAX_BYTES = 64 * 1024   # per get_many call (see Consumer.get_many)
 
 
 def release_mapping(core, mm, name, owner_pid):
@@ -236,7 +237,7 @@ class Producer(_Endpoint):
             # than the copy it enables (the ring always drains, so this cannot stall).
             need = max(L.footprint(len(records[sent])), self._refill)
             if left > 0 and core.wait_space(need, left):
-                sent += core.try_put_many(records, sent)
+                sent += core.try_put_many(records, sent, False)
                 continue
             if not self.peer_alive():
                 raise PeerDied(f"the consumer (pid {self.peer_pid()}) died", sent=sent)
@@ -262,12 +263,15 @@ class Consumer(_Endpoint):
     def get(self, timeout: float | None = None) -> bytes:
         return self.get_many(1, timeout=timeout)[0]
 
-    def get_many(self, max_records: int = 1 << 16, max_bytes: int = 1 << 62,
+    def get_many(self, max_records: int = 1 << 16, max_bytes: int = DEFAULT_MAX_BYTES,
                  timeout: float | None = None) -> list[bytes]:
         """Take the records that are there (at least one), blocking while empty.
 
         Returns at most ``max_records`` records, stopping before ``max_bytes``
-        of payload unless that would return none.  Raises Empty on timeout,
+        of payload unless that would return none. The 64 KiB default keeps each
+        call's allocations under glibc's trim threshold: taking megabytes at once
+        made every call page-fault its memory back in (bench: 32 KB records went
+        from 0.9 to 6.6 GB/s).  Raises Empty on timeout,
         Closed once the producer closed and everything was delivered, PeerDied
         once the producer died and everything it published was delivered.
         """
