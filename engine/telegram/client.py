@@ -1,0 +1,86 @@
+"""Building the Telethon client: credentials, session, the loopback test-DC override.
+
+Credentials come from ``TGARC_API_ID`` / ``TGARC_API_HASH``; the session is a Telethon
+session file (``--session``, written 0600) or a StringSession in ``TGARC_SESSION``.
+``TGARC_DC=127.0.0.1:PORT`` points every connection, login included, at a loopback
+fakedc and registers fakedc's test RSA key; any non-loopback value is refused, so no
+test can reach Telegram by mistake.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+from telethon import TelegramClient
+from telethon.sessions import SQLiteSession, StringSession
+
+TEST_DC_ID = 2
+
+
+class ConfigError(ValueError):
+    """A bad credential, session or override (exit code 2)."""
+
+
+def loopback_dc(value: str) -> tuple[str, int]:
+    """Parse ``TGARC_DC``; refuse anything but a loopback address."""
+    host, sep, port = value.rpartition(":")
+    try:
+        if not sep or not ipaddress.ip_address(host.strip("[]")).is_loopback:
+            raise ValueError
+        port_no = int(port)
+        if not 0 < port_no < 65536:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"TGARC_DC must be a loopback address like 127.0.0.1:PORT, "
+                          f"not {value!r}") from None
+    return host.strip("[]"), port_no
+
+
+def credentials(env=os.environ) -> tuple[int, str]:
+    api_id, api_hash = env.get("TGARC_API_ID"), env.get("TGARC_API_HASH")
+    if env.get("TGARC_DC") and not (api_id and api_hash):
+        return 1, "fakedc"                 # the loopback server checks neither
+    if not api_id or not api_hash:
+        raise ConfigError("set TGARC_API_ID and TGARC_API_HASH (from my.telegram.org)")
+    try:
+        return int(api_id), api_hash
+    except ValueError:
+        raise ConfigError(f"TGARC_API_ID must be a number, not {api_id!r}") from None
+
+
+def open_session(path: str | None, env=os.environ):
+    """The session: a file (created 0600) or TGARC_SESSION's StringSession."""
+    if path:
+        p = Path(path if path.endswith(".session") else path + ".session")   # Telethon's name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if not p.exists():
+            p.touch(mode=0o600)
+        os.chmod(p, 0o600)
+        session = SQLiteSession(str(p))
+    elif env.get("TGARC_SESSION"):
+        try:
+            session = StringSession(env["TGARC_SESSION"])
+        except Exception:
+            raise ConfigError("TGARC_SESSION is not a valid Telethon session string") from None
+    else:
+        session = StringSession()
+    dc = env.get("TGARC_DC")
+    if dc:
+        host, port = loopback_dc(dc)
+        if (session.server_address, session.port) != (host, port):
+            session.set_dc(TEST_DC_ID, host, port)
+        from engine.fakedc.keys import register_with_telethon
+
+        register_with_telethon()
+    return session
+
+
+def make_client(session, api_id: int, api_hash: str, *, proxy=None) -> TelegramClient:
+    """A client whose failures surface to our middleware instead of being slept on
+    or retried silently inside Telethon."""
+    return TelegramClient(
+        session, api_id, api_hash, proxy=proxy, receive_updates=False,
+        flood_sleep_threshold=0, request_retries=0, raise_last_call_error=True,
+        device_model="tgarc", app_version="tgarc", system_version="tgarc")
