@@ -41,7 +41,13 @@ def extensions():
         include_dirs=["native"],
         extra_compile_args=["-O3", "-std=gnu11"],
     )
-    return cythonize([ext], compiler_directives={"language_level": "3"}, include_path=["native"])
+    text = Extension(
+        "engine._native.text",
+        ["native/text.pyx"],
+        extra_compile_args=["-O3", "-std=gnu11"],
+    )
+    return cythonize([ext, text], compiler_directives={"language_level": "3"},
+                     include_path=["native"])
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
