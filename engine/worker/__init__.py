@@ -1,0 +1,1 @@
+"""Worker-side stages: decode batches, render every output format, post-process media."""
