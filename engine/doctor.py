@@ -30,9 +30,16 @@ def _ring_self_test(transport) -> str:
         ring.close()
 
 
+def _text_self_test(text) -> str:
+    from engine.text import kinds
+
+    got = text.markdown("tgarc *ok*", [(kinds.BOLD, 0, 5, None)])
+    return "ok" if got == "**tgarc** \\*ok\\*" else f"FAILED: got {got!r}"
+
+
 def report() -> dict:
     """Everything doctor knows, as one JSON-able dict."""
-    from engine import transport
+    from engine import text, transport
     from engine.transport import _shm
 
     info: dict = {
@@ -49,6 +56,8 @@ def report() -> dict:
             "stale_segments_removed": len(transport.sweep_stale()),
         },
     }
+    info["text"] = {"implementation": text.IMPLEMENTATION, "why": text.WHY,
+                    "self_test": _text_self_test(text)}
     try:
         import av
 
@@ -72,11 +81,15 @@ def render(info: dict) -> str:
         f"  shm:        {ring['shm_dir']} ({'writable' if ring['shm_writable'] else 'NOT writable'}"
         f"; {ring['stale_segments_removed']} stale segment(s) removed)",
     ]
+    t = info["text"]
+    lines += [f"text core: {t['implementation']}", f"  why:        {t['why']}",
+              f"  self-test:  {t['self_test']}"]
     return "\n".join(lines)
 
 
 def healthy(info: dict) -> bool:
-    return info["ring"]["self_test"] == "ok" and all(info["dependencies"].values())
+    return (info["ring"]["self_test"] == "ok" and info["text"]["self_test"] == "ok"
+            and all(info["dependencies"].values()))
 
 
 def write_human(info: dict) -> None:

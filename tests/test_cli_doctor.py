@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 
-from engine import transport
+from engine import text, transport
 
 # Runs the CLI in a fresh interpreter where importing the native module fails,
 # exactly as on a machine where the build was skipped.
 WITHOUT_NATIVE = (
     "import sys; sys.modules['engine._native.ring'] = None; "
+    "sys.modules['engine._native.text'] = None; "
     "from engine.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 
@@ -31,6 +32,8 @@ def test_doctor_reports_versions_the_loaded_ring_and_a_passing_self_test():
     info = json.loads(r.stdout)
     assert info["ring"]["implementation"] == transport.IMPLEMENTATION
     assert info["ring"]["self_test"] == "ok"
+    assert info["text"]["implementation"] == text.IMPLEMENTATION
+    assert info["text"]["self_test"] == "ok"
     assert info["dependencies"]["telethon"] == "1.45.0"
     assert all(info["dependencies"].values())
     human = run(["doctor"])
@@ -42,15 +45,16 @@ def test_doctor_reports_versions_the_loaded_ring_and_a_passing_self_test():
 def test_without_the_native_build_doctor_says_the_pure_twin_is_used_and_why():
     r = run(["doctor", "--json"], code=WITHOUT_NATIVE)
     assert r.returncode == 0, r.stderr
-    ring = json.loads(r.stdout)["ring"]
-    assert ring["implementation"] == "pure"
-    assert "not loadable" in ring["why"] and ring["self_test"] == "ok"
+    info = json.loads(r.stdout)
+    for part in ("ring", "text"):
+        assert info[part]["implementation"] == "pure"
+        assert "not" in info[part]["why"] and info[part]["self_test"] == "ok"
 
 
 def test_require_native_without_the_build_is_one_clear_line_and_exit_2():
     r = run(["doctor"], code=WITHOUT_NATIVE, TGARC_REQUIRE_NATIVE="1")
     assert r.returncode == 2
-    assert r.stderr.startswith("tgarc: TGARC_REQUIRE_NATIVE=1 but the native ring is not built")
+    assert r.stderr.startswith("tgarc: TGARC_REQUIRE_NATIVE=1")
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
