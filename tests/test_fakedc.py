@@ -621,3 +621,15 @@ def test_bandwidth_cap_slows_big_replies():
             elapsed = time.monotonic() - t0
             assert len(data) > 3_000_000 and elapsed > 10
     run(body(), timeout=60)
+
+
+def test_update_state_calls_answer_an_empty_difference():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            state = await client(functions.updates.GetStateRequest())
+            diff = await client(functions.updates.GetDifferenceRequest(
+                pts=state.pts, date=state.date, qts=state.qts))
+            assert isinstance(diff, types.updates.DifferenceEmpty)
+            assert (await client(functions.help.GetConfigRequest())).dc_options[0].port == \
+                dc.port
+    run(body())
