@@ -116,50 +116,16 @@ input text with U+0000 replaced by U+FFFD.
 
 from __future__ import annotations
 
-import os
-from types import ModuleType
+from engine._native.select import NativeRequired, choose
 
 from . import _pytext, kinds
 
-
-class NativeRequired(ImportError):
-    """TGARC_REQUIRE_NATIVE=1 and the native text core cannot be loaded."""
-
-
-def _load() -> tuple[ModuleType, str]:
-    if os.environ.get("TGARC_TEXT_IMPL", "") == "pure":
-        if os.environ.get("TGARC_REQUIRE_NATIVE") == "1":
-            raise NativeRequired("TGARC_TEXT_IMPL=pure contradicts TGARC_REQUIRE_NATIVE=1")
-        return _pytext, "TGARC_TEXT_IMPL=pure asked for the pure-Python twin"
-    try:
-        from engine._native import text as native
-    except ImportError as exc:
-        if os.environ.get("TGARC_REQUIRE_NATIVE") == "1":
-            raise NativeRequired(
-                f"TGARC_REQUIRE_NATIVE=1 but the native text core is not built ({exc}); "
-                "reinstall with a C compiler: pip install -e ."
-            ) from exc
-        return _pytext, f"native build not loadable ({exc}); using the pure-Python twin"
-    return native, f"native build loaded from {native.__file__}"
-
-
-_IMPL, WHY = _load()
+_CHOICE = choose("text", _pytext, "text core")
+_IMPL, WHY = _CHOICE.module, _CHOICE.why
 IMPLEMENTATION: str = _IMPL.IMPLEMENTATION
 td_text = _IMPL.td_text
 markdown = _IMPL.markdown
-
-
-def by_name(name: str | None) -> ModuleType:
-    """The implementation module for 'native' or 'pure' (None: this process's default)."""
-    if name is None:
-        return _IMPL
-    if name == "pure":
-        return _pytext
-    if name == "native":
-        from engine._native import text as native
-
-        return native
-    raise ValueError(f"unknown text implementation {name!r}")
+by_name = _CHOICE.by_name
 
 
 __all__ = ["IMPLEMENTATION", "WHY", "NativeRequired", "by_name", "kinds", "markdown", "td_text"]
