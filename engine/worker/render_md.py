@@ -1,0 +1,244 @@
+"""The Obsidian-style Markdown vault: one note per chat per day.
+
+``markdown/YYYY/YYYY-MM-DD.md`` inside the chat folder, with YAML front matter (chat,
+date, message count, first and last id) and one block per message:
+
+    **14:05** · Alice Example · [t.me](https://t.me/chan/123) ^m123
+
+    ↪ [[channel1500000001-chan/markdown/2024/2024-05-01#^m120|reply to 120]]
+    *Forwarded from Somebody*
+
+    body text, entities converted by the text core (engine/text)
+
+    ![[channel1500000001-chan/photos/photo_3@01-05-2024_14-05-00.jpg]]
+
+The header line carries the block id ``^m<id>``, so any note links to a message as
+``[[<chat folder>/markdown/YYYY/YYYY-MM-DD#^m<id>]]``, a path that stays unambiguous
+when several chats share one vault. An album's messages share one block; service
+messages are one italic line; polls are lists; reactions a line of counts. Media that
+was not downloaded is named in italics instead of embedded. Dates and day boundaries
+follow the render context's time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import orjson
+
+from engine import model as m
+from engine.text import markdown
+from engine.worker.entities import as_tuples
+from engine.worker.render_td import RenderContext
+
+
+@dataclass
+class VaultContext:
+    """What the Markdown renderer needs beyond RenderContext: folder names in the vault,
+    public usernames for t.me links, and where other messages are (for reply links)."""
+    base: RenderContext
+    chat_dir: str                                        # e.g. channel123-my-channel
+    chat_title: str = ""
+    username: str | None = None
+    dirs: dict[m.PeerRef, str] = field(default_factory=dict)   # other chats' folders
+    # (chat, message id) -> unix date of that message, or None if unknown
+    locate: Callable[[m.PeerRef, int], int | None] = lambda chat, msg_id: None
+
+
+def esc(text: str) -> str:
+    return markdown(text, ())
+
+
+def day_of(ts: int, tz: dt.tzinfo) -> dt.date:
+    return dt.datetime.fromtimestamp(ts, tz).date()
+
+
+def note_path(day: dt.date) -> str:
+    """Path of a day note inside the chat folder."""
+    return f"markdown/{day.year:04d}/{day.isoformat()}.md"
+
+
+def block_link(vctx: VaultContext, chat: m.PeerRef, msg_id: int, label: str) -> str:
+    ts = vctx.locate(chat, msg_id)
+    folder = vctx.chat_dir if chat == vctx.base.chat else vctx.dirs.get(chat)
+    if ts is None or folder is None:
+        return esc(label)
+    target = f"{folder}/{note_path(day_of(ts, vctx.base.tz))[:-3]}#^m{msg_id}"
+    return f"[[{target}|{esc(label)}]]"
+
+
+def tme_link(vctx: VaultContext, msg: m.Message) -> str | None:
+    if msg.chat.kind != "channel":
+        return None
+    if vctx.username:
+        return f"https://t.me/{vctx.username}/{msg.id}"
+    return f"https://t.me/c/{msg.chat.id}/{msg.id}"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.1f} KB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MB"
+
+
+def media_lines(vctx: VaultContext, media) -> list[str]:
+    files = vctx.base.files
+    if isinstance(media, m.Photo | m.Document):
+        path = files.get(media.id)
+        if path and not path.startswith("("):
+            return [f"![[{vctx.chat_dir}/{path}]]"]
+        if isinstance(media, m.Photo):
+            what = f"photo {media.width}×{media.height}, {_size(media.size)}"
+        else:
+            kind = (media.media_type or "file").replace("_", " ")
+            name = f" “{esc(media.file_name)}”" if media.file_name else ""
+            what = f"{kind}{name}, {_size(media.size)}"
+        return [f"*[{what}, not downloaded]*"]
+    if isinstance(media, m.Poll):
+        state = " (closed)" if media.closed else ""
+        lines = [f"**Poll{state}:** {esc(media.question)}", ""]
+        for a in media.answers:
+            mark = " ✓" if a.chosen else ""
+            lines.append(f"- {esc(a.text)} — {a.voters}{mark}")
+        lines += ["", f"*{media.total_voters} voters*"]
+        return lines
+    if isinstance(media, m.Geo):
+        return [f"📍 [{media.latitude:.5f}, {media.longitude:.5f}]"
+                f"(geo:{media.latitude},{media.longitude})"]
+    if isinstance(media, m.Venue):
+        return [f"📍 **{esc(media.title)}**, {esc(media.address)} "
+                f"[{media.latitude:.5f}, {media.longitude:.5f}]"
+                f"(geo:{media.latitude},{media.longitude})"]
+    if isinstance(media, m.Contact):
+        name = " ".join(x for x in (media.first_name, media.last_name) if x)
+        return [f"👤 {esc(name)} {esc(media.phone_number)}"]
+    if isinstance(media, m.WebPage):
+        title = esc(media.title or media.url)
+        return [f"> [{title}](<{media.url}>)" + (f"  \n> {esc(media.description)}"
+                                                  if media.description else "")]
+    if isinstance(media, m.Dice):
+        return [f"{esc(media.emoticon)} {media.value}"]
+    if isinstance(media, m.Game):
+        return [f"🎮 {esc(media.title)}"]
+    if isinstance(media, m.Invoice):
+        return [f"🧾 {esc(media.title)} — {media.total_amount} {esc(media.currency)}"]
+    if isinstance(media, m.OtherMedia):
+        return [f"*[{esc(media.kind.replace('_', ' '))}]*"]
+    return []
+
+
+SERVICE = {
+    "channel_create": "created the channel", "chat_create": "created the group",
+    "chat_edit_title": "changed the title to", "chat_add_user": "added members",
+    "chat_delete_user": "removed a member", "chat_joined_by_link": "joined by link",
+    "pin_message": "pinned a message", "chat_migrate_to": "moved the group to a supergroup",
+    "channel_migrate_from": "continues the group", "topic_create": "created the topic",
+    "topic_edit": "edited the topic", "history_clear": "cleared the history",
+    "chat_edit_photo": "changed the photo", "chat_delete_photo": "removed the photo",
+}
+
+
+def service_line(vctx: VaultContext, msg: m.Message, actor: str | None) -> str:
+    a = msg.action
+    phrase = SERVICE.get(a.kind, a.kind.replace("_", " "))
+    tail = a.fields.get("title")
+    out = f"{esc(actor)} {phrase}" if actor else phrase[0].upper() + phrase[1:]
+    if tail:
+        out += f" «{esc(tail)}»"
+    if a.kind == "pin_message" and msg.reply_to and msg.reply_to.msg_id:
+        out += " " + block_link(vctx, msg.chat, msg.reply_to.msg_id,
+                                f"message {msg.reply_to.msg_id}")
+    return f"*{out}*"
+
+
+def reactions_line(reactions: list[m.Reaction]) -> str:
+    parts = []
+    for r in reactions:
+        if r.kind == "emoji":
+            parts.append(f"{esc(r.emoji or '')} {r.count}")
+        elif r.kind == "custom_emoji":
+            parts.append(f"[custom emoji] {r.count}")
+        else:
+            parts.append(f"⭐ {r.count}")
+    return " · ".join(parts)
+
+
+def _sender(vctx: VaultContext, msg: m.Message) -> str | None:
+    ref = msg.from_peer or (msg.chat if msg.post or msg.chat.kind == "channel" else None)
+    return vctx.base.name(ref) if ref else None
+
+
+def message_block(vctx: VaultContext, group: list[m.Message]) -> str:
+    """One message, or one album (messages sharing grouped_id), as a Markdown block."""
+    first = group[0]
+    ctx = vctx.base
+    when = dt.datetime.fromtimestamp(first.date, ctx.tz).strftime("%H:%M")
+    sender = _sender(vctx, first)
+    head = [f"**{when}**"]
+    if sender and first.type != "service":
+        head.append(esc(sender))
+    link = tme_link(vctx, first)
+    if link:
+        head.append(f"[t.me]({link})")
+    if first.edit_date:
+        head.append("*edited*")
+    lines = [" · ".join(head) + f" ^m{first.id}"]
+    if first.type == "service":
+        lines += ["", service_line(vctx, first, sender)]
+        return "\n".join(lines)
+    if first.type == "empty":
+        return "\n".join([*lines, "", "*[message unavailable]*"])
+    pre: list[str] = []
+    if first.reply_to is not None and first.reply_to.msg_id and not (
+            first.reply_to.forum_topic and first.reply_to.top_id is None):
+        target = first.reply_to.peer or first.chat
+        pre.append("↪ " + block_link(vctx, target, first.reply_to.msg_id,
+                                     f"reply to {first.reply_to.msg_id}"))
+    if first.forward is not None:
+        src = first.forward.from_name or ctx.name(first.forward.from_peer) or "unknown"
+        pre.append(f"*Forwarded from {esc(src)}*")
+    if pre:
+        lines += ["", "  \n".join(pre)]
+    texts = [x for x in group if x.text]
+    for x in texts:
+        lines += ["", markdown(x.text, as_tuples(x.entities))]
+    for x in group:
+        media = media_lines(vctx, x.media) or ([""] if x is not first else [])
+        if x is not first:          # an album's other messages stay linkable
+            media[0] = (media[0] + f" ^m{x.id}").lstrip()
+        if media:
+            lines += ["", *media]
+    reacted = [r for x in group for r in x.reactions]
+    if reacted:
+        lines += ["", reactions_line(reacted)]
+    return "\n".join(lines)
+
+
+def _groups(messages: Iterable[m.Message]) -> list[list[m.Message]]:
+    out: list[list[m.Message]] = []
+    for msg in messages:
+        if (out and msg.grouped_id and out[-1][0].grouped_id == msg.grouped_id
+                and msg.type == "message"):
+            out[-1].append(msg)
+        else:
+            out.append([msg])
+    return out
+
+
+def render_day(vctx: VaultContext, day: dt.date, messages: list[m.Message]) -> bytes:
+    """The whole note for one day of one chat (messages in id order, all of that day)."""
+    front = {
+        "chat": vctx.chat_title, "chat_id": vctx.base.chat.id, "date": day.isoformat(),
+        "messages": len(messages), "first_id": messages[0].id if messages else None,
+        "last_id": messages[-1].id if messages else None,
+    }
+    head = ["---", *(f"{k}: {orjson.dumps(v).decode()}" for k, v in front.items()), "---"]
+    blocks = [message_block(vctx, g) for g in _groups(messages)]
+    return ("\n".join(head) + "\n\n" + "\n\n---\n\n".join(blocks) + "\n").encode()
+
+
+def split_days(messages: Iterable[m.Message], tz: dt.tzinfo) -> dict[dt.date, list[m.Message]]:
+    days: dict[dt.date, list[m.Message]] = {}
+    for msg in messages:
+        days.setdefault(day_of(msg.date, tz), []).append(msg)
+    return days
