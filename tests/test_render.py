@@ -151,3 +151,18 @@ def test_jsonl_lines_round_trip_and_match_golden():
     assert blob == path.read_bytes()
     with_raw = m.Message(1, m.PeerRef("user", 2), 3, raw=b"tl bytes")
     assert b"raw" not in render_jsonl.render(with_raw)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe",
+                                  "America/St_Johns", "Asia/Kathmandu"])
+def test_local_clock_agrees_with_strftime_across_zones_and_dst(zone):
+    import random
+
+    tz = ZoneInfo(zone)
+    clock = render_td.LocalClock(tz)
+    rnd = random.Random(zone)
+    for _ in range(3000):
+        ts = rnd.randrange(0, 2_000_000_000)
+        want = dt.datetime.fromtimestamp(ts, tz)
+        assert clock.stamp(ts) == want.strftime("%Y-%m-%dT%H:%M:%S")
+        assert (clock.hm(ts), clock.date(ts)) == (want.strftime("%H:%M"), want.date())

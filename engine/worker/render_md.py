@@ -31,7 +31,7 @@ import orjson
 from engine import model as m
 from engine.text import markdown
 from engine.worker.entities import as_tuples
-from engine.worker.render_td import RenderContext
+from engine.worker.render_td import LocalClock, RenderContext
 
 
 @dataclass
@@ -172,7 +172,7 @@ def message_block(vctx: VaultContext, group: list[m.Message]) -> str:
     """One message, or one album (messages sharing grouped_id), as a Markdown block."""
     first = group[0]
     ctx = vctx.base
-    when = dt.datetime.fromtimestamp(first.date, ctx.tz).strftime("%H:%M")
+    when = ctx.clock.hm(first.date)
     sender = _sender(vctx, first)
     head = [f"**{when}**"]
     if sender and first.type != "service":
@@ -238,7 +238,8 @@ def render_day(vctx: VaultContext, day: dt.date, messages: list[m.Message]) -> b
 
 
 def split_days(messages: Iterable[m.Message], tz: dt.tzinfo) -> dict[dt.date, list[m.Message]]:
+    clock = LocalClock(tz)
     days: dict[dt.date, list[m.Message]] = {}
     for msg in messages:
-        days.setdefault(day_of(msg.date, tz), []).append(msg)
+        days.setdefault(clock.date(msg.date), []).append(msg)
     return days

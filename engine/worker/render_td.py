@@ -26,6 +26,46 @@ UNAVAILABLE = "(File unavailable, please try again later)"
 MIGRATED_ID_SHIFT = 1_000_000_000
 
 
+class LocalClock:
+    """Unix seconds -> local wall-clock strings in one zone, fast: the UTC offset is
+    looked up once per quarter hour (every zone's offsets and transitions fall on
+    quarter hours) and the date string once per local day; the rest is arithmetic.
+    strftime cost 5 us a call, more than the rest of a message's result.json."""
+
+    def __init__(self, tz: dt.tzinfo):
+        self.tz = tz
+        self._offsets: dict[int, int] = {}
+        self._days: dict[int, str] = {}
+
+    def _local(self, ts: int) -> int:
+        q = ts // 900
+        off = self._offsets.get(q)
+        if off is None:
+            moment = dt.datetime.fromtimestamp(q * 900, dt.UTC).astimezone(self.tz)
+            off = self._offsets[q] = int(moment.utcoffset().total_seconds())
+        return ts + off
+
+    def _day(self, days: int) -> str:
+        s = self._days.get(days)
+        if s is None:
+            s = self._days[days] = (dt.date(1970, 1, 1) + dt.timedelta(days)).isoformat()
+        return s
+
+    def stamp(self, ts: int) -> str:
+        """``YYYY-MM-DDTHH:MM:SS``, as Telegram Desktop writes dates."""
+        local = self._local(ts)
+        days, secs = divmod(local, 86400)
+        h, rest = divmod(secs, 3600)
+        return f"{self._day(days)}T{h:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+    def hm(self, ts: int) -> str:
+        secs = self._local(ts) % 86400
+        return f"{secs // 3600:02d}:{secs % 3600 // 60:02d}"
+
+    def date(self, ts: int) -> dt.date:
+        return dt.date(1970, 1, 1) + dt.timedelta(self._local(ts) // 86400)
+
+
 @dataclass
 class RenderContext:
     """What a renderer needs beyond the message: the chat being exported, the names of
@@ -40,8 +80,11 @@ class RenderContext:
         info = self.peers.get(ref) if ref is not None else None
         return info.name if info else None
 
+    def __post_init__(self):
+        self.clock = LocalClock(self.tz)
+
     def local(self, ts: int) -> str:
-        return dt.datetime.fromtimestamp(ts, self.tz).strftime("%Y-%m-%dT%H:%M:%S")
+        return self.clock.stamp(ts)
 
 
 def tz_named(name: str | None) -> dt.tzinfo:

@@ -1,0 +1,96 @@
+"""Decode + render throughput: what a worker does to each batch, on one core.
+
+    .venv/bin/python -m pytest bench/test_render.py -s -p no:cacheprovider
+
+Workload: the fakedc corpus mix (every chat, rich messages), as the msgpack batches of
+100 the supervisor ships. Timed per pass: decode every batch (msgspec), render each
+message's result.json fragment and JSONL line, and render every day note of the vault.
+Baseline in the same run (issue 4's pinned naive way): Telethon ``Message.to_dict()`` +
+stdlib ``json.dumps`` + ``telethon.extensions.markdown.unparse`` on the same messages.
+``TGARC_BENCH_QUICK=1`` shrinks the corpus to a smoke run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+
+from telethon.extensions import markdown as tl_markdown
+
+from engine import model as m
+from engine.fakedc.corpus import Corpus
+from engine.telegram import convert
+from engine.worker import render_jsonl, render_md, render_td
+
+QUICK = os.environ.get("TGARC_BENCH_QUICK") == "1"
+MESSAGES = 300 if QUICK else 3000
+ROUNDS = 1 if QUICK else 5
+RESULTS: dict[str, float] = {}
+
+
+def workload():
+    corpus = Corpus(messages=MESSAGES)
+    peers, tl_msgs, chats = {}, [], []
+    for obj in [*corpus.users.values(), *(corpus.chat_object(c) for c in corpus.chats.values())]:
+        info = convert.peer_info(obj)
+        peers[info.ref] = info
+    for chat in corpus.chats.values():
+        ref = convert.peer_ref(chat.peer())
+        tl = [x for x in (corpus.message(chat, i) for i in range(chat.first_id, chat.top_id + 1))
+              if x is not None]
+        tl_msgs += tl
+        model = [convert.message(x, ref) for x in tl]
+        batches = [m.schema.ENCODER.encode(m.Batch(k, ref, model[k:k + 100]))
+                   for k in range(0, len(model), 100)]
+        chats.append((ref, f"{ref.kind}{ref.id}-{chat.key}", chat, batches))
+    return peers, tl_msgs, chats
+
+
+def ours(peers, chats) -> int:
+    n = 0
+    for ref, folder, chat, batches in chats:
+        ctx = render_td.RenderContext(ref, dt.UTC, peers)
+        vctx = render_md.VaultContext(ctx, folder, chat.title, chat.username)
+        msgs = []
+        for raw in batches:
+            batch = m.schema.BATCH_DECODER.decode(raw)
+            for msg in batch.messages:
+                render_td.render(msg, ctx)
+                render_jsonl.render(msg)
+            msgs += batch.messages
+        for day, day_msgs in render_md.split_days(msgs, dt.UTC).items():
+            render_md.render_day(vctx, day, day_msgs)
+        n += len(msgs)
+    return n
+
+
+def naive(tl_msgs) -> int:
+    for msg in tl_msgs:
+        json.dumps(msg.to_dict(), default=str)
+        tl_markdown.unparse(msg.message or "", msg.entities or [])
+    return len(tl_msgs)
+
+
+def _rate(fn, *args) -> float:
+    best = 0.0
+    for _ in range(ROUNDS):
+        t0 = time.perf_counter()
+        n = fn(*args)
+        best = max(best, n / (time.perf_counter() - t0))
+    return best
+
+
+def test_decode_and_render_all_formats(benchmark):
+    peers, tl_msgs, chats = workload()
+    rate = _rate(ours, peers, chats)
+    base = _rate(naive, tl_msgs)
+    benchmark.pedantic(ours, args=(peers, chats), rounds=1, iterations=1)
+    benchmark.extra_info.update(msgs_per_s=round(rate), naive_msgs_per_s=round(base),
+                                ratio=round(rate / base, 2), messages=len(tl_msgs))
+    print(f"\n== render ({len(tl_msgs)} corpus messages, one core, best of {ROUNDS}) ==\n"
+          f"  decode + result.json + JSONL + Markdown vault: {rate:,.0f} msgs/s "
+          f"(bar >= 80,000: {'met' if rate >= 80_000 else 'NOT met'})\n"
+          f"  naive baseline (to_dict + json.dumps + markdown.unparse): {base:,.0f} msgs/s\n"
+          f"  ratio {rate / base:.1f}x (bar >= 6x: {'met' if rate / base >= 6 else 'NOT met'})")
