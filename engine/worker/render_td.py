@@ -125,35 +125,37 @@ def _members(ctx: RenderContext, ids) -> list:
     return [ctx.name(m.PeerRef("user", i)) for i in ids or ()]
 
 
+TD_ACTIONS = {  # our action kind -> Telegram Desktop's "action"
+    "chat_create": "create_group", "chat_edit_title": "edit_group_title",
+    "chat_edit_photo": "edit_group_photo", "chat_delete_photo": "delete_group_photo",
+    "chat_add_user": "invite_members", "chat_delete_user": "remove_members",
+    "chat_joined_by_link": "join_group_by_link", "channel_create": "create_channel",
+    "chat_migrate_to": "migrate_to_supergroup", "channel_migrate_from": "migrate_from_group",
+    "pin_message": "pin_message", "history_clear": "clear_history",
+    "phone_call": "phone_call", "group_call": "group_call",
+    "set_messages_ttl": "set_messages_ttl", "set_chat_theme": "edit_chat_theme",
+    "topic_create": "topic_created", "topic_edit": "topic_edit",
+    "boost_apply": "boost_apply", "screenshot_taken": "take_screenshot",
+    "contact_sign_up": "joined_telegram", "chat_joined_by_request": "join_group_by_request",
+    "game_score": "score_in_game", "bot_allowed": "allow_sending_messages",
+    "invite_to_group_call": "invite_to_group_call",
+    "group_call_scheduled": "group_call_scheduled",
+    "geo_proximity_reached": "proximity_reached", "gift_premium": "send_premium_gift",
+    "requested_peer": "requested_peer", "suggest_profile_photo": "suggest_profile_photo",
+    "set_chat_wall_paper": "set_chat_wallpaper", "gift_code": "gift_code_prize",
+    "giveaway_launch": "giveaway_launch", "giveaway_results": "giveaway_results",
+    "payment_sent": "send_payment",
+}
+
+
 def _action(ctx: RenderContext, msg: m.Message, out: dict) -> None:
     a = msg.action
     f = a.fields
     k = a.kind
-    simple = {
-        "chat_create": "create_group", "chat_edit_title": "edit_group_title",
-        "chat_edit_photo": "edit_group_photo", "chat_delete_photo": "delete_group_photo",
-        "chat_add_user": "invite_members", "chat_delete_user": "remove_members",
-        "chat_joined_by_link": "join_group_by_link", "channel_create": "create_channel",
-        "chat_migrate_to": "migrate_to_supergroup", "channel_migrate_from": "migrate_from_group",
-        "pin_message": "pin_message", "history_clear": "clear_history",
-        "phone_call": "phone_call", "group_call": "group_call",
-        "set_messages_ttl": "set_messages_ttl", "set_chat_theme": "edit_chat_theme",
-        "topic_create": "topic_created", "topic_edit": "topic_edit",
-        "boost_apply": "boost_apply", "screenshot_taken": "take_screenshot",
-        "contact_sign_up": "joined_telegram", "chat_joined_by_request": "join_group_by_request",
-        "game_score": "score_in_game", "bot_allowed": "allow_sending_messages",
-        "invite_to_group_call": "invite_to_group_call",
-        "group_call_scheduled": "group_call_scheduled",
-        "geo_proximity_reached": "proximity_reached", "gift_premium": "send_premium_gift",
-        "requested_peer": "requested_peer", "suggest_profile_photo": "suggest_profile_photo",
-        "set_chat_wall_paper": "set_chat_wallpaper", "gift_code": "gift_code_prize",
-        "giveaway_launch": "giveaway_launch", "giveaway_results": "giveaway_results",
-        "payment_sent": "send_payment",
-    }
     if k == "custom_action":
         out["information_text"] = f.get("message", "")
         return
-    out["action"] = simple.get(k, k)
+    out["action"] = TD_ACTIONS.get(k, k)
     if k in ("chat_create", "channel_create", "chat_edit_title", "topic_create",
              "channel_migrate_from"):
         out["title"] = f.get("title", "")
