@@ -1,0 +1,1 @@
+"""On-disk layout: names, atomic writes, the checkpoint, the archive of record."""
