@@ -191,6 +191,14 @@ def _action(ctx: RenderContext, msg: m.Message, out: dict) -> None:
 
 
 # ---- media ------------------------------------------------------------------------------------
+def _spoiler_ttl(media: m.Photo | m.Document, out: dict) -> None:
+    """The two keys photos and documents end with, in Telegram Desktop's order."""
+    if media.spoiler:
+        out["media_spoiler"] = True
+    if media.ttl_seconds:
+        out["self_destruct_period_seconds"] = media.ttl_seconds
+
+
 def _media(ctx: RenderContext, media, out: dict) -> None:
     if isinstance(media, m.Photo):
         out["photo"] = ctx.files.get(media.id, NOT_INCLUDED)
@@ -198,10 +206,7 @@ def _media(ctx: RenderContext, media, out: dict) -> None:
             out["photo_file_size"] = media.size
         if media.width:
             out["width"], out["height"] = media.width, media.height
-        if media.spoiler:
-            out["media_spoiler"] = True
-        if media.ttl_seconds:
-            out["self_destruct_period_seconds"] = media.ttl_seconds
+        _spoiler_ttl(media, out)
     elif isinstance(media, m.Document):
         out["file"] = ctx.files.get(media.id, NOT_INCLUDED)
         if media.file_name:
@@ -224,10 +229,7 @@ def _media(ctx: RenderContext, media, out: dict) -> None:
             out["duration_seconds"] = int(media.duration)
         if media.width and media.media_type != "voice_message":
             out["width"], out["height"] = media.width, media.height
-        if media.spoiler:
-            out["media_spoiler"] = True
-        if media.ttl_seconds:
-            out["self_destruct_period_seconds"] = media.ttl_seconds
+        _spoiler_ttl(media, out)
     elif isinstance(media, m.Contact):
         out["contact_information"] = {"first_name": media.first_name,
                                       "last_name": media.last_name,
