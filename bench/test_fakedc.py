@@ -97,11 +97,11 @@ def test_history_iteration_throughput(benchmark):
     dc = FakeDC(corpus)
     pages, offset = [], 0
     while True:
-        page, last = _history_page(dc, chat, (chat.id, offset, 0, 0, 100, 0, 0, 0))
-        if not last:
+        page, ids = _history_page(dc, chat, (chat.id, offset, 0, 0, 100, 0, 0, 0))
+        if not ids:
             break
         pages.append(page)
-        offset = last
+        offset = ids[-1]
     t0 = time.perf_counter()
     parsed = sum(len(BinaryReader(p).tgread_object().messages) for p in pages)
     parse_rate = parsed / (time.perf_counter() - t0)

@@ -272,25 +272,36 @@ def get_history(dc, conn, req):
            req.min_id, dc.corpus.version)
     page = dc.pages.pop(key, None)
     if page is None:
-        page, last = _history_page(dc, chat, key)
+        page, ids = _history_page(dc, chat, key)
     else:
         dc.prefetch_hits += 1
-        page, last = page
-    if last and req.add_offset == 0 and req.max_id == 0 and req.min_id == 0:
+        page, ids = page
+    nxt = None
+    if ids and req.add_offset == 0 and req.max_id == 0 and req.min_id == 0:
         # The client will most likely ask for the page below next (that is how every
         # pager walks history): make it now, while the client parses this one, so the
         # server's work overlaps the client's instead of adding to it.
-        nxt = (chat.id, last, 0, 0, req.limit, 0, 0, dc.corpus.version)
+        nxt = (chat.id, ids[-1], 0, 0, req.limit, 0, 0, dc.corpus.version)
+    elif req.limit > 0 and req.add_offset == -req.limit and len(ids) == req.limit:
+        # An oldest-first pager (offset_id = cursor, add_offset = -limit) asks for the
+        # page above next.
+        # page above next: a min_id that trails the cursor (min_id = offset_id - 1)
+        # moves with it.
+        cursor = ids[0] + 1
+        min_id = cursor - 1 if req.min_id == req.offset_id - 1 else req.min_id
+        nxt = (chat.id, cursor, 0, req.add_offset, req.limit, req.max_id, min_id,
+               dc.corpus.version)
+    if nxt is not None:
         asyncio.get_running_loop().call_soon(_prefetch, dc, chat, nxt)
     return page
 
 
-def _history_page(dc, chat: Chat, key) -> tuple[bytes, int]:
+def _history_page(dc, chat: Chat, key) -> tuple[bytes, list[int]]:
     _, offset_id, offset_date, add_offset, limit, max_id, min_id, _ = key
     ids = dc.corpus.history(chat, offset_id=offset_id, offset_date=offset_date,
                             add_offset=add_offset, limit=limit, max_id=max_id, min_id=min_id)
     msgs = [m for m in (dc.corpus.message(chat, i) for i in ids) if m is not None]
-    return _messages_result(dc, chat, msgs, chat.count())._bytes(), (ids[-1] if ids else 0)
+    return _messages_result(dc, chat, msgs, chat.count())._bytes(), ids
 
 
 def _prefetch(dc, chat: Chat, key) -> None:
