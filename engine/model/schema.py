@@ -21,9 +21,33 @@ from msgspec import Struct
 SCHEMA_VERSION = 1
 
 __all__ = [
-    "SCHEMA_VERSION", "Action", "Batch", "Button", "Contact", "Dice", "Document", "Entity",
-    "Forward", "Game", "Geo", "Invoice", "Media", "Message", "OtherMedia", "PeerInfo", "PeerRef",
-    "Photo", "Poll", "PollAnswer", "Reaction", "Reactor", "ReplyTo", "Venue", "WebPage",
+    "BATCH_DECODER",
+    "ENCODER",
+    "SCHEMA_VERSION",
+    "Action",
+    "Batch",
+    "Button",
+    "Contact",
+    "Dice",
+    "Document",
+    "Entity",
+    "Forward",
+    "Game",
+    "Geo",
+    "Invoice",
+    "Media",
+    "Message",
+    "OtherMedia",
+    "PeerInfo",
+    "PeerRef",
+    "Photo",
+    "Poll",
+    "PollAnswer",
+    "Reaction",
+    "Reactor",
+    "ReplyTo",
+    "Venue",
+    "WebPage",
 ]
 
 

@@ -1,0 +1,243 @@
+"""User-facing outputs assembled, in id order, from the archive of record.
+
+One streaming pass over the history segments (sorted by id) writes every format:
+
+- ``result.json``: the cached result.json fragments concatenated into Telegram
+  Desktop's document, written to a temporary file and renamed over the old one;
+- ``messages.jsonl``: appended when the run only added messages newer than the file's
+  last line, rewritten (temp + rename) otherwise (edits, deletions, a damaged tail);
+- ``markdown/``: a day note is rendered once all of that day's messages are known
+  (segments carry their oldest date, so "no later segment can still hold this day" is
+  known while streaming) and only for days that changed since the last assembly.
+
+Newer versions from refresh segments replace the version of their id. Memory is
+bounded by one day's messages plus two int arrays (id, date) for reply links.
+The checkpoint's ``output`` state moves only after every output is durable, so a crash
+here means the next run assembles again.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import datetime as dt
+import os
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from engine import model as m
+from engine.archive.atomic import fsync_dir, write_atomic
+from engine.archive.store import ChatStore, Segment
+from engine.worker import fragments, render_jsonl, render_md, render_td
+
+_MARK = b"\x00tgarc-messages\x00"
+FORMATS = ("json", "jsonl", "md")
+
+
+@dataclass
+class Assembled:
+    messages: int = 0
+    days_written: int = 0
+    jsonl: str = ""           # appended | rewritten | unchanged | off
+    json: str = ""            # rewritten | unchanged | off
+
+
+def _doc_parts(meta, info: m.PeerInfo) -> tuple[bytes, bytes, bytes]:
+    """Head, separator and tail of result.json, taken from the renderer itself."""
+    doc = render_td.document(info, meta.kind, [_MARK], meta.me)
+    head, tail = doc.split(_MARK)
+    empty = render_td.document(info, meta.kind, [], meta.me)
+    return head, tail, empty
+
+
+class _Out:
+    """A file written beside its final name and renamed over it at the end."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.f = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+
+    def commit(self) -> None:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.f.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
+
+
+def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
+             full: bool = False) -> Assembled:
+    cp, meta = store.cp, store.cp.chat
+    tz = ZoneInfo(tz_name)
+    out_state = cp.output
+    full = full or out_state.tz != tz_name or sorted(out_state.formats) != sorted(formats) \
+        or out_state.assembled == 0
+    new = cp.segments[out_state.assembled:]
+    result = Assembled()
+    if not new and not full:
+        result.json = result.jsonl = "unchanged"
+        return result
+    history = sorted((s for s in cp.segments if s.kind == "history" and s.count),
+                     key=lambda s: s.lo)
+    overrides: dict[int, m.Message] = {}
+    override_peers: dict[m.PeerRef, m.PeerInfo] = {}
+    for s in cp.segments:
+        if s.kind == "refresh":
+            b = store.read_segment(s.name)
+            override_peers.update((p.ref, p) for p in b.peers)
+            for msg in b.messages:
+                overrides[msg.id] = msg
+    clock = render_td.LocalClock(tz)
+
+    dirty: set[dt.date] | None = None
+    if not full:
+        dirty = set()
+        for s in new:
+            for msg in store.read_segment(s.name).messages:
+                dirty.add(clock.date(overrides.get(msg.id, msg).date))
+
+    jsonl_path = store.root / "messages.jsonl"
+    append_from = 0                       # jsonl: ids above this are appended; 0 = rewrite
+    if "jsonl" in formats and not full and all(s.kind == "history" for s in new) \
+            and min(s.lo for s in new) > out_state.jsonl_last_id \
+            and _size(jsonl_path) == out_state.jsonl_bytes and out_state.jsonl_bytes:
+        append_from = out_state.jsonl_last_id
+
+    info = m.PeerInfo(meta.ref, meta.name, meta.username)
+    head, tail, empty = _doc_parts(meta, info)
+    td = _Out(store.root / "result.json") if "json" in formats else None
+    jl_out = jl_append = None
+    if "jsonl" in formats:
+        if append_from:
+            jl_append = open(jsonl_path, "r+b")  # noqa: SIM115
+            jl_append.truncate(out_state.jsonl_bytes)
+            jl_append.seek(out_state.jsonl_bytes)
+        else:
+            jl_out = _Out(jsonl_path)
+    md = "md" in formats
+    vctx = render_md.VaultContext(render_td.RenderContext(meta.ref, tz), store.root.name,
+                                  meta.name, meta.username)
+    ids, dates = array("q"), array("q")
+
+    def locate(chat: m.PeerRef, msg_id: int) -> int | None:
+        if chat != meta.ref:
+            return None
+        i = bisect.bisect_left(ids, msg_id)
+        return dates[i] if i < len(ids) and ids[i] == msg_id else None
+
+    vctx.locate = locate
+    # A day is complete once no later segment can hold it: the oldest date of every
+    # remaining segment is on a later day (Telegram's dates grow with ids, but imported
+    # histories and clock skew make that a hope, not a rule).
+    suffix_min: list[float] = [float("inf")] * (len(history) + 1)
+    for i in range(len(history) - 1, -1, -1):
+        suffix_min[i] = min(suffix_min[i + 1], history[i].date_lo or float("inf"))
+    days: dict[dt.date, list[m.Message]] = {}
+    last_id = 0
+    try:
+        first = True
+        if td is not None:
+            td.f.write(head)
+        for k, seg in enumerate(history):
+            batch = store.read_segment(seg.name)
+            vctx.base.peers.update((p.ref, p) for p in batch.peers)
+            frags = fragments.read(store.render_cache / (seg.name + ".frag"), batch, tz_name) \
+                or fragments.render(batch, tz_name, tz)
+            ctx = None
+            for j, msg in enumerate(batch.messages):
+                o = overrides.get(msg.id)
+                if o is not None:
+                    if ctx is None:
+                        ctx = fragments.context(batch, tz_name, tz)
+                        ctx.peers.update(override_peers)
+                    msg = o
+                    td_frag, jl_frag = render_td.render(o, ctx), render_jsonl.render(o)
+                else:
+                    td_frag, jl_frag = frags.td[j], frags.jsonl[j]
+                if td is not None:
+                    if not first:
+                        td.f.write(b",\n  ")
+                    td.f.write(td_frag)
+                first = False
+                if jl_out is not None:
+                    jl_out.f.write(jl_frag)
+                elif jl_append is not None and msg.id > append_from:
+                    jl_append.write(jl_frag)
+                ids.append(msg.id)
+                dates.append(msg.date)
+                last_id = msg.id
+                result.messages += 1
+                if md:
+                    day = clock.date(msg.date)
+                    if dirty is None or day in dirty:
+                        days.setdefault(day, []).append(msg)
+            if md and days:
+                horizon = suffix_min[k + 1]
+                done_before = clock.date(int(horizon)) if horizon != float("inf") else None
+                for day in sorted(days):
+                    if done_before is not None and day >= done_before:
+                        break
+                    _write_day(store, vctx, day, days.pop(day))
+                    result.days_written += 1
+        for day in sorted(days):
+            _write_day(store, vctx, day, days.pop(day))
+            result.days_written += 1
+        if td is not None:
+            if first:                 # no messages: the document has an empty list
+                td.f.seek(0)
+                td.f.truncate()
+                td.f.write(empty)
+            else:
+                td.f.write(tail)
+            td.commit()
+            result.json = "rewritten"
+        if jl_out is not None:
+            jl_out.commit()
+            result.jsonl = "rewritten"
+        elif jl_append is not None:
+            jl_append.flush()
+            os.fsync(jl_append.fileno())
+            jl_append.close()
+            result.jsonl = "appended"
+    except BaseException:
+        for f in (td, jl_out):
+            if f is not None:
+                f.abort()
+        if jl_append is not None:
+            jl_append.close()
+        raise
+    fsync_dir(store.root)
+    out_state.tz, out_state.formats = tz_name, sorted(formats)
+    out_state.assembled = len(cp.segments)
+    if "jsonl" in formats:
+        out_state.jsonl_bytes, out_state.jsonl_last_id = _size(jsonl_path), last_id
+    store.commit()
+    return result
+
+
+def _write_day(store: ChatStore, vctx, day: dt.date, messages: list[m.Message]) -> None:
+    path = store.root / render_md.note_path(day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, render_md.render_day(vctx, day, messages))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def segment_dates(batch: m.Batch) -> tuple[int, int]:
+    dates = [x.date for x in batch.messages if x.date]
+    return (min(dates), max(dates)) if dates else (0, 0)
+
+
+__all__ = ["FORMATS", "Assembled", "Segment", "assemble", "segment_dates"]

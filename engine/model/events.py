@@ -1,0 +1,131 @@
+"""Records that cross a process boundary during an export (msgspec msgpack, tagged).
+
+    supervisor ──jobs──► worker i          BatchJob, Stop
+    worker i  ──events─► supervisor        Ack, Failed
+    supervisor ─events─► aggregator        Proc, Plan, Stages, Progress, TelegramSnapshot,
+                                           CacheSnapshot, QueueSample, WorkerBusy, Flood,
+                                           Finish
+
+Each record is one ring record. Cumulative figures (progress, Telegram counters, cache
+counters, busy seconds) are sent as running totals so a lost or late record never
+skews the fold; timings (``Stages``) are sent as samples and folded by the aggregator.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import Struct
+
+
+# ---- supervisor -> worker ---------------------------------------------------------------------
+class BatchJob(Struct, tag="batch", array_like=True):
+    """One history page. ``payload`` is the msgpack of an ``engine.model.Batch``; the
+    worker stores it verbatim as archive segment ``segment`` (a file name, no folder)."""
+    seq: int
+    segment: str
+    payload: bytes
+
+
+class Stop(Struct, tag="stop", array_like=True):
+    """No more jobs: finish what is queued and exit 0."""
+
+
+Job = BatchJob | Stop
+
+
+# ---- worker -> supervisor ---------------------------------------------------------------------
+class Ack(Struct, tag="ack", array_like=True):
+    """Batch ``seq`` is durable: its segment is fsynced and renamed into ``archive/``
+    (the folder itself is fsynced by the supervisor before the checkpoint moves) and its
+    fragments are in the render cache. Times are seconds spent in each stage."""
+    seq: int
+    worker: int
+    messages: int
+    date_lo: int
+    date_hi: int
+    decode_s: float
+    render_s: float
+    write_s: float
+
+
+class Failed(Struct, tag="failed", array_like=True):
+    """Batch ``seq`` could not be processed (the reason is one readable line)."""
+    seq: int
+    worker: int
+    error: str
+
+
+WorkerEvent = Ack | Failed
+
+
+# ---- supervisor -> aggregator -----------------------------------------------------------------
+class Proc(Struct, tag="proc", array_like=True):
+    """A tgarc process to sample (``alive=False``: it ended; keep its last figures)."""
+    pid: int
+    role: str                 # supervisor | worker | aggregator
+    alive: bool = True
+
+
+class Plan(Struct, tag="plan", array_like=True):
+    chat: str                 # display name of the chat being exported
+    estimated_total: int      # messages expected in this run (0: unknown)
+    workers: int
+    ring_capacity_bytes: int
+
+
+class Stages(Struct, tag="stages", array_like=True):
+    """Duration samples (seconds) of one stage: fetch, decode, render, write, ..."""
+    stage: str
+    seconds: list[float]
+
+
+class Progress(Struct, tag="progress", array_like=True):
+    messages: int             # running total of messages made durable in this run
+
+
+class TelegramSnapshot(Struct, tag="telegram", array_like=True):
+    requests: int
+    flood_waits: int
+    flood_wait_seconds: float
+    retries: int
+    timeouts: int
+    reconnects: int
+
+
+class CacheSnapshot(Struct, tag="cache", array_like=True):
+    name: str                 # input_peer_cache
+    hits: int
+    misses: int
+    evictions: int
+    expirations: int
+
+
+class QueueSample(Struct, tag="queue", array_like=True):
+    fill: float               # used / capacity over all job rings, 0..1
+    producer_blocked_seconds: float   # running total
+
+
+class WorkerBusy(Struct, tag="busy", array_like=True):
+    worker: int
+    busy_seconds: float       # running total of decode+render+write time
+
+
+class Flood(Struct, tag="flood", array_like=True):
+    method: str
+    seconds: int
+
+
+class Finish(Struct, tag="finish", array_like=True):
+    """The run ended. ``status``: done, failed, interrupted, error."""
+    status: str
+    messages: int             # messages made durable in this run
+    message: str = ""         # one line for the summary
+
+
+AggEvent = (Proc | Plan | Stages | Progress | TelegramSnapshot | CacheSnapshot | QueueSample
+            | WorkerBusy | Flood | Finish)
+
+ENCODER = msgspec.msgpack.Encoder()
+JOB_DECODER = msgspec.msgpack.Decoder(Job)
+WORKER_EVENT_DECODER = msgspec.msgpack.Decoder(WorkerEvent)
+AGG_DECODER = msgspec.msgpack.Decoder(AggEvent)

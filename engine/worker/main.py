@@ -1,0 +1,79 @@
+"""A worker process: batches in from its job ring, durable segments and fragments out.
+
+For each ``BatchJob``: decode the Batch, render its result.json and messages.jsonl
+fragments, write the payload verbatim as an archive segment (fsynced) and the
+fragments into the render cache, then acknowledge on the event ring. A batch that
+cannot be rendered is reported as ``Failed`` and the worker goes on.
+
+The worker ignores SIGINT (Ctrl-C reaches the whole process group; the supervisor
+decides what an interrupt means) and exits on its own when the supervisor dies: the
+rings report the dead peer within a wait slice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from engine import model as m
+from engine.archive.store import write_segment
+from engine.model import events as ev
+from engine.transport import Closed, PeerDied
+from engine.worker import fragments
+
+
+def run(index: int, jobs, events, root: str, tz_name: str) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):           # what `top` and `ps -o comm` show
+        Path("/proc/self/comm").write_text(f"tgarc-worker-{index}"[:15])
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(tz_name)
+    archive = Path(root) / "archive"
+    cache = Path(root) / "state" / "render"
+    jobs.claim()
+    events.claim()
+    decode_job, decode_batch, encode = ev.JOB_DECODER.decode, m.BATCH_DECODER.decode, \
+        ev.ENCODER.encode
+    perf = time.perf_counter
+    try:
+        while True:
+            try:
+                records = jobs.get_many()
+            except Closed:
+                return 0
+            for rec in records:
+                job = decode_job(rec)
+                if isinstance(job, ev.Stop):
+                    events.close()
+                    return 0
+                t0 = perf()
+                try:
+                    batch = decode_batch(job.payload)
+                    t1 = perf()
+                    frags = fragments.render(batch, tz_name, tz)
+                    t2 = perf()
+                    write_segment(archive, job.segment, job.payload)
+                    fragments.write(cache / (job.segment + ".frag"), frags)
+                    t3 = perf()
+                except Exception as exc:    # one bad batch never stops the worker
+                    events.put(encode(ev.Failed(job.seq, index,
+                                                f"{type(exc).__name__}: {exc}")))
+                    continue
+                dates = [x.date for x in batch.messages if x.date]
+                events.put(encode(ev.Ack(job.seq, index, len(batch.messages),
+                                         min(dates, default=0), max(dates, default=0),
+                                         t1 - t0, t2 - t1, t3 - t2)))
+    except PeerDied:
+        return 3                       # the supervisor is gone: nothing to do for anyone
+
+
+def main(index: int, jobs, events, root: str, tz_name: str) -> None:
+    """multiprocessing target."""
+    code = run(index, jobs, events, root, tz_name)
+    sys.stdout.flush()
+    os._exit(code)
