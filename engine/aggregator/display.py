@@ -1,0 +1,162 @@
+"""Live progress on stderr: a rich line on a terminal, JSON lines otherwise, or nothing."""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+
+import orjson
+
+from .metrics import duration, summary_lines
+
+RATE_WINDOW = 10.0      # seconds of history behind the displayed rate and ETA
+
+
+class Rate:
+    """Messages per second over the last RATE_WINDOW seconds."""
+
+    def __init__(self, start: float | None = None):
+        self._points: deque[tuple[float, int]] = deque()
+        if start is not None:
+            self._points.append((start, 0))
+
+    def update(self, now: float, messages: int) -> float:
+        pts = self._points
+        pts.append((now, messages))
+        while len(pts) > 2 and now - pts[1][0] >= RATE_WINDOW:
+            pts.popleft()
+        t0, m0 = pts[0]
+        return (messages - m0) / (now - t0) if now > t0 else 0.0
+
+
+def eta(done: int, total: int, rate: float) -> float | None:
+    if total <= 0:
+        return None
+    if done >= total:
+        return 0.0
+    return (total - done) / rate if rate > 0 else None
+
+
+class Display:
+    """Base: "off" shows nothing at all. ``start``: monotonic time the run started."""
+
+    def __init__(self, start: float | None = None):
+        self.rate = Rate(start)
+
+    def tick(self, fold, now: float) -> None:
+        pass
+
+    def stop(self, metrics: dict | None) -> None:
+        pass
+
+    def note(self, line: str) -> None:
+        pass
+
+
+class JsonDisplay(Display):
+    """One JSON line a second; at the end a ``summary`` line, then the human summary."""
+
+    def __init__(self, start: float | None = None, stream=None):
+        super().__init__(start)
+        self.stream = stream or sys.stderr
+
+    def _write(self, line: str) -> None:
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass                      # stderr gone (closed pipe): the metrics file still counts
+
+    def tick(self, fold, now: float) -> None:
+        rate = self.rate.update(now, fold.messages)
+        e = eta(fold.messages, fold.estimated_total, rate)
+        rec = {"event": "progress", "messages": fold.messages, "total": fold.estimated_total,
+               "rate": round(rate, 2), "eta_s": None if e is None else round(e, 1),
+               "flood_waits": fold.flood_waits}
+        active = fold.flood_active(now)
+        if active is not None:
+            rec["flood"] = {"method": active.method, "seconds": active.seconds,
+                            "left_s": round(fold.flood_until - now, 1)}
+        self._write(orjson.dumps(rec).decode())
+
+    def note(self, line: str) -> None:
+        self._write(line)
+
+    def stop(self, metrics: dict | None) -> None:
+        if metrics is None:
+            return
+        self._write(orjson.dumps({
+            "event": "summary", "status": metrics["status"], "messages": metrics["messages"],
+            "wall_seconds": metrics["wall_seconds"],
+            "messages_per_second": metrics["messages_per_second"],
+            "flood_waits": metrics["telegram"]["flood_waits"],
+            "peak_pss_mb": metrics["resources"]["peak_pss_mb"],
+            "recommendation": metrics["recommendation"]}).decode())
+        for line in summary_lines(metrics):
+            self._write(line)
+
+
+class TtyDisplay(Display):
+    """A rich progress line: done / total, msgs/s, ETA, flood waits (and the one under way)."""
+
+    def __init__(self, start: float | None = None, force_terminal: bool = False):
+        super().__init__(start)
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.progress import BarColumn, Progress, TextColumn
+        from rich.table import Column
+
+        self._escape = escape
+        self.console = Console(stderr=True, force_terminal=force_terminal or None)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=16),
+            TextColumn("{task.fields[stats]}", table_column=Column(no_wrap=True)),
+            console=self.console, auto_refresh=False, transient=False)
+        self.task = self.progress.add_task("export", total=None, stats="")
+        self.progress.start()
+
+    def tick(self, fold, now: float) -> None:
+        rate = self.rate.update(now, fold.messages)
+        total = fold.estimated_total
+        e = eta(fold.messages, total, rate)
+        parts = [f"{fold.messages:,}" + (f"/~{total:,}" if total > 0 else "") + " msgs",
+                 f"{rate:,.0f}/s"]
+        if e is not None:
+            parts.append(f"ETA {duration(e)}")
+        active = fold.flood_active(now)
+        if active is not None:
+            left = max(0, round(fold.flood_until - now))
+            parts.append(f"[yellow]flood wait {active.seconds} s on {active.method}"
+                         f" ({left} s left)[/]")
+        elif fold.flood_waits:
+            parts.append(f"flood waits: {fold.flood_waits}")
+        chat = fold.chat or "export"
+        if len(chat) > 20:
+            chat = chat[:19] + "…"
+        self.progress.update(
+            self.task, description=self._escape(chat), completed=fold.messages,
+            total=total if total > 0 else None, stats=" · ".join(parts))
+        self.progress.refresh()
+
+    def note(self, line: str) -> None:
+        self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def stop(self, metrics: dict | None) -> None:
+        try:
+            self.progress.refresh()
+            self.progress.stop()
+            if metrics is not None:
+                for line in summary_lines(metrics):
+                    self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        except (OSError, ValueError):
+            pass
+
+
+def make(mode: str, start: float | None = None) -> Display:
+    if mode == "json":
+        return JsonDisplay(start)
+    if mode == "tty":
+        return TtyDisplay(start, force_terminal=True)
+    return Display(start)
+

@@ -1,0 +1,212 @@
+"""The fold: aggregator events in, the figures of export_metrics.json out (no I/O here)."""
+
+from __future__ import annotations
+
+import math
+import random
+from array import array
+from dataclasses import dataclass, field
+
+from engine.model.events import (
+    CacheSnapshot,
+    Finish,
+    Flood,
+    Plan,
+    Progress,
+    QueueSample,
+    Stages,
+    TelegramSnapshot,
+    WorkerBusy,
+)
+
+STAGES = ("fetch", "decode", "render", "write", "media_download", "transcode")
+"""Stages always present in ``stages`` (zeros when a run had none); others are added as seen."""
+
+EXACT_SAMPLES = 100_000
+"""Per stage, percentiles are exact up to this many samples, then come from a uniform
+reservoir of this size (count, total and average stay exact)."""
+
+
+def quantile(sorted_values, q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default, and
+    ``statistics.quantiles(method="inclusive")``)."""
+    n = len(sorted_values)
+    if n == 0:
+        return 0.0
+    pos = (n - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, n - 1)
+    frac = pos - lo
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
+
+
+class StageStats:
+    """Count, total and a bounded sample of one stage's durations."""
+
+    __slots__ = ("_rng", "count", "samples", "total")
+
+    def __init__(self, seed: int = 0):
+        self.count = 0
+        self.total = 0.0
+        self.samples = array("d")
+        self._rng = random.Random(seed)
+
+    def add(self, seconds) -> None:
+        samples, cap = self.samples, EXACT_SAMPLES
+        for s in seconds:
+            s = float(s)
+            if not math.isfinite(s):
+                continue
+            self.count += 1
+            self.total += s
+            if len(samples) < cap:
+                samples.append(s)
+            else:                                   # reservoir sampling (algorithm R)
+                j = self._rng.randrange(self.count)
+                if j < cap:
+                    samples[j] = s
+
+    def summary(self) -> dict:
+        ordered = sorted(self.samples)
+        return {
+            "count": self.count,
+            "total_seconds": round(self.total, 6),
+            "avg_seconds": round(self.total / self.count, 6) if self.count else 0.0,
+            "p50_seconds": round(quantile(ordered, 0.50), 6),
+            "p95_seconds": round(quantile(ordered, 0.95), 6),
+        }
+
+
+@dataclass
+class Fold:
+    """Everything the aggregator learned from events. Times are ``time.monotonic()``."""
+
+    started_mono: float
+    chat: str = ""
+    estimated_total: int = 0
+    plan_workers: int = 0
+    plan_mono: float | None = None
+    ring_capacity_bytes: int = 0
+    messages: int = 0
+    stages: dict[str, StageStats] = field(default_factory=dict)
+    telegram: TelegramSnapshot | None = None
+    caches: dict[str, CacheSnapshot] = field(default_factory=dict)
+    fill_sum: float = 0.0
+    fill_n: int = 0
+    fill_peak: float = 0.0
+    producer_blocked_seconds: float = 0.0
+    busy: dict[int, float] = field(default_factory=dict)
+    flood_events: int = 0
+    flood_event_seconds: float = 0.0
+    flood_latest: Flood | None = None
+    flood_until: float = 0.0                   # monotonic time the latest flood wait ends
+    finish: Finish | None = None
+    bad_records: int = 0
+
+    def __post_init__(self):
+        for name in STAGES:
+            self.stages[name] = StageStats()
+
+    def apply(self, ev, now: float) -> None:
+        """Fold one event (``Proc`` is the sampler's business, not handled here)."""
+        if isinstance(ev, Stages):
+            stats = self.stages.get(ev.stage)
+            if stats is None:
+                stats = self.stages[ev.stage] = StageStats(len(self.stages))
+            stats.add(ev.seconds)
+        elif isinstance(ev, Progress):
+            self.messages = ev.messages
+        elif isinstance(ev, WorkerBusy):
+            self.busy[ev.worker] = ev.busy_seconds
+        elif isinstance(ev, QueueSample):
+            fill = min(max(float(ev.fill), 0.0), 1.0)
+            self.fill_sum += fill
+            self.fill_n += 1
+            self.fill_peak = max(self.fill_peak, fill)
+            self.producer_blocked_seconds = max(self.producer_blocked_seconds,
+                                                ev.producer_blocked_seconds)
+        elif isinstance(ev, TelegramSnapshot):
+            self.telegram = ev
+        elif isinstance(ev, CacheSnapshot):
+            self.caches[ev.name] = ev
+        elif isinstance(ev, Flood):
+            self.flood_events += 1
+            self.flood_event_seconds += max(0, ev.seconds)
+            self.flood_latest = ev
+            self.flood_until = now + max(0, ev.seconds)
+        elif isinstance(ev, Plan):
+            self.chat = ev.chat
+            self.estimated_total = ev.estimated_total
+            self.plan_workers = ev.workers
+            self.ring_capacity_bytes = ev.ring_capacity_bytes
+            if self.plan_mono is None:
+                self.plan_mono = now
+        elif isinstance(ev, Finish):
+            self.finish = ev
+            self.messages = max(self.messages, ev.messages)
+
+    # ---- derived figures ------------------------------------------------------------------------
+    @property
+    def flood_waits(self) -> int:
+        """Flood waits so far: Telegram's counter, or the Flood events if more were seen."""
+        counted = self.telegram.flood_waits if self.telegram is not None else 0
+        return max(counted, self.flood_events)
+
+    def flood_active(self, now: float) -> Flood | None:
+        """The latest flood wait while it lasts, else None."""
+        if self.flood_latest is not None and now < self.flood_until:
+            return self.flood_latest
+        return None
+
+    def busy_fractions(self, end_mono: float) -> list[float]:
+        """busy_seconds / wall of the slot; every slot runs from the plan to the end."""
+        count = max(self.plan_workers, max(self.busy, default=-1) + 1)
+        start = self.plan_mono if self.plan_mono is not None else self.started_mono
+        wall = end_mono - start
+        out = []
+        for i in range(count):
+            b = self.busy.get(i, 0.0)
+            out.append(round(min(1.0, max(0.0, b / wall)), 4) if wall > 0 else 0.0)
+        return out
+
+    def sections(self, end_mono: float) -> dict:
+        """The event-derived sections of export_metrics.json."""
+        tg = self.telegram
+        caches = {}
+        names = ["input_peer_cache", *sorted(n for n in self.caches if n != "input_peer_cache")]
+        for name in names:
+            c = self.caches.get(name)
+            hits, misses = (c.hits, c.misses) if c else (0, 0)
+            caches[name] = {
+                "hits": hits,
+                "misses": misses,
+                "hit_rate": round(hits / (hits + misses), 4) if hits + misses else 0.0,
+                "evictions": c.evictions if c else 0,
+                "expirations": c.expirations if c else 0,
+            }
+        fractions = self.busy_fractions(end_mono)
+        return {
+            "stages": {name: s.summary() for name, s in self.stages.items()},
+            "caches": caches,
+            "telegram": {
+                "requests": tg.requests if tg else 0,
+                "flood_waits": self.flood_waits,
+                "flood_wait_seconds": round(max(float(tg.flood_wait_seconds) if tg else 0.0,
+                                                self.flood_event_seconds), 3),
+                "retries": tg.retries if tg else 0,
+                "reconnects": tg.reconnects if tg else 0,
+                "timeouts": tg.timeouts if tg else 0,
+            },
+            "queues": {
+                "ring_capacity_bytes": self.ring_capacity_bytes,
+                "avg_fill": round(self.fill_sum / self.fill_n, 4) if self.fill_n else 0.0,
+                "peak_fill": round(self.fill_peak, 4),
+                "producer_blocked_seconds": round(float(self.producer_blocked_seconds), 6),
+            },
+            "workers": {
+                "count": len(fractions),
+                "busy_fraction": fractions,
+                "busy_seconds": [round(float(self.busy.get(i, 0.0)), 6)
+                                 for i in range(len(fractions))],
+            },
+        }
