@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine import __version__
+from engine import __version__, config
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,7 +21,49 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     doc = sub.add_parser("doctor", help="versions, ring implementation and a self-test")
     doc.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+
+    ex = sub.add_parser("export", help="export chats to --out (resumable, incremental)")
+    ex.add_argument("targets", nargs="+", metavar="TARGET",
+                    help="@username or numeric id (Telethon's -100… ids too)")
+    ex.add_argument("--out", required=True, help="output folder (one sub-folder per chat)")
+    _render_flags(ex)
+    ex.add_argument("--workers", default="auto", help="worker processes (number or auto)")
+    ex.add_argument("--min-id", type=int, default=0, help="oldest message id to export")
+    ex.add_argument("--max-id", type=int, default=0, help="newest message id to export")
+    ex.add_argument("--since", help="first day (YYYY-MM-DD, in --tz) or date-time")
+    ex.add_argument("--until", help="last day (YYYY-MM-DD, inclusive) or date-time")
+    ex.add_argument("--refresh-edits", type=int, default=0, metavar="N",
+                    help="re-check the newest N archived messages for edits and deletions")
+    ex.add_argument("--takeout", choices=config.TAKEOUT, default="auto",
+                    help="use a takeout session: auto (fall back with a warning), require, off")
+    ex.add_argument("--session", help="Telethon session file (else TGARC_SESSION)")
+    ex.add_argument("--metrics", help="where export_metrics.json goes (default: in --out)")
+    ex.add_argument("--quiet", action="store_true", help="no progress, no summary")
+    ex.add_argument("--progress", choices=config.PROGRESS, default="auto",
+                    help="progress on stderr: auto (live on a terminal, JSON lines otherwise)")
+    ex.add_argument("--fetch-streams", type=int, default=2, help=argparse.SUPPRESS)
+    ex.add_argument("--request-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
+
+    rd = sub.add_parser("render", help="rebuild the outputs from the archive, offline")
+    rd.add_argument("dir", help="a chat folder, or an --out folder holding several")
+    _render_flags(rd)
+
+    tn = sub.add_parser("tune", help="recommended worker count from a finished run")
+    tn.add_argument("metrics", help="export_metrics.json of a finished run")
+    tn.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+
+    dm = sub.add_parser("demo", help="export a synthetic channel from a loopback server")
+    dm.add_argument("--messages", type=int, default=2000)
+    dm.add_argument("--out", default="tgarc-demo")
+    dm.add_argument("--workers", default="auto")
+    dm.add_argument("--tz", help="time zone of dates and day notes (default: this machine's)")
+    dm.add_argument("--quiet", action="store_true")
     return p
+
+
+def _render_flags(p) -> None:
+    p.add_argument("--format", help="json,jsonl,md (default: all three)")
+    p.add_argument("--tz", help="time zone of dates and day notes (default: this machine's)")
 
 
 def _doctor(args) -> int:
@@ -37,7 +79,66 @@ def _doctor(args) -> int:
     return 0 if doctor.healthy(info) else 1
 
 
-COMMANDS = {"doctor": _doctor}
+def _export(args) -> int:
+    from engine import app
+
+    tz = config.zone(args.tz)
+    cfg = config.ExportConfig(
+        targets=tuple(args.targets), out=args.out, formats=config.parse_formats(args.format),
+        workers=config.parse_workers(args.workers), tz=tz, min_id=max(0, args.min_id),
+        max_id=max(0, args.max_id),
+        since=config.parse_when(args.since, tz, end=False) if args.since else None,
+        until=config.parse_when(args.until, tz, end=True) if args.until else None,
+        refresh_edits=max(0, args.refresh_edits), takeout=args.takeout, session=args.session,
+        metrics=args.metrics, progress="off" if args.quiet else args.progress,
+        debug=args.debug, fetch_streams=max(1, args.fetch_streams),
+        timeout=max(0.1, args.request_timeout))
+    return app.export(cfg)
+
+
+def _render(args) -> int:
+    from engine import app
+
+    return app.render(args.dir, list(config.parse_formats(args.format)), config.zone(args.tz))
+
+
+def _tune(args) -> int:
+    from engine import app
+
+    return app.tune(args.metrics, args.json)
+
+
+def _demo(args) -> int:
+    from engine import app
+
+    return app.demo(args.messages, args.out, config.parse_workers(args.workers),
+                    "off" if args.quiet else "auto", config.zone(args.tz))
+
+
+COMMANDS = {"doctor": _doctor, "export": _export, "render": _render, "tune": _tune,
+            "demo": _demo}
+
+
+def _code(exc: BaseException) -> int | None:
+    """The exit code DESIGN.md gives this failure (None: a bug, show the traceback)."""
+    from engine.archive.store import CorruptState
+
+    if isinstance(exc, config.ConfigError | ImportError):
+        return 2
+    if isinstance(exc, CorruptState | OSError):
+        return 4
+    name = type(exc).__name__
+    if name == "Interrupted":
+        return 130
+    if name == "BatchesFailed":
+        return 1
+    try:
+        from engine.telegram.middleware import TelegramFailure
+    except ImportError:
+        return None
+    if isinstance(exc, TelegramFailure):
+        return 3
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,13 +147,18 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130
-    except ImportError as exc:
-        if args.debug:
+    except Exception as exc:
+        code = _code(exc)
+        if code is None or args.debug:
             raise
-        print(f"tgarc: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        if args.debug:
-            raise
-        print(f"tgarc: {exc}", file=sys.stderr)
-        return 4
+        if code == 1:
+            print(f"tgarc: finished, but some messages failed: {exc}", file=sys.stderr)
+        elif str(exc):
+            print(f"tgarc: {_one_line(exc)}", file=sys.stderr)
+        return code
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    return " ".join(str(exc).split())

@@ -16,11 +16,11 @@ from pathlib import Path
 from telethon import TelegramClient
 from telethon.sessions import SQLiteSession, StringSession
 
+from engine.config import ConfigError  # a bad credential, session or override: exit 2
+
+__all__ = ["ConfigError", "credentials", "loopback_dc", "make_client", "open_session"]
+
 TEST_DC_ID = 2
-
-
-class ConfigError(ValueError):
-    """A bad credential, session or override (exit code 2)."""
 
 
 def loopback_dc(value: str) -> tuple[str, int]:

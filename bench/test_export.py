@@ -1,0 +1,117 @@
+"""`tgarc export` against a bare Telethon loop over the same fakedc corpus, and its memory.
+
+    .venv/bin/python -m pytest bench/test_export.py -s -p no:cacheprovider
+
+- wall time: ``tgarc export`` (all three formats, default workers) of a text-only channel
+  against a bare ``client.iter_messages(wait_time=0)`` loop that renders nothing, both as
+  fresh processes (start-up included), both against one fakedc process with no added
+  latency, alternated in the same run. Issue #5's bar: tgarc ≤ 1.5× the bare loop at
+  200,000 messages.
+- memory: peak PSS summed over tgarc's processes (export_metrics.json) at 100,000 and
+  1,000,000 messages; the bar is < 400 MB and the 1M peak within 1.2× of the 100k one.
+``TGARC_BENCH_QUICK=1`` shrinks both to a smoke run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import orjson
+from test_fakedc import Served
+
+QUICK = os.environ.get("TGARC_BENCH_QUICK") == "1"
+SPEED_MESSAGES = 3_000 if QUICK else 200_000
+MEMORY_SIZES = (2_000, 6_000) if QUICK else (100_000, 1_000_000)
+ROUNDS = 1 if QUICK else 2
+
+BARE = textwrap.dedent("""
+    import asyncio, os, sys
+    from telethon import TelegramClient
+    from telethon.sessions import StringSession
+
+    async def main():
+        client = TelegramClient(StringSession(os.environ["TGARC_SESSION"]), 1, "x",
+                                receive_updates=False)
+        await client.connect()
+        n = 0
+        async for _ in client.iter_messages("tgarc_demo", wait_time=0):
+            n += 1
+        await client.disconnect()
+        print(n)
+
+    asyncio.run(main())
+""")
+
+
+def _env(served: Served) -> dict:
+    env = dict(os.environ, TGARC_DC=f"127.0.0.1:{served.port}", TGARC_SESSION=served.session)
+    env.pop("TGARC_SHM_DIR", None)
+    return env
+
+
+def _timed(cmd: list[str], env: dict) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+    took = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr[-2000:]
+    return took, r.stdout
+
+
+def _export(env: dict, out: Path) -> float:
+    took, _ = _timed([sys.executable, "-m", "engine", "export", "@tgarc_demo", "--out", str(out),
+                      "--quiet", "--tz", "UTC"], env)
+    return took
+
+
+def test_export_wall_time_against_a_bare_telethon_loop(benchmark):
+    with Served("--messages", str(SPEED_MESSAGES), "--text-only") as served:
+        env = _env(served)
+        bare, ours = [], []
+        tmp = Path(tempfile.mkdtemp(prefix="tgarc-bench-"))
+        try:
+            for k in range(ROUNDS):
+                took, printed = _timed([sys.executable, "-c", BARE], env)
+                bare.append(took)
+                n = int(printed)
+                ours.append(_export(env, tmp / f"r{k}"))
+            metrics = orjson.loads((tmp / "r0" / "export_metrics.json").read_bytes())
+            benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    ratio = statistics.median(ours) / statistics.median(bare)
+    benchmark.extra_info.update(
+        messages=n, bare_s=[round(x, 2) for x in bare], tgarc_s=[round(x, 2) for x in ours],
+        ratio=round(ratio, 3), tgarc_msgs_per_s=round(n / statistics.median(ours)),
+        peak_pss_mb=metrics["resources"]["peak_pss_mb"],
+        workers=metrics["workers"]["count"])
+    print(f"\n{n} messages: bare Telethon loop {bare} s, tgarc export {ours} s, "
+          f"ratio {ratio:.2f} (bar ≤ 1.5)")
+    assert metrics["messages"] == n
+
+
+def test_export_peak_memory_does_not_grow_with_the_chat(benchmark):
+    peaks = {}
+    for size in MEMORY_SIZES:
+        with Served("--messages", str(size), "--text-only") as served:
+            tmp = Path(tempfile.mkdtemp(prefix="tgarc-bench-"))
+            try:
+                took = _export(_env(served), tmp)
+                metrics = orjson.loads((tmp / "export_metrics.json").read_bytes())
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        peaks[size] = metrics["resources"]["peak_pss_mb"]
+        print(f"\n{size} messages: {took:.1f} s, peak PSS {peaks[size]:.0f} MB")
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    small, big = MEMORY_SIZES
+    benchmark.extra_info.update(peak_pss_mb={str(k): v for k, v in peaks.items()},
+                                growth=round(peaks[big] / peaks[small], 3))
+    print(f"peak PSS {peaks}; growth {peaks[big] / peaks[small]:.2f}× (bar < 1.2×, < 400 MB)")
+    assert all(v > 0 for v in peaks.values())

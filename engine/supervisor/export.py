@@ -1,0 +1,406 @@
+"""``tgarc export``: the supervisor's main path for one or more chats.
+
+    resolve target → open the chat folder (crash leftovers removed) → takeout session
+    → --refresh-edits (new versions into a refresh segment) → plan the id ranges the
+    archive lacks → fetch them oldest first, several ranges at once → batches to the
+    worker pool (backpressure: at most ``4 × workers`` batches unacknowledged) →
+    acknowledged segments enter the checkpoint (coalesced: every 0.5 s and at the end)
+    → assemble the outputs from the archive.
+
+Interrupts: the first Ctrl-C (or SIGTERM) stops asking Telegram for pages, lets every
+batch already fetched become durable, saves the checkpoint and exits 130; the
+outputs are assembled by the next run. A second Ctrl-C kills the workers and exits at
+once; the checkpoint on disk is still consistent (it never lists what is not durable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import itertools
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from engine import model as m
+from engine.archive import assemble as asm
+from engine.archive.store import ChatStore, RunRecord, Segment, history_name, refresh_name
+from engine.config import ExportConfig
+from engine.model import events as ev
+from engine.supervisor.pool import WorkerPool
+
+RING_BYTES = 8 << 20          # per worker; a page of 100 maximal messages fits
+REFRESH_PAGE = 100
+JOB_MESSAGES = 1000           # messages per job / archive segment
+COMMIT_EVERY = 0.5            # seconds between checkpoint writes while acks arrive
+
+
+class Interrupted(Exception):
+    """Ctrl-C: the checkpoint is saved (exit code 130)."""
+
+    def __init__(self, msg: str = "interrupted; the checkpoint is saved — run the same "
+                                  "command again to continue"):
+        super().__init__(msg)
+
+
+class BatchesFailed(Exception):
+    """The run finished but some batches could not be processed (exit code 1)."""
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Tally:
+    """Figures gathered by the fetchers (event loop) and the pool thread, sent to the
+    aggregator by one ticker so only one thread ever writes its ring."""
+
+    def __init__(self, workers: int):
+        self.lock = threading.Lock()
+        self.samples: dict[str, list[float]] = {}
+        self.messages = 0
+        self.busy = [0.0] * workers
+        self.procs: list[ev.Proc] = []
+        self.floods: list[ev.Flood] = []
+
+    def sample(self, stage: str, seconds: float) -> None:
+        with self.lock:
+            self.samples.setdefault(stage, []).append(seconds)
+
+    def take(self):
+        with self.lock:
+            samples, self.samples = self.samples, {}
+            procs, self.procs = self.procs, []
+            floods, self.floods = self.floods, []
+            return samples, procs, floods, self.messages, list(self.busy)
+
+
+class ChatExport:
+    def __init__(self, cfg: ExportConfig, source, target: str, agg, tally: Tally, stats,
+                 cache, stop: asyncio.Event):
+        self.cfg, self.source, self.target, self.agg = cfg, source, target, agg
+        self.tally, self.stats, self.cache, self.stop = tally, stats, cache, stop
+        self.failures: list[str] = []
+        self.pool: WorkerPool | None = None
+        self.store: ChatStore | None = None
+        self.fetched = 0
+
+    # ---- the run ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        cfg, source = self.cfg, self.source
+        meta = await source.resolve(self.target)
+        meta.me = await source.me()
+        store = self.store = ChatStore.open(Path(cfg.out), meta)
+        run_no = store.next_run()
+        record = RunRecord(started=now_iso(), status="running")
+        store.cp.runs.append(record)
+        store.commit()
+        await source.start_takeout(cfg.takeout)
+        for w in source.warnings:
+            print(f"tgarc: warning: {w}", file=sys.stderr)
+        ok = False
+        try:
+            if cfg.refresh_edits and any(s.count for s in store.cp.segments):
+                await self.refresh(run_no)
+            await self.fetch(run_no, meta.ref)
+            ok = not self.failures
+        finally:
+            await source.finish_takeout(ok)
+        if self.stop.is_set():
+            record.status, record.finished, record.messages = "interrupted", now_iso(), \
+                self.fetched
+            store.commit()
+            raise Interrupted()
+        t0 = time.perf_counter()
+        await asyncio.to_thread(asm.assemble, store, list(cfg.formats), cfg.tz)
+        self.tally.sample("assemble", time.perf_counter() - t0)
+        record.status = "failed" if self.failures else "done"
+        record.finished, record.messages = now_iso(), self.fetched
+        store.commit()
+        if self.failures:
+            raise BatchesFailed("; ".join(self.failures))
+
+    # ---- planning and fetching --------------------------------------------------------------
+    async def plan(self) -> tuple[list[tuple[int, int]], int]:
+        cfg, source = self.cfg, self.source
+        top, count = await source.newest()
+        lo, hi = max(1, cfg.min_id), top if not cfg.max_id else min(top, cfg.max_id)
+        if cfg.since is not None:
+            lo = max(lo, await source.last_before(cfg.since) + 1)
+        if cfg.until is not None:
+            hi = min(hi, await source.last_before(cfg.until))
+        if lo > hi:
+            return [], 0
+        missing = self.store.cp.covered().missing(lo, hi)
+        width = sum(b - a + 1 for a, b in missing)
+        estimate = round(width * count / top) if top else 0
+        return missing, estimate
+
+    @staticmethod
+    def split(ranges: list[tuple[int, int]], parts: int) -> deque[tuple[int, int]]:
+        """Cut the ranges into about ``parts`` × 4 pieces of similar width, so each fetch
+        stream always finds work."""
+        width = sum(b - a + 1 for a, b in ranges)
+        step = max(2000, -(-width // max(1, parts * 4)))
+        out: deque[tuple[int, int]] = deque()
+        for a, b in ranges:
+            while a <= b:
+                out.append((a, min(b, a + step - 1)))
+                a += step
+        return out
+
+    async def fetch(self, run_no: int, chat: m.PeerRef) -> None:
+        cfg, store, tally = self.cfg, self.store, self.tally
+        missing, estimate = await self.plan()
+        self.agg_send(ev.Plan(store.cp.chat.name or self.target, estimate, cfg.workers,
+                              RING_BYTES))
+        if not missing:
+            return
+        loop = asyncio.get_running_loop()
+        permits = asyncio.Semaphore(4 * cfg.workers)
+        jobs: dict[int, tuple[str, int, int]] = {}
+        groups: dict[int, list[int]] = {}
+        last_commit = [time.monotonic()]
+
+        def on_ack(ack: ev.Ack) -> None:
+            name, lo, hi = jobs.pop(ack.seq)
+            store.add(Segment(name, "history", lo, hi, ack.messages, ack.date_lo, ack.date_hi))
+            with tally.lock:
+                tally.messages += ack.messages
+                tally.busy[ack.worker] += ack.decode_s + ack.render_s + ack.write_s
+                for stage, s in (("decode", ack.decode_s), ("render", ack.render_s),
+                                 ("write", ack.write_s)):
+                    tally.samples.setdefault(stage, []).append(s)
+            self.fetched += ack.messages
+            if time.monotonic() - last_commit[0] >= COMMIT_EVERY:
+                store.commit()
+                last_commit[0] = time.monotonic()
+
+        def on_failed(seq: int, error: str) -> None:
+            _name, lo, hi = jobs.pop(seq)
+            self.failures.append(f"messages {lo}..{hi}: {error}")
+
+        def on_release(seq: int) -> None:
+            group = groups.pop(seq)
+            group[0] -= 1
+            if group[0]:
+                return
+            with contextlib.suppress(RuntimeError):   # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(permits.release)
+
+        def on_proc(pid: int, alive: bool) -> None:
+            with tally.lock:
+                tally.procs.append(ev.Proc(pid, "worker", alive))
+
+        pool = self.pool = WorkerPool(cfg.workers, str(store.root), cfg.tz, capacity=RING_BYTES,
+                                      on_ack=on_ack, on_failed=on_failed,
+                                      on_release=on_release, on_proc=on_proc)
+        limit = pool.fan._rings[0].max_record // 2
+        work = self.split(missing, cfg.fetch_streams)
+        seqs = itertools.count(1)
+
+        def pieces(batch: m.Batch, lo: int, hi: int):
+            """The batch as jobs that fit a ring: cut in halves while too big."""
+            payload = m.ENCODER.encode(batch)
+            if len(payload) > limit and len(batch.messages) > 1:
+                half = len(batch.messages) // 2
+                left, right = batch.messages[:half], batch.messages[half:]
+                cut = left[-1].id
+                yield from pieces(m.Batch(0, chat, left, batch.peers), lo, cut)
+                yield from pieces(m.Batch(0, chat, right, batch.peers), cut + 1, hi)
+            else:
+                yield payload, lo, hi
+
+        def submit(batch: m.Batch, lo: int, hi: int) -> None:
+            """Send a batch; its pieces share one permit, returned when the last is done."""
+            parts = list(pieces(batch, lo, hi))
+            group = [len(parts)]
+            for payload, a, b in parts:
+                seq = next(seqs)
+                name = history_name(a, b, run_no, seq)
+                jobs[seq] = (name, a, b)
+                groups[seq] = group
+                pool.submit(seq, ev.ENCODER.encode(ev.BatchJob(seq, name, payload)))
+
+        async def stream() -> None:
+            # Consecutive pages of one range travel as one job of about JOB_MESSAGES:
+            # one segment file, one fsync and one acknowledgement per job, not per page.
+            held: list[m.Message] = []
+            peers: dict[m.PeerRef, m.PeerInfo] = {}
+            start = 0
+
+            def flush(upto: int) -> None:
+                nonlocal held, peers
+                submit(m.Batch(0, chat, held, list(peers.values())), start, upto)
+                held, peers = [], {}
+
+            while work and not self.stop.is_set():
+                lo, hi = work.popleft()
+                cursor = start = lo
+                while cursor <= hi and not self.stop.is_set():
+                    if not held:
+                        await permits.acquire()
+                        if self.stop.is_set():
+                            permits.release()
+                            return
+                    batch, covered, took = await self.source.page(chat, cursor, hi)
+                    tally.sample("fetch", took)
+                    held += batch.messages
+                    peers.update((p.ref, p) for p in batch.peers)
+                    cursor = covered + 1
+                    if len(held) >= JOB_MESSAGES or cursor > hi or self.stop.is_set():
+                        flush(covered)
+                        start = cursor
+
+        try:
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    for _ in range(max(1, cfg.fetch_streams)):
+                        tg.create_task(stream())
+            except BaseExceptionGroup as group:     # report the first failure as itself
+                raise group.exceptions[0] from None
+        except BaseException:
+            pool.end()
+            await asyncio.to_thread(pool.join)
+            self._close_pool(store)
+            raise
+        pool.end()
+        await asyncio.to_thread(pool.join)
+        self._close_pool(store)
+
+    def _close_pool(self, store: ChatStore) -> None:
+        pool, self.pool = self.pool, None
+        error = pool.error
+        pool.release()
+        with self.tally.lock:
+            self.tally.procs.extend(ev.Proc(p.pid, "worker", False)
+                                    for p in pool.procs if p is not None)
+        store.commit()
+        if error is not None:
+            raise error
+
+    # ---- --refresh-edits --------------------------------------------------------------------
+    async def refresh(self, run_no: int) -> None:
+        """Re-read the newest N archived messages: a changed one is stored as a new
+        version, one Telegram no longer has is kept and flagged ``deleted_at``."""
+        store, n = self.store, self.cfg.refresh_edits
+        latest: dict[int, m.Message] = {}
+        for s in store.cp.segments:
+            if s.kind == "refresh":
+                latest.update((x.id, x) for x in store.read_segment(s.name).messages)
+        newest: dict[int, m.Message] = {}
+        for s in sorted((s for s in store.cp.segments if s.kind == "history" and s.count),
+                        key=lambda s: s.hi, reverse=True):
+            for x in reversed(store.read_segment(s.name).messages):
+                newest[x.id] = latest.get(x.id, x)
+            if len(newest) >= n:
+                break
+        ids = sorted(newest, reverse=True)[:n]
+        changed: list[m.Message] = []
+        peers: dict[m.PeerRef, m.PeerInfo] = {}
+        now = int(time.time())
+        chat = store.cp.chat.ref
+        for k in range(0, len(ids), REFRESH_PAGE):
+            chunk = sorted(ids[k:k + REFRESH_PAGE])
+            batch, gone = await self.source.messages(chat, chunk)
+            peers.update((p.ref, p) for p in batch.peers)
+            for x in batch.messages:
+                old = newest[x.id]
+                if old.deleted_at is None and x != old:
+                    changed.append(x)
+            for i in sorted(gone):
+                old = newest[i]
+                if old.deleted_at is None:
+                    flagged = m.Message(**{f: getattr(old, f) for f in old.__struct_fields__})
+                    flagged.deleted_at = now
+                    changed.append(flagged)
+        if not changed:
+            return
+        changed.sort(key=lambda x: x.id)
+        batch = m.Batch(0, chat, changed, list(peers.values()))
+        name = refresh_name(run_no, sum(s.kind == "refresh" for s in store.cp.segments) + 1)
+        store.write_segment(name, m.ENCODER.encode(batch))
+        lo, hi = asm.segment_dates(batch)
+        store.add(Segment(name, "refresh", changed[0].id, changed[-1].id, len(changed), lo, hi))
+        store.commit()
+
+    def agg_send(self, event) -> None:
+        self.agg.send(event)
+
+
+# ---- the command --------------------------------------------------------------------------------
+async def _ticker(agg, tally: Tally, stats, cache, exports: list[ChatExport]) -> None:
+    while True:
+        flush(agg, tally, stats, cache, exports)
+        await asyncio.sleep(0.5)
+
+
+def flush(agg, tally: Tally, stats, cache, exports: list[ChatExport]) -> None:
+    samples, procs, floods, messages, busy = tally.take()
+    for p in procs:
+        agg.send(p)
+    for stage, secs in samples.items():
+        agg.send(ev.Stages(stage, secs))
+    for f in floods:
+        agg.send(f)
+    agg.send(ev.Progress(messages))
+    agg.send(ev.TelegramSnapshot(stats.requests, stats.flood_waits, stats.flood_wait_seconds,
+                                 stats.retries, stats.timeouts, stats.reconnects))
+    if cache is not None:
+        agg.send(ev.CacheSnapshot("input_peer_cache", cache.hits, cache.misses,
+                                  cache.evictions, cache.expirations))
+    pool = exports[-1].pool if exports else None
+    if pool is not None:
+        agg.send(ev.QueueSample(pool.fill(), pool.blocked_seconds))
+    for i, b in enumerate(busy):
+        agg.send(ev.WorkerBusy(i, b))
+
+
+async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
+    """Export every target; ``result['messages']`` gets the messages made durable."""
+    from engine.telegram import session as tg
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    main = asyncio.current_task()
+    exports: list[ChatExport] = []
+    presses = [0]
+
+    def on_signal() -> None:
+        presses[0] += 1
+        if presses[0] == 1:
+            print("tgarc: stopping — finishing the pages in flight and saving the checkpoint "
+                  "(Ctrl-C again to abort)", file=sys.stderr)
+            stop.set()
+        else:
+            for e in exports:
+                if e.pool is not None:
+                    e.pool.abort()
+            main.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    tally = Tally(cfg.workers)
+    agg.send(ev.Proc(os.getpid(), "supervisor"))
+    agg.send(ev.Proc(agg.pid, "aggregator"))
+    async with tg.connected(cfg, on_flood=lambda method, s: tally.floods.append(
+            ev.Flood(method, s))) as (source, stats, cache):
+        ticker = asyncio.create_task(_ticker(agg, tally, stats, cache, exports))
+        try:
+            for target in cfg.targets:
+                e = ChatExport(cfg, source, target, agg, tally, stats, cache, stop)
+                exports.append(e)
+                await e.run()
+        except asyncio.CancelledError:
+            raise Interrupted() from None
+        finally:
+            ticker.cancel()
+            flush(agg, tally, stats, cache, exports)
+            if result is not None:
+                result["messages"] = tally.messages
+    return 0

@@ -1,0 +1,235 @@
+"""Worker processes and the rings between them, driven by one thread.
+
+The pool thread owns every ring end the supervisor holds (a ring end belongs to one
+thread): it places submitted jobs on the worker with the most free ring space (a full
+ring leaves the job pending: backpressure reaches the fetcher through ``max_inflight``),
+drains acknowledgements, and replaces a worker that died: a fresh process on fresh
+rings, and every batch it had not acknowledged is sent again. A batch that takes down
+two workers is given up as failed instead of killing a third.
+
+Callbacks (``on_ack``, ``on_failed``, ``on_release``) run in the pool thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import queue
+import threading
+import time
+from collections import deque
+
+from engine.model import events as ev
+from engine.transport import Closed, Empty, FanIn, FanOut, Full, PeerDied
+
+EVENT_RING_BYTES = 1 << 20
+MAX_ATTEMPTS = 2
+
+
+class WorkersFailing(RuntimeError):
+    """Workers die before doing any work: restarting them again would loop forever."""
+
+
+class WorkerPool:
+    def __init__(self, n: int, root: str, tz_name: str, *, capacity: int = 4 << 20,
+                 on_ack, on_failed, on_release=None, on_proc=None):
+        self.n, self.root, self.tz_name, self.capacity = n, root, tz_name, capacity
+        self.on_ack, self.on_failed = on_ack, on_failed
+        self.on_release = on_release or (lambda seq: None)
+        self.on_proc = on_proc or (lambda pid, alive: None)
+        self.fan = FanOut(n, capacity)
+        self.fin = FanIn(n, EVENT_RING_BYTES)
+        self._ctx = mp.get_context("spawn")
+        self.procs: list = [None] * n
+        self.inflight: list[dict[int, bytes]] = [{} for _ in range(n)]
+        self.attempts: dict[int, int] = {}
+        self.restarts = 0
+        self._crashes = 0          # deaths since the last acknowledgement
+        self.blocked_seconds = 0.0
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending: deque[tuple[int, bytes]] = deque()
+        self._ended = False
+        self._abort = threading.Event()
+        self.error: BaseException | None = None
+        for i in range(n):
+            self._spawn(i)
+        self._thread = threading.Thread(target=self._run, name="tgarc-pool", daemon=True)
+        self._thread.start()
+
+    # ---- called from other threads ------------------------------------------------------------
+    def submit(self, seq: int, record: bytes) -> None:
+        self._q.put((seq, record))
+
+    def end(self) -> None:
+        """No more jobs; the thread stops the workers once everything is acknowledged."""
+        self._q.put(None)
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def abort(self) -> None:
+        """Stop at once: workers are killed, unacknowledged work is left to the next run."""
+        self._abort.set()
+        self._thread.join(5)
+        self._kill_all()
+
+    def fill(self) -> float:
+        used = sum(self.capacity - self.fan.free(i) for i in range(self.n))
+        return used / (self.capacity * self.n)
+
+    # ---- the pool thread ----------------------------------------------------------------------
+    def _spawn(self, i: int) -> None:
+        from engine.worker import main as worker_main
+
+        p = self._ctx.Process(target=worker_main.main, name=f"tgarc-worker-{i}",
+                              args=(i, self.fan.consumer(i), self.fin.producer(i),
+                                    self.root, self.tz_name), daemon=True)
+        p.start()
+        self.fan.bind(i, p.pid)
+        self.fin.bind(i, p.pid)
+        self.procs[i] = p
+        self.on_proc(p.pid, True)
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:       # surfaced by the supervisor
+            self.error = exc
+            self._kill_all()
+
+    def _loop(self) -> None:
+        next_check = 0.0
+        while not self._abort.is_set():
+            while True:
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._ended = True
+                else:
+                    self._pending.append(item)
+            placed = self._place()
+            idle = not placed
+            try:
+                self._handle(self.fin.get_many(timeout=0.005 if idle else 0))
+            except Empty:
+                pass
+            except PeerDied as exc:
+                self._died(exc.index)
+            except Closed:
+                pass
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + 0.2
+                for i, p in enumerate(self.procs):
+                    if p is not None and p.exitcode is not None:
+                        self._drain_then_replace(i)
+            if self._ended and not self._pending and not any(self.inflight):
+                self._stop_workers()
+                return
+
+    def _place(self) -> bool:
+        placed = False
+        while self._pending:
+            seq, record = self._pending[0]
+            i = self.fan.least_loaded()
+            try:
+                self.fan.put(i, record, timeout=0)
+            except Full:
+                # Every ring is full: wait for the workers (acknowledgements are
+                # the sign of progress), counted as time the producer was blocked.
+                t0 = time.monotonic()
+                try:
+                    self._handle(self.fin.get_many(timeout=0.002))
+                except (Empty, Closed):
+                    pass
+                except PeerDied as exc:
+                    self._died(exc.index)
+                self.blocked_seconds += time.monotonic() - t0
+                return placed
+            except PeerDied:
+                self._drain_then_replace(i)
+                continue
+            self._pending.popleft()
+            self.inflight[i][seq] = record
+            placed = True
+        return placed
+
+    def _handle(self, records: list[bytes]) -> None:
+        for rec in records:
+            event = ev.WORKER_EVENT_DECODER.decode(rec)
+            if self.inflight[event.worker].pop(event.seq, None) is None:
+                continue                   # acknowledged before (a re-sent batch)
+            self.attempts.pop(event.seq, None)
+            self._crashes = 0
+            if isinstance(event, ev.Ack):
+                self.on_ack(event)
+            else:
+                self.on_failed(event.seq, event.error)
+            self.on_release(event.seq)
+
+    def _drain_then_replace(self, i: int) -> None:
+        # Whatever it acknowledged before dying still counts.
+        while True:
+            try:
+                self._handle(self.fin.get_many(timeout=0))
+            except (Empty, Closed):
+                break
+            except PeerDied as exc:
+                if exc.index != i:
+                    self._died(exc.index)
+        self._died(i)
+
+    def _died(self, i: int) -> None:
+        p = self.procs[i]
+        if p is None:
+            return
+        p.join(1)
+        self.on_proc(p.pid, False)
+        self.restarts += 1
+        self._crashes += 1
+        if self._crashes > 2 * self.n + 2:
+            raise WorkersFailing(f"worker processes keep dying (last exit code {p.exitcode}) "
+                                 f"without finishing a batch; see --debug")
+        lost = self.inflight[i]
+        self.inflight[i] = {}
+        self.procs[i] = None
+        self.fan.replace(i)
+        self.fin.replace(i)
+        self._spawn(i)
+        for seq in sorted(lost, reverse=True):
+            self.attempts[seq] = self.attempts.get(seq, 0) + 1
+            if self.attempts[seq] >= MAX_ATTEMPTS:
+                self.on_failed(seq, f"a worker died twice processing this batch "
+                                    f"(last exit code {p.exitcode})")
+                self.on_release(seq)
+            else:
+                self._pending.appendleft((seq, lost[seq]))
+
+    def _stop_workers(self) -> None:
+        stop = ev.ENCODER.encode(ev.Stop())
+        for i in range(self.n):
+            with contextlib.suppress(PeerDied, Full):
+                self.fan.put(i, stop, timeout=5)
+        for p in self.procs:
+            if p is not None:
+                p.join(10)
+                if p.exitcode is None:
+                    p.kill()
+                    p.join()
+                self.on_proc(p.pid, False)
+        self.fan.close()
+
+    def _kill_all(self) -> None:
+        for p in self.procs:
+            if p is not None and p.exitcode is None:
+                p.kill()
+        for p in self.procs:
+            if p is not None:
+                p.join(5)
+
+    def release(self) -> None:
+        self.fan.release()
+        self.fin.release()

@@ -1,0 +1,85 @@
+"""A connected, authorized client with the middleware stack: what a command needs.
+
+    async with connected(cfg) as (source, stats, cache):
+        meta = await source.resolve("@channel")
+
+Connection failures and an unauthorized session become one readable error: ``ConfigError``
+(exit 2) when there is no usable session, ``TelegramFailure`` (exit 3) when Telegram
+cannot be reached or refuses the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+from telethon import errors
+
+from engine.telegram.client import ConfigError, credentials, make_client, open_session
+from engine.telegram.middleware import AuthRevoked, TelegramFailure, TelegramStats, stack
+from engine.telegram.peers import PeerCache
+from engine.telegram.source import Source
+
+
+class _ReconnectCounter(logging.Handler):
+    """Telethon reconnects by itself (and re-sends what was in flight) when a connection
+    drops; its log line is the only sign of it, so count that line."""
+
+    def __init__(self, stats: TelegramStats):
+        super().__init__(logging.INFO)
+        self.stats = stats
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("Closing current connection to begin reconnect"):
+            self.stats.reconnects += 1
+
+
+@contextlib.contextmanager
+def _counting_reconnects(stats: TelegramStats):
+    log = logging.getLogger("telethon.network.mtprotosender")
+    handler, level = _ReconnectCounter(stats), log.level
+    log.addHandler(handler)
+    if not log.isEnabledFor(logging.INFO):
+        log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+@contextlib.asynccontextmanager
+async def connected(cfg, on_flood=None):
+    api_id, api_hash = credentials()
+    if not cfg.session and not os.environ.get("TGARC_SESSION"):
+        raise ConfigError("no session: log in with `tgarc login` and pass --session PATH, "
+                          "or set TGARC_SESSION")
+    session = open_session(cfg.session)
+    client = make_client(session, api_id, api_hash)
+    stats = TelegramStats()
+    with _counting_reconnects(stats):
+        async with _session(client, cfg, stats, on_flood) as got:
+            yield got
+
+
+@contextlib.asynccontextmanager
+async def _session(client, cfg, stats, on_flood):
+    try:
+        await client.connect()
+    except (OSError, ConnectionError) as exc:
+        raise TelegramFailure(f"cannot reach Telegram ({exc})") from None
+    try:
+        try:
+            authorized = await client.is_user_authorized()
+        except (errors.AuthKeyUnregisteredError, errors.SessionRevokedError) as exc:
+            raise AuthRevoked(exc) from None
+        if not authorized:
+            raise TelegramFailure("this session is not logged in (or was logged out); log in "
+                                  "again with `tgarc login`")
+        cache = PeerCache.from_env()
+        call = stack(client, stats, timeout=cfg.timeout, flood_ceiling=cfg.flood_ceiling,
+                     on_flood=on_flood)
+        yield Source(client, call, cache), stats, cache
+    finally:
+        await client.disconnect()
