@@ -1,6 +1,6 @@
 """Records that cross a process boundary during an export (msgspec msgpack, tagged).
 
-    supervisor ──jobs──► worker i          BatchJob, Stop
+    supervisor ──jobs──► worker i          PagesJob (raw pages), BatchJob, Stop
     worker i  ──events─► supervisor        Ack, Failed
     supervisor ─events─► aggregator        Proc, Plan, Stages, Progress, TelegramSnapshot,
                                            CacheSnapshot, QueueSample, WorkerBusy, Flood,
@@ -16,6 +16,8 @@ from __future__ import annotations
 import msgspec
 from msgspec import Struct
 
+from engine.model.schema import PeerRef
+
 
 # ---- supervisor -> worker ---------------------------------------------------------------------
 class BatchJob(Struct, tag="batch", array_like=True):
@@ -26,11 +28,23 @@ class BatchJob(Struct, tag="batch", array_like=True):
     payload: bytes
 
 
+class PagesJob(Struct, tag="pages", array_like=True):
+    """Consecutive history pages of one chat as Telegram sent them (raw-page mode):
+    the worker decodes the TL, keeps the messages with ids in ``lo..hi`` and stores the
+    resulting Batch as archive segment ``segment``."""
+    seq: int
+    segment: str
+    chat: PeerRef
+    lo: int
+    hi: int
+    pages: list[bytes]
+
+
 class Stop(Struct, tag="stop", array_like=True):
     """No more jobs: finish what is queued and exit 0."""
 
 
-Job = BatchJob | Stop
+Job = BatchJob | PagesJob | Stop
 
 
 # ---- worker -> supervisor ---------------------------------------------------------------------

@@ -204,58 +204,53 @@ class ChatExport:
         work = self.split(missing, cfg.fetch_streams)
         seqs = itertools.count(1)
 
-        def pieces(batch: m.Batch, lo: int, hi: int):
-            """The batch as jobs that fit a ring: cut in halves while too big."""
-            payload = m.ENCODER.encode(batch)
-            if len(payload) > limit and len(batch.messages) > 1:
-                half = len(batch.messages) // 2
-                left, right = batch.messages[:half], batch.messages[half:]
-                cut = left[-1].id
-                yield from pieces(m.Batch(0, chat, left, batch.peers), lo, cut)
-                yield from pieces(m.Batch(0, chat, right, batch.peers), cut + 1, hi)
+        def pieces(pages: list[tuple[bytes, int, int]]):
+            """Raw pages (bytes, first id, last id covered) as jobs that fit a ring: cut
+            in halves at a page boundary while too big."""
+            size = sum(len(p) for p, _, _ in pages)
+            if size > limit and len(pages) > 1:
+                half = len(pages) // 2
+                yield from pieces(pages[:half])
+                yield from pieces(pages[half:])
             else:
-                yield payload, lo, hi
+                yield pages
 
-        def submit(batch: m.Batch, lo: int, hi: int) -> None:
-            """Send a batch; its pieces share one permit, returned when the last is done."""
-            parts = list(pieces(batch, lo, hi))
+        def submit(pages: list[tuple[bytes, int, int]]) -> None:
+            """Send pages; their jobs share one permit, returned when the last is done."""
+            parts = list(pieces(pages))
             group = [len(parts)]
-            for payload, a, b in parts:
+            for part in parts:
                 seq = next(seqs)
-                name = history_name(a, b, run_no, seq)
-                jobs[seq] = (name, a, b)
+                lo, hi = part[0][1], part[-1][2]
+                name = history_name(lo, hi, run_no, seq)
+                jobs[seq] = (name, lo, hi)
                 groups[seq] = group
-                pool.submit(seq, ev.ENCODER.encode(ev.BatchJob(seq, name, payload)))
+                pool.submit(seq, ev.ENCODER.encode(ev.PagesJob(
+                    seq, name, chat, lo, hi, [p for p, _, _ in part])))
 
         async def stream() -> None:
             # Consecutive pages of one range travel as one job of about JOB_MESSAGES:
             # one segment file, one fsync and one acknowledgement per job, not per page.
-            held: list[m.Message] = []
-            peers: dict[m.PeerRef, m.PeerInfo] = {}
-            start = 0
-
-            def flush(upto: int) -> None:
-                nonlocal held, peers
-                submit(m.Batch(0, chat, held, list(peers.values())), start, upto)
-                held, peers = [], {}
-
+            # Pages go undecoded (raw-page mode): workers parse the TL.
+            held: list[tuple[bytes, int, int]] = []
+            count = 0
             while work and not self.stop.is_set():
                 lo, hi = work.popleft()
-                cursor = start = lo
+                cursor = lo
                 while cursor <= hi and not self.stop.is_set():
                     if not held:
                         await permits.acquire()
                         if self.stop.is_set():
                             permits.release()
                             return
-                    batch, covered, took = await self.source.page(chat, cursor, hi)
+                    data, n, covered, took = await self.source.raw_page(cursor, hi)
                     tally.sample("fetch", took)
-                    held += batch.messages
-                    peers.update((p.ref, p) for p in batch.peers)
+                    held.append((data, cursor, covered))
+                    count += n
                     cursor = covered + 1
-                    if len(held) >= JOB_MESSAGES or cursor > hi or self.stop.is_set():
-                        flush(covered)
-                        start = cursor
+                    if count >= JOB_MESSAGES or cursor > hi or self.stop.is_set():
+                        submit(held)
+                        held, count = [], 0
 
         try:
             try:

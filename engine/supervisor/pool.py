@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import queue
+import signal
 import threading
 import time
 from collections import deque
@@ -85,7 +86,18 @@ class WorkerPool:
         p = self._ctx.Process(target=worker_main.main, name=f"tgarc-worker-{i}",
                               args=(i, self.fan.consumer(i), self.fin.producer(i),
                                     self.root, self.tz_name), daemon=True)
-        p.start()
+        # Ctrl-C reaches the whole process group, a worker still importing included;
+        # the supervisor alone decides what it means. SIG_IGN survives exec, so a worker
+        # started while it is set ignores SIGINT from its first instruction. Only the
+        # main thread may set it: a replacement started by the pool thread ignores
+        # SIGINT from its first line of Python instead (a window of a few ms).
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            p.start()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, old)
         self.fan.bind(i, p.pid)
         self.fin.bind(i, p.pid)
         self.procs[i] = p

@@ -68,6 +68,10 @@ Call = Callable[[object], Awaitable]
 
 
 def method_name(request) -> str:
+    """``GetHistory`` also for a request wrapped in takeout or raw-page mode."""
+    while (inner := getattr(request, "inner", None) or getattr(request, "query", None)) \
+            is not None:
+        request = inner
     return type(request).__name__.removesuffix("Request")
 
 

@@ -16,6 +16,7 @@ import os
 
 from telethon import errors
 
+from engine.telegram import rawpage
 from engine.telegram.client import ConfigError, credentials, make_client, open_session
 from engine.telegram.middleware import AuthRevoked, TelegramFailure, TelegramStats, stack
 from engine.telegram.peers import PeerCache
@@ -78,8 +79,8 @@ async def _session(client, cfg, stats, on_flood):
             raise TelegramFailure("this session is not logged in (or was logged out); log in "
                                   "again with `tgarc login`")
         cache = PeerCache.from_env()
-        call = stack(client, stats, timeout=cfg.timeout, flood_ceiling=cfg.flood_ceiling,
-                     on_flood=on_flood)
+        call = stack(rawpage.send_via(client), stats, timeout=cfg.timeout,
+                     flood_ceiling=cfg.flood_ceiling, on_flood=on_flood)
         yield Source(client, call, cache), stats, cache
     finally:
         await client.disconnect()

@@ -19,7 +19,7 @@ from telethon import errors, functions, types, utils
 
 from engine import model as m
 from engine.archive.store import ChatMeta
-from engine.telegram import convert
+from engine.telegram import convert, rawpage
 from engine.telegram.client import ConfigError
 from engine.telegram.middleware import TelegramFailure
 
@@ -151,6 +151,23 @@ class Source:
         when = dt.datetime.fromtimestamp(ts, dt.UTC)
         res = await self._invoke(self._history(offset_date=when, limit=1))
         return res.messages[0].id if res.messages else 0
+
+    async def raw_page(self, cursor: int, hi: int) -> tuple[bytes, int, int, float]:
+        """The oldest ≤ 100 messages with ids in cursor..hi as the page's undecoded bytes
+        (engine/telegram/rawpage.py), how many it holds, the last id it covers and the
+        seconds the request took."""
+        t0 = time.perf_counter()
+        data = await self._invoke_raw(self._history(
+            offset_id=cursor, add_offset=-PAGE, limit=PAGE, max_id=hi + 1,
+            min_id=max(0, cursor - 1)))
+        took = time.perf_counter() - t0
+        n, newest = rawpage.peek(data)
+        return data, n, (hi if n < PAGE or not newest else min(hi, newest)), took
+
+    async def _invoke_raw(self, request) -> bytes:
+        if self.takeout_id is not None:
+            request = functions.InvokeWithTakeoutRequest(self.takeout_id, request)
+        return await self.call(rawpage.raw(request))
 
     async def page(self, chat: m.PeerRef, cursor: int, hi: int) -> tuple[m.Batch, int, float]:
         """The oldest ≤ 100 messages with ids in cursor..hi, as a Batch (seq 0), the last id

@@ -1,9 +1,11 @@
-"""A worker process: batches in from its job ring, durable segments and fragments out.
+"""A worker process: jobs in from its job ring, durable segments and fragments out.
 
-For each ``BatchJob``: decode the Batch, render its result.json and messages.jsonl
-fragments, write the payload verbatim as an archive segment (fsynced) and the
-fragments into the render cache, then acknowledge on the event ring. A batch that
-cannot be rendered is reported as ``Failed`` and the worker goes on.
+For each job — raw history pages (``PagesJob``: the TL is decoded here, not in the
+supervisor, keeping each message's TL bytes) or an already decoded ``BatchJob`` — build
+the Batch, render its result.json and messages.jsonl fragments, write the Batch as an
+archive segment (fsynced) and the fragments into the render cache, then acknowledge on
+the event ring. A job that cannot be processed is reported as ``Failed`` and the worker
+goes on.
 
 The worker ignores SIGINT (Ctrl-C reaches the whole process group; the supervisor
 decides what an interrupt means) and exits on its own when the supervisor dies: the
@@ -37,6 +39,8 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
     cache = Path(root) / "state" / "render"
     jobs.claim()
     events.claim()
+    from engine.telegram.rawpage import decode_pages  # Telethon: only where pages arrive
+
     decode_job, decode_batch, encode = ev.JOB_DECODER.decode, m.BATCH_DECODER.decode, \
         ev.ENCODER.encode
     perf = time.perf_counter
@@ -53,11 +57,16 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                     return 0
                 t0 = perf()
                 try:
-                    batch = decode_batch(job.payload)
+                    if isinstance(job, ev.PagesJob):
+                        batch = decode_pages(job.pages, job.chat, job.lo, job.hi)
+                        payload = encode(batch)
+                    else:
+                        payload = job.payload
+                        batch = decode_batch(payload)
                     t1 = perf()
                     frags = fragments.render(batch, tz_name, tz)
                     t2 = perf()
-                    write_segment(archive, job.segment, job.payload)
+                    write_segment(archive, job.segment, payload)
                     fragments.write(cache / (job.segment + ".frag"), frags)
                     t3 = perf()
                 except Exception as exc:    # one bad batch never stops the worker
