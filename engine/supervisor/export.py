@@ -234,23 +234,27 @@ class ChatExport:
             # Pages go undecoded (raw-page mode): workers parse the TL.
             held: list[tuple[bytes, int, int]] = []
             count = 0
-            while work and not self.stop.is_set():
-                lo, hi = work.popleft()
-                cursor = lo
-                while cursor <= hi and not self.stop.is_set():
-                    if not held:
-                        await permits.acquire()
-                        if self.stop.is_set():
-                            permits.release()
-                            return
-                    data, n, covered, took = await self.source.raw_page(cursor, hi)
-                    tally.sample("fetch", took)
-                    held.append((data, cursor, covered))
-                    count += n
-                    cursor = covered + 1
-                    if count >= JOB_MESSAGES or cursor > hi or self.stop.is_set():
-                        submit(held)
-                        held, count = [], 0
+            try:
+                while work and not self.stop.is_set():
+                    lo, hi = work.popleft()
+                    cursor = lo
+                    while cursor <= hi and not self.stop.is_set():
+                        if not held:
+                            await permits.acquire()
+                            if self.stop.is_set():
+                                permits.release()
+                                return
+                        data, n, covered, took = await self.source.raw_page(cursor, hi)
+                        tally.sample("fetch", took)
+                        held.append((data, cursor, covered))
+                        count += n
+                        cursor = covered + 1
+                        if count >= JOB_MESSAGES or cursor > hi or self.stop.is_set():
+                            submit(held)
+                            held, count = [], 0
+            finally:
+                if held:             # fetched before a failure elsewhere: keep it
+                    submit(held)
 
         try:
             try:

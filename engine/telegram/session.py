@@ -14,11 +14,9 @@ import contextlib
 import logging
 import os
 
-from telethon import errors
-
 from engine.telegram import rawpage
 from engine.telegram.client import ConfigError, credentials, make_client, open_session
-from engine.telegram.middleware import AuthRevoked, TelegramFailure, TelegramStats, stack
+from engine.telegram.middleware import AuthRevoked, Retry, TelegramFailure, TelegramStats, stack
 from engine.telegram.peers import PeerCache
 from engine.telegram.source import Source
 
@@ -68,12 +66,14 @@ async def connected(cfg, on_flood=None):
 async def _session(client, cfg, stats, on_flood):
     try:
         await client.connect()
+    except Retry.REVOKED as exc:
+        raise AuthRevoked(exc) from None
     except (OSError, ConnectionError) as exc:
         raise TelegramFailure(f"cannot reach Telegram ({exc})") from None
     try:
         try:
             authorized = await client.is_user_authorized()
-        except (errors.AuthKeyUnregisteredError, errors.SessionRevokedError) as exc:
+        except Retry.REVOKED as exc:
             raise AuthRevoked(exc) from None
         if not authorized:
             raise TelegramFailure("this session is not logged in (or was logged out); log in "

@@ -1,0 +1,90 @@
+"""Bad input and refusals through the CLI: one readable line, the documented exit code,
+nothing half-written, and a re-run after the fix succeeds."""
+
+from __future__ import annotations
+
+from engine.archive.store import ChatStore
+from engine.fakedc.faults import Rule
+from tests._export import CHANNEL_DIR, env_for, outputs, served, tgarc
+
+
+def one_line(r) -> str:
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+def test_no_session_is_exit_2(tmp_path):
+    with served(20) as dc:
+        env = env_for(dc)
+        del env["TGARC_SESSION"]
+        r = tgarc(dc, tmp_path, "--quiet", env=env)
+    assert r.returncode == 2
+    assert one_line(r).startswith("tgarc: no session: log in with `tgarc login`")
+    assert not any(tmp_path.glob("channel*"))
+
+
+def test_revoked_session_is_exit_3_and_a_new_session_works(tmp_path):
+    with served(60) as dc:
+        revoked = dc.session
+        dc.revoke(revoked)
+        r = tgarc(dc, tmp_path, "--quiet")
+        assert r.returncode == 3
+        assert "log in again with `tgarc login`" in one_line(r)
+        dc.session = dc.new_session()
+        assert tgarc(dc, tmp_path, "--quiet").returncode == 0
+
+
+def test_unwritable_out_is_exit_4(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with served(20) as dc:
+        r = tgarc(dc, blocker / "out", "--quiet")
+    assert r.returncode == 4
+    assert one_line(r).startswith("tgarc: Not a directory")
+
+
+def test_flood_wait_past_the_ceiling_is_exit_3_with_a_consistent_checkpoint(tmp_path):
+    with served(1500) as dc:
+        assert tgarc(dc, tmp_path / "reference", "--quiet").returncode == 0
+        dc.rules.append(Rule("GetHistoryRequest", "flood_wait", nth=8, seconds=4000))
+        r = tgarc(dc, tmp_path / "run", "--quiet", "--fetch-streams", "1")
+        assert r.returncode == 3
+        assert one_line(r) == ("tgarc: Telegram asks to wait 4000 s before GetHistory again, "
+                               "more than the 300 s ceiling; re-run later (progress is saved)")
+        store = ChatStore.load(tmp_path / "run" / CHANNEL_DIR)
+        kept = sum(s.count for s in store.cp.segments)
+        assert kept > 0 and not (tmp_path / "run" / CHANNEL_DIR / "result.json").exists()
+        dc.rules.clear()
+        assert tgarc(dc, tmp_path / "run", "--quiet").returncode == 0
+    assert outputs(tmp_path / "run") == outputs(tmp_path / "reference")
+
+
+def test_takeout_delayed_require_is_exit_3_auto_falls_back(tmp_path):
+    with served(40, rules=[Rule("InitTakeoutSessionRequest", "takeout_delay", every=1,
+                                seconds=86400)]) as dc:
+        r = tgarc(dc, tmp_path, "--quiet", "--takeout", "require")
+        assert r.returncode == 3
+        assert "takeout session" in one_line(r) and "--takeout auto" in one_line(r)
+        r = tgarc(dc, tmp_path, "--quiet", "--takeout", "auto")
+        assert r.returncode == 0
+        assert "exporting with the normal API instead" in one_line(r)
+
+
+def test_takeout_is_used_when_granted(tmp_path):
+    with served(40) as dc:
+        assert tgarc(dc, tmp_path, "--quiet", "--takeout", "require").returncode == 0
+        assert dc.takeouts and any(c.method == "FinishTakeoutSessionRequest" for c in dc.calls)
+
+
+def test_bad_flags_are_exit_2(tmp_path):
+    with served(20) as dc:
+        for flags, says in ((["--since", "yesterday"], "not a date: 'yesterday'"),
+                            (["--tz", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+                            (["--format", "pdf"], "unknown format 'pdf'"),
+                            (["--workers", "0"], "--workers must be a number")):
+            r = tgarc(dc, tmp_path, "--quiet", *flags)
+            assert r.returncode == 2, (flags, r.stderr)
+            assert says in one_line(r), r.stderr
+    assert not any(tmp_path.iterdir())
