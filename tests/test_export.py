@@ -6,6 +6,8 @@ import json
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -83,6 +85,11 @@ def test_metrics_validate_and_count_what_was_exported(tmp_path):
     assert metrics["stages"]["fetch"]["count"] == pages >= batches
     assert metrics["workers"]["count"] == 2
     assert metrics["recommendation"]["workers"] >= 1
+    tune = subprocess.run([sys.executable, "-m", "engine", "tune",
+                           str(tmp_path / "export_metrics.json"), "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert tune.returncode == 0, tune.stderr
+    assert orjson.loads(tune.stdout)["workers"] == metrics["recommendation"]["workers"]
     # progress went to stderr as JSON lines, nothing to stdout
     lines = [orjson.loads(x) for x in r.stderr.splitlines() if x.startswith("{")]
     assert any(x.get("event") == "progress" for x in lines)
@@ -252,8 +259,6 @@ def test_render_rebuilds_the_outputs_offline(tmp_path, fmt):
     for name in ("result.json", "messages.jsonl"):
         (root / name).unlink()
     import shutil
-    import subprocess
-    import sys
     shutil.rmtree(root / "markdown")
     r = subprocess.run([sys.executable, "-m", "engine", "render", str(tmp_path), "--tz", "UTC",
                         "--format", fmt], capture_output=True, text=True, timeout=60)
