@@ -34,6 +34,7 @@ from engine.worker import fragments, render_jsonl, render_md, render_td
 
 _MARK = b"\x00tgarc-messages\x00"
 FORMATS = ("json", "jsonl", "md")
+ONE_DAY = dt.timedelta(days=1)
 
 
 @dataclass
@@ -150,34 +151,50 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
             vctx.base.peers.update((p.ref, p) for p in batch.peers)
             frags = fragments.read(store.render_cache / (seg.name + ".frag"), batch, tz_name) \
                 or fragments.render(batch, tz_name, tz)
-            ctx = None
-            for j, msg in enumerate(batch.messages):
-                o = overrides.get(msg.id)
-                if o is not None:
-                    if ctx is None:
-                        ctx = fragments.context(batch, tz_name, tz)
-                        ctx.peers.update(override_peers)
-                    msg = o
-                    td_frag, jl_frag = render_td.render(o, ctx), render_jsonl.render(o)
+            msgs = batch.messages
+            td_frags, jl_frags = frags.td, frags.jsonl
+            if overrides and any(x.id in overrides for x in msgs):
+                ctx = fragments.context(batch, tz_name, tz)
+                ctx.peers.update(override_peers)
+                msgs, td_frags, jl_frags = list(msgs), list(td_frags), list(jl_frags)
+                for j, x in enumerate(msgs):
+                    o = overrides.get(x.id)
+                    if o is not None:
+                        msgs[j] = o
+                        td_frags[j], jl_frags[j] = render_td.render(o, ctx), \
+                            render_jsonl.render(o)
+            if not msgs:
+                continue
+            if td is not None:
+                if not first:
+                    td.f.write(b",\n  ")
+                td.f.write(b",\n  ".join(td_frags))
+            first = False
+            if jl_out is not None:
+                jl_out.f.write(b"".join(jl_frags))
+            elif jl_append is not None and msgs[-1].id > append_from:
+                jl_append.write(b"".join(f for x, f in zip(msgs, jl_frags, strict=True)
+                                         if x.id > append_from))
+            ids.extend([x.id for x in msgs])
+            dates.extend([x.date for x in msgs])
+            last_id = msgs[-1].id
+            result.messages += len(msgs)
+            if md:
+                first_day, last_day = clock.date(seg.date_lo), clock.date(seg.date_hi)
+                if first_day == last_day:          # the usual case: one lookup a segment
+                    if dirty is None or first_day in dirty:
+                        days.setdefault(first_day, []).extend(msgs)
+                elif last_day == first_day + ONE_DAY:  # across one midnight: one cut
+                    cut = int(dt.datetime.combine(last_day, dt.time(), tz).timestamp())
+                    for day in (first_day, last_day):
+                        if dirty is None or day in dirty:
+                            days.setdefault(day, []).extend(
+                                x for x in msgs if (x.date < cut) == (day == first_day))
                 else:
-                    td_frag, jl_frag = frags.td[j], frags.jsonl[j]
-                if td is not None:
-                    if not first:
-                        td.f.write(b",\n  ")
-                    td.f.write(td_frag)
-                first = False
-                if jl_out is not None:
-                    jl_out.f.write(jl_frag)
-                elif jl_append is not None and msg.id > append_from:
-                    jl_append.write(jl_frag)
-                ids.append(msg.id)
-                dates.append(msg.date)
-                last_id = msg.id
-                result.messages += 1
-                if md:
-                    day = clock.date(msg.date)
-                    if dirty is None or day in dirty:
-                        days.setdefault(day, []).append(msg)
+                    for x in msgs:
+                        day = clock.date(x.date)
+                        if dirty is None or day in dirty:
+                            days.setdefault(day, []).append(x)
             if md and days:
                 horizon = suffix_min[k + 1]
                 done_before = clock.date(int(horizon)) if horizon != float("inf") else None
