@@ -156,11 +156,6 @@ class ChatExport:
 
     async def fetch(self, run_no: int, chat: m.PeerRef) -> None:
         cfg, store, tally = self.cfg, self.store, self.tally
-        missing, estimate = await self.plan()
-        self.agg_send(ev.Plan(store.cp.chat.name or self.target, estimate, cfg.workers,
-                              RING_BYTES))
-        if not missing:
-            return
         loop = asyncio.get_running_loop()
         permits = asyncio.Semaphore(4 * cfg.workers)
         jobs: dict[int, tuple[str, int, int]] = {}
@@ -197,9 +192,20 @@ class ChatExport:
             with tally.lock:
                 tally.procs.append(ev.Proc(pid, "worker", alive))
 
+        # Workers start first: they import while the plan's requests are in flight.
         pool = self.pool = WorkerPool(cfg.workers, str(store.root), cfg.tz, capacity=RING_BYTES,
                                       on_ack=on_ack, on_failed=on_failed,
                                       on_release=on_release, on_proc=on_proc)
+        try:
+            missing, estimate = await self.plan()
+        except BaseException:
+            await self._stop_pool(store)
+            raise
+        self.agg_send(ev.Plan(store.cp.chat.name or self.target, estimate, cfg.workers,
+                              RING_BYTES))
+        if not missing:
+            await self._stop_pool(store)
+            return
         limit = pool.fan._rings[0].max_record // 2
         work = self.split(missing, cfg.fetch_streams)
         seqs = itertools.count(1)
@@ -264,12 +270,15 @@ class ChatExport:
             except BaseExceptionGroup as group:     # report the first failure as itself
                 raise group.exceptions[0] from None
         except BaseException:
-            pool.end()
-            await asyncio.to_thread(pool.join)
-            self._close_pool(store)
+            await self._stop_pool(store)
             raise
-        pool.end()
-        await asyncio.to_thread(pool.join)
+        await self._stop_pool(store)
+
+    async def _stop_pool(self, store: ChatStore) -> None:
+        """Every job submitted becomes durable (or failed), the workers exit, and the
+        checkpoint is written."""
+        self.pool.end()
+        await asyncio.to_thread(self.pool.join)
         self._close_pool(store)
 
     def _close_pool(self, store: ChatStore) -> None:
