@@ -270,3 +270,25 @@ def test_render_rebuilds_the_outputs_offline(tmp_path, fmt):
     assert set(after) == wanted
     assert all(after[k] == before[k] for k in wanted)
     assert msgspec.json.decode((root / "state" / "checkpoint.json").read_bytes())
+
+
+def test_id_and_date_windows_then_the_rest_fills_in(tmp_path):
+    with served(3000, text_only=True) as dc:
+        ok(tgarc(dc, tmp_path / "reference"))
+        chat = dc.corpus.chats["channel"]
+        ok(tgarc(dc, tmp_path / "run", "--min-id", "100", "--max-id", "199"))
+        got = [x["id"] for x in json.loads(
+            (tmp_path / "run" / CHANNEL_DIR / "result.json").read_bytes())["messages"]]
+        assert got == [i for i in range(100, 200) if chat.exists(i)]
+        # a date window (UTC): the corpus posts every 37 s from 2024-01-01 00:00
+        ok(tgarc(dc, tmp_path / "days", "--since", "2024-01-02", "--until", "2024-01-02"))
+        doc = json.loads((tmp_path / "days" / CHANNEL_DIR / "result.json").read_bytes())
+        assert doc["messages"] and {x["date"][:10] for x in doc["messages"]} == {"2024-01-02"}
+        notes = sorted(p.name for p in (tmp_path / "days" / CHANNEL_DIR).rglob("*.md"))
+        assert notes == ["2024-01-02.md"]
+        ok(tgarc(dc, tmp_path / "hours", "--since", "2024-01-01T02:00",
+                 "--until", "2024-01-01T03:00"))
+        doc = json.loads((tmp_path / "hours" / CHANNEL_DIR / "result.json").read_bytes())
+        assert {x["date"][:13] for x in doc["messages"]} == {"2024-01-01T02"}
+        ok(tgarc(dc, tmp_path / "run"))                   # no window: the rest comes in
+    assert outputs(tmp_path / "run") == outputs(tmp_path / "reference")
