@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import subprocess
 import sys
@@ -22,7 +23,21 @@ def export(cfg: ExportConfig) -> int:
     if not os.access(out, os.W_OK | os.X_OK):
         raise PermissionError(f"cannot write to --out {out}")
     with locked(out):
-        return _export(cfg)
+        from engine import logs
+
+        handler = logs.open_log(out, cfg.debug)
+        log = logging.getLogger("tgarc")
+        log.info("export %s into %s (formats %s, %d workers, tz %s)", " ".join(cfg.targets),
+                 out, ",".join(cfg.formats), cfg.workers, cfg.tz)
+        try:
+            code = _export(cfg)
+            log.info("export done (exit %d)", code)
+            return code
+        except BaseException as exc:
+            log.error("export ended: %s: %s", type(exc).__name__, exc, exc_info=cfg.debug)
+            raise
+        finally:
+            logs.close_log(handler)
 
 
 class LockHeld(OSError):
@@ -91,6 +106,28 @@ def render(folder: str, formats: list[str], tz: str) -> int:
         print(f"{r}: {done.messages} messages rendered ({', '.join(formats)})",
               file=sys.stderr)
     return 0
+
+
+def verify(folder: str) -> int:
+    """Re-hash every file of each chat folder under ``folder`` against its manifest.json;
+    differences go to stdout, one a line; exit 1 if there is any."""
+    from engine.archive import manifest
+
+    root = Path(folder)
+    roots = [root] if (root / manifest.NAME).exists() else sorted(
+        p.parent for p in root.glob(f"*/{manifest.NAME}"))
+    if not roots:
+        raise ConfigError(f"{folder} holds no manifest.json (nothing exported there yet?)")
+    bad = 0
+    for r in roots:
+        problems = manifest.verify(r)
+        bad += len(problems)
+        for line in problems:
+            print(f"{r.name}: {line}")
+        files = len((manifest.read(r) or {}).get("files", {}))
+        print(f"{r}: {'intact' if not problems else f'{len(problems)} difference(s)'} "
+              f"({files} files)", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def tune(path: str, as_json: bool) -> int:

@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--session", help="Telethon session file (else TGARC_SESSION)")
     ex.add_argument("--metrics", help="where export_metrics.json goes (default: in --out)")
     ex.add_argument("--quiet", action="store_true", help="no progress, no summary")
+    ex.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                    help="tracebacks on errors, debug records in tgarc.log")
     ex.add_argument("--progress", choices=config.PROGRESS, default="auto",
                     help="progress on stderr: auto (live on a terminal, JSON lines otherwise)")
     ex.add_argument("--fetch-streams", type=int, default=2, help=argparse.SUPPRESS)
@@ -48,9 +50,29 @@ def _parser() -> argparse.ArgumentParser:
     rd.add_argument("dir", help="a chat folder, or an --out folder holding several")
     _render_flags(rd)
 
+    vf = sub.add_parser("verify", help="re-hash every file against manifest.json")
+    vf.add_argument("dir", help="a chat folder, or an --out folder holding several")
+
     tn = sub.add_parser("tune", help="recommended worker count from a finished run")
     tn.add_argument("metrics", help="export_metrics.json of a finished run")
     tn.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+
+    lg = sub.add_parser("login", help="log in (phone code and 2FA, QR code, or bot token)")
+    lg.add_argument("--session", help="write a Telethon session file (0600); without it the "
+                                      "StringSession for TGARC_SESSION goes to stdout")
+    how = lg.add_mutually_exclusive_group()
+    how.add_argument("--phone", help="phone number in international format (else asked)")
+    how.add_argument("--qr", action="store_true",
+                     help="show a QR code to scan with Telegram on a logged-in phone")
+    how.add_argument("--bot-token", help="log in as a bot (token from @BotFather)")
+
+    lo = sub.add_parser("logout", help="log the session out and delete its file")
+    lo.add_argument("--session", help="Telethon session file (else TGARC_SESSION)")
+
+    ch = sub.add_parser("chats", help="list dialogs with ids and kinds")
+    ch.add_argument("--session", help="Telethon session file (else TGARC_SESSION)")
+    ch.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
+    ch.add_argument("--page-size", type=int, default=100, help=argparse.SUPPRESS)
 
     dm = sub.add_parser("demo", help="export a synthetic channel from a loopback server")
     dm.add_argument("--messages", type=int, default=2000)
@@ -102,6 +124,12 @@ def _render(args) -> int:
     return app.render(args.dir, list(config.parse_formats(args.format)), config.zone(args.tz))
 
 
+def _verify(args) -> int:
+    from engine import app
+
+    return app.verify(args.dir)
+
+
 def _tune(args) -> int:
     from engine import app
 
@@ -115,8 +143,28 @@ def _demo(args) -> int:
                     "off" if args.quiet else "auto", config.zone(args.tz))
 
 
-COMMANDS = {"doctor": _doctor, "export": _export, "render": _render, "tune": _tune,
-            "demo": _demo}
+def _login(args) -> int:
+    from engine import login
+
+    return login.login(args.session, phone=args.phone, qr=args.qr, bot_token=args.bot_token,
+                       debug=args.debug)
+
+
+def _logout(args) -> int:
+    from engine import login
+
+    return login.logout(args.session, debug=args.debug)
+
+
+def _chats(args) -> int:
+    from engine import login
+
+    return login.chats(args.session, as_json=args.json, page=args.page_size, debug=args.debug)
+
+
+COMMANDS = {"doctor": _doctor, "export": _export, "render": _render, "verify": _verify,
+            "tune": _tune,
+            "demo": _demo, "login": _login, "logout": _logout, "chats": _chats}
 
 
 def _code(exc: BaseException) -> int | None:

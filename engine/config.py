@@ -41,6 +41,7 @@ class ExportConfig(Struct, frozen=True, kw_only=True):
     fetch_streams: int = 2            # id ranges fetched at once
     timeout: float = 30.0             # seconds per Telegram request
     flood_ceiling: float = 300.0      # longest flood wait we sleep through
+    require_user: bool = True         # history needs a user account, not a bot
 
     @property
     def metrics_path(self) -> Path:

@@ -88,3 +88,12 @@ def test_bad_flags_are_exit_2(tmp_path):
             assert r.returncode == 2, (flags, r.stderr)
             assert says in one_line(r), r.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_a_bot_session_asked_for_history_is_exit_2(tmp_path):
+    with served(20) as dc:
+        dc.session = dc.new_session(bot=True)
+        r = tgarc(dc, tmp_path, "--quiet")
+    assert r.returncode == 2, r.stderr
+    assert one_line(r) == ("tgarc: this is a bot session: Telegram does not give bots chat "
+                           "history; log in as a user with `tgarc login`")

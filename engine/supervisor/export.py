@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import itertools
+import logging
 import os
 import signal
 import sys
@@ -27,13 +28,18 @@ import time
 from collections import deque
 from pathlib import Path
 
+import msgspec
+
+from engine import __version__
 from engine import model as m
 from engine.archive import assemble as asm
+from engine.archive import manifest
 from engine.archive.store import ChatStore, RunRecord, Segment, history_name, refresh_name
 from engine.config import ExportConfig
 from engine.model import events as ev
 from engine.supervisor.pool import WorkerPool
 
+log = logging.getLogger("tgarc.export")
 RING_BYTES = 8 << 20          # per worker; a page of 100 maximal messages fits
 REFRESH_PAGE = 100
 JOB_MESSAGES = 1000           # messages per job / archive segment
@@ -102,6 +108,7 @@ class ChatExport:
         store.commit()
         await source.start_takeout(cfg.takeout)
         for w in source.warnings:
+            log.warning(w)
             print(f"tgarc: warning: {w}", file=sys.stderr)
         ok = False
         try:
@@ -122,6 +129,9 @@ class ChatExport:
         record.status = "failed" if self.failures else "done"
         record.finished, record.messages = now_iso(), self.fetched
         store.commit()
+        await asyncio.to_thread(
+            manifest.update, store.root, tool=f"tgarc {__version__}",
+            api_layer=self.source.api_layer, runs=msgspec.to_builtins(store.cp.runs))
         if self.failures:
             raise BatchesFailed("; ".join(self.failures))
 
@@ -203,6 +213,8 @@ class ChatExport:
             raise
         self.agg_send(ev.Plan(store.cp.chat.name or self.target, estimate, cfg.workers,
                               RING_BYTES))
+        log.info("%s: %d id range(s) to fetch, about %d messages: %s", store.root.name,
+                 len(missing), estimate, " ".join(f"{a}..{b}" for a, b in missing[:20]))
         if not missing:
             await self._stop_pool(store)
             return

@@ -13,6 +13,7 @@ Callbacks (``on_ack``, ``on_failed``, ``on_release``) run in the pool thread.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing as mp
 import queue
 import signal
@@ -24,6 +25,7 @@ from engine.model import events as ev
 from engine.transport import Closed, Empty, FanIn, FanOut, Full, PeerDied
 
 EVENT_RING_BYTES = 1 << 20
+log = logging.getLogger("tgarc.pool")
 MAX_ATTEMPTS = 2
 
 
@@ -206,6 +208,8 @@ class WorkerPool:
             raise WorkersFailing(f"worker processes keep dying (last exit code {p.exitcode}) "
                                  f"without finishing a batch; see --debug")
         lost = self.inflight[i]
+        log.warning("worker %d (pid %d) died with exit code %s; %d unacknowledged job(s) go "
+                    "to its replacement", i, p.pid, p.exitcode, len(lost))
         self.inflight[i] = {}
         self.procs[i] = None
         self.fan.replace(i)

@@ -20,6 +20,7 @@ Every layer counts what it did in one shared ``TelegramStats`` (export_metrics.j
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
@@ -65,6 +66,7 @@ class AuthRevoked(TelegramFailure):
 
 
 Call = Callable[[object], Awaitable]
+log = logging.getLogger("tgarc.telegram")
 
 
 def method_name(request) -> str:
@@ -106,6 +108,7 @@ class FloodWait:
                     raise FloodCeiling(method_name(request), seconds, self.ceiling) from exc
                 self.stats.flood_waits += 1
                 self.stats.flood_wait_seconds += seconds
+                log.warning("flood wait: %s s before %s", seconds, method_name(request))
                 if self.on_wait is not None:
                     self.on_wait(method_name(request), seconds)
                 await self.sleep(seconds)
@@ -135,6 +138,8 @@ class Retry:
                 if attempt == self.attempts:
                     raise GaveUp(method_name(request), attempt, exc) from exc
                 self.stats.retries += 1
+                log.warning("%s failed (%s: %s), retry %d of %d", method_name(request),
+                            type(exc).__name__, exc, attempt, self.attempts - 1)
                 if isinstance(exc, ConnectionError | OSError):
                     self.stats.reconnects += 1
                 await self.sleep(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))

@@ -18,7 +18,7 @@ from engine.telegram import rawpage
 from engine.telegram.client import ConfigError, credentials, make_client, open_session
 from engine.telegram.middleware import AuthRevoked, Retry, TelegramFailure, TelegramStats, stack
 from engine.telegram.peers import PeerCache
-from engine.telegram.source import Source
+from engine.telegram.source import BOT_SESSION, Source
 
 
 class _ReconnectCounter(logging.Handler):
@@ -78,6 +78,8 @@ async def _session(client, cfg, stats, on_flood):
         if not authorized:
             raise TelegramFailure("this session is not logged in (or was logged out); log in "
                                   "again with `tgarc login`")
+        if getattr(cfg, "require_user", False) and await client.is_bot():
+            raise ConfigError(BOT_SESSION)
         cache = PeerCache.from_env()
         call = stack(rawpage.send_via(client), stats, timeout=cfg.timeout,
                      flood_ceiling=cfg.flood_ceiling, on_flood=on_flood)

@@ -16,6 +16,7 @@ import contextlib
 import time
 
 from telethon import errors, functions, types, utils
+from telethon.tl.alltlobjects import LAYER
 
 from engine import model as m
 from engine.archive.store import ChatMeta
@@ -24,6 +25,8 @@ from engine.telegram.client import ConfigError
 from engine.telegram.middleware import TelegramFailure
 
 PAGE = 100
+BOT_SESSION = ("this is a bot session: Telegram does not give bots chat history; log in as a "
+               "user with `tgarc login`")
 
 
 class NotFound(ConfigError):
@@ -31,6 +34,8 @@ class NotFound(ConfigError):
 
 
 class Source:
+    api_layer = LAYER                       # the Telegram API layer Telethon speaks
+
     def __init__(self, client, call, peers=None):
         self.client, self.call = client, call
         self.peers = peers                  # engine.telegram.peers.PeerCache or None
@@ -140,7 +145,10 @@ class Source:
 
     async def newest(self) -> tuple[int, int]:
         """(id of the newest message, messages in the chat) — (0, 0) when empty."""
-        res = await self._invoke(self._history(limit=1))
+        try:
+            res = await self._invoke(self._history(limit=1))
+        except errors.BotMethodInvalidError:
+            raise ConfigError(BOT_SESSION) from None
         top = res.messages[0].id if res.messages else 0
         return top, getattr(res, "count", len(res.messages))
 

@@ -1,0 +1,65 @@
+"""manifest.json and `tgarc verify`: every file hashed, every alteration reported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+
+from engine.archive import manifest
+from tests._export import CHANNEL_DIR, served, tgarc
+
+
+def verify(path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine", "verify", str(path)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_export_writes_a_manifest_that_verify_accepts_then_catches_each_change(tmp_path):
+    with served(150) as dc:
+        assert tgarc(dc, tmp_path, "--quiet").returncode == 0
+    root = tmp_path / CHANNEL_DIR
+    m = orjson.loads((root / "manifest.json").read_bytes())
+    assert m["tool"].startswith("tgarc ") and m["api_layer"] > 200
+    assert m["runs"][-1]["status"] == "done"
+    listed = set(m["files"])
+    assert {"result.json", "messages.jsonl", "markdown/2024/2024-01-01.md"} <= listed
+    assert any(f.startswith("archive/") for f in listed)
+    assert not any(f.startswith("state/") for f in listed)
+    assert m["files"]["result.json"]["sha256"] == manifest.sha256(root / "result.json")
+    ok = verify(tmp_path)
+    assert ok.returncode == 0 and ok.stdout == "", ok.stderr
+
+    doc = root / "result.json"
+    data = bytearray(doc.read_bytes())
+    data[100] ^= 1                                   # one flipped bit, same size
+    st = doc.stat()
+    doc.write_bytes(bytes(data))
+    os.utime(doc, ns=(st.st_atime_ns, st.st_mtime_ns))   # even with the old mtime
+    (root / "markdown/2024/2024-01-01.md").unlink()
+    (root / "extra.txt").write_text("added later")
+    r = verify(tmp_path)
+    assert r.returncode == 1
+    assert sorted(r.stdout.splitlines()) == sorted([
+        f"{CHANNEL_DIR}: changed: result.json (sha256 differs)",
+        f"{CHANNEL_DIR}: missing: markdown/2024/2024-01-01.md",
+        f"{CHANNEL_DIR}: not in the manifest: extra.txt"])
+
+
+def test_update_reuses_hashes_of_unchanged_files_only(tmp_path):
+    (tmp_path / "a").write_bytes(b"one")
+    first = manifest.update(tmp_path, tool="t", api_layer=1, runs=[])
+    # same size and mtime but other bytes: reused by update (that is the point), caught
+    # by verify, which always re-reads
+    st = (tmp_path / "a").stat()
+    (tmp_path / "a").write_bytes(b"two")
+    os.utime(tmp_path / "a", ns=(st.st_atime_ns, st.st_mtime_ns))
+    second = manifest.update(tmp_path, tool="t", api_layer=1, runs=[])
+    assert second["files"]["a"]["sha256"] == first["files"]["a"]["sha256"]
+    assert manifest.verify(tmp_path) == ["changed: a (sha256 differs)"]
+    (tmp_path / "a").write_bytes(b"three")                # new size: re-hashed
+    third = manifest.update(tmp_path, tool="t", api_layer=1, runs=[])
+    assert third["files"]["a"]["sha256"] == manifest.sha256(tmp_path / "a")
+    assert manifest.verify(tmp_path) == []
