@@ -23,8 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     doc.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
 
     ex = sub.add_parser("export", help="export chats to --out (resumable, incremental)")
-    ex.add_argument("targets", nargs="+", metavar="TARGET",
-                    help="@username or numeric id (Telethon's -100… ids too)")
+    ex.add_argument("targets", nargs="*", metavar="TARGET",
+                    help="@username, a t.me link, a numeric id (as `tgarc chats` shows) or me")
+    ex.add_argument("--all", action="store_true", help="every dialog, one chat after another")
+    ex.add_argument("--kinds", help="with --all: channels,groups,users,bots (default: all)")
     ex.add_argument("--out", required=True, help="output folder (one sub-folder per chat)")
     _render_flags(ex)
     ex.add_argument("--workers", default="auto", help="worker processes (number or auto)")
@@ -105,8 +107,14 @@ def _export(args) -> int:
     from engine import app
 
     tz = config.zone(args.tz)
+    if bool(args.targets) == bool(args.all):
+        raise config.ConfigError("name the chats to export (TARGET...) or use --all, not both")
+    if args.kinds and not args.all:
+        raise config.ConfigError("--kinds goes with --all")
     cfg = config.ExportConfig(
-        targets=tuple(args.targets), out=args.out, formats=config.parse_formats(args.format),
+        targets=tuple(args.targets), out=args.out,
+        all_kinds=config.parse_kinds(args.kinds) if args.all else (),
+        formats=config.parse_formats(args.format),
         workers=config.parse_workers(args.workers), tz=tz, min_id=max(0, args.min_id),
         max_id=max(0, args.max_id),
         since=config.parse_when(args.since, tz, end=False) if args.since else None,

@@ -24,6 +24,7 @@ class ConfigError(ValueError):
 
 class ExportConfig(Struct, frozen=True, kw_only=True):
     targets: tuple[str, ...]
+    all_kinds: tuple[str, ...] = ()  # --all: every dialog of these kinds
     out: str
     formats: tuple[str, ...] = FORMATS
     workers: int = 2
@@ -107,6 +108,19 @@ def parse_when(value: str, tz_name: str, *, end: bool) -> int:
         raise ConfigError(f"not a date: {value!r} (use YYYY-MM-DD or YYYY-MM-DDTHH:MM)") \
             from None
     return int(when.timestamp())
+
+
+KINDS = ("channels", "groups", "users", "bots")
+
+
+def parse_kinds(value: str | None) -> tuple[str, ...]:
+    """``--kinds channels,groups`` -> ("channel", "group"); default: every kind."""
+    got = [x.strip() for x in (value or ",".join(KINDS)).split(",") if x.strip()]
+    bad = [x for x in got if x not in KINDS]
+    if bad or not got:
+        raise ConfigError(f"--kinds: unknown kind {', '.join(bad) or value!r} "
+                          f"(choose from {', '.join(KINDS)})")
+    return tuple(dict.fromkeys(x.removesuffix("s") for x in got))
 
 
 def parse_workers(value: str | None) -> int:

@@ -37,8 +37,9 @@ def env_for(dc: FakeDC, **extra) -> dict:
 
 
 def export_args(out: Path, *extra: str, target: str = "@tgarc_demo") -> list[str]:
-    return [sys.executable, "-m", "engine", "export", target, "--out", str(out), "--tz", "UTC",
-            "--progress", "json", *extra]
+    """``target=""``: no TARGET (for --all)."""
+    return [sys.executable, "-m", "engine", "export", *([target] if target else []), "--out",
+            str(out), "--tz", "UTC", "--progress", "json", *extra]
 
 
 def tgarc(dc: FakeDC, out: Path, *extra: str, timeout: float = 120,

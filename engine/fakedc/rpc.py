@@ -180,17 +180,19 @@ def get_chats(dc, conn, req):
 @handles(functions.channels.GetFullChannelRequest)
 def get_full_channel(dc, conn, req):
     chat = _channel(dc, req.channel)
+    # a text-only corpus has no discussion group or old basic group to point at
+    linked = next((c for c in dc.corpus.chats.values() if c.id == chat.linked), None)
+    old = next((c for c in dc.corpus.chats.values() if c.id == chat.migrated_from), None)
     return types.messages.ChatFull(
         full_chat=types.ChannelFull(
             id=chat.id, about=chat.about, read_inbox_max_id=chat.top_id,
             read_outbox_max_id=chat.top_id, unread_count=0, chat_photo=types.PhotoEmpty(id=0),
             notify_settings=types.PeerNotifySettings(), bot_info=[], pts=1,
-            participants_count=len(chat.members), linked_chat_id=chat.linked,
-            migrated_from_chat_id=chat.migrated_from,
-            migrated_from_max_id=(dc.corpus.chat_by_id(chat.migrated_from).top_id
-                                  if chat.migrated_from else None)),
-        chats=[dc.corpus.chat_object(c) for c in (chat, *(
-            [dc.corpus.chat_by_id(chat.linked)] if chat.linked else []))], users=[])
+            participants_count=len(chat.members), linked_chat_id=linked and linked.id,
+            migrated_from_chat_id=old and old.id,
+            migrated_from_max_id=old and old.top_id),
+        chats=[dc.corpus.chat_object(c) for c in (chat, *([linked] if linked else []))],
+        users=[])
 
 
 @handles(functions.messages.GetFullChatRequest)

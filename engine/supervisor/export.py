@@ -29,15 +29,18 @@ from collections import deque
 from pathlib import Path
 
 import msgspec
+import orjson
 
 from engine import __version__
 from engine import model as m
 from engine.archive import assemble as asm
 from engine.archive import manifest
+from engine.archive.atomic import write_atomic
 from engine.archive.store import ChatStore, RunRecord, Segment, history_name, refresh_name
-from engine.config import ExportConfig
+from engine.config import ConfigError, ExportConfig
 from engine.model import events as ev
 from engine.supervisor.pool import WorkerPool
+from engine.telegram.middleware import AuthRevoked, TelegramFailure
 
 log = logging.getLogger("tgarc.export")
 RING_BYTES = 8 << 20          # per worker; a page of 100 maximal messages fits
@@ -129,11 +132,29 @@ class ChatExport:
         record.status = "failed" if self.failures else "done"
         record.finished, record.messages = now_iso(), self.fetched
         store.commit()
+        await self.write_chat_json()
         await asyncio.to_thread(
             manifest.update, store.root, tool=f"tgarc {__version__}",
             api_layer=self.source.api_layer, runs=msgspec.to_builtins(store.cp.runs))
         if self.failures:
             raise BatchesFailed("; ".join(self.failures))
+
+    async def write_chat_json(self) -> None:
+        """chat.json: who the chat is, what the archive holds, every export run."""
+        store = self.store
+        meta, segs = store.cp.chat, [s for s in store.cp.segments if s.kind == "history"]
+        ref = meta.ref
+        marked = {"channel": -(10**12) - ref.id, "chat": -ref.id}.get(ref.kind, ref.id)
+        info = {
+            "title": meta.name, "username": meta.username, "about": await self.source.about(),
+            "kind": meta.kind, "id": ref.id, "marked_id": marked, "folder": store.root.name,
+            "messages": sum(s.count for s in segs),
+            "first_id": min((s.lo for s in segs if s.count), default=None),
+            "last_id": max((s.hi for s in segs if s.count), default=None),
+            "versions": sum(s.count for s in store.cp.segments if s.kind == "refresh"),
+            "exports": msgspec.to_builtins(store.cp.runs),
+        }
+        write_atomic(store.root / "chat.json", orjson.dumps(info, option=orjson.OPT_INDENT_2))
 
     # ---- planning and fetching --------------------------------------------------------------
     async def plan(self) -> tuple[list[tuple[int, int]], int]:
@@ -411,11 +432,29 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
     async with tg.connected(cfg, on_flood=lambda method, s: tally.floods.append(
             ev.Flood(method, s))) as (source, stats, cache):
         ticker = asyncio.create_task(_ticker(agg, tally, stats, cache, exports))
+        failed: list[str] = []
         try:
-            for target in cfg.targets:
+            targets = list(cfg.targets)
+            if cfg.all_kinds:
+                targets = [t for kind, t in await source.dialogs() if kind in cfg.all_kinds]
+                log.info("--all: %d chats of kinds %s", len(targets), ",".join(cfg.all_kinds))
+                print(f"tgarc: exporting {len(targets)} chats, one after the other",
+                      file=sys.stderr)
+            for target in targets:
+                if stop.is_set():
+                    raise Interrupted()
                 e = ChatExport(cfg, source, target, agg, tally, stats, cache, stop)
                 exports.append(e)
-                await e.run()
+                try:
+                    await e.run()
+                except (ConfigError, TelegramFailure, BatchesFailed) as exc:
+                    # One chat that cannot be exported does not stop the others; a
+                    # revoked session stops everything.
+                    if len(targets) == 1 or isinstance(exc, AuthRevoked):
+                        raise
+                    log.error("%s: %s", target, exc)
+                    print(f"tgarc: {target}: {exc}", file=sys.stderr)
+                    failed.append(f"{target}: {exc}")
         except asyncio.CancelledError:
             raise Interrupted() from None
         finally:
@@ -423,4 +462,6 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
             flush(agg, tally, stats, cache, exports)
             if result is not None:
                 result["messages"] = tally.messages
+    if failed:
+        raise BatchesFailed(f"{len(failed)} of {len(targets)} chats: " + "; ".join(failed))
     return 0

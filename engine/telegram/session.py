@@ -14,9 +14,18 @@ import contextlib
 import logging
 import os
 
+from telethon import errors
+
 from engine.telegram import rawpage
 from engine.telegram.client import ConfigError, credentials, make_client, open_session
-from engine.telegram.middleware import AuthRevoked, Retry, TelegramFailure, TelegramStats, stack
+from engine.telegram.middleware import (
+    AuthRevoked,
+    Retry,
+    TelegramFailure,
+    TelegramStats,
+    method_name,
+    stack,
+)
 from engine.telegram.peers import PeerCache
 from engine.telegram.source import BOT_SESSION, Source
 
@@ -83,6 +92,10 @@ async def _session(client, cfg, stats, on_flood):
         cache = PeerCache.from_env()
         call = stack(rawpage.send_via(client), stats, timeout=cfg.timeout,
                      flood_ceiling=cfg.flood_ceiling, on_flood=on_flood)
-        yield Source(client, call, cache), stats, cache
+        try:
+            yield Source(client, call, cache), stats, cache
+        except errors.RPCError as exc:       # whatever no layer or caller handled
+            raise TelegramFailure(f"Telegram refused {method_name(exc.request)}: "
+                                  f"{exc.message}") from exc
     finally:
         await client.disconnect()

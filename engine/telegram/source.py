@@ -20,7 +20,7 @@ from telethon.tl.alltlobjects import LAYER
 
 from engine import model as m
 from engine.archive.store import ChatMeta
-from engine.telegram import convert, rawpage
+from engine.telegram import convert, rawpage, targets
 from engine.telegram.client import ConfigError
 from engine.telegram.middleware import TelegramFailure
 
@@ -42,6 +42,7 @@ class Source:
         self.peer = None                    # InputPeer of the chat being exported
         self.takeout_id: int | None = None
         self.warnings: list[str] = []
+        self._dialogs: dict[int, object] | None = None
 
     async def _invoke(self, request):
         if self.takeout_id is not None:
@@ -54,47 +55,99 @@ class Source:
         return me[0].id if me else None
 
     async def resolve(self, target: str) -> ChatMeta:
-        """``@username`` / ``username`` / a numeric id (Telethon's marked ids too)."""
+        """Any TARGET engine/telegram/targets.py understands, as the chat to export."""
         key = ("target", target)
         cached = self.peers.get(key) if self.peers is not None else None
         if cached is not None:
             self.peer, meta = cached
             return meta
-        t = target.strip()
-        if t.lstrip("-").isdigit():
-            entity = await self._by_id(int(t))
+        t = targets.parse(target)
+        if t.kind == "me":
+            me = await self.call(functions.users.GetUsersRequest([types.InputUserSelf()]))
+            meta = self._meta(me[0])
+            meta.name = "Saved Messages"
+            self.peer = types.InputPeerSelf()
+            return meta
+        if t.kind == "invite":
+            raise NotFound(f"{target}: invite links are not supported yet; join the chat in "
+                           f"Telegram and export it by the id `tgarc chats` shows")
+        if t.kind == "id":
+            entity = (await self.dialog_entities()).get(t.value)
+            if entity is None and t.value > 0:          # a bare id: any kind of peer
+                entity = next((e for e in self._dialogs.values() if e.id == t.value), None)
+            if entity is None:
+                raise NotFound(f"no chat with id {t.value} among this account's dialogs "
+                               f"(`tgarc chats` lists them)")
         else:
-            name = t.removeprefix("@")
             try:
-                res = await self.call(functions.contacts.ResolveUsernameRequest(name))
+                res = await self.call(functions.contacts.ResolveUsernameRequest(t.value))
             except (errors.UsernameNotOccupiedError, errors.UsernameInvalidError):
-                raise NotFound(f"no chat or user is called @{name}") from None
+                raise NotFound(f"no chat or user is called @{t.value}") from None
             entity = next(iter([*res.chats, *res.users]), None)
             if entity is None:
-                raise NotFound(f"no chat or user is called @{name}")
+                raise NotFound(f"no chat or user is called @{t.value}")
         meta = self._meta(entity)
         self.peer = utils.get_input_peer(entity)
         if self.peers is not None:
             self.peers.put(key, (self.peer, meta))
         return meta
 
-    async def _by_id(self, wanted: int):
-        bare = utils.resolve_id(wanted)[0] if wanted < 0 else wanted
-        offset_date, offset_id, offset_peer = None, 0, types.InputPeerEmpty()
-        while True:
-            res = await self.call(functions.messages.GetDialogsRequest(
-                offset_date=offset_date, offset_id=offset_id, offset_peer=offset_peer,
-                limit=100, hash=0))
-            for entity in [*res.chats, *res.users]:
-                if (wanted < 0 and utils.get_peer_id(entity) == wanted) or \
-                        (wanted > 0 and entity.id == bare):
-                    return entity
-            if not isinstance(res, types.messages.DialogsSlice) or not res.dialogs:
-                raise NotFound(f"no chat with id {wanted} among this account's dialogs")
-            last = res.messages[-1] if res.messages else None
-            if last is None or offset_date == last.date:
-                raise NotFound(f"no chat with id {wanted} among this account's dialogs")
-            offset_date, offset_id = last.date, last.id
+    async def dialog_entities(self) -> dict[int, object]:
+        """Every dialog's chat or user by Telethon's marked id, in dialog order (walked
+        once per run: getDialogs pages offset by the last dialog's top message)."""
+        if self._dialogs is None:
+            out: dict[int, object] = {}
+            offset_date, offset_id, offset_peer = None, 0, types.InputPeerEmpty()
+            seen_offsets = set()
+            while True:
+                res = await self.call(functions.messages.GetDialogsRequest(
+                    offset_date=offset_date, offset_id=offset_id, offset_peer=offset_peer,
+                    limit=100, hash=0))
+                if isinstance(res, types.messages.DialogsNotModified):
+                    break
+                entities = {utils.get_peer_id(e): e for e in [*res.users, *res.chats]}
+                tops = {(utils.get_peer_id(x.peer_id), x.id): x for x in res.messages
+                        if getattr(x, "peer_id", None) is not None}
+                nxt = None
+                for d in res.dialogs:
+                    pid = utils.get_peer_id(d.peer)
+                    if pid in entities:
+                        out.setdefault(pid, entities[pid])
+                        top = tops.get((pid, d.top_message))
+                        if top is not None:
+                            nxt = (top.date, top.id, utils.get_input_peer(entities[pid]))
+                if not isinstance(res, types.messages.DialogsSlice) or not res.dialogs \
+                        or len(out) >= res.count or nxt is None or nxt[:2] in seen_offsets:
+                    break
+                seen_offsets.add(nxt[:2])
+                offset_date, offset_id, offset_peer = nxt
+            self._dialogs = out
+        return self._dialogs
+
+    async def dialogs(self) -> list[tuple[str, str]]:
+        """(kind for --kinds: channel|group|user|bot, target) of every exportable dialog."""
+        out = []
+        for marked, entity in (await self.dialog_entities()).items():
+            try:
+                meta = self._meta(entity)
+            except NotFound:
+                continue
+            kind = {"channel": "channel", "supergroup": "group", "group": "group"}.get(
+                meta.kind, "bot" if getattr(entity, "bot", False) else "user")
+            out.append((kind, str(marked)))
+        return out
+
+    async def about(self) -> str:
+        """The chat's description (channels and groups), '' when there is none."""
+        peer = self.peer
+        if isinstance(peer, types.InputPeerChannel):
+            full = await self.call(functions.channels.GetFullChannelRequest(
+                types.InputChannel(peer.channel_id, peer.access_hash)))
+        elif isinstance(peer, types.InputPeerChat):
+            full = await self.call(functions.messages.GetFullChatRequest(peer.chat_id))
+        else:
+            return ""
+        return getattr(full.full_chat, "about", "") or ""
 
     @staticmethod
     def _meta(entity) -> ChatMeta:

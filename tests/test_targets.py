@@ -1,0 +1,69 @@
+"""Every way to name a chat: @username, t.me links, ids, me; --all with --kinds; chat.json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.config import ConfigError
+from engine.telegram.targets import Target, parse
+from tests._export import CHANNEL_DIR, outputs, served, tgarc
+
+
+@pytest.mark.parametrize("text, want", [
+    ("@durov", ("username", "durov")), ("durov", ("username", "durov")),
+    ("https://t.me/durov", ("username", "durov")), ("t.me/durov/123", ("username", "durov")),
+    ("http://telegram.me/s/durov?before=5", ("username", "durov")),
+    ("https://t.me/c/1234567890/55", ("id", -1001234567890)),
+    ("-1001234567890", ("id", -1001234567890)), ("777000", ("id", 777000)),
+    ("https://t.me/+AbCdEf_12", ("invite", "AbCdEf_12")),
+    ("t.me/joinchat/AbCdEf", ("invite", "AbCdEf")), ("me", ("me", "me")),
+    (" @Some_Channel ", ("username", "Some_Channel")),
+])
+def test_targets_parse(text, want):
+    assert parse(text) == Target(*want, text)
+
+
+@pytest.mark.parametrize("text", ["", "@ab", "t.me/", "https://t.me/c/abc", "two words",
+                                  "../../etc"])
+def test_bad_targets_are_input_errors(text):
+    with pytest.raises(ConfigError):
+        parse(text)
+
+
+def test_links_and_ids_reach_the_same_folder_and_chat_json_describes_it(tmp_path):
+    with served(120) as dc:
+        assert tgarc(dc, tmp_path / "ref", "--quiet").returncode == 0
+        for target in ("https://t.me/tgarc_demo", "t.me/c/1500000001/7", "-1001500000001"):
+            out = tmp_path / target.replace("/", "_").replace(":", "")
+            r = tgarc(dc, out, "--quiet", target=target)
+            assert r.returncode == 0, r.stderr
+            assert outputs(out) == outputs(tmp_path / "ref")
+        r = tgarc(dc, tmp_path / "x", "--quiet", target="https://t.me/+SomeInviteHash")
+        assert r.returncode == 2 and "invite links are not supported yet" in r.stderr
+    info = json.loads((tmp_path / "ref" / CHANNEL_DIR / "chat.json").read_bytes())
+    doc = json.loads((tmp_path / "ref" / CHANNEL_DIR / "result.json").read_bytes())
+    assert info["title"] == doc["name"] and info["username"] == "tgarc_demo"
+    assert info["kind"] == "channel" and info["marked_id"] == -1001500000001
+    assert info["messages"] == len(doc["messages"]) and info["about"]
+    assert info["last_id"] >= doc["messages"][-1]["id"]
+    assert [r["status"] for r in info["exports"]] == ["done"]
+
+
+def test_all_exports_every_dialog_of_the_kinds_asked_each_on_its_own(tmp_path):
+    with served(80) as dc:
+        r = tgarc(dc, tmp_path, "--quiet", "--all", "--kinds", "channels", target="")
+        assert r.returncode == 0, r.stderr
+        assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir() if p.is_dir()) == \
+            ["channel1500000001"]
+        r = tgarc(dc, tmp_path, "--quiet", "--all", target="")
+        assert r.returncode == 0, r.stderr
+    folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert [f.split("-")[0] for f in folders] == [
+        "channel1500000001", "channel1500000002", "channel1500000003", "chat400001",
+        "user1000100"]
+    for f in folders:
+        doc = json.loads((tmp_path / f / "result.json").read_bytes())
+        assert doc["messages"], f
+        assert (tmp_path / f / "chat.json").exists() and (tmp_path / f / "manifest.json").exists()
