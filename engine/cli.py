@@ -27,26 +27,27 @@ def _parser() -> argparse.ArgumentParser:
                     help="@username, a t.me link, a numeric id (as `tgarc chats` shows) or me")
     ex.add_argument("--all", action="store_true", help="every dialog, one chat after another")
     ex.add_argument("--kinds", help="with --all: channels,groups,users,bots (default: all)")
-    ex.add_argument("--out", required=True, help="output folder (one sub-folder per chat)")
+    ex.add_argument("--out", help="output folder (one sub-folder per chat)")
+    ex.add_argument("--config", help="TOML file with defaults for these flags (docs: README)")
     _render_flags(ex)
-    ex.add_argument("--workers", default="auto", help="worker processes (number or auto)")
-    ex.add_argument("--min-id", type=int, default=0, help="oldest message id to export")
-    ex.add_argument("--max-id", type=int, default=0, help="newest message id to export")
+    ex.add_argument("--workers", help="worker processes (number or auto)")
+    ex.add_argument("--min-id", type=int, help="oldest message id to export")
+    ex.add_argument("--max-id", type=int, help="newest message id to export")
     ex.add_argument("--since", help="first day (YYYY-MM-DD, in --tz) or date-time")
     ex.add_argument("--until", help="last day (YYYY-MM-DD, inclusive) or date-time")
-    ex.add_argument("--refresh-edits", type=int, default=0, metavar="N",
+    ex.add_argument("--refresh-edits", type=int, metavar="N",
                     help="re-check the newest N archived messages for edits and deletions")
-    ex.add_argument("--takeout", choices=config.TAKEOUT, default="auto",
+    ex.add_argument("--takeout", choices=config.TAKEOUT,
                     help="use a takeout session: auto (fall back with a warning), require, off")
     ex.add_argument("--session", help="Telethon session file (else TGARC_SESSION)")
     ex.add_argument("--metrics", help="where export_metrics.json goes (default: in --out)")
     ex.add_argument("--quiet", action="store_true", help="no progress, no summary")
     ex.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                     help="tracebacks on errors, debug records in tgarc.log")
-    ex.add_argument("--progress", choices=config.PROGRESS, default="auto",
+    ex.add_argument("--progress", choices=config.PROGRESS,
                     help="progress on stderr: auto (live on a terminal, JSON lines otherwise)")
-    ex.add_argument("--fetch-streams", type=int, default=2, help=argparse.SUPPRESS)
-    ex.add_argument("--request-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
+    ex.add_argument("--fetch-streams", type=int, help=argparse.SUPPRESS)
+    ex.add_argument("--request-timeout", type=float, help=argparse.SUPPRESS)
 
     rd = sub.add_parser("render", help="rebuild the outputs from the archive, offline")
     rd.add_argument("dir", help="a chat folder, or an --out folder holding several")
@@ -104,25 +105,45 @@ def _doctor(args) -> int:
 
 
 def _export(args) -> int:
+    import os
+
     from engine import app
 
-    tz = config.zone(args.tz)
+    file = config.load_file(args.config)
+    config.apply_file_credentials(file)
+
+    def pick(flag, key, default=None):
+        """flag > (environment, handled where it is read) > file > default"""
+        return flag if flag is not None else file.get(key, default)
+
+    tz = config.zone(pick(args.tz, "tz"))
+    out = pick(args.out, "out")
+    if not out:
+        raise config.ConfigError("--out is required (or `out` in the --config file)")
     if bool(args.targets) == bool(args.all):
         raise config.ConfigError("name the chats to export (TARGET...) or use --all, not both")
+    kinds = pick(args.kinds, "kinds") if args.all else None
     if args.kinds and not args.all:
         raise config.ConfigError("--kinds goes with --all")
+    since, until = pick(args.since, "since"), pick(args.until, "until")
+    session = args.session or (None if os.environ.get("TGARC_SESSION") else file.get("session"))
     cfg = config.ExportConfig(
-        targets=tuple(args.targets), out=args.out,
-        all_kinds=config.parse_kinds(args.kinds) if args.all else (),
-        formats=config.parse_formats(args.format),
-        workers=config.parse_workers(args.workers), tz=tz, min_id=max(0, args.min_id),
-        max_id=max(0, args.max_id),
-        since=config.parse_when(args.since, tz, end=False) if args.since else None,
-        until=config.parse_when(args.until, tz, end=True) if args.until else None,
-        refresh_edits=max(0, args.refresh_edits), takeout=args.takeout, session=args.session,
-        metrics=args.metrics, progress="off" if args.quiet else args.progress,
-        debug=args.debug, fetch_streams=max(1, args.fetch_streams),
-        timeout=max(0.1, args.request_timeout))
+        targets=tuple(args.targets), out=out,
+        all_kinds=config.parse_kinds(kinds) if args.all else (),
+        formats=config.parse_formats(pick(args.format, "format")),
+        workers=config.parse_workers(str(pick(args.workers, "workers", "auto"))), tz=tz,
+        min_id=max(0, pick(args.min_id, "min_id", 0)),
+        max_id=max(0, pick(args.max_id, "max_id", 0)),
+        since=config.parse_when(since, tz, end=False) if since else None,
+        until=config.parse_when(until, tz, end=True) if until else None,
+        refresh_edits=max(0, pick(args.refresh_edits, "refresh_edits", 0)),
+        takeout=config.choice("takeout", pick(args.takeout, "takeout", "auto"), config.TAKEOUT),
+        session=session, metrics=pick(args.metrics, "metrics"),
+        progress="off" if args.quiet else config.choice(
+            "progress", pick(args.progress, "progress", "auto"), config.PROGRESS),
+        debug=getattr(args, "debug", False),
+        fetch_streams=max(1, pick(args.fetch_streams, "fetch_streams", 2)),
+        timeout=max(0.1, float(pick(args.request_timeout, "request_timeout", 30.0))))
     return app.export(cfg)
 
 

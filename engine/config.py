@@ -80,6 +80,12 @@ def zone(name: str | None) -> str:
     return name
 
 
+def choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
 def parse_formats(value: str | None) -> tuple[str, ...]:
     if not value:
         return FORMATS
@@ -133,6 +139,51 @@ def parse_workers(value: str | None) -> int:
     if not 1 <= n <= 64:
         raise ConfigError(f"--workers must be a number from 1 to 64 or auto, not {value!r}")
     return n
+
+
+# --config: a TOML file with any of these keys (flags override environment, which
+# overrides the file).
+FILE_KEYS: dict[str, tuple[type, ...]] = {
+    "api_id": (int,), "api_hash": (str,), "session": (str,), "out": (str,),
+    "format": (str, list), "workers": (int, str), "tz": (str,), "takeout": (str,),
+    "refresh_edits": (int,), "kinds": (str, list), "min_id": (int,), "max_id": (int,),
+    "since": (str,), "until": (str,), "metrics": (str,), "progress": (str,),
+    "fetch_streams": (int,), "request_timeout": (int, float),
+}
+
+
+def load_file(path: str | None) -> dict:
+    """The settings in a TOML config file, checked; {} without one."""
+    if not path:
+        return {}
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"--config: no file at {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path} is not valid TOML: {exc}") from None
+    data = data.get("export", data) if isinstance(data.get("export"), dict) else data
+    for key, value in data.items():
+        if key not in FILE_KEYS:
+            raise ConfigError(f"--config {path}: unknown setting {key!r} (known: "
+                              f"{', '.join(sorted(FILE_KEYS))})")
+        if not isinstance(value, FILE_KEYS[key]) or isinstance(value, bool):
+            raise ConfigError(f"--config {path}: {key} = {value!r} has the wrong type")
+        if isinstance(value, list):
+            if not all(isinstance(x, str) for x in value):
+                raise ConfigError(f"--config {path}: {key} must list strings")
+            data[key] = ",".join(value)
+    return data
+
+
+def apply_file_credentials(data: dict, env=os.environ) -> None:
+    """api_id / api_hash from the file, unless the environment has them (env wins)."""
+    for key, var in (("api_id", "TGARC_API_ID"), ("api_hash", "TGARC_API_HASH")):
+        if key in data and not env.get(var):
+            env[var] = str(data[key])
 
 
 def encode(cfg: ExportConfig) -> bytes:
