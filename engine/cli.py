@@ -8,6 +8,7 @@ error, 3 Telegram refused, 4 local I/O error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from engine import __version__, config
@@ -236,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror and exc.filename:
-        return f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, OSError) and exc.strerror:
+        line = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            line += " — free some space and run the same command again (progress is saved)"
+        return line
     return " ".join(str(exc).split())

@@ -3,6 +3,10 @@ nothing half-written, and a re-run after the fix succeeds."""
 
 from __future__ import annotations
 
+import subprocess
+
+import pytest
+
 from engine.archive.store import ChatStore
 from engine.fakedc.faults import Rule
 from tests._export import CHANNEL_DIR, env_for, outputs, served, tgarc
@@ -97,3 +101,34 @@ def test_a_bot_session_asked_for_history_is_exit_2(tmp_path):
     assert r.returncode == 2, r.stderr
     assert one_line(r) == ("tgarc: this is a bot session: Telegram does not give bots chat "
                            "history; log in as a user with `tgarc login`")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs: a real full disk (ENOSPC), grown again with a remount."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_disk_full_is_exit_4_with_a_consistent_checkpoint_then_resumes(tmp_path, small_disk):
+    with served(20000, text_only=True) as dc:
+        assert tgarc(dc, tmp_path / "reference", "--quiet", "--format", "jsonl").returncode == 0
+        r = tgarc(dc, small_disk / "out", "--quiet", "--format", "jsonl",
+                  "--metrics", str(tmp_path / "metrics.json"))
+        assert r.returncode == 4, r.stderr
+        assert one_line(r).startswith("tgarc: No space left on device"), r.stderr
+        store = ChatStore.load(small_disk / "out" / CHANNEL_DIR)   # readable, consistent
+        for seg in store.cp.segments:
+            store.read_segment(seg.name)
+        subprocess.run(["mount", "-o", "remount,size=200m", str(small_disk)], check=True)
+        r = tgarc(dc, small_disk / "out", "--quiet", "--format", "jsonl")
+        assert r.returncode == 0, r.stderr
+    assert outputs(small_disk / "out") == outputs(tmp_path / "reference")

@@ -63,10 +63,14 @@ class Ack(Struct, tag="ack", array_like=True):
 
 
 class Failed(Struct, tag="failed", array_like=True):
-    """Batch ``seq`` could not be processed (the reason is one readable line)."""
+    """Batch ``seq`` could not be processed (the reason is one readable line).
+    ``errno`` is set when the cause is local I/O (disk full, read-only, permissions):
+    then no other batch can succeed either and the export stops (exit code 4)."""
     seq: int
     worker: int
     error: str
+    errno: int = 0
+    path: str = ""
 
 
 WorkerEvent = Ack | Failed

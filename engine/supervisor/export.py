@@ -95,6 +95,7 @@ class ChatExport:
         self.cfg, self.source, self.target, self.agg = cfg, source, target, agg
         self.tally, self.stats, self.cache, self.stop = tally, stats, cache, stop
         self.failures: list[str] = []
+        self.local_error: OSError | None = None
         self.pool: WorkerPool | None = None
         self.store: ChatStore | None = None
         self.fetched = 0
@@ -121,6 +122,10 @@ class ChatExport:
             ok = not self.failures
         finally:
             await source.finish_takeout(ok)
+        if self.local_error is not None:
+            record.status, record.finished, record.messages = "failed", now_iso(), self.fetched
+            store.commit()
+            raise self.local_error
         if self.stop.is_set():
             record.status, record.finished, record.messages = "interrupted", now_iso(), \
                 self.fetched
@@ -224,9 +229,21 @@ class ChatExport:
                 tally.procs.append(ev.Proc(pid, "worker", alive))
 
         # Workers start first: they import while the plan's requests are in flight.
+        def wake_all() -> None:
+            self.stop.set()
+            for _ in range(4 * cfg.workers + 2 * cfg.fetch_streams):
+                permits.release()
+
+        def on_error(exc: BaseException) -> None:
+            """The pool thread died (say, the checkpoint could not be written): nothing
+            will be acknowledged any more, so fetchers waiting for permits must wake."""
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake_all)
+
         pool = self.pool = WorkerPool(cfg.workers, str(store.root), cfg.tz, capacity=RING_BYTES,
                                       on_ack=on_ack, on_failed=on_failed,
-                                      on_release=on_release, on_proc=on_proc)
+                                      on_release=on_release, on_proc=on_proc,
+                                      on_error=on_error)
         try:
             missing, estimate = await self.plan()
         except BaseException:

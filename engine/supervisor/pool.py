@@ -35,11 +35,12 @@ class WorkersFailing(RuntimeError):
 
 class WorkerPool:
     def __init__(self, n: int, root: str, tz_name: str, *, capacity: int = 4 << 20,
-                 on_ack, on_failed, on_release=None, on_proc=None):
+                 on_ack, on_failed, on_release=None, on_proc=None, on_error=None):
         self.n, self.root, self.tz_name, self.capacity = n, root, tz_name, capacity
         self.on_ack, self.on_failed = on_ack, on_failed
         self.on_release = on_release or (lambda seq: None)
         self.on_proc = on_proc or (lambda pid, alive: None)
+        self.on_error = on_error or (lambda exc: None)
         self.fan = FanOut(n, capacity)
         self.fin = FanIn(n, EVENT_RING_BYTES)
         self._ctx = mp.get_context("spawn")
@@ -111,6 +112,7 @@ class WorkerPool:
         except BaseException as exc:       # surfaced by the supervisor
             self.error = exc
             self._kill_all()
+            self.on_error(exc)
 
     def _loop(self) -> None:
         next_check = 0.0
@@ -180,6 +182,9 @@ class WorkerPool:
             self._crashes = 0
             if isinstance(event, ev.Ack):
                 self.on_ack(event)
+            elif event.errno:
+                self.on_failed(event.seq, event.error, OSError(event.errno, event.error,
+                                                               event.path or None))
             else:
                 self.on_failed(event.seq, event.error)
             self.on_release(event.seq)

@@ -69,6 +69,10 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                     write_segment(archive, job.segment, payload)
                     fragments.write(cache / (job.segment + ".frag"), frags)
                     t3 = perf()
+                except OSError as exc:      # the disk, not the batch: the supervisor stops
+                    events.put(encode(ev.Failed(job.seq, index, exc.strerror or str(exc),
+                                                exc.errno or 0, str(exc.filename or ""))))
+                    continue
                 except Exception as exc:    # one bad batch never stops the worker
                     events.put(encode(ev.Failed(job.seq, index,
                                                 f"{type(exc).__name__}: {exc}")))
