@@ -125,9 +125,10 @@ def test_messages_by_id_missing_ones_are_none_and_dialogs_list_every_chat():
             got = await client.get_messages("tgarc_demo", ids=[2, gap, 99999])
             assert got[0].id == 2 and got[1] is None and got[2] is None
             dialogs = [d async for d in client.iter_dialogs()]
-            # the migrated basic group (-400002) is hidden, as Telegram hides it
+            # the migrated basic group (-400002) is hidden, as Telegram hides it; the
+            # account's own chat (Saved Messages, 1000001) is listed
             assert {d.id for d in dialogs} == {-1001500000001, -1001500000002, -1001500000003,
-                                               -400001, 1000100}
+                                               -400001, 1000100, 1000001}
             paged = [d.id async for d in client.iter_dialogs(limit=3)]
             assert paged == [d.id for d in dialogs][:3]
             full = await client(functions.channels.GetFullChannelRequest(

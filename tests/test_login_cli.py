@@ -25,7 +25,8 @@ SECRETS = (CODE, PASSWORD, BOT_TOKEN)
 ME = "logged in as Archivist Test @archivist (id 1000001)"
 CORPUS_DIALOGS = {   # text-only corpus: no discussion group, no migrated basic group
     (-1001500000001, "channel", "tgarc_demo"), (-1001500000002, "supergroup", "tgarc_group"),
-    (-400001, "group", None), (1000100, "user", "synthetic_user_0")}
+    (-400001, "group", None), (1000100, "user", "synthetic_user_0"),
+    (1000001, "user", "archivist")}     # Saved Messages: the account's chat with itself
 
 
 @pytest.fixture(scope="module")

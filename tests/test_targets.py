@@ -42,6 +42,11 @@ def test_links_and_ids_reach_the_same_folder_and_chat_json_describes_it(tmp_path
             assert outputs(out) == outputs(tmp_path / "ref")
         r = tgarc(dc, tmp_path / "x", "--quiet", target="https://t.me/+SomeInviteHash")
         assert r.returncode == 2 and "invite links are not supported yet" in r.stderr
+        r = tgarc(dc, tmp_path / "saved", "--quiet", target="me")     # Saved Messages
+        assert r.returncode == 0, r.stderr
+        saved = json.loads(next((tmp_path / "saved").glob("user1000001-*/result.json"))
+                           .read_bytes())
+        assert saved["type"] == "saved_messages" and saved["messages"]
     info = json.loads((tmp_path / "ref" / CHANNEL_DIR / "chat.json").read_bytes())
     doc = json.loads((tmp_path / "ref" / CHANNEL_DIR / "result.json").read_bytes())
     assert info["title"] == doc["name"] and info["username"] == "tgarc_demo"
@@ -62,7 +67,7 @@ def test_all_exports_every_dialog_of_the_kinds_asked_each_on_its_own(tmp_path):
     folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert [f.split("-")[0] for f in folders] == [
         "channel1500000001", "channel1500000002", "channel1500000003", "chat400001",
-        "user1000100"]
+        "user1000001", "user1000100"]
     for f in folders:
         doc = json.loads((tmp_path / f / "result.json").read_bytes())
         assert doc["messages"], f

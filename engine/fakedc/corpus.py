@@ -153,6 +153,9 @@ class Corpus:
              {"forum": not text_only, "migrated_from": OLD_GROUP_ID}),
             ("group", "group", 400_001, "Basic group", None, small, {"base": 1_000_000}),
             ("private", "user", 1_000_100, "User0 Synthetic", "synthetic_user_0", small, {}),
+            # Saved Messages: the account's chat with itself (InputPeerSelf)
+            ("saved", "user", self.ME, "Archivist Test", "archivist", small,
+             {"base": 3_000_000}),
         ]
         if not text_only:
             specs += [

@@ -152,6 +152,8 @@ def chat_of(dc, conn, peer) -> Chat:
         if chat is None:
             raise RpcError(400, "CHAT_ID_INVALID")
         return chat
+    if isinstance(peer, types.InputPeerSelf):
+        return corpus.chat_of_peer("user", conn.account.user_id)
     if isinstance(peer, types.InputPeerUser):
         user = _user(dc, conn, peer)
         chat = corpus.chat_of_peer("user", user.id)
@@ -215,11 +217,21 @@ def get_full_chat(dc, conn, req):
 def get_dialogs(dc, conn, req):
     corpus = dc.corpus
     # a basic group that migrated is hidden from dialogs, as Telegram does
+    # newest top message first; ties broken by chat id so the order is total
     chats = sorted((c for c in corpus.chats.values() if not c.migrated_to),
-                   key=lambda c: -date_of(c.top_id))
-    # offset by the (date, id) of the last dialog of the previous page, like Telegram
+                   key=lambda c: (-date_of(c.top_id), -c.id))
+    # offset by the last dialog of the previous page, like Telegram: its peer when given
+    # (dialogs with the same top date are not skipped), else its top message's date
     offset = _ts(req.offset_date)
-    if offset:
+    after = None
+    if not isinstance(req.offset_peer, types.InputPeerEmpty | None):
+        try:
+            after = chat_of(dc, conn, req.offset_peer)
+        except RpcError:
+            after = None
+    if after is not None and after in chats:
+        chats = chats[chats.index(after) + 1:]
+    elif offset:
         chats = [c for c in chats if corpus_date(c) < offset]
     page = chats[: max(0, min(req.limit or 100, 100))]
     dialogs, messages = [], []
