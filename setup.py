@@ -44,9 +44,16 @@ def extensions():
     text = Extension(
         "engine._native.text",
         ["native/text.pyx"],
+        depends=["native/textcore.pxi"],
         extra_compile_args=["-O3", "-std=gnu11"],
     )
-    return cythonize([ext, text], compiler_directives={"language_level": "3"},
+    render = Extension(
+        "engine._native.render",
+        ["native/render.pyx"],
+        depends=["native/textcore.pxi"],
+        extra_compile_args=["-O3", "-std=gnu11"],
+    )
+    return cythonize([ext, text, render], compiler_directives={"language_level": "3"},
                      include_path=["native"])
 
 

@@ -10,12 +10,16 @@ import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import msgspec
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine import model as m
 from engine.fakedc.corpus import Corpus
 from engine.telegram import convert
+from engine.text import kinds
 from engine.worker import render_jsonl, render_td
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -166,3 +170,246 @@ def test_local_clock_agrees_with_strftime_across_zones_and_dst(zone):
         want = dt.datetime.fromtimestamp(ts, tz)
         assert clock.stamp(ts) == want.strftime("%Y-%m-%dT%H:%M:%S")
         assert (clock.hm(ts), clock.date(ts)) == (want.strftime("%H:%M"), want.date())
+
+
+# --------------------------------------------------------------------------- native and twin
+#
+# render_td.render / render_many run in the native renderer (engine._native.render) when it
+# is built; render_td's own fragment/fragments (message_dict + orjson) are its twin.  The
+# golden files above hold for both, and the two agree byte for byte on the corpus and on
+# random messages -- including the ones the native writer hands back to the twin.
+
+
+def _native_render_available() -> bool:
+    try:
+        from engine._native import render  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _need_native() -> None:
+    if not _native_render_available():
+        if os.environ.get("TGARC_REQUIRE_NATIVE") == "1":
+            pytest.fail("TGARC_REQUIRE_NATIVE=1 but engine._native.render is not built")
+        pytest.skip("native renderer not built on this machine (CI requires it)")
+
+
+@pytest.fixture(scope="module", params=["native", "pure"])
+def render_impl(request):
+    """The renderer under test: the native build, then its pure twin (a module with
+    fragment/fragments, day_note/days and jsonl_line/jsonl_lines)."""
+    if request.param == "native":
+        _need_native()
+        from engine._native import render
+        return render
+    return None
+
+
+def td_of(impl):
+    return render_td if impl is None else impl
+
+
+def jsonl_of(impl):
+    return render_jsonl if impl is None else impl
+
+
+@pytest.mark.parametrize("key", ["channel", "supergroup"])
+def test_result_json_golden_both_renderers(render_impl, key):
+    _, chat, ref, peers, msgs = corpus_chat(key, n=150)
+    ctx = render_td.RenderContext(ref, dt.UTC, peers)
+    impl = td_of(render_impl)
+    one = [impl.fragment(x, ctx) for x in msgs]
+    assert impl.fragments(msgs, ctx) == one
+    doc = render_td.document(peers[ref], chat.kind, one)
+    assert doc == (GOLDEN / f"result_{key}.json").read_bytes()
+
+
+def test_jsonl_golden_both_renderers(render_impl):
+    _, _, _, _, msgs = corpus_chat("channel", n=150)
+    impl = jsonl_of(render_impl)
+    lines = impl.jsonl_lines(msgs)
+    assert lines == [impl.jsonl_line(x) for x in msgs]
+    assert b"".join(lines) == (GOLDEN / "messages_channel.jsonl").read_bytes()
+    with_raw = m.Message(1, m.PeerRef("user", 2), 3, raw=b"tl bytes")
+    assert impl.jsonl_line(with_raw) == render_jsonl.jsonl_line(with_raw)
+    assert b"raw" not in impl.jsonl_line(with_raw)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Asia/Kathmandu"])
+def test_native_renders_the_whole_corpus_itself_and_like_the_twin(zone):
+    """Every corpus message (services too) is written by the native code, not handed back,
+    and every fragment equals the twin's, in several zones and both chat histories."""
+    _need_native()
+    from engine._native import render as native
+
+    tz = dt.UTC if zone == "UTC" else ZoneInfo(zone)
+    for key in ("channel", "supergroup", "group", "oldgroup", "private", "discussion"):
+        _, _, ref, peers, msgs = corpus_chat(key, n=400)
+        ctx = render_td.RenderContext(ref, tz, peers)
+        assert all(native.covers(x, ctx) for x in msgs), key
+        assert native.fragments(msgs, ctx) == render_td.fragments(msgs, ctx), key
+        assert native.jsonl_lines(msgs) == render_jsonl.jsonl_lines(msgs), key
+        # messages from raw pages carry their TL bytes, which JSONL leaves out
+        raw = [msgspec.structs.replace(x, raw=b"\x15\xc4\xb5\x1c" * 40) for x in msgs]
+        assert native.jsonl_lines(raw) == render_jsonl.jsonl_lines(msgs), key
+        assert native.fragments(raw, ctx) == render_td.fragments(msgs, ctx), key
+
+
+def test_facade_uses_the_native_renderer_when_built():
+    assert render_td.RENDERER in ("native", "pure") and render_td.WHY
+    if _native_render_available() and os.environ.get("TGARC_RENDER_IMPL") != "pure":
+        assert render_td.RENDERER == "native"
+        assert render_td.render is render_td.by_name("native").fragment
+    assert render_td.by_name("pure") is render_td
+    assert render_td.by_name(None).IMPLEMENTATION == render_td.RENDERER
+
+
+def test_render_impl_pure_forces_the_twin():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TGARC_REQUIRE_NATIVE"}
+    env["TGARC_RENDER_IMPL"] = "pure"
+    code = ("from engine.worker import render_td, render_md, render_jsonl as j; "
+            "print(render_td.RENDERER, render_md.RENDERER, j.render is j.jsonl_line)")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["pure", "pure", "True"]
+
+
+# ---- random messages: the two renderers agree byte for byte (or fail alike) -----------------
+
+CHAT = m.PeerRef("channel", 7)
+_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40)
+_WORDS = st.sampled_from(["", "plain", "café", "👨‍👩‍👧 family", "русский", "日本語", "a\nb",
+                          "  edge ", "*bold* _x_ [y](z) #tag", "\x00\x1f\"\\", "1. item",
+                          "- dash", "e\u0301", "🏳️‍🌈", "\u2028\u00a0", "x" * 50])
+TEXTS = _TEXT | _WORDS
+REFS = st.sampled_from([m.PeerRef("user", 1), m.PeerRef("user", 2), m.PeerRef("chat", 3),
+                        m.PeerRef("channel", 7), m.PeerRef("channel", 8)])
+INTS = st.integers(-3, 3_000_000) | st.sampled_from([0, 1, 2**31, 2**62, 2**63 - 1, 2**63,
+                                                     -(2**63) - 1])
+SMALL = st.integers(0, 2_000)
+DATES = st.integers(1_400_000_000, 1_800_000_000) | st.sampled_from([0, -1, 86399, 2**31])
+FLOATS = st.floats(allow_nan=False, width=64) | st.sampled_from(
+    [0.0, -0.0, 1e-05, 1e16, 52.5200066, -179.99, 1e-7, float("inf")])
+MAYBE_TEXT = st.none() | TEXTS
+
+
+def entities(max_size=4):
+    return st.lists(st.builds(
+        m.Entity, kind=st.sampled_from([*kinds.TD_NAMES, "weird"]),
+        offset=st.integers(-2, 45), length=st.integers(-2, 45),
+        url=st.none() | st.sampled_from(["https://e.org/a b", "javascript:x", "", "t.me/(x)"]),
+        language=st.none() | st.sampled_from(["", "py", "c++", "bad lang"]),
+        user_id=st.none() | INTS, document_id=st.none() | INTS,
+        collapsed=st.none() | st.booleans()), max_size=max_size)
+
+
+MEDIA = st.one_of(
+    st.none(),
+    st.builds(m.Photo, id=SMALL, width=SMALL, height=SMALL, size=INTS,
+              spoiler=st.booleans(), ttl_seconds=st.none() | SMALL),
+    st.builds(m.Document, id=SMALL, mime_type=st.sampled_from(["", "video/mp4"]), size=INTS,
+              file_name=MAYBE_TEXT,
+              media_type=st.none() | st.sampled_from(["sticker", "voice_message", "video_file",
+                                                     "audio_file", "video_message"]),
+              duration=st.none() | st.sampled_from([0.0, 1.5, 59.99, 3600.0]),
+              width=st.none() | SMALL, height=st.none() | SMALL, performer=MAYBE_TEXT,
+              title=MAYBE_TEXT, sticker_emoji=MAYBE_TEXT, has_thumb=st.booleans(),
+              spoiler=st.booleans(), ttl_seconds=st.none() | SMALL),
+    st.builds(m.Geo, latitude=FLOATS, longitude=FLOATS, live_period=st.none() | SMALL),
+    st.builds(m.Venue, latitude=FLOATS, longitude=FLOATS, title=TEXTS, address=TEXTS),
+    st.builds(m.Contact, phone_number=TEXTS, first_name=TEXTS, last_name=TEXTS,
+              vcard=st.sampled_from(["", "BEGIN:VCARD"])),
+    st.builds(m.Poll, id=SMALL, question=TEXTS, closed=st.booleans(), total_voters=SMALL,
+              answers=st.lists(st.builds(m.PollAnswer, text=TEXTS, option=st.just(b"\x00"),
+                                         voters=SMALL, chosen=st.booleans()), max_size=3)),
+    st.builds(m.WebPage, url=st.sampled_from(["https://e.org/p", "http://x y"]),
+              title=MAYBE_TEXT, description=MAYBE_TEXT),
+    st.builds(m.Game, title=TEXTS, description=TEXTS),
+    st.builds(m.Invoice, title=TEXTS, description=TEXTS, currency=st.sampled_from(["EUR", ""]),
+              total_amount=INTS, receipt_msg_id=st.none() | SMALL),
+    st.builds(m.Dice, emoticon=st.sampled_from(["🎲", "", " x"]), value=SMALL),
+    st.builds(m.OtherMedia, kind=st.sampled_from(["story", "paid_media", "giveaway_x"])),
+)
+REACTIONS = st.lists(st.builds(
+    m.Reaction, kind=st.sampled_from(["emoji", "custom_emoji", "paid"]), count=INTS,
+    emoji=MAYBE_TEXT, document_id=st.none() | INTS,
+    recent=st.lists(st.builds(m.Reactor, peer=REFS, date=DATES), max_size=2)), max_size=3)
+ACTIONS = st.builds(
+    m.Action, kind=st.sampled_from(["chat_create", "pin_message", "chat_edit_title",
+                                    "custom_action", "phone_call", "topic_edit", "weird_one",
+                                    "chat_add_user", "boost_apply", "set_messages_ttl"]),
+    fields=st.fixed_dictionaries({}, optional={
+        "title": TEXTS, "users": st.lists(SMALL, max_size=2), "message": TEXTS,
+        "duration": SMALL, "reason": st.just({"_": "PhoneCallDiscardReasonMissed"}),
+        "period": SMALL, "boosts": SMALL}))
+
+
+@st.composite
+def messages(draw, msg_id=None, chat=None, date=None):
+    kind = draw(st.sampled_from(["message"] * 8 + ["service", "empty"]))
+    text = draw(TEXTS)
+    return m.Message(
+        id=msg_id if msg_id is not None else draw(INTS),
+        chat=chat if chat is not None else draw(st.sampled_from([CHAT, CHAT, m.PeerRef(
+            "chat", 3), m.PeerRef("user", 2)])),
+        date=date if date is not None else draw(DATES),
+        type=kind,
+        from_peer=draw(st.none() | REFS),
+        post=draw(st.booleans()),
+        text=text,
+        entities=draw(entities()),
+        reply_to=draw(st.none() | st.builds(
+            m.ReplyTo, msg_id=st.none() | SMALL, top_id=st.none() | SMALL,
+            peer=st.none() | REFS, forum_topic=st.booleans())),
+        forward=draw(st.none() | st.builds(m.Forward, from_peer=st.none() | REFS,
+                                           from_name=MAYBE_TEXT,
+                                           saved_from_peer=st.none() | REFS)),
+        media=draw(MEDIA) if kind == "message" else None,
+        action=draw(ACTIONS) if kind == "service" else None,
+        edit_date=draw(st.none() | DATES),
+        grouped_id=draw(st.none() | st.sampled_from([5, 6])),
+        post_author=draw(MAYBE_TEXT),
+        via_bot_id=draw(st.none() | st.sampled_from([1, 2, 99])),
+        topic_id=draw(st.none() | SMALL),
+        reactions=draw(REACTIONS),
+        raw=draw(st.none() | st.binary(max_size=12)),
+        deleted_at=draw(st.none() | DATES),
+    )
+
+
+PEERS = st.dictionaries(REFS, st.builds(m.PeerInfo, ref=REFS, name=MAYBE_TEXT,
+                                        username=st.none() | st.sampled_from(["bot", ""])))
+ZONES = st.sampled_from([dt.UTC, ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Kathmandu"),
+                         ZoneInfo("America/St_Johns")])
+FILES = st.dictionaries(SMALL, st.sampled_from(["photos/a.jpg", render_td.NOT_INCLUDED,
+                                                "files/x y.pdf", ""]), max_size=3)
+
+
+def contexts():
+    return st.builds(render_td.RenderContext, chat=st.just(CHAT), tz=ZONES, peers=PEERS,
+                     files=FILES)
+
+
+def outcome(fn, *args):
+    """What a call gives: its value, or the type of what it raised."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # the twins must fail alike too
+        return type(exc)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(msgs=st.lists(messages(), min_size=1, max_size=4), ctx=contexts())
+def test_native_and_twin_write_the_same_result_json(msgs, ctx):
+    _need_native()
+    from engine._native import render as native
+
+    for x in msgs:
+        assert outcome(native.fragment, x, ctx) == outcome(render_td.fragment, x, ctx)
+        assert outcome(native.jsonl_line, x) == outcome(render_jsonl.jsonl_line, x)
+    assert outcome(native.fragments, msgs, ctx) == outcome(render_td.fragments, msgs, ctx)

@@ -1,8 +1,9 @@
 """Message text core: entity slicing, Markdown escaping and Telegram Desktop's text split.
 
-Two functions, in a native build (``engine._native.text``, from native/text.pyx) when it
-loads and in a pure-Python twin (``engine/text/_pytext.py``) otherwise; both produce the
-same output byte for byte.  ``IMPLEMENTATION`` says which one this process uses and ``WHY``
+Two functions, in a native build (``engine._native.text``, from native/text.pyx; its C is
+native/textcore.pxi, which the native renderers in native/render.pyx share) when it loads
+and in a pure-Python twin (``engine/text/_pytext.py``) otherwise; both produce the same
+output byte for byte.  ``IMPLEMENTATION`` says which one this process uses and ``WHY``
 says why.  ``TGARC_TEXT_IMPL=pure`` forces the twin; ``TGARC_REQUIRE_NATIVE=1`` turns a
 missing native build into an error (``NativeRequired``) instead of a fallback.
 

@@ -5,24 +5,46 @@ Each line is the msgspec JSON of a ``Message`` with the schema version first
 record). Keys with default values are left out; peers are ``[kind, id]`` pairs
 whose names are in ``chat.json``. Lines are written in id order. docs/jsonl.md
 documents every field.
+
+``render(msg)`` writes one line, ``render_many(msgs)`` a batch (cheaper per line). msgspec
+does the encoding either way; the native renderer (``engine._native.render``) only does the
+glue around it in C. This module's ``jsonl_line``/``jsonl_lines`` are its pure-Python twin.
 """
 
 from __future__ import annotations
 
+import sys
+
 import msgspec
 
 from engine import model as m
+from engine._native.select import choose
 
 _encode = msgspec.json.Encoder().encode
 _PREFIX = b'{"v":%d,' % m.SCHEMA_VERSION
 
+IMPLEMENTATION = "pure"      # what this module's own jsonl_line()/jsonl_lines() are
 
-def render(msg: m.Message) -> bytes:
+
+def jsonl_line(msg: m.Message) -> bytes:
     """One message as its JSONL line (with the trailing newline)."""
     if msg.raw is not None:
         msg = msgspec.structs.replace(msg, raw=None)
     return _PREFIX + _encode(msg)[1:] + b"\n"
 
+
+def jsonl_lines(msgs: list[m.Message]) -> list[bytes]:
+    """``[jsonl_line(msg) for msg in msgs]``."""
+    return [jsonl_line(x) for x in msgs]
+
+
+_CHOICE = choose("render", sys.modules[__name__], "renderer")
+by_name = _CHOICE.by_name      # "native" -> engine._native.render, "pure" -> this module
+
+#: One message as its JSONL line (with the trailing newline).
+render = _CHOICE.module.jsonl_line
+#: A batch of messages as their lines, in order: ``[render(x) for x in msgs]``.
+render_many = _CHOICE.module.jsonl_lines
 
 _decode = msgspec.json.Decoder(m.Message).decode
 

@@ -14,21 +14,31 @@ date, message count, first and last id) and one block per message:
 
 The header line carries the block id ``^m<id>``, so any note links to a message as
 ``[[<chat folder>/markdown/YYYY/YYYY-MM-DD#^m<id>]]``, a path that stays unambiguous
-when several chats share one vault. An album's messages share one block; service
-messages are one italic line; polls are lists; reactions a line of counts. Media that
-was not downloaded is named in italics instead of embedded. Dates and day boundaries
-follow the render context's time zone.
+when several chats share one vault. A message the archive keeps after it was deleted on
+Telegram (``deleted_at`` set) says ``*deleted on Telegram*`` just before that block id.
+An album's messages share one block; service messages are one italic line; polls are
+lists; reactions a line of counts. Media that was not downloaded is named in italics
+instead of embedded. Dates and day boundaries follow the render context's time zone.
+
+``render_day`` and ``split_days`` run in the native renderer (``engine._native.render``)
+when it loads; this module's ``day_note`` and ``days`` are its pure-Python twin and the
+reference reading. The native one writes the same bytes; it asks this module for the rare
+parts (the front matter, a service message's line, a reply link's target day) and hands
+any block it does not cover (a field of an unusual type) to ``message_block``.
+``TGARC_RENDER_IMPL=pure`` forces the twin.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
 
 from engine import model as m
+from engine._native.select import choose
 from engine.text import markdown
 from engine.worker.entities import as_tuples
 from engine.worker.render_td import LocalClock, RenderContext
@@ -182,6 +192,8 @@ def message_block(vctx: VaultContext, group: list[m.Message]) -> str:
         head.append(f"[t.me]({link})")
     if first.edit_date:
         head.append("*edited*")
+    if any(x.deleted_at is not None for x in group):
+        head.append("*deleted on Telegram*")
     lines = [" · ".join(head) + f" ^m{first.id}"]
     if first.type == "service":
         lines += ["", service_line(vctx, first, sender)]
@@ -225,21 +237,43 @@ def _groups(messages: Iterable[m.Message]) -> list[list[m.Message]]:
     return out
 
 
-def render_day(vctx: VaultContext, day: dt.date, messages: list[m.Message]) -> bytes:
-    """The whole note for one day of one chat (messages in id order, all of that day)."""
+def front_matter(vctx: VaultContext, day: dt.date, messages: list[m.Message]) -> str:
+    """A day note's YAML front matter and the blank line after it."""
     front = {
         "chat": vctx.chat_title, "chat_id": vctx.base.chat.id, "date": day.isoformat(),
         "messages": len(messages), "first_id": messages[0].id if messages else None,
         "last_id": messages[-1].id if messages else None,
     }
     head = ["---", *(f"{k}: {orjson.dumps(v).decode()}" for k, v in front.items()), "---"]
+    return "\n".join(head) + "\n\n"
+
+
+# ---- the pure-Python twin of engine._native.render, and the choice between them --------------
+IMPLEMENTATION = "pure"      # what this module's own day_note()/days() are
+
+
+def day_note(vctx: VaultContext, day: dt.date, messages: list[m.Message]) -> bytes:
+    """The whole note for one day of one chat (messages in id order, all of that day)."""
     blocks = [message_block(vctx, g) for g in _groups(messages)]
-    return ("\n".join(head) + "\n\n" + "\n\n---\n\n".join(blocks) + "\n").encode()
+    return (front_matter(vctx, day, messages) + "\n\n---\n\n".join(blocks) + "\n").encode()
 
 
-def split_days(messages: Iterable[m.Message], tz: dt.tzinfo) -> dict[dt.date, list[m.Message]]:
-    clock = LocalClock(tz)
-    days: dict[dt.date, list[m.Message]] = {}
+def days(messages: Iterable[m.Message], tz: dt.tzinfo) -> dict[dt.date, list[m.Message]]:
+    """Messages by local day, days in order of first appearance."""
+    local = LocalClock(tz)._local
+    by_day: dict[int, list[m.Message]] = {}      # days since 1970-01-01 (as LocalClock.date)
     for msg in messages:
-        days.setdefault(clock.date(msg.date), []).append(msg)
-    return days
+        by_day.setdefault(local(msg.date) // 86400, []).append(msg)
+    epoch = dt.date(1970, 1, 1)
+    return {epoch + dt.timedelta(d): msgs for d, msgs in by_day.items()}
+
+
+_CHOICE = choose("render", sys.modules[__name__], "renderer")
+RENDERER: str = _CHOICE.module.IMPLEMENTATION
+by_name = _CHOICE.by_name      # "native" -> engine._native.render, "pure" -> this module
+
+#: ``render_day(vctx, day, messages) -> bytes``: the whole note for one day of one chat
+#: (messages in id order, all of that day).
+render_day = _CHOICE.module.day_note
+#: ``split_days(messages, tz) -> {date: [messages]}``: messages by local day.
+split_days = _CHOICE.module.days

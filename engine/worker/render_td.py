@@ -5,18 +5,28 @@ and omissions follow ../shared/TD_JSON.md; the output is always valid JSON (orjs
 escapes control characters, where Telegram Desktop writes ``\\xHH``). The document
 is assembled by ``document()`` from the fragments, one message per line, so a
 changed message shows up as one changed line.
+
+``render(msg, ctx)`` renders one message, ``render_many(msgs, ctx)`` a batch (cheaper
+per message). Both run in the native renderer (``engine._native.render``, from
+native/render.pyx) when it loads; this module's own ``fragment``/``fragments`` --
+``message_dict`` + orjson -- are its pure-Python twin and the reference reading: the
+native one writes the same bytes, takes a service message's action keys from ``_action``,
+and hands what it does not cover (inline buttons, fields of unusual types) to them.
+``TGARC_RENDER_IMPL=pure`` forces the twin; ``RENDERER`` says which one runs and ``WHY``.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import sys
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from engine import model as m
+from engine._native.select import choose
 from engine.text import td_text
 from engine.worker.entities import as_tuples
 
@@ -351,6 +361,26 @@ def message_dict(msg: m.Message, ctx: RenderContext) -> dict:
     return out
 
 
-def render(msg: m.Message, ctx: RenderContext) -> bytes:
+# ---- the pure-Python twin of engine._native.render, and the choice between them --------------
+IMPLEMENTATION = "pure"      # what this module's own fragment()/fragments() are
+
+
+def fragment(msg: m.Message, ctx: RenderContext) -> bytes:
     """One message as its result.json fragment (a JSON object, no newline)."""
     return orjson.dumps(message_dict(msg, ctx))
+
+
+def fragments(msgs: list[m.Message], ctx: RenderContext) -> list[bytes]:
+    """``[fragment(msg, ctx) for msg in msgs]``."""
+    return [orjson.dumps(message_dict(x, ctx)) for x in msgs]
+
+
+_CHOICE = choose("render", sys.modules[__name__], "renderer")
+RENDERER: str = _CHOICE.module.IMPLEMENTATION
+WHY: str = _CHOICE.why
+by_name = _CHOICE.by_name      # "native" -> engine._native.render, "pure" -> this module
+
+#: One message as its result.json fragment (a JSON object, no newline).
+render = _CHOICE.module.fragment
+#: A batch of messages (one chat) as their fragments, in order: ``[render(x, ctx) for x in msgs]``.
+render_many = _CHOICE.module.fragments
