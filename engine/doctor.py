@@ -37,6 +37,18 @@ def _text_self_test(text) -> str:
     return "ok" if got == "**tgarc** \\*ok\\*" else f"FAILED: got {got!r}"
 
 
+def _render_self_test() -> str:
+    """The chosen renderer against its pure twin on one message with an entity."""
+    from engine import model as m
+    from engine.worker import render_td
+
+    msg = m.Message(7, m.PeerRef("channel", 1), 1700000000, text="tgarc ok",
+                    entities=[m.Entity("bold", 0, 5)])
+    ctx = render_td.RenderContext(m.PeerRef("channel", 1))
+    got, want = render_td.render(msg, ctx), render_td.fragment(msg, ctx)
+    return "ok" if got == want else f"FAILED: got {got!r}"
+
+
 def report() -> dict:
     """Everything doctor knows, as one JSON-able dict."""
     from engine import text, transport
@@ -58,6 +70,10 @@ def report() -> dict:
     }
     info["text"] = {"implementation": text.IMPLEMENTATION, "why": text.WHY,
                     "self_test": _text_self_test(text)}
+    from engine.worker import render_td
+
+    info["render"] = {"implementation": render_td.RENDERER, "why": render_td.WHY,
+                      "self_test": _render_self_test()}
     try:
         import av
 
@@ -81,14 +97,16 @@ def render(info: dict) -> str:
         f"  shm:        {ring['shm_dir']} ({'writable' if ring['shm_writable'] else 'NOT writable'}"
         f"; {ring['stale_segments_removed']} stale segment(s) removed)",
     ]
-    t = info["text"]
-    lines += [f"text core: {t['implementation']}", f"  why:        {t['why']}",
-              f"  self-test:  {t['self_test']}"]
+    for key, label in (("text", "text core"), ("render", "renderers")):
+        t = info[key]
+        lines += [f"{label}: {t['implementation']}", f"  why:        {t['why']}",
+                  f"  self-test:  {t['self_test']}"]
     return "\n".join(lines)
 
 
 def healthy(info: dict) -> bool:
     return (info["ring"]["self_test"] == "ok" and info["text"]["self_test"] == "ok"
+            and info["render"]["self_test"] == "ok"
             and all(info["dependencies"].values()))
 
 

@@ -38,8 +38,8 @@ def context(batch: m.Batch, tz_name: str, tz) -> render_td.RenderContext:
 def render(batch: m.Batch, tz_name: str, tz) -> Fragments:
     ctx = context(batch, tz_name, tz)
     msgs = batch.messages
-    return Fragments(tz_name, [x.id for x in msgs], [render_td.render(x, ctx) for x in msgs],
-                     [render_jsonl.render(x) for x in msgs])
+    return Fragments(tz_name, [x.id for x in msgs], render_td.render_many(msgs, ctx),
+                     render_jsonl.render_many(msgs))
 
 
 def write(path: Path, frags: Fragments) -> None:
