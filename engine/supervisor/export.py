@@ -114,12 +114,21 @@ class ChatExport:
         for w in source.warnings:
             log.warning(w)
             print(f"tgarc: warning: {w}", file=sys.stderr)
+        source.warnings.clear()
         ok = False
         try:
             if cfg.refresh_edits and any(s.count for s in store.cp.segments):
                 await self.refresh(run_no)
             await self.fetch(run_no, meta.ref)
             ok = not self.failures
+        except BaseException as exc:
+            # the run's record says how it ended (best effort: the disk may be full)
+            record.status = "interrupted" if isinstance(exc, asyncio.CancelledError) \
+                else "failed"
+            record.finished, record.messages = now_iso(), self.fetched
+            with contextlib.suppress(OSError):
+                store.commit()
+            raise
         finally:
             await source.finish_takeout(ok)
         if self.local_error is not None:
