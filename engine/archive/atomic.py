@@ -22,7 +22,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644,
+                 sync_dir: bool = True) -> None:
+    """``sync_dir=False`` leaves the folder's fsync to the caller, who may do it once for
+    many files (the archive's segments: ChatStore.commit)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -39,4 +42,5 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> Non
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)

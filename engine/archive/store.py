@@ -204,17 +204,4 @@ def refresh_name(run: int, n: int) -> str:
 def write_segment(folder: Path, name: str, payload: bytes) -> None:
     """Write ``payload`` as ``folder/name``: temp file, fsync, rename. The folder is
     fsynced later, once for many segments (ChatStore.commit)."""
-    tmp = folder / f".{name}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    os.replace(tmp, folder / name)
+    write_atomic(folder / name, payload, sync_dir=False)
