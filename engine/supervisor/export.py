@@ -221,8 +221,16 @@ class ChatExport:
                 store.commit()
                 last_commit[0] = time.monotonic()
 
-        def on_failed(seq: int, error: str) -> None:
+        def on_failed(seq: int, error: str, local: OSError | None = None) -> None:
             _name, lo, hi = jobs.pop(seq)
+            log.error("messages %d..%d failed: %s", lo, hi, error)
+            if local is not None:
+                # disk full, read-only, permissions: every other batch would fail too
+                if self.local_error is None:
+                    self.local_error = local
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self.stop.set)
+                return
             self.failures.append(f"messages {lo}..{hi}: {error}")
 
         def on_release(seq: int) -> None:
