@@ -24,8 +24,9 @@ def export(cfg: ExportConfig) -> int:
         raise PermissionError(f"cannot write to --out {out}")
     with locked(out):
         from engine import logs
+        from engine.telegram.proxy import secrets_of
 
-        handler = logs.open_log(out, cfg.debug)
+        handler = logs.open_log(out, cfg.debug, secrets_of(cfg.proxy))
         log = logging.getLogger("tgarc")
         log.info("export %s into %s (formats %s, %d workers, tz %s)", " ".join(cfg.targets),
                  out, ",".join(cfg.formats), cfg.workers, cfg.tz)
@@ -92,19 +93,29 @@ def _export(cfg: ExportConfig) -> int:
 
 
 def render(folder: str, formats: list[str], tz: str) -> int:
+    from engine.archive import views
     from engine.archive.assemble import assemble
+    from engine.archive.manifest import NESTED
     from engine.archive.store import ChatStore
 
     root = Path(folder)
-    roots = [root] if (root / "state" / "checkpoint.json").exists() else sorted(
-        p.parent.parent for p in root.glob("*/state/checkpoint.json"))
+    cp = "state/checkpoint.json"
+    found = set()
+    for pattern in (cp, f"*/{cp}", *(f"{n}/*/{cp}" for n in NESTED),
+                    *(f"*/{n}/*/{cp}" for n in NESTED)):
+        found.update(p.parent.parent for p in root.glob(pattern))
+    # chat folders first: a forum's topic views, then the stores of single topics
+    roots = sorted(found, key=lambda r: (r.parent.name in NESTED, r))
     if not roots:
         raise ConfigError(f"{folder} holds no tgarc archive (no state/checkpoint.json)")
     for r in roots:
         store = ChatStore.load(r)
         done = assemble(store, formats, tz, full=True)
-        print(f"{r}: {done.messages} messages rendered ({', '.join(formats)})",
-              file=sys.stderr)
+        topics = views.saved_topics(store)
+        if topics:
+            views.render_topics(store, topics, formats, tz)
+        print(f"{r}: {done.messages} messages rendered ({', '.join(formats)})"
+              + (f" and {len(topics)} topics" if topics else ""), file=sys.stderr)
     return 0
 
 
@@ -114,16 +125,16 @@ def verify(folder: str) -> int:
     from engine.archive import manifest
 
     root = Path(folder)
-    roots = [root] if (root / manifest.NAME).exists() else sorted(
-        p.parent for p in root.glob(f"*/{manifest.NAME}"))
+    roots = manifest.roots(root)
     if not roots:
         raise ConfigError(f"{folder} holds no manifest.json (nothing exported there yet?)")
     bad = 0
     for r in roots:
         problems = manifest.verify(r)
         bad += len(problems)
+        name = r.relative_to(root).as_posix() if r != root else r.name
         for line in problems:
-            print(f"{r.name}: {line}")
+            print(f"{name}: {line}")
         files = len((manifest.read(r) or {}).get("files", {}))
         print(f"{r}: {'intact' if not problems else f'{len(problems)} difference(s)'} "
               f"({files} files)", file=sys.stderr)

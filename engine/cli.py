@@ -13,6 +13,9 @@ import sys
 
 from engine import __version__, config
 
+PROXY_HELP = ("socks5://[user:pass@]host:port, http://[user:pass@]host:port or "
+              "mtproxy://SECRET@host:port (else TGARC_PROXY)")
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -40,7 +43,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="re-check the newest N archived messages for edits and deletions")
     ex.add_argument("--takeout", choices=config.TAKEOUT,
                     help="use a takeout session: auto (fall back with a warning), require, off")
+    ex.add_argument("--topic", type=int, metavar="ID",
+                    help="a forum: only this topic (its id is the number in the topic's t.me "
+                         "link), into topics/<id>-<slug>/")
+    ex.add_argument("--comments", action="store_true", default=None,
+                    help="a channel: also each post's comment thread into comments/<post-id>/")
+    ex.add_argument("--members", action="store_true", default=None,
+                    help="add the member list to chat.json (where the account may read it)")
     ex.add_argument("--session", help="Telethon session file (else TGARC_SESSION)")
+    ex.add_argument("--proxy", help=PROXY_HELP)
     ex.add_argument("--metrics", help="where export_metrics.json goes (default: in --out)")
     ex.add_argument("--quiet", action="store_true", help="no progress, no summary")
     ex.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -62,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     tn.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
 
     lg = sub.add_parser("login", help="log in (phone code and 2FA, QR code, or bot token)")
+    lg.add_argument("--proxy", help=PROXY_HELP)
     lg.add_argument("--session", help="write a Telethon session file (0600); without it the "
                                       "StringSession for TGARC_SESSION goes to stdout")
     how = lg.add_mutually_exclusive_group()
@@ -71,9 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     how.add_argument("--bot-token", help="log in as a bot (token from @BotFather)")
 
     lo = sub.add_parser("logout", help="log the session out and delete its file")
+    lo.add_argument("--proxy", help=PROXY_HELP)
     lo.add_argument("--session", help="Telethon session file (else TGARC_SESSION)")
 
     ch = sub.add_parser("chats", help="list dialogs with ids and kinds")
+    ch.add_argument("--proxy", help=PROXY_HELP)
     ch.add_argument("--session", help="Telethon session file (else TGARC_SESSION)")
     ch.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
     ch.add_argument("--page-size", type=int, default=100, help=argparse.SUPPRESS)
@@ -126,6 +140,19 @@ def _export(args) -> int:
     kinds = pick(args.kinds, "kinds") if args.all else None
     if args.kinds and not args.all:
         raise config.ConfigError("--kinds goes with --all")
+    from engine.telegram import targets as target_forms
+
+    for t in args.targets:          # a malformed or secret-chat target: before anything runs
+        target_forms.parse(t)
+    proxy = args.proxy or os.environ.get("TGARC_PROXY") or file.get("proxy")
+    if proxy:
+        from engine.telegram.proxy import parse as parse_proxy
+
+        parse_proxy(proxy)          # a malformed proxy URL, likewise
+    topic = pick(args.topic, "topic")
+    if topic is not None and (args.all or len(args.targets) != 1 or topic < 1):
+        raise config.ConfigError("--topic ID takes one forum topic (a positive id) of one "
+                                 "TARGET")
     since, until = pick(args.since, "since"), pick(args.until, "until")
     session = args.session or (None if os.environ.get("TGARC_SESSION") else file.get("session"))
     cfg = config.ExportConfig(
@@ -139,6 +166,9 @@ def _export(args) -> int:
         until=config.parse_when(until, tz, end=True) if until else None,
         refresh_edits=max(0, pick(args.refresh_edits, "refresh_edits", 0)),
         takeout=config.choice("takeout", pick(args.takeout, "takeout", "auto"), config.TAKEOUT),
+        topic=topic, comments=bool(pick(args.comments, "comments", False)),
+        members=bool(pick(args.members, "members", False)),
+        proxy=proxy,
         session=session, metrics=pick(args.metrics, "metrics"),
         progress="off" if args.quiet else config.choice(
             "progress", pick(args.progress, "progress", "auto"), config.PROGRESS),
@@ -174,22 +204,30 @@ def _demo(args) -> int:
 
 
 def _login(args) -> int:
+    import os
+
     from engine import login
 
     return login.login(args.session, phone=args.phone, qr=args.qr, bot_token=args.bot_token,
-                       debug=args.debug)
+                       debug=args.debug, proxy=args.proxy or os.environ.get("TGARC_PROXY"))
 
 
 def _logout(args) -> int:
+    import os
+
     from engine import login
 
-    return login.logout(args.session, debug=args.debug)
+    return login.logout(args.session, debug=args.debug,
+                        proxy=args.proxy or os.environ.get("TGARC_PROXY"))
 
 
 def _chats(args) -> int:
+    import os
+
     from engine import login
 
-    return login.chats(args.session, as_json=args.json, page=args.page_size, debug=args.debug)
+    return login.chats(args.session, as_json=args.json, page=args.page_size, debug=args.debug,
+                       proxy=args.proxy or os.environ.get("TGARC_PROXY"))
 
 
 COMMANDS = {"doctor": _doctor, "export": _export, "render": _render, "verify": _verify,

@@ -36,6 +36,10 @@ class ExportConfig(Struct, frozen=True, kw_only=True):
     refresh_edits: int = 0
     takeout: str = "auto"
     session: str | None = None
+    proxy: str | None = None          # socks5://, http://, mtproxy:// (engine/telegram/proxy.py)
+    topic: int | None = None          # --topic: one forum topic only
+    comments: bool = False            # --comments: each channel post's discussion thread
+    members: bool = False             # --members: the member list in chat.json
     metrics: str | None = None        # default <out>/export_metrics.json
     progress: str = "auto"
     debug: bool = False
@@ -120,8 +124,14 @@ KINDS = ("channels", "groups", "users", "bots")
 
 
 def parse_kinds(value: str | None) -> tuple[str, ...]:
-    """``--kinds channels,groups`` -> ("channel", "group"); default: every kind."""
+    """``--kinds channels,groups`` -> ("channel", "group"); default: every kind. Secret
+    chats are no kind: asking for them is an error that says why (no server history)."""
     got = [x.strip() for x in (value or ",".join(KINDS)).split(",") if x.strip()]
+    secret = next((x for x in got if x.lower() in ("secret", "secrets")), None)
+    if secret is not None:
+        from engine.telegram.targets import SECRET_CHATS
+
+        raise ConfigError(f"--kinds {secret}: {SECRET_CHATS} (choose from {', '.join(KINDS)})")
     bad = [x for x in got if x not in KINDS]
     if bad or not got:
         raise ConfigError(f"--kinds: unknown kind {', '.join(bad) or value!r} "
@@ -148,7 +158,8 @@ FILE_KEYS: dict[str, tuple[type, ...]] = {
     "format": (str, list), "workers": (int, str), "tz": (str,), "takeout": (str,),
     "refresh_edits": (int,), "kinds": (str, list), "min_id": (int,), "max_id": (int,),
     "since": (str,), "until": (str,), "metrics": (str,), "progress": (str,),
-    "fetch_streams": (int,), "request_timeout": (int, float),
+    "fetch_streams": (int,), "request_timeout": (int, float), "proxy": (str,),
+    "topic": (int,), "comments": (bool,), "members": (bool,),
 }
 
 
@@ -170,7 +181,8 @@ def load_file(path: str | None) -> dict:
         if key not in FILE_KEYS:
             raise ConfigError(f"--config {path}: unknown setting {key!r} (known: "
                               f"{', '.join(sorted(FILE_KEYS))})")
-        if not isinstance(value, FILE_KEYS[key]) or isinstance(value, bool):
+        if not isinstance(value, FILE_KEYS[key]) or (isinstance(value, bool)
+                                                    and bool not in FILE_KEYS[key]):
             raise ConfigError(f"--config {path}: {key} = {value!r} has the wrong type")
         if isinstance(value, list):
             if not all(isinstance(x, str) for x in value):

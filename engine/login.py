@@ -107,13 +107,13 @@ def show_qr(url: str, err=None) -> None:
 
 # ---- commands ---------------------------------------------------------------------------------
 def login(session: str | None, phone: str | None = None, qr: bool = False,
-          bot_token: str | None = None, debug: bool = False) -> int:
+          bot_token: str | None = None, debug: bool = False, proxy: str | None = None) -> int:
     from engine.telegram import login as tg
 
     ask = Prompter()
     with _quiet_telethon(debug):
         res = asyncio.run(tg.login(session, ask=ask, say=_say, show_qr=show_qr, phone=phone,
-                                   qr=qr, bot_token=bot_token,
+                                   qr=qr, bot_token=bot_token, proxy=proxy,
                                    tries=tg.ANSWER_TRIES if ask.interactive else 1))
     if res.already:
         _say(f"already logged in as {res.me.describe()} in {res.path}; run "
@@ -133,22 +133,22 @@ def login(session: str | None, phone: str | None = None, qr: bool = False,
     return 0
 
 
-def logout(session: str | None, debug: bool = False) -> int:
+def logout(session: str | None, debug: bool = False, proxy: str | None = None) -> int:
     from engine.telegram import login as tg
 
     with _quiet_telethon(debug):
-        res = asyncio.run(tg.logout(session))
+        res = asyncio.run(tg.logout(session, proxy=proxy))
     what = "logged out" if res.was_logged_in else "the session was already logged out"
     _say(what + (f"; removed {res.removed}" if res.removed is not None else ""))
     return 0
 
 
 def chats(session: str | None, as_json: bool = False, page: int = 100,
-          debug: bool = False) -> int:
+          debug: bool = False, proxy: str | None = None) -> int:
     from engine.telegram import login as tg
 
     with _quiet_telethon(debug):
-        found = asyncio.run(tg.dialogs(session, page=page))
+        found = asyncio.run(tg.dialogs(session, page=page, proxy=proxy))
     if as_json:
         import orjson
 

@@ -2,9 +2,10 @@
 
 DESIGN invariant 5: auth keys, session strings, phone numbers, login codes and passwords
 never reach a log. Every record passes ``Redactor`` before it is written: the secrets
-this process knows (the StringSession, the API hash, a phone number or code typed in)
-are replaced wherever they appear, and so is anything shaped like a session string or an
-auth key (a run of 64+ base64/hex characters), whoever logged it (Telethon included).
+this process knows (the StringSession, the API hash, a phone number or code typed in,
+the proxy's password or MTProxy secret, passed to ``open_log``) are replaced wherever
+they appear, and so is anything shaped like a session string or an auth key (a run of
+64+ base64/hex characters), whoever logged it (Telethon included).
 """
 
 from __future__ import annotations
@@ -45,15 +46,16 @@ def known_secrets(env=os.environ) -> list[str]:
     return [env.get("TGARC_SESSION", ""), env.get("TGARC_API_HASH", "")]
 
 
-def open_log(out: Path, debug: bool = False) -> logging.Handler:
-    """Append this run's records to ``out/tgarc.log`` (0600); returns the handler to close."""
+def open_log(out: Path, debug: bool = False, secrets=()) -> logging.Handler:
+    """Append this run's records to ``out/tgarc.log`` (0600); returns the handler to close.
+    ``secrets``: more strings to mask besides ``known_secrets()``."""
     path = out / "tgarc.log"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.close(fd)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(
         "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(Redactor(known_secrets()))
+    handler.addFilter(Redactor([*known_secrets(), *secrets]))
     handler.setLevel(logging.DEBUG if debug else logging.INFO)
     root = logging.getLogger()
     root.addHandler(handler)

@@ -1212,7 +1212,10 @@ cdef int td_sent(W *w, TdCtx *c, object msg, Ref *chat, Ref *sender) except -1:
         if truthy(reply_id) and not (truthy(F(x, RT_FORUM)) and F(x, RT_TOP_ID) is None
                                      and reply_id == F(msg, M_TOPIC)):
             w_key(w, b"reply_to_message_id")
-            w_val(w, reply_id)
+            if F(x, RT_PEER) is None and not ref_eq(chat, &c.chat) and chat.kind == P_CHAT:
+                w_val(w, reply_id - 1_000_000_000)    # within the migrated history
+            else:
+                w_val(w, reply_id)
             if F(x, RT_PEER) is not None:
                 if not ref_of(F(x, RT_PEER), &r):
                     w.bail = True

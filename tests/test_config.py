@@ -1,8 +1,36 @@
-"""--config TOML: flags override the environment, which overrides the file."""
+"""--config TOML: flags override the environment, which overrides the file; --kinds."""
 
 from __future__ import annotations
 
+import pytest
+
+from engine.config import KINDS, ConfigError, parse_kinds
+from engine.telegram.targets import SECRET_CHATS
 from tests._export import CHANNEL_DIR, env_for, served, tgarc
+
+
+@pytest.mark.parametrize("value, want", [
+    (None, ("channel", "group", "user", "bot")), ("", ("channel", "group", "user", "bot")),
+    ("channels", ("channel",)), (" groups , users ", ("group", "user")),
+    ("bots,bots", ("bot",)),
+])
+def test_kinds_parse(value, want):
+    assert parse_kinds(value) == want
+
+
+@pytest.mark.parametrize("value", ["secret", "secrets", "channels,secret", "Secrets"])
+def test_secret_kinds_say_why_they_cannot_be_exported(value):
+    with pytest.raises(ConfigError) as exc:
+        parse_kinds(value)
+    bad = next(x for x in value.split(",") if x.lower().startswith("secret"))
+    assert str(exc.value) == (f"--kinds {bad}: {SECRET_CHATS} (choose from "
+                              f"{', '.join(KINDS)})")
+
+
+@pytest.mark.parametrize("value", ["chanels", "channels,everything", ",", "channel"])
+def test_unknown_kinds_are_input_errors(value):
+    with pytest.raises(ConfigError, match="unknown kind"):
+        parse_kinds(value)
 
 
 def test_config_file_supplies_defaults_and_flags_win(tmp_path):

@@ -634,3 +634,79 @@ def test_update_state_calls_answer_an_empty_difference():
             assert (await client(functions.help.GetConfigRequest())).dc_options[0].port == \
                 dc.port
     run(body())
+
+
+def test_invite_links_are_checked_without_joining():
+    import datetime as dt
+
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            check = functions.messages.CheckChatInviteRequest
+            joined = await client(check("tgarcJoinedGroup"))
+            assert isinstance(joined, types.ChatInviteAlready)
+            assert joined.chat.id == dc.corpus.chats["supergroup"].id
+            basic = await client(check("tgarcJoinedBasic"))
+            assert isinstance(basic.chat, types.Chat) and basic.chat.id == 400001
+            peek = await client(check("tgarcPeekChannel"))
+            preview = dc.corpus.chats["preview"]
+            assert isinstance(peek, types.ChatInvitePeek) and peek.chat.left
+            assert 3000 < (peek.expires - dt.datetime.now(dt.UTC)).total_seconds() <= 3600
+            # the preview's access hash reads the history; the channel is in no dialog list
+            page = await client(functions.messages.GetHistoryRequest(
+                types.InputPeerChannel(preview.id, preview.access_hash), 0, None, 0, 100, 0, 0,
+                0))
+            assert [m.id for m in page.messages] == list(range(preview.top_id, 0, -1))
+            assert preview.id not in {d.entity.id async for d in client.iter_dialogs()}
+            assert Corpus.ME not in preview.members
+            closed = await client(check("tgarcClosedGroup"))
+            assert type(closed) is types.ChatInvite
+            assert (closed.title, closed.participants_count) == ("tgarc closed group", 42)
+            with pytest.raises(errors.InviteHashExpiredError):
+                await client(check("tgarcExpiredLink"))
+            with pytest.raises(errors.InviteHashInvalidError):
+                await client(check("tgarcjoinedgroup"))            # hashes are case-sensitive
+            # another account that is in the preview channel gets chatInviteAlready
+            other = dc.new_session(user_id=1_000_103)
+            async with client_of(dc, other) as member:
+                assert isinstance(await member(check("tgarcPeekChannel")),
+                                  types.ChatInviteAlready)
+    run(body())
+
+
+def test_participants_are_paged_with_roles_and_a_channels_are_for_its_admins():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            corpus, group = dc.corpus, dc.corpus.chats["supergroup"]
+            channel = types.InputChannel(group.id, group.access_hash)
+
+            async def page(offset, limit, flt=None):
+                return await client(functions.channels.GetParticipantsRequest(
+                    channel, flt or types.ChannelParticipantsRecent(), offset, limit, hash=0))
+
+            seen = []
+            for offset in range(0, 30, 6):
+                res = await page(offset, 6)
+                assert res.count == 21 and {u.id for u in res.users} == \
+                    {p.user_id for p in res.participants}
+                seen += res.participants
+            assert sorted(p.user_id for p in seen) == group.members
+            kinds = {p.user_id: type(p).__name__ for p in seen}
+            assert kinds[Corpus.ME] == "ChannelParticipantCreator"
+            assert kinds[1_000_100] == kinds[1_000_101] == "ChannelParticipantAdmin"
+            assert kinds[1_000_105] == "ChannelParticipant"
+            assert isinstance(seen[0], types.ChannelParticipantCreator)    # recent: creator first
+            admins = await page(0, 200, types.ChannelParticipantsAdmins())
+            assert sorted(p.user_id for p in admins.participants) == [Corpus.ME, 1_000_100,
+                                                                       1_000_101]
+            found = await page(0, 200, types.ChannelParticipantsSearch("user1"))
+            assert {p.user_id for p in found.participants} == {
+                u for u in group.members if corpus.users[u].first_name.lower().startswith("user1")}
+            demo = dc.corpus.chats["channel"]
+            with pytest.raises(errors.ChatAdminRequiredError):
+                await client(functions.channels.GetParticipantsRequest(
+                    types.InputChannel(demo.id, demo.access_hash),
+                    types.ChannelParticipantsRecent(), 0, 200, hash=0))
+            basic = await client(functions.messages.GetFullChatRequest(400001))
+            roles = {type(p).__name__ for p in basic.full_chat.participants.participants}
+            assert roles == {"ChatParticipantCreator", "ChatParticipantAdmin", "ChatParticipant"}
+    run(body())

@@ -1,4 +1,5 @@
-"""Every way to name a chat: @username, t.me links, ids, me; --all with --kinds; chat.json."""
+"""Every way to name a chat: @username, t.me links, ids, me; --all with --kinds; chat.json;
+secret chats refused with the reason."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import json
 import pytest
 
 from engine.config import ConfigError
-from engine.telegram.targets import Target, parse
-from tests._export import CHANNEL_DIR, outputs, served, tgarc
+from engine.telegram.targets import SECRET_CHATS, Target, parse
+from tests._export import CHANNEL_DIR, ROOT, outputs, served, tgarc
 
 
 @pytest.mark.parametrize("text, want", [
@@ -20,6 +21,8 @@ from tests._export import CHANNEL_DIR, outputs, served, tgarc
     ("https://t.me/+AbCdEf_12", ("invite", "AbCdEf_12")),
     ("t.me/joinchat/AbCdEf", ("invite", "AbCdEf")), ("me", ("me", "me")),
     (" @Some_Channel ", ("username", "Some_Channel")),
+    ("@secret", ("username", "secret")), ("t.me/secret", ("username", "secret")),
+    ("secretive", ("username", "secretive")),
 ])
 def test_targets_parse(text, want):
     assert parse(text) == Target(*want, text)
@@ -32,6 +35,36 @@ def test_bad_targets_are_input_errors(text):
         parse(text)
 
 
+@pytest.mark.parametrize("text", ["secret", "Secret", " secret ", "secret:", "secret:12345",
+                                  "secret:@durov", "SECRET:User Name"])
+def test_secret_chats_are_refused_with_the_reason(text):
+    with pytest.raises(ConfigError) as exc:
+        parse(text)
+    message = str(exc.value)
+    assert message == f"cannot export {text.strip()!r}: {SECRET_CHATS}"
+    assert "\n" not in message and "end-to-end encrypted" in message
+    assert "no history" in message
+
+
+def test_secret_chats_through_the_cli_are_one_line_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    with served(20) as dc:
+        r = tgarc(dc, tmp_path / "one", "--quiet", target="secret:42")
+        rk = subprocess.run([sys.executable, "-m", "engine", "export", "--all", "--kinds",
+                             "channels,secrets", "--out", str(tmp_path / "all")],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    for res, head in ((r, "tgarc: cannot export 'secret:42': "),
+                      (rk, "tgarc: --kinds secrets: ")):
+        assert res.returncode == 2, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+        assert lines[0].startswith(head + SECRET_CHATS), lines[0]
+    assert not (tmp_path / "one").exists()          # refused before anything is written
+    assert not (tmp_path / "all").exists()
+
+
 def test_links_and_ids_reach_the_same_folder_and_chat_json_describes_it(tmp_path):
     with served(120) as dc:
         assert tgarc(dc, tmp_path / "ref", "--quiet").returncode == 0
@@ -41,7 +74,7 @@ def test_links_and_ids_reach_the_same_folder_and_chat_json_describes_it(tmp_path
             assert r.returncode == 0, r.stderr
             assert outputs(out) == outputs(tmp_path / "ref")
         r = tgarc(dc, tmp_path / "x", "--quiet", target="https://t.me/+SomeInviteHash")
-        assert r.returncode == 2 and "invite links are not supported yet" in r.stderr
+        assert r.returncode == 2 and "has expired or is not valid" in r.stderr
         r = tgarc(dc, tmp_path / "saved", "--quiet", target="me")     # Saved Messages
         assert r.returncode == 0, r.stderr
         saved = json.loads(next((tmp_path / "saved").glob("user1000001-*/result.json"))

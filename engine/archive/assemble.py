@@ -31,6 +31,7 @@ from engine import model as m
 from engine.archive.atomic import fsync_dir, write_atomic
 from engine.archive.store import ChatStore, Segment
 from engine.worker import fragments, render_jsonl, render_md, render_td
+from engine.worker.render_td import MIGRATED_ID_SHIFT
 
 _MARK = b"\x00tgarc-messages\x00"
 FORMATS = ("json", "jsonl", "md")
@@ -85,16 +86,8 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
     if not new and not full:
         result.json = result.jsonl = "unchanged"
         return result
-    history = sorted((s for s in cp.segments if s.kind == "history" and s.count),
-                     key=lambda s: s.lo)
-    overrides: dict[int, m.Message] = {}
-    override_peers: dict[m.PeerRef, m.PeerInfo] = {}
-    for s in cp.segments:
-        if s.kind == "refresh":
-            b = store.read_segment(s.name)
-            override_peers.update((p.ref, p) for p in b.peers)
-            for msg in b.messages:
-                overrides[msg.id] = msg
+    history = history_segments(store)
+    overrides, override_peers = refreshed(store)
     clock = render_td.LocalClock(tz)
 
     dirty: set[dt.date] | None = None
@@ -123,12 +116,19 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
         else:
             jl_out = _Out(jsonl_path)
     md = "md" in formats
-    vctx = render_md.VaultContext(render_td.RenderContext(meta.ref, tz), store.root.name,
+    vctx = render_md.VaultContext(render_td.RenderContext(meta.ref, tz), store.vault,
                                   meta.name, meta.username)
     ids, dates = array("q"), array("q")
 
+    def key(chat: m.PeerRef, msg_id: int) -> int | None:
+        """The catalogue's id: a migrated basic group's messages come before id 1."""
+        if chat == meta.ref:
+            return msg_id
+        return msg_id - MIGRATED_ID_SHIFT if chat.kind == "chat" else None
+
     def locate(chat: m.PeerRef, msg_id: int) -> int | None:
-        if chat != meta.ref:
+        msg_id = key(chat, msg_id)
+        if msg_id is None:
             return None
         i = bisect.bisect_left(ids, msg_id)
         return dates[i] if i < len(ids) and ids[i] == msg_id else None
@@ -147,22 +147,9 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
         if td is not None:
             td.f.write(head)
         for k, seg in enumerate(history):
-            batch = store.read_segment(seg.name)
+            batch, msgs, td_frags, jl_frags = rendered(store, seg, tz_name, tz, overrides,
+                                                       override_peers)
             vctx.base.peers.update((p.ref, p) for p in batch.peers)
-            frags = fragments.read(store.render_cache / (seg.name + ".frag"), batch, tz_name) \
-                or fragments.render(batch, tz_name, tz)
-            msgs = batch.messages
-            td_frags, jl_frags = frags.td, frags.jsonl
-            if overrides and any(x.id in overrides for x in msgs):
-                ctx = fragments.context(batch, tz_name, tz)
-                ctx.peers.update(override_peers)
-                msgs, td_frags, jl_frags = list(msgs), list(td_frags), list(jl_frags)
-                for j, x in enumerate(msgs):
-                    o = overrides.get(x.id)
-                    if o is not None:
-                        msgs[j] = o
-                        td_frags[j], jl_frags[j] = render_td.render(o, ctx), \
-                            render_jsonl.render(o)
             if not msgs:
                 continue
             if td is not None:
@@ -175,7 +162,7 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
             elif jl_append is not None and msgs[-1].id > append_from:
                 jl_append.write(b"".join(f for x, f in zip(msgs, jl_frags, strict=True)
                                          if x.id > append_from))
-            ids.extend([x.id for x in msgs])
+            ids.extend([x.id if x.chat == meta.ref else key(x.chat, x.id) or 0 for x in msgs])
             dates.extend([x.date for x in msgs])
             last_id = msgs[-1].id
             result.messages += len(msgs)
@@ -237,6 +224,44 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
         out_state.jsonl_bytes, out_state.jsonl_last_id = _size(jsonl_path), last_id
     store.commit()
     return result
+
+
+def history_segments(store: ChatStore) -> list[Segment]:
+    return sorted((s for s in store.cp.segments if s.kind == "history" and s.count),
+                  key=lambda s: s.lo)
+
+
+def refreshed(store: ChatStore) -> tuple[dict[int, m.Message], dict[m.PeerRef, m.PeerInfo]]:
+    """Newest versions from the refresh segments (by id) and the peers they mention."""
+    overrides: dict[int, m.Message] = {}
+    peers: dict[m.PeerRef, m.PeerInfo] = {}
+    for s in store.cp.segments:
+        if s.kind == "refresh":
+            b = store.read_segment(s.name)
+            peers.update((p.ref, p) for p in b.peers)
+            for msg in b.messages:
+                overrides[msg.id] = msg
+    return overrides, peers
+
+
+def rendered(store: ChatStore, seg: Segment, tz_name: str, tz, overrides, override_peers):
+    """A history segment's batch, its messages (newest versions) and their result.json
+    and JSONL fragments (from the render cache when a worker left them there)."""
+    batch = store.read_segment(seg.name)
+    frags = fragments.read(store.render_cache / (seg.name + ".frag"), batch, tz_name) \
+        or fragments.render(batch, tz_name, tz)
+    msgs = batch.messages
+    td_frags, jl_frags = frags.td, frags.jsonl
+    if overrides and any(x.id in overrides for x in msgs):
+        ctx = fragments.context(batch, tz_name, tz)
+        ctx.peers.update(override_peers)
+        msgs, td_frags, jl_frags = list(msgs), list(td_frags), list(jl_frags)
+        for j, x in enumerate(msgs):
+            o = overrides.get(x.id)
+            if o is not None and o.chat == x.chat:
+                msgs[j] = o
+                td_frags[j], jl_frags[j] = render_td.render(o, ctx), render_jsonl.render(o)
+    return batch, msgs, td_frags, jl_frags
 
 
 def _write_day(store: ChatStore, vctx, day: dt.date, messages: list[m.Message]) -> None:

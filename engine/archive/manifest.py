@@ -25,12 +25,32 @@ SKIP_DIRS = {"state"}
 CHUNK = 1 << 20
 
 
+NESTED = ("topics", "comments")     # may hold stores of their own (--topic, --comments)
+
+
+def _own_store(folder: Path) -> bool:
+    return (folder / "state" / "checkpoint.json").exists()
+
+
+def roots(folder: Path) -> list[Path]:
+    """Every folder under ``folder`` (itself included) with a manifest: chat folders and
+    the topic and comment-thread stores nested in them."""
+    found = []
+    for pattern in (NAME, f"*/{NAME}", *(f"{n}/*/{NAME}" for n in NESTED),
+                    *(f"*/{n}/*/{NAME}" for n in NESTED)):
+        found += [p.parent for p in folder.glob(pattern)]
+    return sorted(set(found))
+
+
 def _files(root: Path) -> list[str]:
     out = []
     for folder, dirs, names in os.walk(root):
         rel = Path(folder).relative_to(root)
         if rel == Path("."):
             dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
+        elif rel.as_posix() in NESTED:
+            # a nested store is its own manifest's business
+            dirs[:] = [d for d in dirs if not _own_store(Path(folder) / d)]
         dirs.sort()
         for name in sorted(names):
             if rel == Path(".") and name == NAME:

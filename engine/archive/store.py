@@ -49,6 +49,7 @@ class ChatMeta(Struct, omit_defaults=True):
     name: str = ""
     username: str | None = None
     me: int | None = None     # the exporting account (Saved Messages detection)
+    forum: bool = False       # a supergroup with topics
 
 
 class OutputState(Struct, omit_defaults=True):
@@ -86,8 +87,9 @@ class CorruptState(Exception):
 
 
 class ChatStore:
-    def __init__(self, root: Path, checkpoint: Checkpoint):
+    def __init__(self, root: Path, checkpoint: Checkpoint, vault: str | None = None):
         self.root = root
+        self.vault = vault or root.name   # the folder's path inside --out (note links)
         self.archive = root / "archive"
         self.state = root / "state"
         self.render_cache = self.state / "render"
@@ -120,12 +122,26 @@ class ChatStore:
         return store
 
     @classmethod
+    def open_at(cls, root: Path, meta: ChatMeta, vault: str) -> ChatStore:
+        """A store nested in a chat's folder (one forum topic, one post's comments)."""
+        cp = cls.read_checkpoint(root)
+        if cp is None:
+            cp = Checkpoint(CHECKPOINT_VERSION, meta)
+        else:
+            cp.chat = meta
+        store = cls(root, cp, vault)
+        store._prepare()
+        return store
+
+    @classmethod
     def load(cls, root: Path) -> ChatStore:
         """An existing chat folder (``tgarc render``)."""
         cp = cls.read_checkpoint(root)
         if cp is None:
             raise CorruptState(f"{root} holds no tgarc archive (no state/checkpoint.json)")
-        store = cls(root, cp)
+        nested = root.parent.name in ("topics", "comments")
+        store = cls(root, cp, "/".join((root.parent.parent.name, root.parent.name, root.name))
+                    if nested else None)
         store._prepare()
         return store
 

@@ -32,6 +32,8 @@ OLD_GROUP_ID = 400_002     # a basic group migrated to the supergroup
 FORUM_TOPICS = (2, 3, 4)   # the forum supergroup's topics (their creation messages' ids)
 BIG_FILE_ID = 200          # the channel message carrying a 3 MB file (multi-part downloads)
 DOCUMENT_KINDS = ("video", "round", "voice", "sticker", "animation", "audio", "file")
+PREVIEW_ID = 1_500_000_004  # a private channel the account is not in (seen through an invite)
+PEEK_SECONDS = 3600        # how long an invite's preview (chatInvitePeek) lets a non-member read
 
 WORDS = tuple(
     "archive telegram channel message history export resume worker ring batch "
@@ -81,6 +83,7 @@ class Chat:
     linked: int | None = None        # channel <-> discussion group
     migrated_to: int | None = None   # a basic group that became this supergroup
     migrated_from: int | None = None
+    joined: bool = True              # False: not in the account's dialogs (an invite's preview)
     added: dict[int, tuple[str, int]] = field(default_factory=dict)   # id -> (text, from user)
     edited: dict[int, tuple[str, int]] = field(default_factory=dict)  # id -> (text, edit date)
     deleted: set[int] = field(default_factory=set)
@@ -121,6 +124,42 @@ class Chat:
         if self.kind == "group":
             return types.PeerChat(self.id)
         return types.PeerUser(self.id)
+
+
+@dataclass(frozen=True)
+class Invite:
+    """An invite link ``t.me/+<hash>``. ``chat_key``: the corpus chat it opens (an account in
+    the chat gets chatInviteAlready; otherwise chatInvitePeek when ``peek``, else a plain
+    chatInvite); None: a chat outside the corpus, described by ``title``/``participants``
+    only. ``expired``: INVITE_HASH_EXPIRED. Any other hash is INVITE_HASH_INVALID."""
+    hash: str
+    chat_key: str | None = None
+    peek: bool = False
+    expired: bool = False
+    title: str = ""
+    participants: int = 0
+
+
+INVITES = (
+    Invite("tgarcJoinedGroup", "supergroup"),
+    Invite("tgarcJoinedBasic", "group"),
+    Invite("tgarcPeekChannel", "preview", peek=True),
+    Invite("tgarcClosedGroup", title="tgarc closed group", participants=42),
+    Invite("tgarcExpiredLink", expired=True),
+)
+
+# chat key -> (creator, admins). The account (1_000_001) created the groups it is in (it is
+# the actor of their create / migrate service messages); the channels belong to others and
+# the account is a plain subscriber of @tgarc_demo (so it may not list the subscribers:
+# CHAT_ADMIN_REQUIRED) and not in the preview channel at all.
+ROLES = {
+    "channel": (1_000_101, (1_000_102,)),
+    "discussion": (1_000_101, (1_000_102,)),
+    "supergroup": (1_000_001, (1_000_100, 1_000_101)),
+    "group": (1_000_001, (1_000_100,)),
+    "oldgroup": (1_000_001, ()),
+    "preview": (1_000_103, (1_000_104,)),
+}
 
 
 class Corpus:
@@ -165,6 +204,10 @@ class Corpus:
                 ("oldgroup", "group", OLD_GROUP_ID, "Old basic group", None, 30,
                  {"base": 2_000_000, "migrated_to": SUPERGROUP_ID}),
             ]
+        if not text_only:
+            # private, not in dialogs: reachable only through its invite link's preview
+            specs += [("preview", "channel", PREVIEW_ID, "tgarc private preview", None, 30,
+                       {"joined": False})]
         self.chats: dict[str, Chat] = {}
         for key, kind, cid, title, username, n, extra in specs:
             base = extra.get("base", 0)
@@ -173,6 +216,30 @@ class Corpus:
                                    about=f"Synthetic {kind} for tgarc tests ({n} messages).",
                                    top_id=base + n, members=member_ids, text_only=text_only,
                                    **extra)
+        if "preview" in self.chats:       # everyone but the account
+            self.chats["preview"].members = [u for u in member_ids if u != self.ME]
+
+    # ---- invite links and roles -------------------------------------------------------
+    def invite(self, invite_hash: str) -> Invite | None:
+        """The invite link ``t.me/+<hash>`` names (None: INVITE_HASH_INVALID)."""
+        found = next((i for i in INVITES if i.hash == invite_hash), None)
+        if found is not None and found.chat_key is not None and found.chat_key not in self.chats:
+            return None           # a text-only corpus has no preview channel
+        return found
+
+    def role(self, chat: Chat, user_id: int) -> str:
+        """creator | admin | member (see ``ROLES``)."""
+        creator, admins = ROLES.get(chat.key, (None, ()))
+        return "creator" if user_id == creator else "admin" if user_id in admins else "member"
+
+    def creator(self, chat: Chat) -> int | None:
+        return ROLES.get(chat.key, (None, ()))[0]
+
+    def joined_date(self, chat: Chat, user_id: int) -> int | None:
+        """When ``user_id`` joined ``chat`` (None for its creator, as Telegram reports)."""
+        if self.role(chat, user_id) == "creator":
+            return None
+        return BASE_DATE + 600 * (1 + (user_id * 7 + chat.id) % 1000)
 
     # ---- lookups ---------------------------------------------------------------
     def _hash(self, peer_id: int) -> int:

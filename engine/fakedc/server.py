@@ -9,6 +9,13 @@ Facts it relies on are in ../shared/MTPROTO_NOTES.md.
 
 Only 127.0.0.1 is ever bound.  Every handler failure is answered with an
 rpc_error (a dropped connection would make Telethon resend the request forever).
+
+Transports: abridged, intermediate, padded intermediate and full, told apart by the
+client's first bytes. With ``mtproxy_secret`` the server is an MTProxy instead: every
+connection must open with an obfuscated2 header under that secret (proxies.py
+``accept_obfuscated2``), whose tag picks abridged, intermediate or padded framing; the
+rest of the stream is AES-256-CTR both ways. A header that does not decrypt to a known
+tag (a wrong secret) is dropped at once, as MTProxy does.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ from . import rpc_auth  # also registers the login RPCs
 from .corpus import Corpus
 from .faults import Budget, Call, Rule
 from .handshake import on_plain_packet
+from .proxies import MTProxyRefused, accept_obfuscated2
 from .rpc import RpcError, dispatch
+from .serving import Served
 
 log = logging.getLogger("engine.fakedc")
 
@@ -90,14 +99,14 @@ class Account:
         self.revoked = False
 
 
-class FakeDC:
+class FakeDC(Served):
     """The server.  ``start()``/``stop()`` inside a loop, or ``async with``,
     or ``run_in_thread()`` for synchronous callers (CLI tests, the demo)."""
 
     def __init__(self, corpus: Corpus | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  rules: list[Rule] | None = None, budget: Budget | None = None,
                  rtt_ms: float = 0.0, bandwidth: float | None = None,
-                 gzip_min_bytes: int | None = None):
+                 gzip_min_bytes: int | None = None, mtproxy_secret: bytes | None = None):
         self.corpus = corpus or Corpus()
         self.host = require_loopback(host)
         self._port = port
@@ -106,6 +115,14 @@ class FakeDC:
         self.rtt = rtt_ms / 1000.0
         self.bandwidth = bandwidth          # bytes/s per connection, None = unlimited
         self.gzip_min_bytes = gzip_min_bytes
+        # MTProxy mode: 16 bytes, or 17 with a leading 0xdd (padded transport only)
+        if mtproxy_secret is not None and not (
+                len(mtproxy_secret) == 16
+                or (len(mtproxy_secret) == 17 and mtproxy_secret[0] == 0xDD)):
+            raise ValueError("mtproxy_secret is 16 bytes, or 17 with a leading 0xdd")
+        self.mtproxy_secret = mtproxy_secret
+        self.mtproxy_accepted: list[tuple[str, int]] = []   # (transport, dc id) per connection
+        self.mtproxy_refused = 0
         self.accounts: dict[int, Account] = {}
         self.salt = struct.unpack("<q", os.urandom(8))[0]
         self.calls: list[Call] = []
@@ -121,57 +138,9 @@ class FakeDC:
         self.login = rpc_auth.LoginState()
 
     # ---- lifecycle ----------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def address(self) -> str:
-        """What TGARC_DC takes: ``127.0.0.1:PORT``."""
-        return f"{self.host}:{self.port}"
-
-    async def start(self) -> FakeDC:
-        self._server = await asyncio.start_server(self._serve, self.host, self._port)
-        self._port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for conn in list(self._conns):
-                conn.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-            self._server = None
-
-    async def __aenter__(self) -> FakeDC:
-        return await self.start()
-
-    async def __aexit__(self, *exc) -> None:
-        await self.stop()
-
-    @contextlib.contextmanager
-    def run_in_thread(self):
-        """Serve from a background thread's event loop for the ``with`` block."""
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run():
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self.start())
-            ready.set()
-            loop.run_forever()
-
-        thread = threading.Thread(target=run, name="fakedc", daemon=True)
-        thread.start()
-        ready.wait(10)
-        try:
-            yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
+    def _drop_connections(self) -> None:
+        for conn in list(self._conns):
+            conn.close()
 
     # ---- authorizations -----------------------------------------------------------------
     def new_session(self, user_id: int | None = None, bot: bool = False) -> str:
@@ -204,8 +173,20 @@ class FakeDC:
             return [c for c in self.calls if c.method == method]
 
     # ---- connections ----------------------------------------------------------------
-    async def _serve(self, reader, writer):
-        conn = _Connection(self, reader, writer, next(self._conn_ids))
+    async def _on_connection(self, reader, writer):
+        transport = None
+        if self.mtproxy_secret is not None:
+            try:
+                reader, writer, transport, dc_id = await asyncio.wait_for(
+                    accept_obfuscated2(reader, writer, self.mtproxy_secret), 30)
+            except (MTProxyRefused, asyncio.IncompleteReadError, ConnectionError,
+                    TimeoutError) as exc:
+                self.mtproxy_refused += 1
+                log.info("fakedc: MTProxy connection refused: %s", exc)
+                writer.close()
+                return
+            self.mtproxy_accepted.append((transport, dc_id))
+        conn = _Connection(self, reader, writer, next(self._conn_ids), transport)
         self._conns.add(conn)
         try:
             await conn.run()
@@ -217,16 +198,18 @@ class FakeDC:
 
 
 class _Framing:
-    """Transport framing, chosen by the client's first bytes."""
+    """Transport framing, chosen by the client's first bytes (or given: MTProxy's tag)."""
 
-    def __init__(self, reader, writer):
+    def __init__(self, reader, writer, mode: str | None = None):
         self.reader, self.writer = reader, writer
-        self.mode = None
+        self.mode = mode
         self._send_seq = 0
         self._recv_seq = 0
         self._pending = b""
 
     async def detect(self):
+        if self.mode is not None:
+            return
         first = await self.reader.readexactly(1)
         if first == b"\xef":
             self.mode = "abridged"
@@ -275,9 +258,9 @@ class _Framing:
 
 
 class _Connection:
-    def __init__(self, dc: FakeDC, reader, writer, conn_id: int):
+    def __init__(self, dc: FakeDC, reader, writer, conn_id: int, transport: str | None = None):
         self.dc, self.reader, self.writer, self.id = dc, reader, writer, conn_id
-        self.framing = _Framing(reader, writer)
+        self.framing = _Framing(reader, writer, transport)
         self.account: Account | None = None
         self.session_id: int | None = None
         self._last_msg_id = 0

@@ -38,6 +38,9 @@ class PagesJob(Struct, tag="pages", array_like=True):
     lo: int
     hi: int
     pages: list[bytes]
+    # the chat the pages come from when it is not ``chat``: the basic group a supergroup
+    # migrated from (its messages keep their own chat and ids; renderers apply the shift)
+    origin: PeerRef | None = None
 
 
 class Stop(Struct, tag="stop", array_like=True):

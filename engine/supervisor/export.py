@@ -26,21 +26,34 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 import orjson
+from telethon import types
 
 from engine import __version__
 from engine import model as m
 from engine.archive import assemble as asm
-from engine.archive import manifest
+from engine.archive import manifest, views
 from engine.archive.atomic import write_atomic
-from engine.archive.store import ChatStore, RunRecord, Segment, history_name, refresh_name
+from engine.archive.naming import chat_folder
+from engine.archive.store import (
+    ChatMeta,
+    ChatStore,
+    RunRecord,
+    Segment,
+    history_name,
+    refresh_name,
+)
 from engine.config import ConfigError, ExportConfig
 from engine.model import events as ev
 from engine.supervisor.pool import WorkerPool
+from engine.telegram import rawpage
 from engine.telegram.middleware import AuthRevoked, TelegramFailure
+from engine.telegram.source import PAGE, NotFound, Part
+from engine.worker.render_td import MIGRATED_ID_SHIFT
 
 log = logging.getLogger("tgarc.export")
 RING_BYTES = 8 << 20          # per worker; a page of 100 maximal messages fits
@@ -89,6 +102,17 @@ class Tally:
             return samples, procs, floods, self.messages, list(self.busy)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """One history the chat's archive is made of. Ids in the archive's catalogue are
+    ``request id + shift``: the basic group a supergroup migrated from comes before the
+    supergroup's own history (Telegram Desktop shows its ids − 1e9); its messages keep
+    their own chat and ids (``origin``), and the renderers apply the shift."""
+    part: Part | None = None
+    shift: int = 0
+    origin: m.PeerRef | None = None
+
+
 class ChatExport:
     def __init__(self, cfg: ExportConfig, source, target: str, agg, tally: Tally, stats,
                  cache, stop: asyncio.Event):
@@ -99,17 +123,30 @@ class ChatExport:
         self.pool: WorkerPool | None = None
         self.store: ChatStore | None = None
         self.fetched = 0
+        self.origins: list[Origin] = [Origin()]
+        self.topic: tuple[int, str] | None = None       # --topic: (id, title)
 
     # ---- the run ----------------------------------------------------------------------------
     async def run(self) -> None:
         cfg, source = self.cfg, self.source
         meta = await source.resolve(self.target)
         meta.me = await source.me()
-        store = self.store = ChatStore.open(Path(cfg.out), meta)
+        topics = await source.topics() if meta.forum else {}
+        if cfg.topic is not None:
+            store = self.store = self.topic_store(meta, topics)
+            self.origins = [Origin(Part(thread=cfg.topic))]
+        else:
+            store = self.store = ChatStore.open(Path(cfg.out), meta)
         run_no = store.next_run()
         record = RunRecord(started=now_iso(), status="running")
         store.cp.runs.append(record)
         store.commit()
+        if meta.kind == "supergroup" and cfg.topic is None:
+            old = await source.migrated_from()
+            if old is not None:
+                # one history: the basic group's messages first, as Telegram Desktop does
+                self.origins.insert(0, Origin(Part(peer=types.InputPeerChat(old[0])),
+                                              -MIGRATED_ID_SHIFT, m.PeerRef("chat", old[0])))
         await source.start_takeout(cfg.takeout)
         for w in source.warnings:
             log.warning(w)
@@ -119,6 +156,8 @@ class ChatExport:
         try:
             if cfg.refresh_edits and any(s.count for s in store.cp.segments):
                 await self.refresh(run_no)
+            if cfg.topic is not None:
+                await self.topic_root(run_no, meta.ref)
             await self.fetch(run_no, meta.ref)
             ok = not self.failures
         except BaseException as exc:
@@ -142,18 +181,66 @@ class ChatExport:
             raise Interrupted()
         t0 = time.perf_counter()
         await asyncio.to_thread(asm.assemble, store, list(cfg.formats), cfg.tz)
+        if topics and cfg.topic is None:
+            await asyncio.to_thread(views.render_topics, store, topics, list(cfg.formats),
+                                    cfg.tz)
         self.tally.sample("assemble", time.perf_counter() - t0)
         record.status = "failed" if self.failures else "done"
         record.finished, record.messages = now_iso(), self.fetched
         store.commit()
-        await self.write_chat_json()
+        await self.write_chat_json(topics)
         await asyncio.to_thread(
             manifest.update, store.root, tool=f"tgarc {__version__}",
             api_layer=self.source.api_layer, runs=msgspec.to_builtins(store.cp.runs))
+        if topics and cfg.topic is None:
+            # topic folders a --topic run made hold a store and a manifest of their own,
+            # and the views just rendered over their outputs
+            for sub in sorted((store.root / "topics").glob(f"*/{manifest.NAME}")):
+                runs = (ChatStore.read_checkpoint(sub.parent) or store.cp).runs
+                await asyncio.to_thread(
+                    manifest.update, sub.parent, tool=f"tgarc {__version__}",
+                    api_layer=self.source.api_layer, runs=msgspec.to_builtins(runs))
+        if cfg.comments and cfg.topic is None:
+            await self.export_comments(run_no)
         if self.failures:
             raise BatchesFailed("; ".join(self.failures))
 
-    async def write_chat_json(self) -> None:
+    def topic_store(self, meta: ChatMeta, topics: dict[int, str]) -> ChatStore:
+        """``--topic ID``: a store of its own in ``topics/<id>-<slug>/`` of the chat's
+        folder, fetched through ``messages.getReplies``."""
+        cfg = self.cfg
+        if not topics:
+            raise ConfigError(f"--topic: {meta.name or self.target} is not a forum (it has no "
+                              f"topics)")
+        if cfg.topic not in topics:
+            listed = ", ".join(f"{k} ({v})" for k, v in list(topics.items())[:10])
+            raise NotFound(f"--topic: {meta.name} has no topic {cfg.topic}; its topics: "
+                           f"{listed}{' …' if len(topics) > 10 else ''}")
+        out = Path(cfg.out)
+        chat_root = ChatStore.find(out, meta.ref.kind, meta.ref.id) or \
+            out / chat_folder(meta.ref.kind, meta.ref.id, meta.name)
+        title = topics[cfg.topic]
+        root = views.find_topic_folder(chat_root, cfg.topic, title)
+        topic_meta = ChatMeta(meta.ref, meta.kind, f"{meta.name} / {title}", meta.username,
+                              meta.me, meta.forum)
+        self.topic = (cfg.topic, title)
+        return ChatStore.open_at(root, topic_meta, f"{chat_root.name}/topics/{root.name}")
+
+    async def topic_root(self, run_no: int, chat: m.PeerRef) -> None:
+        """The message that opened the topic: ``getReplies`` lists only the replies."""
+        store, tid = self.store, self.cfg.topic
+        if tid in store.cp.covered():
+            return
+        batch, _gone = await self.source.messages(chat, [tid])
+        batch.messages = [x for x in batch.messages if views.topic_of(x) == tid]
+        name = history_name(tid, tid, run_no, 0)
+        store.write_segment(name, m.ENCODER.encode(batch))
+        lo, hi = asm.segment_dates(batch)
+        store.add(Segment(name, "history", tid, tid, len(batch.messages), lo, hi))
+        store.commit()
+        self.fetched += len(batch.messages)
+
+    async def write_chat_json(self, topics: dict[int, str] | None = None) -> None:
         """chat.json: who the chat is, what the archive holds, every export run."""
         store = self.store
         meta, segs = store.cp.chat, [s for s in store.cp.segments if s.kind == "history"]
@@ -168,34 +255,52 @@ class ChatExport:
             "versions": sum(s.count for s in store.cp.segments if s.kind == "refresh"),
             "exports": msgspec.to_builtins(store.cp.runs),
         }
+        if self.topic is not None:
+            info["topic"] = {"id": self.topic[0], "title": self.topic[1]}
+        elif topics:
+            info["topics"] = [{"id": k, "title": v} for k, v in topics.items()]
+        if self.cfg.members:
+            info.update(await self.source.members())
         write_atomic(store.root / "chat.json", orjson.dumps(info, option=orjson.OPT_INDENT_2))
 
     # ---- planning and fetching --------------------------------------------------------------
-    async def plan(self) -> tuple[list[tuple[int, int]], int]:
+    async def plan(self) -> tuple[list[tuple[int, int, Origin]], int]:
+        """The id ranges (as the requests number them) the archive lacks, of every
+        origin, oldest first, and about how many messages they hold. ``--min-id`` and
+        ``--max-id`` number the chat's own messages: with ``--min-id`` the history of a
+        migrated basic group (which is older than id 1) is left out."""
         cfg, source = self.cfg, self.source
-        top, count = await source.newest()
-        lo, hi = max(1, cfg.min_id), top if not cfg.max_id else min(top, cfg.max_id)
-        if cfg.since is not None:
-            lo = max(lo, await source.last_before(cfg.since) + 1)
-        if cfg.until is not None:
-            hi = min(hi, await source.last_before(cfg.until))
-        if lo > hi:
-            return [], 0
-        missing = self.store.cp.covered().missing(lo, hi)
-        width = sum(b - a + 1 for a, b in missing)
-        estimate = round(width * count / top) if top else 0
-        return missing, estimate
+        covered = self.store.cp.covered()
+        out, estimate = [], 0
+        for o in self.origins:
+            if o.shift and cfg.min_id:
+                continue
+            top, count = await source.newest(o.part)
+            lo = 1 if o.shift else max(1, cfg.min_id)
+            hi = top if o.shift or not cfg.max_id else min(top, cfg.max_id)
+            if cfg.since is not None:
+                lo = max(lo, await source.last_before(cfg.since, o.part) + 1)
+            if cfg.until is not None:
+                hi = min(hi, await source.last_before(cfg.until, o.part))
+            if lo > hi:
+                continue
+            missing = covered.missing(lo + o.shift, hi + o.shift)
+            width = sum(b - a + 1 for a, b in missing)
+            estimate += round(width * count / top) if top else 0
+            out += [(a - o.shift, b - o.shift, o) for a, b in missing]
+        return out, estimate
 
     @staticmethod
-    def split(ranges: list[tuple[int, int]], parts: int) -> deque[tuple[int, int]]:
+    def split(ranges: list[tuple[int, int, Origin]], parts: int
+              ) -> deque[tuple[int, int, Origin]]:
         """Cut the ranges into about ``parts`` × 4 pieces of similar width, so each fetch
         stream always finds work."""
-        width = sum(b - a + 1 for a, b in ranges)
+        width = sum(b - a + 1 for a, b, _ in ranges)
         step = max(2000, -(-width // max(1, parts * 4)))
-        out: deque[tuple[int, int]] = deque()
-        for a, b in ranges:
+        out: deque[tuple[int, int, Origin]] = deque()
+        for a, b, o in ranges:
             while a <= b:
-                out.append((a, min(b, a + step - 1)))
+                out.append((a, min(b, a + step - 1), o))
                 a += step
         return out
 
@@ -269,7 +374,8 @@ class ChatExport:
         self.agg_send(ev.Plan(store.cp.chat.name or self.target, estimate, cfg.workers,
                               RING_BYTES))
         log.info("%s: %d id range(s) to fetch, about %d messages: %s", store.root.name,
-                 len(missing), estimate, " ".join(f"{a}..{b}" for a, b in missing[:20]))
+                 len(missing), estimate,
+                 " ".join(f"{a + o.shift}..{b + o.shift}" for a, b, o in missing[:20]))
         if not missing:
             await self._stop_pool(store)
             return
@@ -288,18 +394,18 @@ class ChatExport:
             else:
                 yield pages
 
-        def submit(pages: list[tuple[bytes, int, int]]) -> None:
+        def submit(pages: list[tuple[bytes, int, int]], o: Origin) -> None:
             """Send pages; their jobs share one permit, returned when the last is done."""
             parts = list(pieces(pages))
             group = [len(parts)]
             for part in parts:
                 seq = next(seqs)
                 lo, hi = part[0][1], part[-1][2]
-                name = history_name(lo, hi, run_no, seq)
-                jobs[seq] = (name, lo, hi)
+                name = history_name(lo + o.shift, hi + o.shift, run_no, seq)
+                jobs[seq] = (name, lo + o.shift, hi + o.shift)
                 groups[seq] = group
                 pool.submit(seq, ev.ENCODER.encode(ev.PagesJob(
-                    seq, name, chat, lo, hi, [p for p, _, _ in part])))
+                    seq, name, chat, lo, hi, [p for p, _, _ in part], o.origin)))
 
         async def stream() -> None:
             # Consecutive pages of one range travel as one job of about JOB_MESSAGES:
@@ -307,9 +413,10 @@ class ChatExport:
             # Pages go undecoded (raw-page mode): workers parse the TL.
             held: list[tuple[bytes, int, int]] = []
             count = 0
+            o = Origin()
             try:
                 while work and not self.stop.is_set():
-                    lo, hi = work.popleft()
+                    lo, hi, o = work.popleft()
                     cursor = lo
                     while cursor <= hi and not self.stop.is_set():
                         if not held:
@@ -317,17 +424,18 @@ class ChatExport:
                             if self.stop.is_set():
                                 permits.release()
                                 return
-                        data, n, covered, took = await self.source.raw_page(cursor, hi)
+                        data, n, covered, took = await self.source.raw_page(cursor, hi,
+                                                                            o.part)
                         tally.sample("fetch", took)
                         held.append((data, cursor, covered))
                         count += n
                         cursor = covered + 1
                         if count >= JOB_MESSAGES or cursor > hi or self.stop.is_set():
-                            submit(held)
+                            submit(held, o)
                             held, count = [], 0
             finally:
                 if held:             # fetched before a failure elsewhere: keep it
-                    submit(held)
+                    submit(held, o)
 
         try:
             try:
@@ -359,6 +467,86 @@ class ChatExport:
         if error is not None:
             raise error
 
+    # ---- --comments -------------------------------------------------------------------------
+    async def export_comments(self, run_no: int) -> None:
+        """Each post's comment thread (in the channel's linked discussion group) into
+        ``comments/<post-id>/``: a store of its own, fetched through ``getReplies`` and
+        decoded here (threads are small; the pool is for the chat's history). A thread
+        that already holds as many comments as its post announces is not asked for."""
+        store, meta = self.store, self.store.cp.chat
+        if meta.kind != "channel":
+            if not self.cfg.all_kinds:
+                print(f"tgarc: --comments: {meta.name} is not a channel; only channel posts "
+                      f"have comment threads", file=sys.stderr)
+            return
+        overrides, _ = asm.refreshed(store)
+        posts: list[tuple[int, int, int]] = []          # (post, comments, discussion group)
+        for seg in asm.history_segments(store):
+            for x in store.read_segment(seg.name).messages:
+                x = overrides.get(x.id, x)
+                if x.chat == meta.ref and x.comments_chat and x.replies:
+                    posts.append((x.id, x.replies, x.comments_chat))
+        done = 0
+        for post, replies, group in posts:
+            if self.stop.is_set():
+                raise Interrupted()
+            root = store.root / "comments" / str(post)
+            cp = ChatStore.read_checkpoint(root)
+            if cp is not None and sum(s.count for s in cp.segments) >= replies:
+                continue
+            await self.export_thread(run_no, post, m.PeerRef("channel", group), root)
+            done += 1
+        log.info("%s: %d comment threads, %d fetched", store.root.name, len(posts), done)
+
+    async def export_thread(self, run_no: int, post: int, group: m.PeerRef, root: Path) -> None:
+        meta, cfg = self.store.cp.chat, self.cfg
+        thread = ChatStore.open_at(
+            root, ChatMeta(group, "supergroup", f"{meta.name} — comments on post {post}",
+                           None, meta.me),
+            f"{self.store.root.name}/comments/{post}")
+        record = RunRecord(started=now_iso(), status="running")
+        thread.cp.runs.append(record)
+        part = Part(thread=post)
+        try:
+            top, _count = await self.source.newest(part)
+        except TelegramFailure as exc:
+            if "MSG_ID_INVALID" not in str(exc):
+                raise
+            log.warning("post %d: its comment thread is gone (%s)", post, exc)
+            return
+        n, seq = 0, itertools.count(1)
+        for lo, hi in thread.cp.covered().missing(1, top) if top else []:
+            cursor, pages = lo, []
+            while cursor <= hi:
+                data, _k, covered, took = await self.source.raw_page(cursor, hi, part)
+                self.tally.sample("fetch", took)
+                pages.append(data)
+                cursor = covered + 1
+                if len(pages) * PAGE >= JOB_MESSAGES or cursor > hi:
+                    batch = rawpage.decode_pages(pages, group, lo, covered)
+                    name = history_name(lo, covered, run_no, next(seq))
+                    thread.write_segment(name, m.ENCODER.encode(batch))
+                    d_lo, d_hi = asm.segment_dates(batch)
+                    thread.add(Segment(name, "history", lo, covered, len(batch.messages),
+                                       d_lo, d_hi))
+                    thread.commit()
+                    n += len(batch.messages)
+                    with self.tally.lock:
+                        self.tally.messages += len(batch.messages)
+                    lo, pages = cursor, []
+        await asyncio.to_thread(asm.assemble, thread, list(cfg.formats), cfg.tz)
+        record.status, record.finished, record.messages = "done", now_iso(), n
+        thread.commit()
+        self.fetched += n
+        write_atomic(root / "thread.json", orjson.dumps({
+            "post": post, "channel": meta.name, "channel_id": meta.ref.id,
+            "discussion_group_id": group.id,
+            "comments": sum(s.count for s in thread.cp.segments if s.kind == "history"),
+            "exports": msgspec.to_builtins(thread.cp.runs)}, option=orjson.OPT_INDENT_2))
+        await asyncio.to_thread(
+            manifest.update, root, tool=f"tgarc {__version__}",
+            api_layer=self.source.api_layer, runs=msgspec.to_builtins(thread.cp.runs))
+
     # ---- --refresh-edits --------------------------------------------------------------------
     async def refresh(self, run_no: int) -> None:
         """Re-read the newest N archived messages: a changed one is stored as a new
@@ -372,7 +560,8 @@ class ChatExport:
         for s in sorted((s for s in store.cp.segments if s.kind == "history" and s.count),
                         key=lambda s: s.hi, reverse=True):
             for x in reversed(store.read_segment(s.name).messages):
-                newest[x.id] = latest.get(x.id, x)
+                if x.chat == store.cp.chat.ref:
+                    newest[x.id] = latest.get(x.id, x)
             if len(newest) >= n:
                 break
         ids = sorted(newest, reverse=True)[:n]

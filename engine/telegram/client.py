@@ -5,6 +5,9 @@ session file (``--session``, written 0600) or a StringSession in ``TGARC_SESSION
 ``TGARC_DC=127.0.0.1:PORT`` points every connection, login included, at a loopback
 fakedc and registers fakedc's test RSA key; any non-loopback value is refused, so no
 test can reach Telegram by mistake.
+
+``proxy`` (``--proxy``, engine/telegram/proxy.py) is what the client connects to; with
+TGARC_DC the proxy connects on to that loopback DC.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from telethon import TelegramClient
 from telethon.sessions import SQLiteSession, StringSession
 
 from engine.config import ConfigError  # a bad credential, session or override: exit 2
+from engine.telegram.proxy import parse as parse_proxy
 
 __all__ = ["ConfigError", "credentials", "loopback_dc", "make_client", "open_session"]
 
@@ -79,8 +83,9 @@ def open_session(path: str | None, env=os.environ):
 
 def make_client(session, api_id: int, api_hash: str, *, proxy=None) -> TelegramClient:
     """A client whose failures surface to our middleware instead of being slept on
-    or retried silently inside Telethon."""
+    or retried silently inside Telethon. ``proxy``: a URL or a ``proxy.Proxy``."""
+    how = parse_proxy(proxy)
     return TelegramClient(
-        session, api_id, api_hash, proxy=proxy, receive_updates=False,
+        session, api_id, api_hash, **(how.telethon() if how else {}), receive_updates=False,
         flood_sleep_threshold=0, request_retries=0, raise_last_call_error=True,
         device_model="tgarc", app_version="tgarc", system_version="tgarc")

@@ -10,7 +10,10 @@ puts a code, password, bot token or auth key in a message or a log line.
 
 Exit codes (raised, mapped by cli.py): ``ConfigError`` 2 (no credentials, no session,
 an answer missing, a bot session asked for dialogs); ``TelegramFailure`` 3 (wrong code or
-password, Telegram unreachable or refusing); ``OSError`` 4 (the session file).
+password, Telegram or the proxy unreachable or refusing); ``OSError`` 4 (the session file).
+
+``proxy`` (a URL, ``--proxy``; engine/telegram/proxy.py) is parsed before anything else
+(a malformed one is exit 2) and every client of a command connects through it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from telethon import TelegramClient, errors, functions, types, utils
 
 from engine.telegram.client import ConfigError, credentials, open_session
 from engine.telegram.middleware import Retry, TelegramFailure
+from engine.telegram.proxy import Proxy, connect_errors, watch_attempts
+from engine.telegram.proxy import parse as parse_proxy
 
 STEP_TIMEOUT = 60.0          # seconds one login step (a few RPCs) may take
 QR_PATIENCE = 300.0          # seconds we keep showing fresh QR codes before giving up
@@ -76,13 +81,15 @@ def session_file(path: str) -> Path:
     return Path(path if path.endswith(".session") else path + ".session")
 
 
-def _client(session, api_id: int, api_hash: str, *, updates: bool = False) -> TelegramClient:
+def _client(session, api_id: int, api_hash: str, *, updates: bool = False,
+            proxy: Proxy | None = None) -> TelegramClient:
     """As ``client.make_client``, with what logging in needs on top: one retry so a
     PHONE_MIGRATE / USER_MIGRATE answer can move to the account's DC and ask again,
     updates when waiting for a QR scan (``updateLoginToken``), fewer connection
     attempts (a person is waiting)."""
     return TelegramClient(
-        session, api_id, api_hash, receive_updates=updates, flood_sleep_threshold=0,
+        session, api_id, api_hash, **(proxy.telethon() if proxy else {}),
+        receive_updates=updates, flood_sleep_threshold=0,
         request_retries=1, raise_last_call_error=True, connection_retries=2, retry_delay=1,
         device_model="tgarc", app_version="tgarc", system_version="tgarc")
 
@@ -94,17 +101,20 @@ async def _step(awaitable, what: str = "Telegram"):
         raise TelegramFailure(f"{what} did not answer within {STEP_TIMEOUT:g} s") from None
 
 
-async def _connect(client: TelegramClient) -> None:
+async def _connect(client: TelegramClient, proxy: Proxy | None = None) -> None:
     """Connect (a session without a key makes one: the DH exchange). Retry.REVOKED
     passes through: what a dead key means is the caller's business."""
-    try:
-        await client.connect()
-    except (OSError, ConnectionError) as exc:
-        # Telethon's message lists every attempt; the last one says why
-        why = (str(exc).splitlines() or [type(exc).__name__])[-1]
-        why = why.split(" failed: ", 1)[-1]
-        where = f"{client.session.server_address}:{client.session.port}"
-        raise TelegramFailure(f"cannot reach Telegram at {where} ({why})") from None
+    with watch_attempts() as attempts:
+        try:
+            await client.connect()
+        except connect_errors() as exc:
+            if proxy is not None:
+                raise TelegramFailure(proxy.unreachable(exc, attempts.last)) from None
+            # Telethon's message lists every attempt; the last one says why
+            why = (str(exc).splitlines() or [type(exc).__name__])[-1]
+            why = why.split(" failed: ", 1)[-1]
+            where = f"{client.session.server_address}:{client.session.port}"
+            raise TelegramFailure(f"cannot reach Telegram at {where} ({why})") from None
 
 
 def _refusal(exc: errors.RPCError) -> Exception:
@@ -141,20 +151,21 @@ def _refusal(exc: errors.RPCError) -> Exception:
 # ---- login ------------------------------------------------------------------------------------
 async def login(path: str | None, *, ask: Ask, say: Say, show_qr: Callable[[str], None],
                 phone: str | None = None, qr: bool = False, bot_token: str | None = None,
-                tries: int = 1, env=os.environ) -> LoginResult:
+                tries: int = 1, proxy: str | None = None, env=os.environ) -> LoginResult:
     """Log in by phone code (+ 2FA), QR code (+ 2FA) or bot token; ``tries`` answers
     are allowed for a code or password (more than one only when a person types)."""
+    via = parse_proxy(proxy, env)
     api_id, api_hash = credentials(env)
     target = session_file(path) if path else None
     if target is not None and target.exists() and target.stat().st_size:
-        me = await _already(path, api_id, api_hash, env)
+        me = await _already(path, api_id, api_hash, env, via)
         if me is not None:
             return LoginResult(me, path=target, already=True)
     # a fresh in-memory session (never TGARC_SESSION's): the key exchange runs on connect
     fresh = {k: v for k, v in env.items() if k != "TGARC_SESSION"}
-    client = _client(open_session(None, env=fresh), api_id, api_hash, updates=qr)
+    client = _client(open_session(None, env=fresh), api_id, api_hash, updates=qr, proxy=via)
     try:
-        await _connect(client)
+        await _connect(client, via)
         try:
             if bot_token:
                 user = await _step(client.sign_in(bot_token=bot_token.strip()))
@@ -173,7 +184,8 @@ async def login(path: str | None, *, ask: Ask, say: Say, show_qr: Callable[[str]
         await client.disconnect()
 
 
-async def _already(path: str, api_id: int, api_hash: str, env) -> Me | None:
+async def _already(path: str, api_id: int, api_hash: str, env,
+                   proxy: Proxy | None = None) -> Me | None:
     """Who an existing session file is logged in as (None: nobody, log in afresh)."""
     try:
         session = open_session(path, env=env)
@@ -182,9 +194,9 @@ async def _already(path: str, api_id: int, api_hash: str, env) -> Me | None:
     try:
         if session.auth_key is None:
             return None
-        client = _client(session, api_id, api_hash)
+        client = _client(session, api_id, api_hash, proxy=proxy)
         try:
-            await _connect(client)
+            await _connect(client, proxy)
             user = await _step(client.get_me())
         except (errors.RPCError, *Retry.REVOKED):    # revoked or logged out: log in afresh
             return None
@@ -295,16 +307,17 @@ class LogoutResult:
     removed: Path | None
 
 
-async def logout(path: str | None, env=os.environ) -> LogoutResult:
+async def logout(path: str | None, proxy: str | None = None, env=os.environ) -> LogoutResult:
     """auth.logOut, then remove the session file (a TGARC_SESSION string is only logged
     out). A session Telegram no longer knows counts as logged out; an unreachable
     Telegram keeps the file (exit 3)."""
+    via = parse_proxy(proxy, env)
     api_id, api_hash = credentials(env)
     session = _existing_session(path, env)
-    client = _client(session, api_id, api_hash)
+    client = _client(session, api_id, api_hash, proxy=via)
     try:
         try:
-            await _connect(client)
+            await _connect(client, via)
             was = await _step(client.is_user_authorized())
             if was:
                 await _step(client(functions.auth.LogOutRequest()))
@@ -355,19 +368,22 @@ class Dialog:
 class _Settings:
     """What ``session.connected`` reads from an ExportConfig."""
     session: str | None
+    proxy: Proxy | None = None
     timeout: float = 30.0
     flood_ceiling: float = 300.0
 
 
-async def dialogs(path: str | None, page: int = 100, env=os.environ) -> list[Dialog]:
+async def dialogs(path: str | None, page: int = 100, proxy: str | None = None,
+                  env=os.environ) -> list[Dialog]:
     """Every dialog, walking messages.getDialogs pages through the middleware stack."""
     from engine.telegram.session import connected
 
+    via = parse_proxy(proxy, env)
     credentials(env)
     if path and not session_file(path).is_file():
         raise ConfigError(f"no session file at {session_file(path)}; log in with "
                           f"`tgarc login --session {path}`")
-    async with connected(_Settings(path)) as (source, _stats, _cache):
+    async with connected(_Settings(path, via)) as (source, _stats, _cache):
         me = await source.call(functions.users.GetUsersRequest([types.InputUserSelf()]))
         if me and getattr(me[0], "bot", False):
             raise ConfigError("a bot session cannot list dialogs or read chat histories "

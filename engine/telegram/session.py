@@ -5,7 +5,8 @@
 
 Connection failures and an unauthorized session become one readable error: ``ConfigError``
 (exit 2) when there is no usable session, ``TelegramFailure`` (exit 3) when Telegram
-cannot be reached or refuses the session.
+cannot be reached or refuses the session. ``cfg.proxy`` (if any) is what we connect
+through; a proxy that is down or refuses us names itself (never its password).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from engine.telegram.middleware import (
     stack,
 )
 from engine.telegram.peers import PeerCache
+from engine.telegram.proxy import connect_errors, watch_attempts
+from engine.telegram.proxy import parse as parse_proxy
 from engine.telegram.source import BOT_SESSION, Source
 
 
@@ -63,22 +66,29 @@ async def connected(cfg, on_flood=None):
     if not cfg.session and not os.environ.get("TGARC_SESSION"):
         raise ConfigError("no session: log in with `tgarc login` and pass --session PATH, "
                           "or set TGARC_SESSION")
+    proxy = parse_proxy(getattr(cfg, "proxy", None))
     session = open_session(cfg.session)
-    client = make_client(session, api_id, api_hash)
+    client = make_client(session, api_id, api_hash, proxy=proxy)
+    if proxy is not None:
+        logging.getLogger("tgarc.telegram").info("connecting through the %s",
+                                                 proxy.describe())
     stats = TelegramStats()
     with _counting_reconnects(stats):
-        async with _session(client, cfg, stats, on_flood) as got:
+        async with _session(client, cfg, stats, on_flood, proxy) as got:
             yield got
 
 
 @contextlib.asynccontextmanager
-async def _session(client, cfg, stats, on_flood):
-    try:
-        await client.connect()
-    except Retry.REVOKED as exc:
-        raise AuthRevoked(exc) from None
-    except (OSError, ConnectionError) as exc:
-        raise TelegramFailure(f"cannot reach Telegram ({exc})") from None
+async def _session(client, cfg, stats, on_flood, proxy=None):
+    with watch_attempts() as attempts:
+        try:
+            await client.connect()
+        except Retry.REVOKED as exc:
+            raise AuthRevoked(exc) from None
+        except connect_errors() as exc:
+            if proxy is not None:
+                raise TelegramFailure(proxy.unreachable(exc, attempts.last)) from None
+            raise TelegramFailure(f"cannot reach Telegram ({exc})") from None
     try:
         try:
             authorized = await client.is_user_authorized()

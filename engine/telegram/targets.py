@@ -5,6 +5,10 @@
     -1001234567890  1234567890                                      -> id (as typed)
     t.me/+AbCdEf  t.me/joinchat/AbCdEf                              -> invite "AbCdEf"
     me  saved                                                       -> Saved Messages
+    secret  secret:<anything>                                       -> refused (SECRET_CHATS)
+
+A secret chat cannot be a target: it is end-to-end encrypted between two devices and
+Telegram's servers keep no history of it. ``@secret`` (with the @) is still the username.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from dataclasses import dataclass
 from engine.config import ConfigError
 
 USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
+SECRET = re.compile(r"secret(?::.*)?", re.I | re.S)
+SECRET_CHATS = ("secret chats are end-to-end encrypted and kept only on the two devices in "
+                "them: Telegram's servers hold no history of them, so tgarc cannot export them "
+                "(Telegram Desktop's export cannot either)")
 LINK = re.compile(r"(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me|telegram\.dog)/(.*)", re.I)
 
 
@@ -29,6 +37,8 @@ def parse(text: str) -> Target:
     t = text.strip()
     if t.lower() in ("me", "self", "saved"):
         return Target("me", "me", text)
+    if SECRET.fullmatch(t):
+        raise ConfigError(f"cannot export {t!r}: {SECRET_CHATS}")
     link = LINK.fullmatch(t)
     if link:
         parts = [p for p in link.group(1).split("?")[0].split("#")[0].split("/") if p]

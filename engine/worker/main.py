@@ -58,7 +58,8 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                 t0 = perf()
                 try:
                     if isinstance(job, ev.PagesJob):
-                        batch = decode_pages(job.pages, job.chat, job.lo, job.hi)
+                        batch = decode_pages(job.pages, job.origin or job.chat, job.lo, job.hi)
+                        batch.chat = job.chat
                         payload = encode(batch)
                     else:
                         payload = job.payload

@@ -343,6 +343,8 @@ def message_dict(msg: m.Message, ctx: RenderContext) -> dict:
                 msg.reply_to.forum_topic and msg.reply_to.top_id is None
                 and msg.reply_to.msg_id == msg.topic_id):
             out["reply_to_message_id"] = msg.reply_to.msg_id
+            if msg.reply_to.peer is None and msg.chat != ctx.chat and msg.chat.kind == "chat":
+                out["reply_to_message_id"] -= MIGRATED_ID_SHIFT   # within the migrated history
             if msg.reply_to.peer is not None and msg.reply_to.peer != msg.chat:
                 out["reply_to_peer_id"] = peer_id(msg.reply_to.peer)
         if msg.via_bot_id:
