@@ -486,17 +486,28 @@ class ChatExport:
                 x = overrides.get(x.id, x)
                 if x.chat == meta.ref and x.comments_chat and x.replies:
                     posts.append((x.id, x.replies, x.comments_chat))
-        done = 0
+        todo = []
         for post, replies, group in posts:
-            if self.stop.is_set():
-                raise Interrupted()
             root = store.root / "comments" / str(post)
             cp = ChatStore.read_checkpoint(root)
-            if cp is not None and sum(s.count for s in cp.segments) >= replies:
-                continue
-            await self.export_thread(run_no, post, m.PeerRef("channel", group), root)
-            done += 1
-        log.info("%s: %d comment threads, %d fetched", store.root.name, len(posts), done)
+            if cp is None or sum(s.count for s in cp.segments) < replies:
+                todo.append((post, m.PeerRef("channel", group), root))
+        log.info("%s: %d comment threads, %d to fetch", store.root.name, len(posts), len(todo))
+        # threads are a request or two each: --fetch-streams of them at a time
+        queue = deque(todo)
+
+        async def worker() -> None:
+            while queue and not self.stop.is_set():
+                await self.export_thread(run_no, *queue.popleft())
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(max(1, self.cfg.fetch_streams)):
+                    tg.create_task(worker())
+        except BaseExceptionGroup as group:     # report the first failure as itself
+            raise group.exceptions[0] from None
+        if self.stop.is_set():
+            raise Interrupted()
 
     async def export_thread(self, run_no: int, post: int, group: m.PeerRef, root: Path) -> None:
         meta, cfg = self.store.cp.chat, self.cfg
