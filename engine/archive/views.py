@@ -16,8 +16,10 @@ superset over its outputs.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import os
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -96,10 +98,16 @@ def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
             v.td.f.write(head)
         if "jsonl" in formats:
             v.jl = asm._Out(root / "messages.jsonl")
-    locate_ids: dict[int, int] = {}
+    ids, dates = array("q"), array("q")     # the chat's own messages, ids ascending
+
+    def locate(chat: m.PeerRef, msg_id: int) -> int | None:
+        if chat != meta.ref:
+            return None
+        i = bisect.bisect_left(ids, msg_id)
+        return dates[i] if i < len(ids) and ids[i] == msg_id else None
+
     for v in views.values():
-        v.vctx.locate = lambda chat, msg_id: (locate_ids.get(msg_id)
-                                              if chat == meta.ref else None)
+        v.vctx.locate = locate
     suffix_min: list[float] = [float("inf")] * (len(history) + 1)
     for i in range(len(history) - 1, -1, -1):
         suffix_min[i] = min(suffix_min[i + 1], history[i].date_lo or float("inf"))
@@ -112,7 +120,8 @@ def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
                 v.vctx.base.peers.update((p.ref, p) for p in batch.peers)
             for x, td_frag, jl_frag in zip(msgs, td_frags, jl_frags, strict=True):
                 if x.chat == meta.ref:
-                    locate_ids[x.id] = x.date
+                    ids.append(x.id)
+                    dates.append(x.date)
                 v = views.get(topic_of(x))
                 if v is None:
                     continue
@@ -173,8 +182,7 @@ def saved_topics(store: ChatStore) -> dict[int, str]:
 
 def _write_note(v: _View, day: dt.date, messages: list[m.Message]) -> None:
     path = v.root / render_md.note_path(day)
-    text = render_md.render_day(v.vctx, day, messages)
-    data = text.encode() if isinstance(text, str) else text
+    data = render_md.render_day(v.vctx, day, messages)
     try:
         if path.read_bytes() == data:
             return

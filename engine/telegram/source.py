@@ -296,7 +296,7 @@ class Source:
         return {"members": [out[k] for k in sorted(out)], "members_count": max(count, len(out))}
 
     async def _group_members(self, peer) -> dict:
-        full = await self.call(functions.messages.GetFullChatRequest(peer.chat_id))
+        full = await self.full()
         parts = full.full_chat.participants
         if isinstance(parts, types.ChatParticipantsForbidden):
             return {"members": None, "members_count": None,
@@ -328,8 +328,7 @@ class Source:
         if not isinstance(peer, types.InputPeerChannel):
             return None
         with contextlib.suppress(errors.RPCError, TelegramFailure):
-            full = await self.call(functions.channels.GetFullChannelRequest(
-                types.InputChannel(peer.channel_id, peer.access_hash)))
+            full = await self.full()
             return getattr(full.full_chat, "participants_count", None)
         return None
 
