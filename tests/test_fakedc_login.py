@@ -331,3 +331,27 @@ def test_a_set_client_dh_params_with_a_bad_hash_is_refused():
             assert answer == -404 and dc.accounts == {}
             raw.close()
     run(body())
+
+
+def test_a_key_a_string_session_cannot_carry_is_refused_with_dh_gen_retry():
+    """g^ab with a leading zero byte: Telethon keeps 255 bytes, a StringSession saves 256
+    (padded at the end), so that session would name an unknown key. The server asks for
+    a new exchange instead and registers nothing; a full-length key is registered."""
+    class Conn:
+        dc = FakeDC(Corpus(messages=10))
+
+    st = handshake._DH(nonce=1, server_nonce=2, pq=15, new_nonce=3)
+    short = b"\x01" + os.urandom(254)
+    retry = handshake.finish(Conn, st, short)
+    assert isinstance(retry, types.DhGenRetry)
+    assert retry.new_nonce_hash2 == AuthKey(short).calc_new_nonce_hash(3, 2)
+    assert Conn.dc.accounts == {}
+    full = b"\x01" + os.urandom(255)
+    ok = handshake.finish(Conn, st, full)
+    assert isinstance(ok, types.DhGenOk)
+    assert list(Conn.dc.accounts) == [AuthKey(full).key_id]
+    # the key a StringSession carries is the registered one
+    s = StringSession()
+    s.set_dc(2, "127.0.0.1", 1)
+    s.auth_key = AuthKey(full)
+    assert StringSession(s.save()).auth_key.key_id in Conn.dc.accounts

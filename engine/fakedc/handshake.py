@@ -251,7 +251,18 @@ def _dh_gen(conn, pending: dict, req):
     del pending[st.server_nonce]
     # Telethon keeps the key as the *minimal* big-endian bytes of g^ab (255 bytes in
     # 1 case of 256); do the same, or the two sides would disagree on the key.
-    auth_key = be(pow(g_b, st.a, DH_PRIME))
+    return finish(conn, st, be(pow(g_b, st.a, DH_PRIME)))
+
+
+def finish(conn, st: _DH, auth_key: bytes):
+    """dh_gen_ok with the new key registered, or dh_gen_retry for a key shorter than 256
+    bytes: Telethon keeps such a key as 255 bytes but a StringSession stores it padded
+    to 256 at the end, so the saved session would name a key nobody has (1 exchange in
+    256); the retry makes the client run the exchange again."""
+    if len(auth_key) < 256:
+        return types.DhGenRetry(nonce=st.nonce, server_nonce=st.server_nonce,
+                                new_nonce_hash2=AuthKey(auth_key).calc_new_nonce_hash(
+                                    st.new_nonce, 2))
     from .server import Account
 
     account = Account(auth_key, user_id=None)
