@@ -115,7 +115,8 @@ def test_deterministic_across_processes_and_fast():
     """A fresh interpreter (new Ogg serial seed, new clock) produces the very same bytes.
 
     It also times one encode of the whole set there, without the cache: the brief asks for
-    "well under 2 s on 2 cores" (≈ 0.3 s measured); the bound is loose for noisy CI machines.
+    "well under 2 s on 2 cores" (≈ 0.6 s measured, with x264 and FFmpeg on their C code since
+    issue 18); the bound is loose for noisy CI machines.
     """
     script = f"""
 import hashlib, json, sys, time

@@ -4,12 +4,33 @@ Every generator returns ``bytes`` and takes a ``seed`` that picks colours, shape
 corpus of thousands of messages can carry media that differ from one another yet are cheap to make
 (each file is a few KB to a few tens of KB, a few milliseconds to tens of milliseconds to encode).
 
-Determinism: the same arguments give byte-identical output with the same PyAV/FFmpeg build on the
-same machine. To get there every encoder runs single-threaded, every muxer and encoder gets
-``bitexact`` (no library version strings, no random Ogg serial numbers), timestamps are fixed
-and no wall-clock metadata (``creation_time``) is ever written. Output may differ between
-FFmpeg/x264/libopus versions, or between CPUs where an encoder picks a different SIMD path: never
-compare bytes against a checked-in file, compare probed properties instead.
+Determinism: the same arguments give byte-identical output with the same PyAV/FFmpeg build
+(pyproject pins the ``av`` wheel) on any x86-64 CPU, Intel or AMD, SSE2-only to AVX-512: the
+golden files in tests/golden record these files' sizes. To get there every encoder (and swscale)
+runs single-threaded, every muxer and encoder gets ``bitexact`` (no library version strings, no
+random Ogg serial numbers), timestamps are fixed, no wall-clock metadata (``creation_time``) is
+ever written, and the SIMD is pinned:
+
+- libx264 and FFmpeg pick hand-written SIMD code by the CPU they run on, and those paths do not
+  agree bit for bit. Measured with this wheel (issue 18): x264's SSE2, AVX2 and AVX-512 paths give
+  three different files from the same frames, and its AVX-512 path a different file on most
+  encodes within one process; its SSE2 ``mbtree_propagate_cost`` starts from ``rcpps``, whose
+  approximation differs between Intel and AMD. FFmpeg's AAC encoder gives different bytes with
+  SSE2, AVX and AVX2/FMA3, and swscale's SIMD rounds RGB to YUV differently from its C code.
+- So x264 runs with ``asm=0`` (its C code: no CPU detection at all), and every generator runs
+  inside :func:`simd_pinned`, which holds ``av_force_cpu_flags(0)`` (FFmpeg's C code for swscale,
+  swresample, the aac and mjpeg encoders, av_tx) for the length of its encode. Cost: an H.264
+  clip takes ~110 ms instead of ~55 ms; the corpus's 28 files ~1.2 s instead of ~0.8 s, once per
+  process (lru_cache). :func:`simd_pin` says what is pinned.
+- libmp3lame has no runtime CPU dispatch. libopus and libwebp have their own (libopus offers no
+  switch for it), left alone because their SIMD gives the same bytes as their C code: 120 voice
+  notes and 30 stickers came out the same on every simulated CPU, and so did stickers made with
+  libwebp's SIMD switched off. tests/test_media_determinism.py runs the generators in processes
+  whose ``cpuid`` is trapped and answered as an AVX-512, AVX2, AVX, SSE2-only or AMD CPU: every
+  file comes out the same (and, with the pin taken off, the H.264 and AAC ones do not).
+
+Output still differs between FFmpeg/x264/libopus versions, and may differ on other architectures
+(compilers there fuse multiply-adds in C code): a new ``av`` wheel means new golden files.
 
 Pixels and samples are built with plain Python (no numpy needed): a frame is assembled row by row
 from ``bytes`` multiplication and splices, which is fast enough for these sizes.
@@ -20,15 +41,23 @@ from ``bytes`` multiplication and splices, which is fast enough for these sizes.
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import glob
 import io
 import math
 import os
 import random
+import re
 import tempfile
+import threading
+import warnings
 from array import array
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "MediaProbeError",
@@ -41,6 +70,8 @@ __all__ = [
     "opus_voice",
     "probe",
     "round_video",
+    "simd_pin",
+    "simd_pinned",
     "webp_sticker",
 ]
 
@@ -52,6 +83,15 @@ _AV_HINT = (
 # Options that keep muxers reproducible: no "Lavf..." encoder tags, no random Ogg serials.
 _MUX_OPTS = {"fflags": "+bitexact"}
 _CACHE_SIZE = 64
+
+# The SIMD pin (see the module docstring). x264 detects the CPU itself: "asm=0" sets its cpu
+# mask to nothing, so it runs its C code. FFmpeg's own code (swscale, swresample, the aac and
+# mjpeg encoders, av_tx) asks av_get_cpu_flags(); av_force_cpu_flags(0) makes that "no SIMD"
+# while a generator runs.
+X264_ASM = "asm=0"
+FFMPEG_CPU_FLAGS = 0
+_F = TypeVar("_F", bound=Callable[..., bytes])
+_pin_lock = threading.RLock()
 
 
 class MediaProbeError(ValueError):
@@ -65,6 +105,90 @@ def _av():
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(_AV_HINT) from exc
     return av
+
+
+def _loaded_avutil() -> list[str]:
+    """Paths of the libavutil copies mapped into this process (Linux), PyAV's own first."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            paths = {p[5].strip() for p in (line.split(None, 5) for line in fh) if len(p) == 6}
+    except OSError:
+        paths = set()
+    found = sorted(p for p in paths if re.match(r"(lib)?avutil[-.]", os.path.basename(p)))
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(_av().__file__)))
+    return sorted(found, key=lambda p: not p.startswith(pkg))
+
+
+@lru_cache(maxsize=1)
+def _avutil() -> ctypes.CDLL | None:
+    """The libavutil PyAV runs on, for av_force_cpu_flags (PyAV has no binding for it).
+
+    Found among the libraries mapped into the process (PyAV's copy before any other, such as
+    OpenCV's), else next to the package in a wheel (``av.libs``, ``av/.dylibs``); None when
+    neither works, and then FFmpeg's SIMD stays unpinned.
+    """
+    av_dir = os.path.dirname(os.path.abspath(_av().__file__))
+    candidates = _loaded_avutil() + sorted(
+        glob.glob(os.path.join(av_dir + ".libs", "*avutil*"))
+        + glob.glob(os.path.join(av_dir, ".dylibs", "*avutil*"))
+    )
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.av_force_cpu_flags.argtypes = [ctypes.c_int]
+            lib.av_force_cpu_flags.restype = None
+            lib.av_get_cpu_flags.argtypes = []
+            lib.av_get_cpu_flags.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            continue
+        return lib
+    warnings.warn(
+        "engine.fakedc.media: PyAV's libavutil not found, FFmpeg's SIMD is not pinned: "
+        "media bytes (and golden files) may differ between CPUs",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return None
+
+
+@contextmanager
+def simd_pinned() -> Iterator[None]:
+    """FFmpeg's SIMD off (``av_force_cpu_flags(FFMPEG_CPU_FLAGS)``) inside, restored after.
+
+    The flags are process-wide and read when a codec or scaler context is set up, so the pin is
+    held under a lock by every generator for its whole encode; anything else in the process
+    (a decoder opened by :func:`probe` meanwhile) at worst runs FFmpeg's C code for a while.
+    """
+    lib = _avutil()
+    with _pin_lock:
+        if lib is None:
+            yield
+            return
+        before = lib.av_get_cpu_flags()
+        lib.av_force_cpu_flags(FFMPEG_CPU_FLAGS)
+        try:
+            yield
+        finally:
+            lib.av_force_cpu_flags(before)
+
+
+def simd_pin() -> dict[str, Any]:
+    """What pins the encoders' code paths here: ``{"x264": str, "ffmpeg_cpu_flags": int | None}``.
+
+    ``ffmpeg_cpu_flags`` is None when libavutil could not be found (see :func:`_avutil`).
+    """
+    return {"x264": X264_ASM, "ffmpeg_cpu_flags": FFMPEG_CPU_FLAGS if _avutil() else None}
+
+
+def _pinned(fn: _F) -> _F:
+    """Runs the generator inside :func:`simd_pinned` (below ``lru_cache``, so cache misses only)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> bytes:
+        with simd_pinned():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _rng(seed: int, salt: str) -> random.Random:
@@ -293,7 +417,9 @@ def _mux_h264(
                 "preset": "veryfast",
                 "crf": "30",
                 "profile": "main",
-                "x264-params": f"threads=1:lookahead-threads=1:sliced-threads=0:keyint={fps * 2}",
+                "x264-params": (
+                    f"{X264_ASM}:threads=1:lookahead-threads=1:sliced-threads=0:keyint={fps * 2}"
+                ),
             },
         )
         stream.width, stream.height = width, height
@@ -302,7 +428,7 @@ def _mux_h264(
         track = _aac_track(out, seed, audio_seconds) if audio_seconds else None
         for i in range(frames):
             rgb = _rgb_frame(scene.frame(i / frames), width, height)
-            frame = rgb.reformat(format="yuv420p")
+            frame = rgb.reformat(format="yuv420p", threads=1)
             frame.pts = i
             frame.time_base = Fraction(1, fps)
             _mux(stream, frame, out)
@@ -317,6 +443,7 @@ def _mux_h264(
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+@_pinned
 def jpeg_photo(seed: int, width: int = 320, height: int = 240) -> bytes:
     """A baseline JPEG (mjpeg encoder, full-range 4:2:0): a gradient with a disc and a bar."""
     av = _av()
@@ -332,13 +459,14 @@ def jpeg_photo(seed: int, width: int = 320, height: int = 240) -> bytes:
     ctx.flags |= av.codec.context.Flags.qscale
     ctx.global_quality = 4 * 118  # qscale 4 (x FF_QP2LAMBDA): fixed quantiser, no rate control
     _single_thread(ctx)
-    frame = rgb.reformat(format="yuvj420p")
+    frame = rgb.reformat(format="yuvj420p", threads=1)
     frame.pts = 0
     packets = [*ctx.encode(frame), *ctx.encode(None)]
     return b"".join(bytes(p) for p in packets)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+@_pinned
 def h264_mp4(
     seed: int,
     width: int = 320,
@@ -356,6 +484,7 @@ def h264_mp4(
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+@_pinned
 def round_video(seed: int, size: int = 240, seconds: float = 1.0, audio: bool = False) -> bytes:
     """A square H.264 MP4, as Telegram's round "video message" (``round_message=True``)."""
     fps = 15
@@ -364,12 +493,14 @@ def round_video(seed: int, size: int = 240, seconds: float = 1.0, audio: bool = 
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+@_pinned
 def gif_animation(seed: int, size: int = 160, frames: int = 8, fps: int = 10) -> bytes:
     """A Telegram "GIF": a silent H.264 MP4 (no audio stream at all), square ``size``."""
     return _h264(seed, "gif", size, size, frames, fps, None)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+@_pinned
 def opus_voice(seed: int, seconds: float = 1.0) -> bytes:
     """A voice note: Opus (libopus, 48 kHz mono, 24 kb/s VoIP mode) in Ogg."""
     av = _av()
@@ -387,6 +518,7 @@ def opus_voice(seed: int, seconds: float = 1.0) -> bytes:
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+@_pinned
 def mp3_audio(seed: int, seconds: float = 1.0, title: str | None = None) -> bytes:
     """An MP3 (libmp3lame, 44.1 kHz mono, 64 kb/s CBR) with ID3 title/artist tags and a Xing header.
 
@@ -408,6 +540,7 @@ def mp3_audio(seed: int, seconds: float = 1.0, title: str | None = None) -> byte
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+@_pinned
 def webp_sticker(seed: int, size: int = 512) -> bytes:
     """A static WebP sticker (libwebp, lossy + alpha), ``size`` x ``size`` (Telegram wants 512)."""
     av = _av()
@@ -419,7 +552,7 @@ def webp_sticker(seed: int, size: int = 512) -> bytes:
     ctx.time_base = Fraction(1, 1)
     ctx.options = {"quality": "60", "lossless": "0", "compression_level": "4"}
     _single_thread(ctx)
-    frame = rgba.reformat(format="yuva420p")
+    frame = rgba.reformat(format="yuva420p", threads=1)
     frame.pts = 0
     packets = [*ctx.encode(frame), *ctx.encode(None)]
     return b"".join(bytes(p) for p in packets)
