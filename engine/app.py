@@ -5,8 +5,6 @@ and raises the project's errors (cli.py maps them to exit codes and one readable
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import logging
 import os
 import subprocess
@@ -14,11 +12,61 @@ import sys
 import time
 from pathlib import Path
 
+from engine.archive.lock import NESTED, LockHeld, locked  # noqa: F401  (LockHeld: callers)
 from engine.config import ConfigError, ExportConfig
 
 
+def private_files(shared: bool = False) -> None:
+    """Archives hold private chats: what tgarc creates is readable by this user only
+    (0700 folders, 0600 files) unless ``--shared`` asks for 0755/0644."""
+    os.umask(0o022 if shared else 0o077)
+
+
 def export(cfg: ExportConfig) -> int:
+    """Export into ``cfg.out``. A run that fails before writing any chat into an --out
+    folder it created (a mistyped target, no session) removes that folder again."""
     out = Path(cfg.out)
+    made = _first_missing(out)
+    try:
+        return _export_into(cfg, out)
+    except BaseException:
+        if made is not None:
+            _unmake(out, made, cfg.metrics_path)
+        raise
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None: it exists)."""
+    top, p = None, path.absolute()
+    while not p.exists() and p != p.parent:
+        top, p = p, p.parent
+    return top
+
+
+def _unmake(out: Path, made: Path, metrics: Path) -> None:
+    """Remove ``out`` (and its parents up to ``made``) if it holds nothing but this run's
+    lock, log and metrics; anything else (a chat folder) keeps it all."""
+    ours = {".lock", "tgarc.log"} | ({metrics.name} if metrics.parent == out else set())
+    try:
+        with locked(out):           # no other run may have started in it meanwhile
+            names = {p.name for p in out.iterdir()}
+            if not names <= ours:
+                return
+            for name in names:
+                (out / name).unlink()
+    except OSError:
+        return
+    for folder in (out.absolute(), *out.absolute().parents):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == made:
+            return
+
+
+def _export_into(cfg: ExportConfig, out: Path) -> int:
+    private_files(cfg.shared)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK | os.X_OK):
         raise PermissionError(f"cannot write to --out {out}")
@@ -39,28 +87,6 @@ def export(cfg: ExportConfig) -> int:
             raise
         finally:
             logs.close_log(handler)
-
-
-class LockHeld(OSError):
-    """Another run writes this folder (exit code 4)."""
-
-
-@contextlib.contextmanager
-def locked(out: Path):
-    """``<out>/.lock``: one run per output folder. The kernel drops the lock when the
-    holder dies, so a crashed run never leaves a stale one."""
-    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockHeld(f"another tgarc run is writing {out} (it holds {out / '.lock'})") \
-                from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        yield
-    finally:
-        os.close(fd)
 
 
 def _export(cfg: ExportConfig) -> int:
@@ -92,37 +118,111 @@ def _export(cfg: ExportConfig) -> int:
     return code
 
 
-def render(folder: str, formats: list[str], tz: str) -> int:
-    from engine.archive import views
+def stores(root: Path) -> list[Path]:
+    """Every chat folder under ``root`` (itself included) and the topic and comment-thread
+    stores nested in them: folders with a checkpoint, or with an archive whose checkpoint
+    was lost. Chat folders first (a forum's topic views before single-topic stores)."""
+    found = set()
+    for mark in ("state/checkpoint.json", "archive"):
+        for pattern in (mark, f"*/{mark}", *(f"{n}/*/{mark}" for n in NESTED),
+                        *(f"*/{n}/*/{mark}" for n in NESTED)):
+            found.update(p.parent.parent if mark.startswith("state") else p.parent
+                         for p in root.glob(pattern)
+                         if mark.startswith("state") or any(p.glob("*.seg")))
+    return sorted(found, key=lambda r: (r.parent.name in NESTED, r))
+
+
+def _say(line: str) -> None:
+    print(f"tgarc: {line}", file=sys.stderr)
+
+
+def render(folder: str, formats: list[str], tz: str | None, shared: bool = False) -> int:
+    """Every output of each chat under ``folder`` rendered anew from its archive, offline,
+    in ``tz`` (None: the zone each chat was rendered in), notes of days that no longer
+    hold a message removed, and each manifest brought up to date."""
+    from engine import __version__
+    from engine.archive import manifest, views
     from engine.archive.assemble import assemble
-    from engine.archive.manifest import NESTED
     from engine.archive.store import ChatStore
 
-    root = Path(folder)
-    cp = "state/checkpoint.json"
-    found = set()
-    for pattern in (cp, f"*/{cp}", *(f"{n}/*/{cp}" for n in NESTED),
-                    *(f"*/{n}/*/{cp}" for n in NESTED)):
-        found.update(p.parent.parent for p in root.glob(pattern))
-    # chat folders first: a forum's topic views, then the stores of single topics
-    roots = sorted(found, key=lambda r: (r.parent.name in NESTED, r))
+    private_files(shared)
+    roots = stores(Path(folder))
     if not roots:
         raise ConfigError(f"{folder} holds no tgarc archive (no state/checkpoint.json)")
     for r in roots:
-        store = ChatStore.load(r)
-        done = assemble(store, formats, tz, full=True)
-        topics = views.saved_topics(store)
-        if topics:
-            views.render_topics(store, topics, formats, tz)
-        print(f"{r}: {done.messages} messages rendered ({', '.join(formats)})"
+        with ChatStore.load(r) as store:
+            for line in store.notices:
+                _say(line)
+            kept = store.cp.output.tz
+            zone = tz or kept or _local_zone()
+            if tz and kept and tz != kept:
+                _say(f"{r.name}: time zone changed from {kept} to {tz}")
+            done = assemble(store, formats, zone, full=True)
+            topics = views.saved_topics(store)
+            if topics:
+                views.render_topics(store, topics, formats, zone)
+            old = manifest.read(r) or {}
+            manifest.update(r, tool=f"tgarc {__version__}", api_layer=old.get("api_layer"),
+                            runs=old.get("runs") or [], tz=store.cp.output.tz)
+        print(f"{r}: {done.messages} messages rendered ({', '.join(formats)}, {zone})"
               + (f" and {len(topics)} topics" if topics else ""), file=sys.stderr)
     return 0
 
 
+def _local_zone() -> str:
+    from engine.config import local_zone
+
+    return local_zone()
+
+
+def repair(folder: str, shared: bool = False) -> int:
+    """Make each chat under ``folder`` consistent again, offline: rebuild a missing or
+    damaged checkpoint from the archive, keep whole segments it did not list, and set
+    damaged segments aside into ``quarantine/`` (their ids are fetched again by the next
+    export). Nothing is deleted. Exit 0 once every chat is consistent."""
+    from engine.archive.store import ChatStore
+
+    private_files(shared)
+    roots = stores(Path(folder))
+    if not roots:
+        raise ConfigError(f"{folder} holds no tgarc archive (no archive/ or "
+                          f"state/checkpoint.json)")
+    refetch = False
+    for r in roots:
+        with ChatStore.load(r) as store:
+            bad = store.check()
+            store.commit()
+            for line in store.notices:
+                _say(line)
+            gone = [s for s in bad if s.kind == "history" and s.count]
+            versions = sum(s.count for s in bad if s.kind == "refresh")
+            total = len(store.cp.segments)
+            if not bad and not store.notices:
+                print(f"{r}: {total} archive segments checked, all whole", file=sys.stderr)
+                continue
+            line = f"{r}: {total} archive segments whole"
+            if gone:
+                refetch = True
+                line += (f"; {sum(s.count for s in gone)} messages (ids "
+                         + ", ".join(f"{s.lo}..{s.hi}" for s in gone[:5])
+                         + (" …" if len(gone) > 5 else "") + ") are fetched again by the "
+                         "next export")
+            if versions:
+                line += (f"; {versions} stored edit version(s) could not be kept (the damaged "
+                         f"file stays in quarantine/)")
+            print(line, file=sys.stderr)
+    if refetch:
+        print("tgarc: repaired; run the same export command again to fetch what was set aside",
+              file=sys.stderr)
+    return 0
+
+
 def verify(folder: str) -> int:
-    """Re-hash every file of each chat folder under ``folder`` against its manifest.json;
-    differences go to stdout, one a line; exit 1 if there is any."""
+    """Re-hash every file of each chat folder under ``folder`` against its manifest.json,
+    and check every archive segment against its own checksum; differences go to
+    stdout, one a line; exit 1 if there is any. Changes nothing."""
     from engine.archive import manifest
+    from engine.archive.store import ChatStore, CorruptState
 
     root = Path(folder)
     roots = manifest.roots(root)
@@ -131,6 +231,11 @@ def verify(folder: str) -> int:
     bad = 0
     for r in roots:
         problems = manifest.verify(r)
+        try:
+            if ChatStore.read_checkpoint(r) is None:
+                problems.append("missing: state/checkpoint.json; `tgarc repair` rebuilds it")
+        except CorruptState as exc:
+            problems.append(f"damaged: state/checkpoint.json ({' '.join(str(exc).split())})")
         bad += len(problems)
         name = r.relative_to(root).as_posix() if r != root else r.name
         for line in problems:
@@ -154,7 +259,8 @@ def tune(path: str, as_json: bool) -> int:
     return 0
 
 
-def demo(messages: int, out: str, workers: int, progress: str, tz: str) -> int:
+def demo(messages: int, out: str, workers: int, progress: str, tz: str,
+         shared: bool = False) -> int:
     """Serve a synthetic channel from a loopback fakedc (a child process, so it does not
     share a core's GIL with the exporter) and export it, no account needed."""
     server = subprocess.Popen(
@@ -177,7 +283,7 @@ def demo(messages: int, out: str, workers: int, progress: str, tz: str) -> int:
         print(f"tgarc demo: exporting {messages} messages of @tgarc_demo from the loopback "
               f"server at {env['TGARC_DC']} into {out}", file=sys.stderr)
         cfg = ExportConfig(targets=("@tgarc_demo",), out=out, workers=workers, tz=tz,
-                           progress=progress)
+                           progress=progress, shared=shared)
         code = export(cfg)
         print(f"tgarc demo: done — open {out} (result.json, messages.jsonl, markdown/, "
               f"export_metrics.json)", file=sys.stderr)

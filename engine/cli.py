@@ -3,6 +3,9 @@
 No logic of its own (see DESIGN.md): each command lives in its own module.
 Exit codes follow DESIGN.md: 0 done, 1 finished with failures, 2 usage or input
 error, 3 Telegram refused, 4 local I/O error, 130 interrupted.
+A failure is one ``tgarc: ...`` line on stderr; ``--debug`` adds its traceback and keeps
+the exit code. Every input that can be checked offline is checked before anything is
+created on disk; warnings (``tgarc: warning: ...``) come only once the input was accepted.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+import traceback
 
 from engine import __version__, config
 
+SHARED_HELP = ("files readable by other local users (0755/0644); default: private to you "
+               "(0700/0600)")
 PROXY_HELP = ("socks5://[user:pass@]host:port, http://[user:pass@]host:port or "
-              "mtproxy://SECRET@host:port (else TGARC_PROXY)")
+              "mtproxy://SECRET@host:port (else TGARC_PROXY: put a password or secret there, "
+              "as every local user can read a command line)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", help="output folder (one sub-folder per chat)")
     ex.add_argument("--config", help="TOML file with defaults for these flags (docs: README)")
     _render_flags(ex)
-    ex.add_argument("--workers", help="worker processes (number or auto)")
+    ex.add_argument("--workers", help="worker processes (number or auto; at most the CPUs "
+                                      "tgarc may use)")
     ex.add_argument("--min-id", type=int, help="oldest message id to export")
     ex.add_argument("--max-id", type=int, help="newest message id to export")
     ex.add_argument("--since", help="first day (YYYY-MM-DD, in --tz) or date-time")
@@ -51,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--members", action="store_true", default=None,
                     help="add the member list to chat.json (where the account may read it)")
     ex.add_argument("--session", help="Telethon session file (else TGARC_SESSION)")
+    ex.add_argument("--shared", action="store_true", default=None, help=SHARED_HELP)
     ex.add_argument("--proxy", help=PROXY_HELP)
     ex.add_argument("--metrics", help="where export_metrics.json goes (default: in --out)")
     ex.add_argument("--quiet", action="store_true", help="no progress, no summary")
@@ -60,10 +69,19 @@ def _parser() -> argparse.ArgumentParser:
                     help="progress on stderr: auto (live on a terminal, JSON lines otherwise)")
     ex.add_argument("--fetch-streams", type=int, help=argparse.SUPPRESS)
     ex.add_argument("--request-timeout", type=float, help=argparse.SUPPRESS)
+    ex.add_argument("--reconnect-timeout", type=float, metavar="SECONDS",
+                    help="when the connection to Telegram is lost, keep reconnecting this long "
+                         "before giving up (default 600; the run can be resumed)")
 
     rd = sub.add_parser("render", help="rebuild the outputs from the archive, offline")
     rd.add_argument("dir", help="a chat folder, or an --out folder holding several")
     _render_flags(rd)
+    rd.add_argument("--shared", action="store_true", help=SHARED_HELP)
+
+    rp = sub.add_parser("repair", help="rebuild a lost or damaged checkpoint, set damaged "
+                                       "archive segments aside (offline; deletes nothing)")
+    rp.add_argument("dir", help="a chat folder, or an --out folder holding several")
+    rp.add_argument("--shared", action="store_true", help=SHARED_HELP)
 
     vf = sub.add_parser("verify", help="re-hash every file against manifest.json")
     vf.add_argument("dir", help="a chat folder, or an --out folder holding several")
@@ -80,7 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     how.add_argument("--phone", help="phone number in international format (else asked)")
     how.add_argument("--qr", action="store_true",
                      help="show a QR code to scan with Telegram on a logged-in phone")
-    how.add_argument("--bot-token", help="log in as a bot (token from @BotFather)")
+    how.add_argument("--bot", action="store_true",
+                     help="log in as a bot: the token (from @BotFather) from TGARC_BOT_TOKEN, "
+                          "else asked without echo")
+    how.add_argument("--bot-token", metavar="TOKEN",
+                     help="log in as a bot with this token (every local user can read it in "
+                          "`ps`: prefer --bot)")
 
     lo = sub.add_parser("logout", help="log the session out and delete its file")
     lo.add_argument("--proxy", help=PROXY_HELP)
@@ -93,11 +116,13 @@ def _parser() -> argparse.ArgumentParser:
     ch.add_argument("--page-size", type=int, default=100, help=argparse.SUPPRESS)
 
     dm = sub.add_parser("demo", help="export a synthetic channel from a loopback server")
-    dm.add_argument("--messages", type=int, default=2000)
+    dm.add_argument("--messages", type=int, default=2000,
+                    help="messages in the synthetic channel (1 or more; default 2000)")
     dm.add_argument("--out", default="tgarc-demo")
     dm.add_argument("--workers", default="auto")
     dm.add_argument("--tz", help="time zone of dates and day notes (default: this machine's)")
     dm.add_argument("--quiet", action="store_true")
+    dm.add_argument("--shared", action="store_true", help=SHARED_HELP)
     return p
 
 
@@ -132,6 +157,7 @@ def _export(args) -> int:
         return flag if flag is not None else file.get(key, default)
 
     tz = config.zone(pick(args.tz, "tz"))
+    tz_given = pick(args.tz, "tz") is not None
     out = pick(args.out, "out")
     if not out:
         raise config.ConfigError("--out is required (or `out` in the --config file)")
@@ -154,17 +180,31 @@ def _export(args) -> int:
         raise config.ConfigError("--topic ID takes one forum topic (a positive id) of one "
                                  "TARGET")
     since, until = pick(args.since, "since"), pick(args.until, "until")
+    first = config.parse_when(since, tz, end=False) if since else None
+    after = config.parse_when(until, tz, end=True) if until else None
+    if first is not None and after is not None and first >= after:
+        raise config.ConfigError(f"--since {since} is after --until {until}: no message "
+                                 f"can match both")
+    min_id = _at_least("--min-id", pick(args.min_id, "min_id", 0), 0)
+    max_id = _at_least("--max-id", pick(args.max_id, "max_id", 0), 0)
+    if min_id and max_id and min_id > max_id:
+        raise config.ConfigError(f"--min-id {min_id} is above --max-id {max_id}: no message "
+                                 f"id lies in between")
     session = args.session or (None if os.environ.get("TGARC_SESSION") else file.get("session"))
+    if session:                     # a mistyped path: no empty session file, no --out
+        from engine.telegram.login import existing_session_file
+
+        existing_session_file(session)
+    notes: list[str] = []
     cfg = config.ExportConfig(
         targets=tuple(args.targets), out=out,
         all_kinds=config.parse_kinds(kinds) if args.all else (),
         formats=config.parse_formats(pick(args.format, "format")),
-        workers=config.parse_workers(str(pick(args.workers, "workers", "auto"))), tz=tz,
-        min_id=max(0, pick(args.min_id, "min_id", 0)),
-        max_id=max(0, pick(args.max_id, "max_id", 0)),
-        since=config.parse_when(since, tz, end=False) if since else None,
-        until=config.parse_when(until, tz, end=True) if until else None,
-        refresh_edits=max(0, pick(args.refresh_edits, "refresh_edits", 0)),
+        workers=config.parse_workers(str(pick(args.workers, "workers", "auto")), notes.append),
+        tz=tz, tz_given=tz_given, shared=bool(pick(args.shared, "shared", False)),
+        min_id=min_id, max_id=max_id, since=first, until=after,
+        refresh_edits=_at_least("--refresh-edits",
+                                pick(args.refresh_edits, "refresh_edits", 0), 0),
         takeout=config.choice("takeout", pick(args.takeout, "takeout", "auto"), config.TAKEOUT),
         topic=topic, comments=bool(pick(args.comments, "comments", False)),
         members=bool(pick(args.members, "members", False)),
@@ -173,15 +213,41 @@ def _export(args) -> int:
         progress="off" if args.quiet else config.choice(
             "progress", pick(args.progress, "progress", "auto"), config.PROGRESS),
         debug=getattr(args, "debug", False),
-        fetch_streams=max(1, pick(args.fetch_streams, "fetch_streams", 2)),
-        timeout=max(0.1, float(pick(args.request_timeout, "request_timeout", 30.0))))
+        fetch_streams=_at_least("--fetch-streams", pick(args.fetch_streams, "fetch_streams",
+                                                        2), 1),
+        timeout=float(pick(args.request_timeout, "request_timeout", 30.0)),
+        reconnect_timeout=float(pick(args.reconnect_timeout, "reconnect_timeout", 600.0)))
+    if not cfg.timeout > 0:
+        raise config.ConfigError(f"--request-timeout must be above 0, not {cfg.timeout:g}")
+    if not cfg.reconnect_timeout > 0:
+        raise config.ConfigError(f"--reconnect-timeout must be above 0, not "
+                                 f"{cfg.reconnect_timeout:g}")
+    _warn(notes)                    # only once every input was accepted
     return app.export(cfg)
+
+
+def _at_least(flag: str, value: int, low: int) -> int:
+    if value < low:
+        raise config.ConfigError(f"{flag} must be {low} or more, not {value}")
+    return value
+
+
+def _warn(lines) -> None:
+    for line in lines:
+        print(f"tgarc: warning: {line}", file=sys.stderr)
 
 
 def _render(args) -> int:
     from engine import app
 
-    return app.render(args.dir, list(config.parse_formats(args.format)), config.zone(args.tz))
+    return app.render(args.dir, list(config.parse_formats(args.format)),
+                      config.zone(args.tz) if args.tz else None, args.shared)
+
+
+def _repair(args) -> int:
+    from engine import app
+
+    return app.repair(args.dir, args.shared)
 
 
 def _verify(args) -> int:
@@ -199,8 +265,12 @@ def _tune(args) -> int:
 def _demo(args) -> int:
     from engine import app
 
-    return app.demo(args.messages, args.out, config.parse_workers(args.workers),
-                    "off" if args.quiet else "auto", config.zone(args.tz))
+    _at_least("--messages", args.messages, 1)
+    notes: list[str] = []
+    workers, tz = config.parse_workers(args.workers, notes.append), config.zone(args.tz)
+    _warn(notes)
+    return app.demo(args.messages, args.out, workers, "off" if args.quiet else "auto", tz,
+                    args.shared)
 
 
 def _login(args) -> int:
@@ -209,7 +279,8 @@ def _login(args) -> int:
     from engine import login
 
     return login.login(args.session, phone=args.phone, qr=args.qr, bot_token=args.bot_token,
-                       debug=args.debug, proxy=args.proxy or os.environ.get("TGARC_PROXY"))
+                       bot=args.bot, debug=args.debug,
+                       proxy=args.proxy or os.environ.get("TGARC_PROXY"))
 
 
 def _logout(args) -> int:
@@ -230,8 +301,8 @@ def _chats(args) -> int:
                        proxy=args.proxy or os.environ.get("TGARC_PROXY"))
 
 
-COMMANDS = {"doctor": _doctor, "export": _export, "render": _render, "verify": _verify,
-            "tune": _tune,
+COMMANDS = {"doctor": _doctor, "export": _export, "render": _render, "repair": _repair,
+            "verify": _verify, "tune": _tune,
             "demo": _demo, "login": _login, "logout": _logout, "chats": _chats}
 
 
@@ -246,7 +317,7 @@ def _code(exc: BaseException) -> int | None:
     name = type(exc).__name__
     if name == "Interrupted":
         return 130
-    if name == "BatchesFailed":
+    if name in ("BatchesFailed", "DamagedSegment"):
         return 1
     try:
         from engine.telegram.middleware import TelegramFailure
@@ -257,17 +328,40 @@ def _code(exc: BaseException) -> int | None:
     return None
 
 
+def _exposed(args) -> list[str]:
+    """Warnings for secrets given on the command line, which every local user can read
+    (``ps``, /proc/PID/cmdline) while the command runs."""
+    lines = []
+    if getattr(args, "bot_token", None):
+        lines.append("--bot-token put the bot token on the command line, where every local "
+                     "user can read it (ps); next time use `tgarc login --bot` (the token "
+                     "from TGARC_BOT_TOKEN, or typed when asked)")
+    if getattr(args, "proxy", None):
+        from engine.telegram.proxy import secrets_of
+
+        if secrets_of(args.proxy):
+            lines.append("--proxy put the proxy's password or secret on the command line, "
+                         "where every local user can read it (ps); next time set TGARC_PROXY"
+                         + (" or `proxy` in the --config file" if args.command == "export"
+                            else ""))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        _warn(_exposed(args))   # after the run: a failure stays one line (exit codes above)
+        return code
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
         code = _code(exc)
-        if code is None or args.debug:
+        if code is None:
             raise
-        if code == 1:
+        if args.debug:              # the traceback, and still the documented exit code
+            traceback.print_exc()
+        if code == 1 and type(exc).__name__ == "BatchesFailed":
             print(f"tgarc: finished, but some messages failed: {exc}", file=sys.stderr)
         elif str(exc):
             print(f"tgarc: {_one_line(exc)}", file=sys.stderr)

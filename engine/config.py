@@ -29,6 +29,8 @@ class ExportConfig(Struct, frozen=True, kw_only=True):
     formats: tuple[str, ...] = FORMATS
     workers: int = 2
     tz: str = "UTC"
+    tz_given: bool = True             # --tz (or `tz` in the file) named it; else each
+                                      # chat keeps the zone it was rendered in
     min_id: int = 0
     max_id: int = 0
     since: int | None = None          # unix seconds, inclusive
@@ -46,7 +48,10 @@ class ExportConfig(Struct, frozen=True, kw_only=True):
     fetch_streams: int = 2            # id ranges fetched at once
     timeout: float = 30.0             # seconds per Telegram request
     flood_ceiling: float = 300.0      # longest flood wait we sleep through
+    reconnect_timeout: float = 600.0  # --reconnect-timeout: seconds without Telegram before
+                                      # giving up (exit 3); reconnecting with backoff till then
     require_user: bool = True         # history needs a user account, not a bot
+    shared: bool = False              # --shared: 0755/0644 (default: private, 0700/0600)
 
     @property
     def metrics_path(self) -> Path:
@@ -91,7 +96,9 @@ def choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 def parse_formats(value: str | None) -> tuple[str, ...]:
-    if not value:
+    """``json,jsonl,md`` -> ("json", "jsonl", "md"); None (not given): all three. An empty
+    value is an error, not "all": ``--format ""`` is a mistake, not a choice."""
+    if value is None:
         return FORMATS
     got = tuple(dict.fromkeys(x.strip() for x in value.split(",") if x.strip()))
     bad = [x for x in got if x not in FORMATS]
@@ -139,15 +146,32 @@ def parse_kinds(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(x.removesuffix("s") for x in got))
 
 
-def parse_workers(value: str | None) -> int:
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask: taskset, cgroup cpusets)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def parse_workers(value: str | None, warn=None) -> int:
+    """``--workers N|auto``. auto: CPUs - 1, at most 4. A number above the CPUs this
+    process may use is capped at that count (more render processes than CPUs only take
+    turns) and ``warn`` gets one line saying so."""
+    cpus = usable_cpus()
     if value in (None, "auto"):
-        return max(1, min(4, (os.cpu_count() or 2) - 1))
+        return max(1, min(4, cpus - 1))
     try:
         n = int(value)
     except ValueError:
         n = 0
     if not 1 <= n <= 64:
         raise ConfigError(f"--workers must be a number from 1 to 64 or auto, not {value!r}")
+    if n > cpus:
+        if warn is not None:
+            warn(f"--workers {n} is more than the {cpus} CPU{'s' if cpus != 1 else ''} this "
+                 f"machine lets tgarc use; using {cpus}")
+        n = cpus
     return n
 
 
@@ -159,7 +183,8 @@ FILE_KEYS: dict[str, tuple[type, ...]] = {
     "refresh_edits": (int,), "kinds": (str, list), "min_id": (int,), "max_id": (int,),
     "since": (str,), "until": (str,), "metrics": (str,), "progress": (str,),
     "fetch_streams": (int,), "request_timeout": (int, float), "proxy": (str,),
-    "topic": (int,), "comments": (bool,), "members": (bool,),
+    "reconnect_timeout": (int, float),
+    "topic": (int,), "comments": (bool,), "members": (bool,), "shared": (bool,),
 }
 
 

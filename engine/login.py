@@ -5,7 +5,9 @@ Questions go to stderr and answers come from stdin: hidden (getpass) on a termin
 plain lines otherwise, so a script or a test can pipe them. stdout carries only
 machine-readable output: the StringSession (``login`` without ``--session``), the
 dialog table or its JSON (``chats``). Nothing typed (code, password, bot token) is
-ever echoed back.
+ever echoed back. A bot token is best typed at the prompt of ``login --bot`` (or put in
+TGARC_BOT_TOKEN): ``--bot-token TOKEN`` still works, but every local user can read a
+command line (``ps``), so cli.py warns about it.
 """
 
 from __future__ import annotations
@@ -107,13 +109,16 @@ def show_qr(url: str, err=None) -> None:
 
 # ---- commands ---------------------------------------------------------------------------------
 def login(session: str | None, phone: str | None = None, qr: bool = False,
-          bot_token: str | None = None, debug: bool = False, proxy: str | None = None) -> int:
+          bot_token: str | None = None, debug: bool = False, proxy: str | None = None,
+          bot: bool = False) -> int:
+    """``bot``: log in as a bot with the token from TGARC_BOT_TOKEN, else asked (hidden on
+    a terminal, a line of stdin otherwise); ``bot_token`` (``--bot-token``) still works."""
     from engine.telegram import login as tg
 
     ask = Prompter()
     with _quiet_telethon(debug):
         res = asyncio.run(tg.login(session, ask=ask, say=_say, show_qr=show_qr, phone=phone,
-                                   qr=qr, bot_token=bot_token, proxy=proxy,
+                                   qr=qr, bot_token=bot_token, bot=bot, proxy=proxy,
                                    tries=tg.ANSWER_TRIES if ask.interactive else 1))
     if res.already:
         _say(f"already logged in as {res.me.describe()} in {res.path}; run "

@@ -49,11 +49,13 @@ def test_config_file_supplies_defaults_and_flags_win(tmp_path):
         r = tgarc(dc, tmp_path / "ignored", "--quiet", "--config", str(cfg), "--format", "json")
         assert r.returncode == 0, r.stderr
         assert (tmp_path / "ignored" / CHANNEL_DIR / "result.json").exists()
-        # without TGARC_SESSION the file's session is used (an empty one: not logged in)
+        # without TGARC_SESSION the file's session is used (not there: exit 2, and neither
+        # an empty session file nor the --out folder is created)
         env = env_for(dc)
         del env["TGARC_SESSION"]
         r = tgarc(dc, tmp_path / "x", "--quiet", "--config", str(cfg), env=env)
-        assert r.returncode == 3 and "not logged in" in r.stderr
+        assert r.returncode == 2 and "no session file at" in r.stderr
+        assert not (tmp_path / "never-used.session").exists() and not (tmp_path / "x").exists()
 
 
 def test_malformed_config_is_one_line_exit_2_and_writes_nothing(tmp_path):

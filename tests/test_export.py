@@ -39,8 +39,8 @@ def ok(r) -> None:
 
 
 def segments(out: Path) -> list[m.Message]:
-    store = ChatStore.load(out / CHANNEL_DIR)
-    return [x for s in store.cp.segments for x in store.read_segment(s.name).messages]
+    with ChatStore.load(out / CHANNEL_DIR) as store:
+        return [x for s in store.cp.segments for x in store.read_segment(s.name).messages]
 
 
 def test_export_of_the_corpus_matches_the_golden_files(tmp_path):
@@ -78,8 +78,7 @@ def test_metrics_validate_and_count_what_was_exported(tmp_path):
     metrics = orjson.loads((tmp_path / "export_metrics.json").read_bytes())
     assert validate(metrics) == []
     assert metrics["messages"] == expected
-    store = ChatStore.load(tmp_path / CHANNEL_DIR)
-    batches = len(store.cp.segments)
+    batches = len(ChatStore.read_checkpoint(tmp_path / CHANNEL_DIR).segments)
     for stage in ("decode", "render", "write"):
         assert metrics["stages"][stage]["count"] == batches
     assert metrics["stages"]["fetch"]["count"] == pages >= batches
@@ -201,9 +200,9 @@ def test_ctrl_c_exits_130_and_the_next_run_resumes(tmp_path):
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err[-3000:]
         assert "Traceback" not in err and "interrupted" in err
-        store = ChatStore.load(tmp_path / "run" / CHANNEL_DIR)
-        assert store.cp.runs[-1].status == "interrupted"
-        done = sum(s.count for s in store.cp.segments)
+        cp = ChatStore.read_checkpoint(tmp_path / "run" / CHANNEL_DIR)
+        assert cp.runs[-1].status == "interrupted"
+        done = sum(s.count for s in cp.segments)
         assert done > 0
         ok(tgarc(dc, tmp_path / "run"))
     assert outputs(tmp_path / "run") == outputs(tmp_path / "reference")

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from engine.archive.store import ChatStore
+from engine.archive.store import ChatStore, read_segment_file
 from engine.fakedc.faults import Rule
 from tests._export import CHANNEL_DIR, env_for, outputs, served, tgarc
 
@@ -58,8 +58,8 @@ def test_flood_wait_past_the_ceiling_is_exit_3_with_a_consistent_checkpoint(tmp_
         assert r.returncode == 3
         assert one_line(r) == ("tgarc: Telegram asks to wait 4000 s before GetHistory again, "
                                "more than the 300 s ceiling; re-run later (progress is saved)")
-        store = ChatStore.load(tmp_path / "run" / CHANNEL_DIR)
-        kept = sum(s.count for s in store.cp.segments)
+        kept = sum(s.count for s in ChatStore.read_checkpoint(tmp_path / "run" /
+                                                              CHANNEL_DIR).segments)
         assert kept > 0 and not (tmp_path / "run" / CHANNEL_DIR / "result.json").exists()
         dc.rules.clear()
         assert tgarc(dc, tmp_path / "run", "--quiet").returncode == 0
@@ -128,9 +128,9 @@ def test_disk_full_is_exit_4_with_a_consistent_checkpoint_then_resumes(tmp_path,
                   "--metrics", str(tmp_path / "metrics.json"))
         assert r.returncode == 4, r.stderr
         assert one_line(r).startswith("tgarc: No space left on device"), r.stderr
-        store = ChatStore.load(small_disk / "out" / CHANNEL_DIR)   # readable, consistent
-        for seg in store.cp.segments:
-            store.read_segment(seg.name)
+        root = small_disk / "out" / CHANNEL_DIR            # readable, consistent
+        for seg in ChatStore.read_checkpoint(root).segments:
+            read_segment_file(root / "archive" / seg.name)
         subprocess.run(["mount", "-o", "remount,size=200m", str(small_disk)], check=True)
         r = tgarc(dc, small_disk / "out", "--quiet", "--format", "jsonl")
         assert r.returncode == 0, r.stderr

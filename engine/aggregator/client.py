@@ -20,6 +20,7 @@ from engine.model.events import (
     ENCODER,
     CacheSnapshot,
     Finish,
+    LinkState,
     Progress,
     QueueSample,
     Stages,
@@ -39,6 +40,8 @@ def _coalesce_key(event):
         return ("progress",)
     if isinstance(event, TelegramSnapshot):
         return ("telegram",)
+    if isinstance(event, LinkState):
+        return ("link",)
     if isinstance(event, CacheSnapshot):
         return ("cache", event.name)
     if isinstance(event, WorkerBusy):

@@ -54,7 +54,9 @@ class Display:
 
 
 class JsonDisplay(Display):
-    """One JSON line a second; at the end a ``summary`` line, then the human summary."""
+    """One JSON line a second (with ``flood`` during a flood wait and ``reconnecting``
+    while the connection to Telegram is being restored); at the end a ``summary`` line,
+    then the human summary."""
 
     def __init__(self, start: float | None = None, stream=None):
         super().__init__(start)
@@ -77,6 +79,10 @@ class JsonDisplay(Display):
         if active is not None:
             rec["flood"] = {"method": active.method, "seconds": active.seconds,
                             "left_s": round(fold.flood_until - now, 1)}
+        link = fold.reconnecting()
+        if link is not None:
+            rec["reconnecting"] = {"offline_s": round(link.offline_s, 1),
+                                   "limit_s": round(link.limit_s, 1)}
         self._write(orjson.dumps(rec).decode())
 
     def note(self, line: str) -> None:
@@ -97,7 +103,8 @@ class JsonDisplay(Display):
 
 
 class TtyDisplay(Display):
-    """A rich progress line: done / total, msgs/s, ETA, flood waits (and the one under way)."""
+    """A rich progress line: done / total, msgs/s, ETA, flood waits (and the one under way),
+    "reconnecting (n s)" while the connection to Telegram is being restored."""
 
     def __init__(self, start: float | None = None, force_terminal: bool = False):
         super().__init__(start)
@@ -125,6 +132,9 @@ class TtyDisplay(Display):
         if e is not None:
             parts.append(f"ETA {duration(e)}")
         active = fold.flood_active(now)
+        link = fold.reconnecting()
+        if link is not None:
+            parts.append(f"[yellow]reconnecting ({link.offline_s:.0f} s)[/]")
         if active is not None:
             left = max(0, round(fold.flood_until - now))
             parts.append(f"[yellow]flood wait {active.seconds} s on {active.method}"

@@ -11,6 +11,7 @@ from engine.model.events import (
     CacheSnapshot,
     Finish,
     Flood,
+    LinkState,
     Plan,
     Progress,
     QueueSample,
@@ -90,6 +91,7 @@ class Fold:
     messages: int = 0
     stages: dict[str, StageStats] = field(default_factory=dict)
     telegram: TelegramSnapshot | None = None
+    link: LinkState | None = None              # the latest; offline_s > 0: reconnecting
     caches: dict[str, CacheSnapshot] = field(default_factory=dict)
     fill_sum: float = 0.0
     fill_n: int = 0
@@ -127,6 +129,8 @@ class Fold:
                                                 ev.producer_blocked_seconds)
         elif isinstance(ev, TelegramSnapshot):
             self.telegram = ev
+        elif isinstance(ev, LinkState):
+            self.link = ev
         elif isinstance(ev, CacheSnapshot):
             self.caches[ev.name] = ev
         elif isinstance(ev, Flood):
@@ -156,6 +160,12 @@ class Fold:
         """The latest flood wait while it lasts, else None."""
         if self.flood_latest is not None and now < self.flood_until:
             return self.flood_latest
+        return None
+
+    def reconnecting(self) -> LinkState | None:
+        """The link state while the connection to Telegram is being restored, else None."""
+        if self.link is not None and self.link.offline_s > 0:
+            return self.link
         return None
 
     def busy_fractions(self, end_mono: float) -> list[float]:
@@ -196,6 +206,9 @@ class Fold:
                 "retries": tg.retries if tg else 0,
                 "reconnects": tg.reconnects if tg else 0,
                 "timeouts": tg.timeouts if tg else 0,
+                # seconds without a connection to Telegram (exports report their link)
+                **({"offline_seconds": round(float(self.link.offline_total_s), 3)}
+                   if self.link is not None else {}),
             },
             "queues": {
                 "ring_capacity_bytes": self.ring_capacity_bytes,

@@ -179,24 +179,34 @@ def tune_report(metrics_path) -> dict:
 
     Returns {"workers", "reason", "status", "messages", "wall_seconds", "messages_per_second",
     "recorded" (the recommendation stored at the end of the run), and the rule's inputs}.
-    Raises ValueError with one readable line when the file is missing or malformed.
+    Raises ConfigError (a ValueError; exit code 2) with one readable line when the file is
+    missing, a folder, unreadable or malformed.
     """
+    from engine.config import ConfigError
+
     path = Path(metrics_path)
+    if path.is_dir():
+        hint = " (try DIR/export_metrics.json)" if (path / "export_metrics.json").is_file() \
+            else ""
+        raise ConfigError(f"{path}: a folder, not an export_metrics.json file{hint}")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such file (run `tgarc export` first)") from None
+        raise ConfigError(f"{path}: no such file (run `tgarc export` first)") from None
     except OSError as e:
-        raise ValueError(f"{path}: cannot read it ({e.strerror or e})") from None
+        raise ConfigError(f"{path}: cannot read it ({e.strerror or e})") from None
     try:
         metrics = orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
     errors = validate(metrics) if isinstance(metrics, dict) else ["expected a JSON object"]
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ValueError(f"{path}: not a tgarc export_metrics.json: {errors[0]}{more}")
-    rec = recommend(metrics)
+        raise ConfigError(f"{path}: not a tgarc export_metrics.json: {errors[0]}{more}")
+    try:
+        rec = recommend(metrics)
+    except (ArithmeticError, ValueError) as e:      # well-typed, but absurd numbers
+        raise ConfigError(f"{path}: not a tgarc export_metrics.json: {e}") from None
     return {**rec, "status": metrics["status"], "messages": metrics["messages"],
             "wall_seconds": metrics["wall_seconds"],
             "messages_per_second": metrics["messages_per_second"],

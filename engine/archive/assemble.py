@@ -8,7 +8,9 @@ One streaming pass over the history segments (sorted by id) writes every format:
   last line, rewritten (temp + rename) otherwise (edits, deletions, a damaged tail);
 - ``markdown/``: a day note is rendered once all of that day's messages are known
   (segments carry their oldest date, so "no later segment can still hold this day" is
-  known while streaming) and only for days that changed since the last assembly.
+  known while streaming) and only for days that changed since the last assembly; a
+  full assembly (another zone, say) also removes the notes of days that no longer
+  hold a message.
 
 Newer versions from refresh segments replace the version of their id. Memory is
 bounded by one day's messages plus two int arrays (id, date) for reply links.
@@ -29,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from engine import model as m
 from engine.archive.atomic import fsync_dir, write_atomic
-from engine.archive.store import ChatStore, Segment
+from engine.archive.store import ChatStore, Segment, batch_dates
 from engine.worker import fragments, render_jsonl, render_md, render_td
 from engine.worker.render_td import MIGRATED_ID_SHIFT
 
@@ -141,6 +143,7 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
     for i in range(len(history) - 1, -1, -1):
         suffix_min[i] = min(suffix_min[i + 1], history[i].date_lo or float("inf"))
     days: dict[dt.date, list[m.Message]] = {}
+    written: set[Path] = set()
     last_id = 0
     try:
         first = True
@@ -188,11 +191,13 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
                 for day in sorted(days):
                     if done_before is not None and day >= done_before:
                         break
-                    _write_day(store, vctx, day, days.pop(day))
+                    written.add(_write_day(store, vctx, day, days.pop(day)))
                     result.days_written += 1
         for day in sorted(days):
-            _write_day(store, vctx, day, days.pop(day))
+            written.add(_write_day(store, vctx, day, days.pop(day)))
             result.days_written += 1
+        if md and dirty is None:
+            prune_notes(store.root, written)
         if td is not None:
             if first:                 # no messages: the document has an empty list
                 td.f.seek(0)
@@ -264,10 +269,28 @@ def rendered(store: ChatStore, seg: Segment, tz_name: str, tz, overrides, overri
     return batch, msgs, td_frags, jl_frags
 
 
-def _write_day(store: ChatStore, vctx, day: dt.date, messages: list[m.Message]) -> None:
+def _write_day(store: ChatStore, vctx, day: dt.date, messages: list[m.Message]) -> Path:
     path = store.root / render_md.note_path(day)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, render_md.render_day(vctx, day, messages))
+    return path
+
+
+def prune_notes(root: Path, kept: set[Path]) -> int:
+    """Remove the day notes under ``root/markdown`` that a full render did not write
+    (days that no longer hold a message, as after a change of zone), and year folders
+    left empty. Only names tgarc gives notes are touched."""
+    removed = 0
+    for path in sorted((root / "markdown").glob("[0-9][0-9][0-9][0-9]/*.md")):
+        stem = path.stem
+        if path not in kept and len(stem) == 10 and stem[:4] == path.parent.name \
+                and stem[4] == "-" and stem[7] == "-":
+            path.unlink()
+            removed += 1
+    for year in (root / "markdown").glob("[0-9][0-9][0-9][0-9]"):
+        with contextlib.suppress(OSError):
+            year.rmdir()                 # only when empty
+    return removed
 
 
 def _size(path: Path) -> int:
@@ -277,9 +300,7 @@ def _size(path: Path) -> int:
         return 0
 
 
-def segment_dates(batch: m.Batch) -> tuple[int, int]:
-    dates = [x.date for x in batch.messages if x.date]
-    return (min(dates), max(dates)) if dates else (0, 0)
+segment_dates = batch_dates
 
 
 __all__ = ["FORMATS", "Assembled", "Segment", "assemble", "segment_dates"]

@@ -7,7 +7,10 @@ and render cache, which change by design) is left out, and so is the manifest it
 
 Updating reuses the hash of a file whose size and mtime did not change since the last
 manifest (a re-run must not re-read hundreds of GB of media); ``verify`` never does: it
-re-reads every byte.
+re-reads every byte, and checks each archive segment against its own sha256 as well.
+An archive segment that changed since the last manifest is checked before it is hashed:
+a damaged one stops the update (``DamagedSegment``), so damage is never blessed.
+``stale`` lists the outputs that differ from the manifest: an export renders them anew.
 """
 
 from __future__ import annotations
@@ -19,13 +22,12 @@ from pathlib import Path
 import orjson
 
 from engine.archive.atomic import write_atomic
+from engine.archive.lock import NESTED
+from engine.archive.store import QUARANTINE, DamagedSegment, read_segment_file
 
 NAME = "manifest.json"
 SKIP_DIRS = {"state"}
 CHUNK = 1 << 20
-
-
-NESTED = ("topics", "comments")     # may hold stores of their own (--topic, --comments)
 
 
 def _own_store(folder: Path) -> bool:
@@ -78,8 +80,10 @@ def read(root: Path) -> dict | None:
         return {}
 
 
-def update(root: Path, *, tool: str, api_layer: int | None, runs: list[dict]) -> dict:
-    """Write ``root/manifest.json`` for the folder as it is now; returns it."""
+def update(root: Path, *, tool: str, api_layer: int | None, runs: list[dict],
+           tz: str = "") -> dict:
+    """Write ``root/manifest.json`` for the folder as it is now; returns it. ``tz``: the
+    zone the outputs are in (a rebuilt checkpoint takes it from here)."""
     old = (read(root) or {}).get("files", {})
     files = {}
     for rel in _files(root):
@@ -88,12 +92,40 @@ def update(root: Path, *, tool: str, api_layer: int | None, runs: list[dict]) ->
         if prev and prev.get("size") == st.st_size and prev.get("mtime_ns") == st.st_mtime_ns:
             digest = prev["sha256"]
         else:
+            if _is_segment(rel):
+                read_segment_file(root / rel)        # DamagedSegment: never blessed
             digest = sha256(root / rel)
         files[rel] = {"size": st.st_size, "sha256": digest, "mtime_ns": st.st_mtime_ns}
     manifest = {"version": 1, "tool": tool, "api_layer": api_layer, "runs": runs,
-                "files": files}
+                **({"tz": tz} if tz else {}), "files": files}
     write_atomic(root / NAME, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return manifest
+
+
+def _is_segment(rel: str) -> bool:
+    return rel.startswith("archive/") and rel.endswith(".seg")
+
+
+def stale(root: Path) -> list[str]:
+    """The files of the last manifest, but the archive of record, that are missing or
+    differ now (outputs a user or a crash removed or changed); ``["manifest.json"]``
+    when there is no manifest to compare with."""
+    manifest = read(root)
+    if not manifest or not isinstance(manifest.get("files"), dict):
+        return [NAME]
+    out = []
+    for rel, entry in manifest["files"].items():
+        if _is_segment(rel) or rel.startswith(QUARANTINE + "/"):
+            continue
+        try:
+            st = (root / rel).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            out.append(rel)
+            continue
+        if st.st_size != entry.get("size") or (st.st_mtime_ns != entry.get("mtime_ns")
+                                               and sha256(root / rel) != entry.get("sha256")):
+            out.append(rel)
+    return out
 
 
 def verify(root: Path) -> list[str]:
@@ -115,5 +147,12 @@ def verify(root: Path) -> list[str]:
             problems.append(f"changed: {rel} (size {size}, manifest {entry['size']})")
         elif sha256(path) != entry["sha256"]:
             problems.append(f"changed: {rel} (sha256 differs)")
-    problems += [f"not in the manifest: {rel}" for rel in _files(root) if rel not in listed]
+    for rel in _files(root):
+        if rel not in listed:
+            problems.append(f"not in the manifest: {rel}")
+        if _is_segment(rel):
+            try:
+                read_segment_file(root / rel)
+            except DamagedSegment as exc:
+                problems.append(f"damaged: {rel} ({exc.why}); `tgarc repair` sets it aside")
     return problems

@@ -8,29 +8,53 @@
 
 The catalogue in the checkpoint is the truth: a segment file exists on disk before it
 is listed (the worker fsyncs it, the supervisor fsyncs ``archive/`` and only then
-writes the checkpoint), and a file that is not listed is the leftover of a crash and
-is removed when the folder is opened. The catalogue only grows, so "which segments
-are already reflected in the user-facing outputs" is one number, ``assembled``.
+writes the checkpoint). Nothing in ``archive/`` is ever deleted on a guess: each segment
+carries its own length and sha256 (a 48-byte header before the msgpack Batch), so a
+segment the checkpoint does not list yet (a crash between the worker's fsync and the
+checkpoint) is checked when the folder is opened and *adopted* if whole, or moved to
+``quarantine/`` (and reported) if not. A missing or damaged checkpoint is rebuilt from
+the segments themselves (``rebuild``; ``tgarc repair``): a lost ``state/`` costs a scan,
+never the archive. The catalogue only grows, so "which segments are already reflected
+in the user-facing outputs" is one number, ``assembled``.
+
+Every writer of a chat folder (export, render, repair) holds the chat's lock,
+``state/.lock`` (``ChatLock``); a store nested in a chat (a topic, a comment thread)
+is covered by its chat's lock.
 A history segment covers the id range ``lo..hi`` it was fetched for (gaps included:
 an id with no message there is covered too); refresh segments hold newer versions of
 messages already covered and win over older versions, in catalogue order.
 """
 
+
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import hashlib
 import os
+import re
+import struct
 from pathlib import Path
 
 import msgspec
+import orjson
 from msgspec import Struct
 
 from engine import model as m
 from engine.archive.atomic import fsync_dir, write_atomic
+from engine.archive.lock import NESTED, ChatLock
 from engine.archive.naming import chat_folder
 from engine.archive.ranges import IdRanges
 
 CHECKPOINT_VERSION = 1
+QUARANTINE = "quarantine"     # segments set aside: damaged, or overlapping the catalogue
+
+# A segment file: this header, then the msgpack Batch. Segments written before the
+# header existed are a bare Batch and are still read (checked by decoding alone).
+SEG_MAGIC = b"TGARCSG1"
+_SEG_HEADER = struct.Struct("<8sQ32s")          # magic, payload length, sha256(payload)
+_HISTORY_NAME = re.compile(r"(-?\d+)-(-?\d+)\.(\d+)\.(\d+)\.seg")
+_REFRESH_NAME = re.compile(r"refresh\.(\d+)\.(\d+)\.seg")
 
 
 class Segment(Struct, array_like=True):
@@ -53,7 +77,7 @@ class ChatMeta(Struct, omit_defaults=True):
 
 
 class OutputState(Struct, omit_defaults=True):
-    tz: str = ""
+    tz: str = ""              # the chat's time zone: kept until a run names another
     formats: list[str] = []
     assembled: int = 0        # catalogue entries reflected in the outputs
     jsonl_bytes: int = 0      # messages.jsonl length when last committed
@@ -65,6 +89,7 @@ class RunRecord(Struct, omit_defaults=True):
     finished: str = ""
     status: str = ""
     messages: int = 0
+    tz: str = ""              # the zone the outputs were rendered in (rebuilds recover it)
 
 
 class Checkpoint(Struct, omit_defaults=True):
@@ -83,7 +108,94 @@ _CP_DEC = msgspec.json.Decoder(Checkpoint)
 
 
 class CorruptState(Exception):
-    """The checkpoint cannot be read (exit code 4: local state)."""
+    """Local state tgarc cannot use (exit code 4)."""
+
+
+class DamagedCheckpoint(CorruptState):
+    """``state/checkpoint.json`` cannot be read: it is rebuilt from the archive."""
+
+    def __init__(self, path: Path, why: str):
+        super().__init__(f"{path} is damaged ({why}); `tgarc repair` rebuilds it from the "
+                         f"archive")
+        self.path, self.why = path, why
+
+
+class DamagedSegment(Exception):
+    """An archive segment fails its own check (exit code 1): reported by name, never
+    blessed into the manifest, never deleted."""
+
+    def __init__(self, path: Path, why: str):
+        self.path, self.why = Path(path), why
+        chat = self.path.parent.parent
+        super().__init__(f"archive segment {self.path} is damaged ({why}); run `tgarc repair "
+                         f"{chat}` to set it aside, then the same export again to fetch its "
+                         f"messages anew")
+
+
+# ---- segment files ----------------------------------------------------------------------------
+def seal(payload: bytes) -> bytes:
+    """A segment file's bytes: the header (length, sha256) and the Batch."""
+    return _SEG_HEADER.pack(SEG_MAGIC, len(payload), hashlib.sha256(payload).digest()) + payload
+
+
+def unseal(data: bytes, path: Path) -> memoryview:
+    """The Batch bytes of a segment file, checked against its header."""
+    view = memoryview(data)
+    if data[:len(SEG_MAGIC)] != SEG_MAGIC:
+        return view                      # written before segments carried a header
+    if len(data) < _SEG_HEADER.size:
+        raise DamagedSegment(path, f"cut short at {len(data)} bytes")
+    _magic, size, digest = _SEG_HEADER.unpack_from(data)
+    payload = view[_SEG_HEADER.size:]
+    if len(payload) != size:
+        raise DamagedSegment(path, f"{len(payload)} bytes of data where its header says {size}")
+    if hashlib.sha256(payload).digest() != digest:
+        raise DamagedSegment(path, "its sha256 does not match its content")
+    return payload
+
+
+def read_segment_file(path: Path) -> m.Batch:
+    try:
+        return m.BATCH_DECODER.decode(unseal(path.read_bytes(), path))
+    except FileNotFoundError:
+        raise DamagedSegment(path, "the file is missing") from None
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DamagedSegment(path, f"not a readable batch: {exc}") from None
+
+
+def batch_dates(batch: m.Batch) -> tuple[int, int]:
+    dates = [x.date for x in batch.messages if x.date]
+    return (min(dates), max(dates)) if dates else (0, 0)
+
+
+def describe(path: Path) -> Segment:
+    """The catalogue entry of a segment file, from its name and its checked content."""
+    name = path.name
+    batch = read_segment_file(path)
+    msgs = batch.messages
+    d_lo, d_hi = batch_dates(batch)
+    if mt := _HISTORY_NAME.fullmatch(name):
+        lo, hi = int(mt[1]), int(mt[2])
+        if lo > hi:
+            raise DamagedSegment(path, "its name gives an empty id range")
+        return Segment(name, "history", lo, hi, len(msgs), d_lo, d_hi)
+    if (mt := _REFRESH_NAME.fullmatch(name)) and msgs:
+        return Segment(name, "refresh", msgs[0].id, msgs[-1].id, len(msgs), d_lo, d_hi)
+    raise DamagedSegment(path, "not a segment tgarc writes")
+
+
+def _order(name: str) -> tuple[int, int, int, str]:
+    """Catalogue order: by run; a run's refresh segment before its history pages."""
+    if mt := _HISTORY_NAME.fullmatch(name):
+        return int(mt[3]), 1, int(mt[4]), name
+    if mt := _REFRESH_NAME.fullmatch(name):
+        return int(mt[1]), 0, int(mt[2]), name
+    return 1 << 62, 2, 0, name
+
+
+def _run_of(name: str) -> int:
+    run = _order(name)[0]
+    return run if run < 1 << 62 else 0
 
 
 class ChatStore:
@@ -94,6 +206,8 @@ class ChatStore:
         self.state = root / "state"
         self.render_cache = self.state / "render"
         self.cp = checkpoint
+        self.notices: list[str] = []      # what opening the folder found and did (one line each)
+        self._lock: ChatLock | None = None
 
     # ---- opening ------------------------------------------------------------------------------
     @staticmethod
@@ -112,38 +226,74 @@ class ChatStore:
         root = cls.find(out, folder_kind, meta.ref.id)
         if root is None:
             root = out / chat_folder(folder_kind, meta.ref.id, meta.name)
-        cp = cls.read_checkpoint(root)
-        if cp is None:
-            cp = Checkpoint(CHECKPOINT_VERSION, meta)
-        else:
-            cp.chat = meta                      # newest title / username
-        store = cls(root, cp)
-        store._prepare()
-        return store
+        return cls._open(root, meta, None)
 
     @classmethod
     def open_at(cls, root: Path, meta: ChatMeta, vault: str) -> ChatStore:
         """A store nested in a chat's folder (one forum topic, one post's comments)."""
-        cp = cls.read_checkpoint(root)
-        if cp is None:
-            cp = Checkpoint(CHECKPOINT_VERSION, meta)
-        else:
-            cp.chat = meta
-        store = cls(root, cp, vault)
-        store._prepare()
-        return store
+        return cls._open(root, meta, vault)
 
     @classmethod
     def load(cls, root: Path) -> ChatStore:
-        """An existing chat folder (``tgarc render``)."""
-        cp = cls.read_checkpoint(root)
-        if cp is None:
-            raise CorruptState(f"{root} holds no tgarc archive (no state/checkpoint.json)")
-        nested = root.parent.name in ("topics", "comments")
-        store = cls(root, cp, "/".join((root.parent.parent.name, root.parent.name, root.name))
-                    if nested else None)
-        store._prepare()
-        return store
+        """An existing chat folder (``tgarc render``, ``tgarc repair``)."""
+        nested = root.parent.name in NESTED
+        vault = "/".join((root.parent.parent.name, root.parent.name, root.name)) \
+            if nested else None
+        return cls._open(root, None, vault)
+
+    @classmethod
+    def _open(cls, root: Path, meta: ChatMeta | None, vault: str | None) -> ChatStore:
+        """Lock the chat, read (or rebuild) the checkpoint, take in what a crash left."""
+        lock = ChatLock.acquire(root)
+        try:
+            notices, rebuilt = [], False
+            try:
+                cp = cls.read_checkpoint(root)
+            except DamagedCheckpoint as exc:
+                aside = _set_aside_file(exc.path, exc.path.parent)
+                notices.append(f"{root.name}: state/checkpoint.json was damaged ({exc.why}); "
+                               f"kept as state/{aside.name}, rebuilt from the archive")
+                cp, rebuilt = None, True
+            else:
+                if cp is None and _segment_files(root / "archive"):
+                    notices.append(f"{root.name}: state/checkpoint.json is missing; rebuilt "
+                                   f"from the archive")
+                    rebuilt = True
+            if cp is None:
+                if meta is None:
+                    meta = _recover_meta(root) if rebuilt else None
+                    if meta is None:
+                        raise CorruptState(f"{root} holds no tgarc archive (no "
+                                           f"state/checkpoint.json)")
+                cp = Checkpoint(CHECKPOINT_VERSION, meta)
+                if rebuilt:
+                    cp.runs = _recover_runs(root)
+                    cp.output.tz = _recover_zone(root) or next(
+                        (r.tz for r in reversed(cp.runs) if r.tz), "")
+            elif meta is not None:
+                cp.chat = meta                      # newest title / username
+            store = cls(root, cp, vault)
+            store._lock = lock
+            store.notices += notices
+            store._prepare(quiet=rebuilt)
+            if rebuilt:
+                store.commit()
+        except BaseException:
+            lock.release()
+            raise
+        return store                  # the caller reports store.notices
+
+    def close(self) -> None:
+        """Let other runs write this chat again."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> ChatStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @staticmethod
     def read_checkpoint(root: Path) -> Checkpoint | None:
@@ -153,28 +303,25 @@ class ChatStore:
         except FileNotFoundError:
             return None
         try:
-            cp = _CP_DEC.decode(data)
+            raw = msgspec.json.decode(data)
         except msgspec.DecodeError as exc:
-            raise CorruptState(f"{path} is damaged ({exc}); move it away to start over") from None
-        if cp.version != CHECKPOINT_VERSION:
-            raise CorruptState(f"{path} has version {cp.version}; this tgarc reads "
+            raise DamagedCheckpoint(path, str(exc)) from None
+        version = raw.get("version") if isinstance(raw, dict) else None
+        if isinstance(version, int) and version != CHECKPOINT_VERSION:
+            raise CorruptState(f"{path} has version {version}; this tgarc reads "
                                f"{CHECKPOINT_VERSION}")
+        try:
+            cp = _CP_DEC.decode(data)
+        except msgspec.ValidationError as exc:
+            raise DamagedCheckpoint(path, str(exc)) from None
         return cp
 
-    def _prepare(self) -> None:
+    def _prepare(self, quiet: bool = False) -> None:
+        """``quiet``: a rebuild adopts every segment; its own notice says so."""
         for d in (self.archive, self.render_cache):
             d.mkdir(parents=True, exist_ok=True)
-        listed = {s.name for s in self.cp.segments}
-        # Leftovers of a crash: segments written but never made part of the checkpoint,
-        # temporaries, and cached fragments of either.
-        for entry in os.scandir(self.archive):
-            if entry.name not in listed:
-                os.unlink(entry.path)
-        for entry in os.scandir(self.render_cache):
-            if entry.name.removesuffix(".frag") not in listed:
-                os.unlink(entry.path)
-        # Temporaries of outputs an interrupted assembly was writing.
-        for folder in (self.state, self.root):
+        # Temporaries: a write that never reached its rename (never a whole file).
+        for folder in (self.archive, self.state, self.root):
             for entry in os.scandir(folder):
                 if entry.is_file() and entry.name.startswith(".") \
                         and entry.name.endswith(".tmp"):
@@ -183,6 +330,65 @@ class ChatStore:
         if markdown.is_dir():
             for tmp in markdown.rglob(".*.tmp"):
                 tmp.unlink()
+        listed = {s.name for s in self.cp.segments}
+        strays = sorted((n for n in _segment_files(self.archive) if n not in listed), key=_order)
+        if strays:
+            self._adopt(strays, quiet)
+            listed = {s.name for s in self.cp.segments}
+        for entry in os.scandir(self.render_cache):     # a cache: rebuilt from the archive
+            if entry.name.removesuffix(".frag") not in listed:
+                os.unlink(entry.path)
+
+    def _adopt(self, names: list[str], quiet: bool = False) -> None:
+        """Segments on disk the checkpoint does not list (written, then a crash before
+        the checkpoint; or the checkpoint was lost): kept if whole, set aside if not."""
+        covered = self.cp.covered()
+        kept = 0
+        for name in names:
+            path = self.archive / name
+            try:
+                seg = describe(path)
+            except DamagedSegment as exc:
+                self.set_aside(name, exc.why)
+                continue
+            if seg.kind == "history":
+                if covered.missing(seg.lo, seg.hi) != [(seg.lo, seg.hi)]:
+                    self.set_aside(name, "its ids are already in the archive")
+                    continue
+                covered.add(seg.lo, seg.hi)
+            self.cp.segments.append(seg)
+            kept += 1
+        if kept and not quiet:
+            self.notices.append(f"{self.root.name}: {kept} archive segment(s) the checkpoint "
+                                f"did not list were checked and kept")
+
+    def set_aside(self, name: str, why: str) -> Path:
+        """Move a segment out of ``archive/`` into ``quarantine/`` (never delete it)."""
+        dest = _set_aside_file(self.archive / name, self.root / QUARANTINE)
+        with contextlib.suppress(FileNotFoundError):
+            (self.render_cache / (name + ".frag")).unlink()
+        self.notices.append(f"{self.root.name}: archive/{name} is damaged ({why}); moved to "
+                            f"{QUARANTINE}/{dest.name}")
+        return dest
+
+    def check(self) -> list[Segment]:
+        """Every listed segment read back and checked; the damaged ones are set aside and
+        leave the catalogue (their ids are fetched again by the next export). Returns them."""
+        bad = []
+        for seg in list(self.cp.segments):
+            path = self.segment_path(seg.name)
+            try:
+                read_segment_file(path)
+            except DamagedSegment as exc:
+                if path.exists():
+                    self.set_aside(seg.name, exc.why)
+                else:
+                    self.notices.append(f"{self.root.name}: archive/{seg.name} is missing")
+                self.cp.segments.remove(seg)
+                bad.append(seg)
+        if bad:
+            self.cp.output.assembled = 0          # the outputs are rendered anew
+        return bad
 
     # ---- the checkpoint -----------------------------------------------------------------------
     def commit(self) -> None:
@@ -199,14 +405,16 @@ class ChatStore:
         return self.archive / name
 
     def read_segment(self, name: str) -> m.Batch:
-        return m.BATCH_DECODER.decode(self.segment_path(name).read_bytes())
+        return read_segment_file(self.segment_path(name))
 
     def write_segment(self, name: str, payload: bytes) -> None:
         """Durable (fsynced) but not yet listed; see ``commit``."""
         write_segment(self.archive, name, payload)
 
     def next_run(self) -> int:
-        return len(self.cp.runs) + 1
+        """Never a run number a segment on disk already carries (names stay unique)."""
+        seen = max((_run_of(s.name) for s in self.cp.segments), default=0)
+        return max(len(self.cp.runs), seen) + 1
 
 
 def history_name(lo: int, hi: int, run: int, seq: int) -> str:
@@ -218,6 +426,84 @@ def refresh_name(run: int, n: int) -> str:
 
 
 def write_segment(folder: Path, name: str, payload: bytes) -> None:
-    """Write ``payload`` as ``folder/name``: temp file, fsync, rename. The folder is
-    fsynced later, once for many segments (ChatStore.commit)."""
-    write_atomic(folder / name, payload, sync_dir=False)
+    """Write the Batch ``payload`` as the segment ``folder/name`` (header, then the
+    Batch): temp file, fsync, rename. The folder is fsynced later, once for many
+    segments (ChatStore.commit)."""
+    write_atomic(folder / name, seal(payload), sync_dir=False)
+
+
+# ---- recovery -----------------------------------------------------------------------------------
+def _segment_files(archive: Path) -> list[str]:
+    try:
+        return [e.name for e in os.scandir(archive)
+                if e.is_file() and e.name.endswith(".seg") and not e.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+
+
+def _set_aside_file(path: Path, folder: Path) -> Path:
+    """Move ``path`` into ``folder`` under a name nothing holds yet."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    dest = folder / (path.name if folder != path.parent else f"{path.name}.damaged-{stamp}")
+    n = 1
+    while dest.exists():
+        dest = folder / f"{path.name}.{n}"
+        n += 1
+    os.replace(path, dest)
+    fsync_dir(folder)
+    return dest
+
+
+def _recover_runs(root: Path) -> list[RunRecord]:
+    """The run history, from chat.json / topic.json / thread.json or manifest.json."""
+    best: list[RunRecord] = []
+    for name, key in (("chat.json", "exports"), ("thread.json", "exports"),
+                      ("topic.json", "exports"), ("manifest.json", "runs")):
+        try:
+            runs = msgspec.convert(orjson.loads((root / name).read_bytes()).get(key) or [],
+                                   list[RunRecord])
+        except (OSError, orjson.JSONDecodeError, msgspec.ValidationError, AttributeError):
+            continue
+        if len(runs) > len(best):
+            best = runs
+    return best
+
+
+def _recover_zone(root: Path) -> str:
+    try:
+        tz = orjson.loads((root / "manifest.json").read_bytes()).get("tz")
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return ""
+    return tz if isinstance(tz, str) else ""
+
+
+_KIND = {"channel": "channel", "chat": "group", "user": "user"}
+
+
+def _recover_meta(root: Path) -> ChatMeta | None:
+    """Who the chat is, without Telegram: the first readable segment names it, chat.json
+    (if any) adds its kind, title and username. The next export replaces all of it."""
+    ref = None
+    for name in sorted(_segment_files(root / "archive"), key=_order):
+        try:
+            batch = read_segment_file(root / "archive" / name)
+        except (DamagedSegment, OSError):
+            continue
+        ref = batch.chat
+        title = next((p.name for p in batch.peers if p.ref == ref), "")
+        username = next((p.username for p in batch.peers if p.ref == ref), None)
+        break
+    if ref is None:
+        return None
+    meta = ChatMeta(ref, _KIND[ref.kind], title or "", username)
+    try:
+        info = orjson.loads((root / "chat.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return meta
+    if isinstance(info, dict) and info.get("id") == ref.id:
+        meta.kind = info.get("kind") or meta.kind
+        meta.name = info.get("title") or meta.name
+        meta.username = info.get("username") or meta.username
+        meta.forum = bool(info.get("topics"))
+    return meta

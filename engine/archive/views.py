@@ -75,6 +75,7 @@ class _View:
     first_id: int | None = None
     last_id: int | None = None
     days: dict[dt.date, list[m.Message]] = field(default_factory=dict)
+    notes: set[Path] = field(default_factory=set)       # written or unchanged this render
 
 
 def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
@@ -156,6 +157,8 @@ def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
                 v.td.commit()
             if v.jl is not None:
                 v.jl.commit()
+            if md:
+                asm.prune_notes(v.root, v.notes)
             write_atomic(v.root / "topic.json", orjson.dumps({
                 "id": v.tid, "title": v.title,
                 "chat": meta.name, "chat_folder": store.root.name, "messages": v.messages,
@@ -182,6 +185,7 @@ def saved_topics(store: ChatStore) -> dict[int, str]:
 
 def _write_note(v: _View, day: dt.date, messages: list[m.Message]) -> None:
     path = v.root / render_md.note_path(day)
+    v.notes.add(path)
     data = render_md.render_day(v.vctx, day, messages)
     try:
         if path.read_bytes() == data:

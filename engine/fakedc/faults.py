@@ -15,6 +15,11 @@ and when it fires: on the ``nth`` call, on ``every`` n-th call, or with a seeded
 ``drop_after``      answer, then close the connection
 ``no_reply``        never answer (Telethon has no per-request timeout: the caller needs one)
 ``bad_salt``        rotate the server salt first, so the request gets bad_server_salt
+``outage``          the network goes away for ``seconds``: no reply, every connection
+                    dropped, new ones refused (``FakeDC.offline``), then back
+``blackhole``       the network goes silent for ``seconds``: nothing is read or
+                    answered, connections stay open, new ones are accepted (a link
+                    that died without a reset), then back
 ==================  =========================================================
 """
 
@@ -27,7 +32,8 @@ import time
 from dataclasses import dataclass, field
 
 KINDS = ("flood_wait", "flood_premium", "takeout_delay", "server_error", "file_ref", "error",
-         "drop_before", "drop_after", "no_reply", "bad_salt")
+         "drop_before", "drop_after", "no_reply", "bad_salt", "outage",
+         "blackhole")
 
 
 @dataclass
@@ -37,7 +43,7 @@ class Rule:
     nth: int | None = None           # fire on exactly the n-th matching call (1-based)
     every: int | None = None         # fire on every n-th matching call
     probability: float | None = None  # fire with this chance (seeded)
-    seconds: int = 1                 # for the *_wait kinds
+    seconds: int = 1                 # for the *_wait kinds and outage
     code: int = 400                  # for "error"
     message: str = "BAD_REQUEST"     # for "error"
     times: int | None = None         # stop after firing this often

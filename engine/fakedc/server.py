@@ -136,11 +136,96 @@ class FakeDC(Served):
         self.login_code = "12345"                 # the code auth.sendCode "sends"
         self.password: str | None = "hunter2"     # 2FA password; None: no 2FA
         self.login = rpc_auth.LoginState()
+        self.outages = 0                          # how often the network went away
+        self.silent = False                       # an outage that answers nothing (below)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._back: asyncio.TimerHandle | None = None
+        self._relisten: asyncio.Task | None = None
+        self._stopped = False
 
     # ---- lifecycle ----------------------------------------------------------------
+    async def start(self):
+        self._loop, self._stopped = asyncio.get_running_loop(), False
+        return await super().start()
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._back is not None:
+            self._back.cancel()
+        if self._relisten is not None:
+            with contextlib.suppress(Exception):
+                await self._relisten
+        await super().stop()
+
     def _drop_connections(self) -> None:
         for conn in list(self._conns):
             conn.close()
+
+    # ---- network outage (test hook) -------------------------------------------------
+    @property
+    def is_offline(self) -> bool:
+        return self.silent or (self._loop is not None and self._server is None
+                               and not self._stopped)
+
+    def offline(self, seconds: float | None = None, silent: bool = False) -> None:
+        """Test hook: the network to the DC goes away for ``seconds`` (None: until
+        ``online()``): every open connection is dropped and new ones are refused (nothing
+        listens on the port). ``silent``: it goes quiet instead, as a link that died
+        without a reset: connections stay open and new ones are accepted, but nothing
+        that arrives is read and nothing is answered. Safe to call from any thread."""
+        self._in_loop(self._go_offline, seconds, silent)
+
+    def online(self) -> None:
+        """Test hook: the outage ends; the DC listens on its port again."""
+        self._in_loop(self._go_online)
+
+    def _in_loop(self, fn, *args) -> None:
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is self._loop:
+            fn(*args)
+            return
+
+        async def call():
+            fn(*args)
+            if self._relisten is not None:        # listening again when we return
+                await self._relisten
+        asyncio.run_coroutine_threadsafe(call(), self._loop).result(10)
+
+    def _go_offline(self, seconds: float | None, silent: bool = False) -> None:
+        if self._back is not None:
+            self._back.cancel()
+            self._back = None
+        self.outages += not self.is_offline
+        if silent:
+            self.silent = True
+        else:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+            self._drop_connections()
+        if seconds is not None:
+            self._back = self._loop.call_later(seconds, self._go_online)
+
+    def _go_online(self) -> None:
+        if self._back is not None:
+            self._back.cancel()
+            self._back = None
+        self.silent = False
+        if self._server is None and self._relisten is None and not self._stopped:
+            self._relisten = self._loop.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        try:
+            server = await asyncio.start_server(self._on_connection, self.host, self._port)
+            if self._stopped:                     # stop() came first
+                server.close()
+            else:
+                self._server = server
+        finally:
+            self._relisten = None
 
     # ---- authorizations -----------------------------------------------------------------
     def new_session(self, user_id: int | None = None, bot: bool = False) -> str:
@@ -280,7 +365,8 @@ class _Connection:
         await self.framing.detect()
         while not self._closed:
             packet = await self.framing.read()
-            await self._on_packet(packet)
+            if not self.dc.silent:              # a silent outage: lost on the way
+                await self._on_packet(packet)
 
     # ---- sending ----------------------------------------------------------------------
     def _msg_id(self, response: bool) -> int:
@@ -292,7 +378,7 @@ class _Connection:
         return mid
 
     def _send_now(self, body: bytes, content_related: bool = True, response: bool = True):
-        if self._closed or self.account is None:
+        if self._closed or self.account is None or self.dc.silent:
             return
         seq = self._seq * 2 + 1 if content_related else self._seq * 2
         if content_related:
@@ -411,6 +497,10 @@ class _Connection:
                 return
             if rule.kind == "no_reply":
                 self._log(method, request, "no reply")
+                return
+            if rule.kind in ("outage", "blackhole"):
+                self._log(method, request, f"{rule.kind} {rule.seconds} s")
+                self.dc.offline(rule.seconds, silent=rule.kind == "blackhole")
                 return
             if rule.kind == "bad_salt":
                 self.dc.salt = struct.unpack("<q", os.urandom(8))[0]

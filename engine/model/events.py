@@ -3,8 +3,8 @@
     supervisor ──jobs──► worker i          PagesJob (raw pages), BatchJob, Stop
     worker i  ──events─► supervisor        Ack, Failed
     supervisor ─events─► aggregator        Proc, Plan, Stages, Progress, TelegramSnapshot,
-                                           CacheSnapshot, QueueSample, WorkerBusy, Flood,
-                                           Finish
+                                           LinkState, CacheSnapshot, QueueSample,
+                                           WorkerBusy, Flood, Finish
 
 Each record is one ring record. Cumulative figures (progress, Telegram counters, cache
 counters, busy seconds) are sent as running totals so a lost or late record never
@@ -113,6 +113,13 @@ class TelegramSnapshot(Struct, tag="telegram", array_like=True):
     reconnects: int
 
 
+class LinkState(Struct, tag="link", array_like=True):
+    """The connection to Telegram, sent with every TelegramSnapshot."""
+    offline_s: float          # how long the current outage has lasted (0: connected)
+    limit_s: float            # how long it may last before the run gives up (0: unknown)
+    offline_total_s: float    # running total of seconds without Telegram in this run
+
+
 class CacheSnapshot(Struct, tag="cache", array_like=True):
     name: str                 # input_peer_cache
     hits: int
@@ -143,8 +150,8 @@ class Finish(Struct, tag="finish", array_like=True):
     message: str = ""         # one line for the summary
 
 
-AggEvent = (Proc | Plan | Stages | Progress | TelegramSnapshot | CacheSnapshot | QueueSample
-            | WorkerBusy | Flood | Finish)
+AggEvent = (Proc | Plan | Stages | Progress | TelegramSnapshot | LinkState | CacheSnapshot
+            | QueueSample | WorkerBusy | Flood | Finish)
 
 ENCODER = msgspec.msgpack.Encoder()
 JOB_DECODER = msgspec.msgpack.Decoder(Job)

@@ -42,6 +42,8 @@ from engine.archive.naming import chat_folder
 from engine.archive.store import (
     ChatMeta,
     ChatStore,
+    CorruptState,
+    DamagedSegment,
     RunRecord,
     Segment,
     history_name,
@@ -51,7 +53,7 @@ from engine.config import ConfigError, ExportConfig
 from engine.model import events as ev
 from engine.supervisor.pool import WorkerPool
 from engine.telegram import rawpage
-from engine.telegram.middleware import AuthRevoked, TelegramFailure
+from engine.telegram.middleware import AuthRevoked, NetworkLost, TelegramFailure
 from engine.telegram.source import PAGE, NotFound, Part
 from engine.worker.render_td import MIGRATED_ID_SHIFT
 
@@ -72,6 +74,12 @@ class Interrupted(Exception):
 
 class BatchesFailed(Exception):
     """The run finished but some batches could not be processed (exit code 1)."""
+
+
+def say(line: str) -> None:
+    """A one-line notice on stderr and in tgarc.log."""
+    log.warning("%s", line)
+    print(f"tgarc: {line}", file=sys.stderr)
 
 
 def now_iso() -> str:
@@ -125,6 +133,7 @@ class ChatExport:
         self.fetched = 0
         self.origins: list[Origin] = [Origin()]
         self.topic: tuple[int, str] | None = None       # --topic: (id, title)
+        self.tz = cfg.tz                                 # the chat's zone (zone())
 
     # ---- the run ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -137,8 +146,29 @@ class ChatExport:
             self.origins = [Origin(Part(thread=cfg.topic))]
         else:
             store = self.store = ChatStore.open(Path(cfg.out), meta)
+        try:
+            await self._run(store, meta, topics)
+        finally:
+            store.close()
+
+    def zone(self, store: ChatStore) -> str:
+        """The chat's time zone: the one it was rendered in, unless this run names another."""
+        cfg, kept = self.cfg, store.cp.output.tz
+        if not kept or kept == cfg.tz:
+            return cfg.tz
+        if not cfg.tz_given:
+            return kept
+        say(f"{store.root.name}: time zone changed from {kept} to {cfg.tz}; its dates and "
+            f"day notes are rendered again")
+        return cfg.tz
+
+    async def _run(self, store: ChatStore, meta: ChatMeta, topics: dict[int, str]) -> None:
+        cfg, source = self.cfg, self.source
+        for line in store.notices:
+            say(line)
+        self.tz = tz = self.zone(store)
         run_no = store.next_run()
-        record = RunRecord(started=now_iso(), status="running")
+        record = RunRecord(started=now_iso(), status="running", tz=tz)
         store.cp.runs.append(record)
         store.commit()
         if meta.kind == "supergroup" and cfg.topic is None:
@@ -180,10 +210,12 @@ class ChatExport:
             store.commit()
             raise Interrupted()
         t0 = time.perf_counter()
-        await asyncio.to_thread(asm.assemble, store, list(cfg.formats), cfg.tz)
-        if topics and cfg.topic is None:
-            await asyncio.to_thread(views.render_topics, store, topics, list(cfg.formats),
-                                    cfg.tz)
+        try:
+            await self.render(store, topics if cfg.topic is None else {})
+        except DamagedSegment:
+            record.status, record.finished, record.messages = "failed", now_iso(), self.fetched
+            store.commit()
+            raise
         self.tally.sample("assemble", time.perf_counter() - t0)
         record.status = "failed" if self.failures else "done"
         record.finished, record.messages = now_iso(), self.fetched
@@ -191,19 +223,34 @@ class ChatExport:
         await self.write_chat_json(topics)
         await asyncio.to_thread(
             manifest.update, store.root, tool=f"tgarc {__version__}",
-            api_layer=self.source.api_layer, runs=msgspec.to_builtins(store.cp.runs))
+            api_layer=self.source.api_layer, runs=msgspec.to_builtins(store.cp.runs),
+            tz=store.cp.output.tz)
         if topics and cfg.topic is None:
             # topic folders a --topic run made hold a store and a manifest of their own,
             # and the views just rendered over their outputs
             for sub in sorted((store.root / "topics").glob(f"*/{manifest.NAME}")):
-                runs = (ChatStore.read_checkpoint(sub.parent) or store.cp).runs
+                cp = ChatStore.read_checkpoint(sub.parent) or store.cp
                 await asyncio.to_thread(
                     manifest.update, sub.parent, tool=f"tgarc {__version__}",
-                    api_layer=self.source.api_layer, runs=msgspec.to_builtins(runs))
+                    api_layer=self.source.api_layer, runs=msgspec.to_builtins(cp.runs),
+                    tz=cp.output.tz)
         if cfg.comments and cfg.topic is None:
             await self.export_comments(run_no)
         if self.failures:
             raise BatchesFailed("; ".join(self.failures))
+
+    async def render(self, store: ChatStore, topics: dict[int, str]) -> None:
+        """The outputs from the archive: what the run added, or everything when an output
+        is missing or differs from what tgarc last wrote (manifest.json) — outputs heal."""
+        formats = list(self.cfg.formats)
+        damaged = await asyncio.to_thread(manifest.stale, store.root)
+        if damaged and damaged != [manifest.NAME] and store.cp.output.assembled:
+            say(f"{store.root.name}: {len(damaged)} output file(s) missing or changed since "
+                f"the last export ({damaged[0]}{', …' if len(damaged) > 1 else ''}); "
+                f"rendering them again")
+        await asyncio.to_thread(asm.assemble, store, formats, self.tz, full=bool(damaged))
+        if topics:
+            await asyncio.to_thread(views.render_topics, store, topics, formats, self.tz)
 
     def topic_store(self, meta: ChatMeta, topics: dict[int, str]) -> ChatStore:
         """``--topic ID``: a store of its own in ``topics/<id>-<slug>/`` of the chat's
@@ -362,7 +409,7 @@ class ChatExport:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(wake_all)
 
-        pool = self.pool = WorkerPool(cfg.workers, str(store.root), cfg.tz, capacity=RING_BYTES,
+        pool = self.pool = WorkerPool(cfg.workers, str(store.root), self.tz, capacity=RING_BYTES,
                                       on_ack=on_ack, on_failed=on_failed,
                                       on_release=on_release, on_proc=on_proc,
                                       on_error=on_error)
@@ -486,13 +533,21 @@ class ChatExport:
                 x = overrides.get(x.id, x)
                 if x.chat == meta.ref and x.comments_chat and x.replies:
                     posts.append((x.id, x.replies, x.comments_chat))
-        todo = []
+        todo, heal = [], []
         for post, replies, group in posts:
             root = store.root / "comments" / str(post)
-            cp = ChatStore.read_checkpoint(root)
+            try:
+                cp = ChatStore.read_checkpoint(root)
+            except CorruptState:
+                cp = None                        # opening the thread rebuilds it
             if cp is None or sum(s.count for s in cp.segments) < replies:
-                todo.append((post, m.PeerRef("channel", group), root))
-        log.info("%s: %d comment threads, %d to fetch", store.root.name, len(posts), len(todo))
+                todo.append((post, m.PeerRef("channel", group), root, True))
+            elif cp.output.tz != self.tz or manifest.stale(root):
+                heal.append((post, m.PeerRef("channel", group), root, False))
+        log.info("%s: %d comment threads, %d to fetch, %d to render again", store.root.name,
+                 len(posts), len(todo), len(heal))
+        for item in heal:                      # outputs only: no request to Telegram
+            await self.export_thread(run_no, *item)
         # threads are a request or two each: --fetch-streams of them at a time
         queue = deque(todo)
 
@@ -509,14 +564,46 @@ class ChatExport:
         if self.stop.is_set():
             raise Interrupted()
 
-    async def export_thread(self, run_no: int, post: int, group: m.PeerRef, root: Path) -> None:
-        meta, cfg = self.store.cp.chat, self.cfg
+    async def export_thread(self, run_no: int, post: int, group: m.PeerRef, root: Path,
+                            fetch: bool = True) -> None:
+        """One post's comment thread: what it lacks fetched (``fetch``), its outputs
+        rendered in the chat's zone, its manifest updated."""
+        meta = self.store.cp.chat
         thread = ChatStore.open_at(
             root, ChatMeta(group, "supergroup", f"{meta.name} — comments on post {post}",
                            None, meta.me),
             f"{self.store.root.name}/comments/{post}")
-        record = RunRecord(started=now_iso(), status="running")
-        thread.cp.runs.append(record)
+        try:
+            for line in thread.notices:
+                say(line)
+            if fetch:
+                record = RunRecord(started=now_iso(), status="running", tz=self.tz)
+                thread.cp.runs.append(record)
+                n = await self._fetch_thread(thread, run_no, post, group)
+                if n is None:
+                    return
+            full = bool(await asyncio.to_thread(manifest.stale, root))
+            await asyncio.to_thread(asm.assemble, thread, list(self.cfg.formats), self.tz,
+                                    full=full)
+            if fetch:
+                record.status, record.finished, record.messages = "done", now_iso(), n
+                thread.commit()
+                self.fetched += n
+            write_atomic(root / "thread.json", orjson.dumps({
+                "post": post, "channel": meta.name, "channel_id": meta.ref.id,
+                "discussion_group_id": group.id,
+                "comments": sum(s.count for s in thread.cp.segments if s.kind == "history"),
+                "exports": msgspec.to_builtins(thread.cp.runs)}, option=orjson.OPT_INDENT_2))
+            await asyncio.to_thread(
+                manifest.update, root, tool=f"tgarc {__version__}",
+                api_layer=self.source.api_layer, runs=msgspec.to_builtins(thread.cp.runs),
+                tz=thread.cp.output.tz)
+        finally:
+            thread.close()
+
+    async def _fetch_thread(self, thread: ChatStore, run_no: int, post: int,
+                            group: m.PeerRef) -> int | None:
+        """The comments the thread's archive lacks; how many (None: the thread is gone)."""
         part = Part(thread=post)
         try:
             top, _count = await self.source.newest(part)
@@ -524,7 +611,7 @@ class ChatExport:
             if "MSG_ID_INVALID" not in str(exc):
                 raise
             log.warning("post %d: its comment thread is gone (%s)", post, exc)
-            return
+            return None
         n, seq = 0, itertools.count(1)
         for lo, hi in thread.cp.covered().missing(1, top) if top else []:
             cursor, pages = lo, []
@@ -545,18 +632,7 @@ class ChatExport:
                     with self.tally.lock:
                         self.tally.messages += len(batch.messages)
                     lo, pages = cursor, []
-        await asyncio.to_thread(asm.assemble, thread, list(cfg.formats), cfg.tz)
-        record.status, record.finished, record.messages = "done", now_iso(), n
-        thread.commit()
-        self.fetched += n
-        write_atomic(root / "thread.json", orjson.dumps({
-            "post": post, "channel": meta.name, "channel_id": meta.ref.id,
-            "discussion_group_id": group.id,
-            "comments": sum(s.count for s in thread.cp.segments if s.kind == "history"),
-            "exports": msgspec.to_builtins(thread.cp.runs)}, option=orjson.OPT_INDENT_2))
-        await asyncio.to_thread(
-            manifest.update, root, tool=f"tgarc {__version__}",
-            api_layer=self.source.api_layer, runs=msgspec.to_builtins(thread.cp.runs))
+        return n
 
     # ---- --refresh-edits --------------------------------------------------------------------
     async def refresh(self, run_no: int) -> None:
@@ -626,6 +702,7 @@ def flush(agg, tally: Tally, stats, cache, exports: list[ChatExport]) -> None:
     agg.send(ev.Progress(messages))
     agg.send(ev.TelegramSnapshot(stats.requests, stats.flood_waits, stats.flood_wait_seconds,
                                  stats.retries, stats.timeouts, stats.reconnects))
+    agg.send(ev.LinkState(stats.offline_now(), stats.reconnect_limit, stats.offline_total()))
     if cache is not None:
         agg.send(ev.CacheSnapshot("input_peer_cache", cache.hits, cache.misses,
                                   cache.evictions, cache.expirations))
@@ -681,10 +758,10 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
                 exports.append(e)
                 try:
                     await e.run()
-                except (ConfigError, TelegramFailure, BatchesFailed) as exc:
+                except (ConfigError, TelegramFailure, BatchesFailed, DamagedSegment) as exc:
                     # One chat that cannot be exported does not stop the others; a
-                    # revoked session stops everything.
-                    if len(targets) == 1 or isinstance(exc, AuthRevoked):
+                    # revoked session or a lost network stops everything.
+                    if len(targets) == 1 or isinstance(exc, AuthRevoked | NetworkLost):
                         raise
                     log.error("%s: %s", target, exc)
                     print(f"tgarc: {target}: {exc}", file=sys.stderr)

@@ -12,8 +12,12 @@ Exit codes (raised, mapped by cli.py): ``ConfigError`` 2 (no credentials, no ses
 an answer missing, a bot session asked for dialogs); ``TelegramFailure`` 3 (wrong code or
 password, Telegram or the proxy unreachable or refusing); ``OSError`` 4 (the session file).
 
-``proxy`` (a URL, ``--proxy``; engine/telegram/proxy.py) is parsed before anything else
-(a malformed one is exit 2) and every client of a command connects through it.
+``proxy`` (a URL, ``--proxy``; engine/telegram/proxy.py) is parsed before anything is sent
+(a malformed one is exit 2) and every client of a command connects through it. A
+``--phone`` and a ``--session`` file are checked before anything is sent too (exit 2): the
+file must exist and be a Telethon session (only ``login`` creates one).
+Questions include the bot token of ``login --bot`` (unless TGARC_BOT_TOKEN has it), so
+it need not stand on a command line, where every local user can read it.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +85,39 @@ def _printable(text: str) -> str:
 def session_file(path: str) -> Path:
     """Where Telethon keeps ``--session PATH`` (it adds ``.session``; open_session too)."""
     return Path(path if path.endswith(".session") else path + ".session")
+
+
+def existing_session_file(path: str) -> Path:
+    """``--session PATH`` for a command that uses a login (export, chats, logout): the file
+    must exist (opening a mistyped path would create an empty session) and be a Telethon
+    session (an SQLite database with a ``sessions`` table, or empty). Read-only check."""
+    p = session_file(path)
+    if not p.is_file():
+        raise ConfigError(f"no session file at {p}; log in with `tgarc login --session "
+                          f"{path}`")
+    if not os.access(p, os.R_OK):
+        raise PermissionError(errno.EACCES, "Permission denied", str(p))
+    not_one = ConfigError(f"{p} is not a Telethon session file")
+    try:
+        uri = f"file:{urllib.parse.quote(str(p.resolve()))}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            tables = {row[0] for row in db.execute(
+                "select name from sqlite_master where type = 'table'")}
+    except sqlite3.Error:
+        raise not_one from None
+    if tables and "sessions" not in tables:
+        raise not_one
+    return p
+
+
+def check_phone(phone: str) -> str:
+    """A phone number as Telegram takes it (digits, an optional +, spaces, dashes and
+    brackets ignored); anything else is exit 2 before anything is sent."""
+    digits = utils.parse_phone(phone.strip())
+    if not digits or not 5 <= len(digits) <= 15:
+        raise ConfigError("that is not a phone number: give it in international format, "
+                          "like +447700900000")
+    return phone.strip()
 
 
 def _client(session, api_id: int, api_hash: str, *, updates: bool = False,
@@ -151,16 +190,26 @@ def _refusal(exc: errors.RPCError) -> Exception:
 # ---- login ------------------------------------------------------------------------------------
 async def login(path: str | None, *, ask: Ask, say: Say, show_qr: Callable[[str], None],
                 phone: str | None = None, qr: bool = False, bot_token: str | None = None,
-                tries: int = 1, proxy: str | None = None, env=os.environ) -> LoginResult:
+                bot: bool = False, tries: int = 1, proxy: str | None = None,
+                env=os.environ) -> LoginResult:
     """Log in by phone code (+ 2FA), QR code (+ 2FA) or bot token; ``tries`` answers
-    are allowed for a code or password (more than one only when a person types)."""
+    are allowed for a code or password (more than one only when a person types).
+    ``bot`` without ``bot_token``: the token from TGARC_BOT_TOKEN, else asked (secret)."""
+    if phone is not None:
+        phone = check_phone(phone)
     via = parse_proxy(proxy, env)
     api_id, api_hash = credentials(env)
     target = session_file(path) if path else None
     if target is not None and target.exists() and target.stat().st_size:
+        existing_session_file(path)
         me = await _already(path, api_id, api_hash, env, via)
         if me is not None:
             return LoginResult(me, path=target, already=True)
+    if bot and not bot_token:
+        bot_token = env.get("TGARC_BOT_TOKEN") or ask(
+            "bot token", "bot token (from @BotFather): ", True)
+        if not bot_token.strip():
+            raise ConfigError("no bot token given")
     # a fresh in-memory session (never TGARC_SESSION's): the key exchange runs on connect
     fresh = {k: v for k, v in env.items() if k != "TGARC_SESSION"}
     client = _client(open_session(None, env=fresh), api_id, api_hash, updates=qr, proxy=via)
@@ -223,6 +272,7 @@ async def _phone(client, phone: str | None, ask: Ask, say: Say, tries: int):
                                           "like +447700900000): ", False)).strip()
     if not phone:
         raise ConfigError("no phone number given")
+    phone = check_phone(phone)
     sent = await _step(client.send_code_request(phone))
     where = {types.auth.SentCodeTypeApp: "in your Telegram app",
              types.auth.SentCodeTypeSms: "by SMS",
@@ -339,9 +389,7 @@ async def logout(path: str | None, proxy: str | None = None, env=os.environ) -> 
 def _existing_session(path: str | None, env):
     """The session to use, without creating a file where there is none."""
     if path:
-        if not session_file(path).is_file():
-            raise ConfigError(f"no session file at {session_file(path)}; log in with "
-                              f"`tgarc login --session {path}`")
+        existing_session_file(path)
         try:
             return open_session(path, env=env)
         except sqlite3.DatabaseError:
@@ -380,9 +428,8 @@ async def dialogs(path: str | None, page: int = 100, proxy: str | None = None,
 
     via = parse_proxy(proxy, env)
     credentials(env)
-    if path and not session_file(path).is_file():
-        raise ConfigError(f"no session file at {session_file(path)}; log in with "
-                          f"`tgarc login --session {path}`")
+    if path:
+        existing_session_file(path)
     async with connected(_Settings(path, via)) as (source, _stats, _cache):
         me = await source.call(functions.users.GetUsersRequest([types.InputUserSelf()]))
         if me and getattr(me[0], "bot", False):

@@ -6,7 +6,9 @@
 Connection failures and an unauthorized session become one readable error: ``ConfigError``
 (exit 2) when there is no usable session, ``TelegramFailure`` (exit 3) when Telegram
 cannot be reached or refuses the session. ``cfg.proxy`` (if any) is what we connect
-through; a proxy that is down or refuses us names itself (never its password).
+through; a proxy that is down or refuses us names itself (never its password). A
+connection lost later is brought back by the middleware's ``Link`` for up to
+``cfg.reconnect_timeout`` seconds (then ``NetworkLost``, exit 3).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from engine.telegram import rawpage
 from engine.telegram.client import ConfigError, credentials, make_client, open_session
 from engine.telegram.middleware import (
     AuthRevoked,
+    Link,
     Retry,
     TelegramFailure,
     TelegramStats,
@@ -32,32 +35,9 @@ from engine.telegram.proxy import connect_errors, watch_attempts
 from engine.telegram.proxy import parse as parse_proxy
 from engine.telegram.source import BOT_SESSION, Source
 
-
-class _ReconnectCounter(logging.Handler):
-    """Telethon reconnects by itself (and re-sends what was in flight) when a connection
-    drops; its log line is the only sign of it, so count that line."""
-
-    def __init__(self, stats: TelegramStats):
-        super().__init__(logging.INFO)
-        self.stats = stats
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg.startswith("Closing current connection to begin reconnect"):
-            self.stats.reconnects += 1
-
-
-@contextlib.contextmanager
-def _counting_reconnects(stats: TelegramStats):
-    log = logging.getLogger("telethon.network.mtprotosender")
-    handler, level = _ReconnectCounter(stats), log.level
-    log.addHandler(handler)
-    if not log.isEnabledFor(logging.INFO):
-        log.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        log.removeHandler(handler)
-        log.setLevel(level)
+# How long a command whose settings name no ``reconnect_timeout`` (``tgarc chats``) waits
+# for a lost connection; an export's is ``--reconnect-timeout`` (ExportConfig).
+RECONNECT_TIMEOUT = 60.0
 
 
 @contextlib.asynccontextmanager
@@ -73,22 +53,24 @@ async def connected(cfg, on_flood=None):
         logging.getLogger("tgarc.telegram").info("connecting through the %s",
                                                  proxy.describe())
     stats = TelegramStats()
-    with _counting_reconnects(stats):
-        async with _session(client, cfg, stats, on_flood, proxy) as got:
-            yield got
+    async with _session(client, cfg, stats, on_flood, proxy) as got:
+        yield got
 
 
 @contextlib.asynccontextmanager
 async def _session(client, cfg, stats, on_flood, proxy=None):
+    link = Link(client, stats, getattr(cfg, "reconnect_timeout", RECONNECT_TIMEOUT),
+                timeout=cfg.timeout)
     with watch_attempts() as attempts:
         try:
-            await client.connect()
+            await link.open()
         except Retry.REVOKED as exc:
             raise AuthRevoked(exc) from None
-        except connect_errors() as exc:
+        except (*connect_errors(), EOFError) as exc:
             if proxy is not None:
                 raise TelegramFailure(proxy.unreachable(exc, attempts.last)) from None
-            raise TelegramFailure(f"cannot reach Telegram ({exc})") from None
+            why = attempts.last or exc
+            raise TelegramFailure(f"cannot reach Telegram ({why})") from None
     try:
         try:
             authorized = await client.is_user_authorized()
@@ -101,7 +83,7 @@ async def _session(client, cfg, stats, on_flood, proxy=None):
             raise ConfigError(BOT_SESSION)
         cache = PeerCache.from_env()
         call = stack(rawpage.send_via(client), stats, timeout=cfg.timeout,
-                     flood_ceiling=cfg.flood_ceiling, on_flood=on_flood)
+                     flood_ceiling=cfg.flood_ceiling, on_flood=on_flood, link=link)
         try:
             yield Source(client, call, cache), stats, cache
         except errors.RPCError as exc:       # whatever no layer or caller handled

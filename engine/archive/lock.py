@@ -1,0 +1,86 @@
+"""Who may write a folder: ``flock`` locks the kernel drops when their holder dies.
+
+- ``locked(out)``: ``<out>/.lock``, one export per output folder (its log and metrics).
+- ``ChatLock``: ``<chat>/state/.lock``, one writer per chat folder — every command that
+  changes a chat (export, render, repair) holds it; ``verify`` only reads and takes none.
+  A store nested in a chat (``topics/<id>``, ``comments/<post>``) is covered by its
+  chat's lock. Within one process the lock is counted, not taken twice (flock locks
+  belong to an open file, so a second open in the same process would refuse itself).
+
+A crashed run never leaves a stale lock: the file may stay, the lock does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+
+NESTED = ("topics", "comments")     # folders of a chat that may hold stores of their own
+
+
+class LockHeld(OSError):
+    """Another run writes this folder (exit code 4)."""
+
+
+def _take(path: Path, what: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LockHeld(f"another tgarc run is writing {what} (it holds {path})") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+@contextlib.contextmanager
+def locked(out: Path):
+    """``<out>/.lock``: one export per output folder."""
+    fd = _take(out / ".lock", out)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def chat_root(root: Path) -> Path:
+    """The chat folder whose lock covers ``root`` (itself, or the chat a nested store is in)."""
+    return root.parent.parent if root.parent.name in NESTED else root
+
+
+_held: dict[str, list[int]] = {}        # realpath -> [fd, holders in this process]
+
+
+class ChatLock:
+    def __init__(self, key: str):
+        self.key = key
+        self.held = True
+
+    @classmethod
+    def acquire(cls, root: Path) -> ChatLock:
+        root = chat_root(root)
+        key = os.path.realpath(root)
+        entry = _held.get(key)
+        if entry is not None:
+            entry[1] += 1
+            return cls(key)
+        state = root / "state"
+        state.mkdir(parents=True, exist_ok=True)
+        _held[key] = [_take(state / ".lock", root), 1]
+        return cls(key)
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        entry = _held[self.key]
+        entry[1] -= 1
+        if not entry[1]:
+            del _held[self.key]
+            os.close(entry[0])
