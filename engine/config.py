@@ -18,6 +18,11 @@ TAKEOUT = ("auto", "require", "off")
 PROGRESS = ("auto", "tty", "json", "off")
 
 
+SECRET_CHATS = ("secret chats are end-to-end encrypted and kept only on the two devices in "
+                "them: Telegram's servers hold no history of them, so tgarc cannot export them "
+                "(Telegram Desktop's export cannot either)")
+
+
 class ConfigError(ValueError):
     """Bad input from the user (exit code 2)."""
 
@@ -136,8 +141,6 @@ def parse_kinds(value: str | None) -> tuple[str, ...]:
     got = [x.strip() for x in (value or ",".join(KINDS)).split(",") if x.strip()]
     secret = next((x for x in got if x.lower() in ("secret", "secrets")), None)
     if secret is not None:
-        from engine.telegram.targets import SECRET_CHATS
-
         raise ConfigError(f"--kinds {secret}: {SECRET_CHATS} (choose from {', '.join(KINDS)})")
     bad = [x for x in got if x not in KINDS]
     if bad or not got:

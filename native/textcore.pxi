@@ -15,7 +15,7 @@ from cpython.unicode cimport PyUnicode_Check
 from libc.stdlib cimport malloc, realloc, free, qsort
 from libc.string cimport memcpy, memmove
 
-from engine.text import kinds as _kinds
+from engine.model import kinds as _kinds
 
 cdef extern from "Python.h":
     # Py_UCS4 under another name: Cython treats its own Py_UCS4 as a character and turns
@@ -39,7 +39,7 @@ cdef extern from "Python.h":
     PyObject *PyTuple_GET_ITEM(object t, Py_ssize_t i)
     PyObject *PyList_GET_ITEM(object t, Py_ssize_t i)
 
-# Kind codes: the C below compares against these; checked against engine.text.kinds at import.
+# Kind codes: the C below compares against these; checked against engine.model.kinds at import.
 cdef enum:
     K_UNKNOWN = 0
     K_MENTION = 1

@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 import engine.text as text_mod
-from engine.text import by_name, kinds
-from engine.text.kinds import (
+from engine.model.kinds import (
     BANK_CARD,
     BLOCKQUOTE,
     BOLD,
@@ -44,6 +43,7 @@ from engine.text.kinds import (
     UNKNOWN,
     URL,
 )
+from engine.text import by_name, kinds
 
 
 def _native_available() -> bool:

@@ -13,7 +13,7 @@ import sys
 import time
 
 from engine.archive import views
-from engine.worker.render_td import MIGRATED_ID_SHIFT
+from engine.model import MIGRATED_ID_SHIFT
 from tests._export import ROOT, env_for, export_args, kill_group, outputs, served, tgarc
 
 GROUP_DIR = "channel1500000002-tgarc-supergroup"

@@ -32,8 +32,8 @@ from zoneinfo import ZoneInfo
 from engine import model as m
 from engine.archive.atomic import fsync_dir, write_atomic
 from engine.archive.store import ChatStore, Segment, batch_dates
+from engine.model.chat import MIGRATED_ID_SHIFT
 from engine.worker import fragments, render_jsonl, render_md, render_td
-from engine.worker.render_td import MIGRATED_ID_SHIFT
 
 _MARK = b"\x00tgarc-messages\x00"
 FORMATS = ("json", "jsonl", "md")

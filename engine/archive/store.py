@@ -45,6 +45,7 @@ from engine.archive.atomic import fsync_dir, write_atomic
 from engine.archive.lock import NESTED, ChatLock
 from engine.archive.naming import chat_folder
 from engine.archive.ranges import IdRanges
+from engine.model.chat import ChatMeta
 
 CHECKPOINT_VERSION = 1
 QUARANTINE = "quarantine"     # segments set aside: damaged, or overlapping the catalogue
@@ -65,15 +66,6 @@ class Segment(Struct, array_like=True):
     count: int
     date_lo: int = 0          # unix seconds of its oldest / newest message (0: none)
     date_hi: int = 0
-
-
-class ChatMeta(Struct, omit_defaults=True):
-    ref: m.PeerRef
-    kind: str                 # channel | supergroup | group | user
-    name: str = ""
-    username: str | None = None
-    me: int | None = None     # the exporting account (Saved Messages detection)
-    forum: bool = False       # a supergroup with topics
 
 
 class OutputState(Struct, omit_defaults=True):

@@ -30,6 +30,7 @@ from telethon.extensions import BinaryReader
 from telethon.tl import functions, types
 
 from . import keys
+from .accounts import Account
 
 log = logging.getLogger("engine.fakedc.handshake")
 
@@ -263,8 +264,6 @@ def finish(conn, st: _DH, auth_key: bytes):
         return types.DhGenRetry(nonce=st.nonce, server_nonce=st.server_nonce,
                                 new_nonce_hash2=AuthKey(auth_key).calc_new_nonce_hash(
                                     st.new_nonce, 2))
-    from .server import Account
-
     account = Account(auth_key, user_id=None)
     conn.dc.accounts[account.key_id] = account
     log.info("fakedc: new auth key %016x%s", account.key_id,

@@ -40,6 +40,7 @@ from telethon.tl import TLRequest, functions, types
 from telethon.tl.core import GzipPacked, MessageContainer
 
 from . import rpc_auth  # also registers the login RPCs
+from .accounts import Account
 from .corpus import Corpus
 from .faults import Budget, Call, Rule
 from .handshake import on_plain_packet
@@ -86,17 +87,6 @@ def _serialize(result) -> bytes:
         return struct.pack("<Ii", 0x1CB5C415, len(result)) + b"".join(
             _serialize(x) for x in result)
     return result._bytes()
-
-
-class Account:
-    """An authorization (auth key) the server knows."""
-
-    def __init__(self, key: bytes, user_id: int | None, bot: bool = False):
-        self.key = key
-        self.key_id = AuthKey(key).key_id
-        self.user_id = user_id
-        self.bot = bot
-        self.revoked = False
 
 
 class FakeDC(Served):

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import msgspec
 import orjson
-from telethon import types
 
 from engine import __version__
 from engine import model as m
@@ -51,11 +50,11 @@ from engine.archive.store import (
 )
 from engine.config import ConfigError, ExportConfig
 from engine.model import events as ev
+from engine.model.chat import MIGRATED_ID_SHIFT
 from engine.supervisor.pool import WorkerPool
 from engine.telegram import rawpage
 from engine.telegram.middleware import AuthRevoked, NetworkLost, TelegramFailure
-from engine.telegram.source import PAGE, NotFound, Part
-from engine.worker.render_td import MIGRATED_ID_SHIFT
+from engine.telegram.source import PAGE, NotFound, Part, ThreadGone
 
 log = logging.getLogger("tgarc.export")
 RING_BYTES = 8 << 20          # per worker; a page of 100 maximal messages fits
@@ -175,7 +174,7 @@ class ChatExport:
             old = await source.migrated_from()
             if old is not None:
                 # one history: the basic group's messages first, as Telegram Desktop does
-                self.origins.insert(0, Origin(Part(peer=types.InputPeerChat(old[0])),
+                self.origins.insert(0, Origin(Part(peer=m.PeerRef("chat", old[0])),
                                               -MIGRATED_ID_SHIFT, m.PeerRef("chat", old[0])))
         await source.start_takeout(cfg.takeout)
         for w in source.warnings:
@@ -607,9 +606,7 @@ class ChatExport:
         part = Part(thread=post)
         try:
             top, _count = await self.source.newest(part)
-        except TelegramFailure as exc:
-            if "MSG_ID_INVALID" not in str(exc):
-                raise
+        except ThreadGone as exc:
             log.warning("post %d: its comment thread is gone (%s)", post, exc)
             return None
         n, seq = 0, itertools.count(1)

@@ -295,3 +295,10 @@ def page(result, chat: m.PeerRef, seq: int) -> m.Batch:
     peers = [p for p in map(peer_info, [*result.users, *result.chats]) if p is not None]
     msgs = [message(x, chat) for x in reversed(result.messages)]
     return m.Batch(seq, chat, msgs, peers)
+
+
+def input_peer(ref: m.PeerRef) -> types.TypeInputPeer:
+    """The InputPeer of a basic group (the only peer that needs no access hash)."""
+    if ref.kind == "chat":
+        return types.InputPeerChat(ref.id)
+    raise ValueError(f"no input peer without an access hash for {ref.kind} {ref.id}")

@@ -20,7 +20,7 @@ from telethon import errors, functions, types, utils
 from telethon.tl.alltlobjects import LAYER
 
 from engine import model as m
-from engine.archive.store import ChatMeta
+from engine.model.chat import ChatMeta
 from engine.telegram import convert, rawpage, targets
 from engine.telegram.client import ConfigError
 from engine.telegram.middleware import TelegramFailure
@@ -33,14 +33,18 @@ BOT_SESSION = ("this is a bot session: Telegram does not give bots chat history;
 @dataclass(frozen=True)
 class Part:
     """Where pages come from when it is not the chat's own history: another peer (the
-    basic group a supergroup migrated from) or one thread (a forum topic, a post's
-    comments: ``messages.getReplies``)."""
-    peer: object = None
+    basic group a supergroup migrated from: a ``PeerRef``) or one thread (a forum topic,
+    a post's comments: ``messages.getReplies``)."""
+    peer: m.PeerRef | None = None
     thread: int | None = None
 
 
 class NotFound(ConfigError):
     """The target does not name a chat this account can read (exit code 2)."""
+
+
+class ThreadGone(Exception):
+    """The post a comment thread hangs on is gone (``MSG_ID_INVALID``)."""
 
 
 class Source:
@@ -403,7 +407,10 @@ class Source:
 
     # ---- history ----------------------------------------------------------------------------
     def _history(self, part: Part | None = None, **kw):
-        args = dict(peer=(part and part.peer) or self.peer, offset_id=0, offset_date=None,
+        peer = self.peer
+        if part is not None and part.peer is not None:
+            peer = convert.input_peer(part.peer)
+        args = dict(peer=peer, offset_id=0, offset_date=None,
                     add_offset=0, limit=PAGE, max_id=0, min_id=0, hash=0)
         args.update(kw)
         if part is not None and part.thread:
@@ -416,6 +423,10 @@ class Source:
             res = await self._invoke(self._history(part, limit=1))
         except errors.BotMethodInvalidError:
             raise ConfigError(BOT_SESSION) from None
+        except errors.MsgIdInvalidError as exc:
+            if part is None or not part.thread:
+                raise
+            raise ThreadGone(f"message {part.thread}: {exc.message}") from None
         top = res.messages[0].id if res.messages else 0
         return top, getattr(res, "count", len(res.messages))
 

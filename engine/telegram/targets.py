@@ -16,13 +16,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engine.config import ConfigError
+from engine.config import SECRET_CHATS, ConfigError
 
 USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 SECRET = re.compile(r"secret(?::.*)?", re.I | re.S)
-SECRET_CHATS = ("secret chats are end-to-end encrypted and kept only on the two devices in "
-                "them: Telegram's servers hold no history of them, so tgarc cannot export them "
-                "(Telegram Desktop's export cannot either)")
 LINK = re.compile(r"(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me|telegram\.dog)/(.*)", re.I)
 
 

@@ -11,7 +11,7 @@ Input
 -----
 ``text`` is a ``str`` (``None`` counts as ``""``; anything else raises ``TypeError``).
 ``entities`` is an iterable (``None``: none) of tuples or lists ``(kind, offset, length,
-arg)``: ``kind`` a code from ``engine.text.kinds``, ``offset``/``length`` in UTF-16 code
+arg)``: ``kind`` a code from ``engine.model.kinds``, ``offset``/``length`` in UTF-16 code
 units like Telegram's, ``arg`` the kind's extra value (``kinds.ARG``) or None; a 3-item
 entity has ``arg`` None.  Entity values never make either function raise; bad ones
 degrade, and in the worst case the text comes out plain:
@@ -118,8 +118,9 @@ input text with U+0000 replaced by U+FFFD.
 from __future__ import annotations
 
 from engine._native.select import NativeRequired, choose
+from engine.model import kinds
 
-from . import _pytext, kinds
+from . import _pytext
 
 _CHOICE = choose("text", _pytext, "text core")
 _IMPL, WHY = _CHOICE.module, _CHOICE.why

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right, insort
 
-from .kinds import (
+from engine.model.kinds import (
     BLOCKQUOTE,
     BOLD,
     CODE,

@@ -5,20 +5,35 @@
 what the supervisor and aggregator use.  The core is the native build
 (``engine._native.ring``) when it loads, else the pure-Python twin;
 ``IMPLEMENTATION`` and ``WHY`` say which and why.
+
+The names load on first use (PEP 562): importing ``engine.transport.errors`` — as the
+native core itself does — must not run the native-or-pure choice, or the native module
+would be asked for while it is still loading.
 """
 
-from ._impl import DEFAULT as _DEFAULT
-from ._impl import REASON as WHY
-from ._impl import NativeRequired
-from ._shm import segments, sweep_stale
-from .errors import Closed, Empty, Full, PeerDied, RecordTooLarge, RingError
-from .fan import FanIn, FanOut
-from .ring import Consumer, Producer, Ring
+from __future__ import annotations
 
-IMPLEMENTATION: str = _DEFAULT.IMPLEMENTATION
+import importlib
 
-__all__ = [
-    "IMPLEMENTATION", "WHY", "Closed", "Consumer", "Empty", "FanIn", "FanOut", "Full",
-    "NativeRequired", "PeerDied", "Producer", "RecordTooLarge", "Ring", "RingError",
-    "segments", "sweep_stale",
-]
+_WHERE = {
+    "Closed": "errors", "Empty": "errors", "Full": "errors", "PeerDied": "errors",
+    "RecordTooLarge": "errors", "RingError": "errors",
+    "FanIn": "fan", "FanOut": "fan",
+    "Consumer": "ring", "Producer": "ring", "Ring": "ring",
+    "segments": "_shm", "sweep_stale": "_shm",
+    "NativeRequired": "_impl",
+}
+
+__all__ = ["IMPLEMENTATION", "WHY", *sorted(_WHERE)]
+
+
+def __getattr__(name: str):
+    if name in ("IMPLEMENTATION", "WHY"):
+        impl = importlib.import_module(f"{__name__}._impl")
+        value = impl.DEFAULT.IMPLEMENTATION if name == "IMPLEMENTATION" else impl.REASON
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value

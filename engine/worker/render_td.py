@@ -27,13 +27,13 @@ import orjson
 
 from engine import model as m
 from engine._native.select import choose
+from engine.model.chat import MIGRATED_ID_SHIFT
 from engine.text import td_text
 from engine.worker.entities import as_tuples
 
 NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
 TOO_LARGE = "(File exceeds maximum size. Change data exporting settings to download.)"
 UNAVAILABLE = "(File unavailable, please try again later)"
-MIGRATED_ID_SHIFT = 1_000_000_000
 
 
 class LocalClock:

@@ -1,0 +1,164 @@
+"""The house stays standing: the layering read from the code's own imports.
+
+Every ``import`` in engine/ (module level and inside functions alike) and the Python-level
+imports of native/*.pyx/.pxi form a graph of engine modules; these tests hold it to the
+design: no import cycles, Telethon only behind engine/telegram/ (and the test server,
+engine/fakedc/), nothing imports the CLI but ``engine.__main__``, the ground floors import
+nothing above them, and each compiled module imports on its own.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUND = ("engine.model", "engine.transport", "engine._native", "engine.archive.store",
+          "engine.archive.ranges", "engine.archive.atomic", "engine.archive.lock",
+          "engine.archive.naming", "engine.archive.manifest")
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for p in (ROOT / "engine").rglob("*.py"):
+        name = ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        mods[name.removesuffix(".__init__")] = p
+    for p in [*(ROOT / "native").glob("*.pyx"), *(ROOT / "native").glob("*.pxi")]:
+        mods[f"engine._native.{p.stem}"] = p
+    return mods
+
+
+def _source(p: Path) -> str:
+    text = p.read_text()
+    if p.suffix in (".pyx", ".pxi"):         # Cython: keep the Python-level imports only
+        text = "\n".join(x for x in text.splitlines()
+                         if x.startswith(("import ", "from ")) and " cimport " not in x)
+    return text
+
+
+def _imports(mod: str, path: Path, mods: dict[str, Path]) -> tuple[set[str], set[str]]:
+    """(engine modules, top-level names of everything else) that ``mod`` imports."""
+    inside, outside = set(), set()
+    is_pkg = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(_source(path))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                pkg = mod.split(".") if is_pkg else mod.split(".")[:-1]
+                pkg = pkg[:len(pkg) - node.level + 1]
+                base = ".".join([*pkg, base] if base else pkg)
+            names = [base, *(f"{base}.{a.name}" for a in node.names)]
+        for name in names:
+            if not name.startswith("engine"):
+                outside.add(name.split(".")[0])
+                continue
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                target = ".".join(parts[:i])
+                # a package's own __init__ is not a dependency of its modules
+                if target in mods and target != mod and not mod.startswith(target + "."):
+                    inside.add(target)
+    return inside, outside
+
+
+@pytest.fixture(scope="module")
+def graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    mods = _modules()
+    inside, outside = {}, {}
+    for mod, path in mods.items():
+        inside[mod], outside[mod] = _imports(mod, path, mods)
+    return inside, outside
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_graph_is_read(graph):
+    inside, outside = graph
+    assert "engine.archive.store" in inside["engine.archive.manifest"]
+    assert "engine.transport.errors" in inside["engine._native.ring"]
+    assert "telethon" in outside["engine.telegram.source"]
+
+
+def test_no_import_cycles(graph):
+    assert _cycles(graph[0]) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_telethon_stays_behind_the_telegram_layer(graph):
+    _, outside = graph
+    users = sorted(m for m, names in outside.items() if "telethon" in names
+                   and not m.startswith(("engine.telegram", "engine.fakedc")))
+    assert users == []
+
+
+def test_only_main_imports_the_cli(graph):
+    inside, _ = graph
+    assert sorted(m for m, deps in inside.items() if "engine.cli" in deps) == ["engine.__main__"]
+
+
+def test_the_ground_floors_import_nothing_above_them(graph):
+    inside, _ = graph
+
+    def ground(m: str) -> bool:
+        return m == "engine" or any(m == g or m.startswith(g + ".") for g in GROUND)
+
+    upward = {m: sorted(d for d in deps if not ground(d))
+              for m, deps in inside.items() if ground(m) and m != "engine"}
+    assert {m: d for m, d in upward.items() if d} == {}
+
+
+@pytest.mark.parametrize("name", ["ring", "text", "render"])
+def test_each_native_module_imports_on_its_own(name):
+    """A compiled module never imports a package whose __init__ chooses a compiled module
+    (it would be asked for while half loaded)."""
+    r = subprocess.run([sys.executable, "-c", f"import engine._native.{name}"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if r.returncode and "No module named 'engine._native." in r.stderr \
+            and os.environ.get("TGARC_REQUIRE_NATIVE") != "1":
+        pytest.skip(f"the native {name} is not built here")
+    assert r.returncode == 0, r.stderr[-2000:]
