@@ -263,3 +263,23 @@ def test_comments_on_a_chat_that_is_not_a_channel_is_a_warning(tmp_path):
         assert r.returncode == 0
         assert "only channel posts have comment threads" in one_line(r)
         assert not (tmp_path / GROUP_DIR / "comments").exists()
+
+
+def test_a_post_deleted_since_keeps_the_comments_export_going(tmp_path):
+    """getReplies answers MSG_ID_INVALID for a post Telegram no longer has: the source
+    says so by name (ThreadGone) and the other threads are exported."""
+    with served(150) as dc:
+        corpus = dc.corpus
+        channel = corpus.chats["channel"]
+        assert tgarc(dc, tmp_path, "--quiet").returncode == 0
+        posts = [p for p in existing(corpus, "channel")
+                 if corpus.thread_root(channel, p) is not None
+                 and getattr(corpus.message(channel, p), "replies", None) is not None]
+        assert len(posts) >= 2
+        corpus.delete_messages("channel", [posts[0]])        # archived, gone on Telegram
+        r = tgarc(dc, tmp_path, "--quiet", "--comments")
+        assert r.returncode == 0, r.stderr
+        root = tmp_path / CHANNEL_DIR
+        assert not (root / "comments" / str(posts[0]) / "result.json").exists()
+        assert all((root / "comments" / str(p) / "result.json").exists() for p in posts[1:])
+        assert "comment thread is gone" in (tmp_path / "tgarc.log").read_text()
