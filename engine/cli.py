@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("dir", help="a chat folder, or an --out folder holding several")
     rp.add_argument("--shared", action="store_true", help=SHARED_HELP)
 
-    vf = sub.add_parser("verify", help="re-hash every file against manifest.json")
+    vf = sub.add_parser("verify", help="re-hash every file against manifest.json and check "
+                                       "every archive segment (changes nothing)")
     vf.add_argument("dir", help="a chat folder, or an --out folder holding several")
 
     tn = sub.add_parser("tune", help="recommended worker count from a finished run")

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-GROUND = ("engine.model", "engine.transport", "engine._native", "engine.archive.store",
+GROUND = ("engine.model", "engine.transport", "engine._native", "engine.archive.segment",
+          "engine.archive.store",
           "engine.archive.ranges", "engine.archive.atomic", "engine.archive.lock",
           "engine.archive.naming", "engine.archive.manifest")
 

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from engine import model as m
 from engine.archive.atomic import fsync_dir, write_atomic
-from engine.archive.store import ChatStore, Segment, batch_dates
+from engine.archive.store import ChatStore, Segment
 from engine.model.chat import MIGRATED_ID_SHIFT
 from engine.worker import fragments, render_jsonl, render_md, render_td
 
@@ -300,7 +300,6 @@ def _size(path: Path) -> int:
         return 0
 
 
-segment_dates = batch_dates
 
 
-__all__ = ["FORMATS", "Assembled", "Segment", "assemble", "segment_dates"]
+__all__ = ["FORMATS", "Assembled", "Segment", "assemble"]

@@ -23,7 +23,8 @@ import orjson
 
 from engine.archive.atomic import write_atomic
 from engine.archive.lock import NESTED
-from engine.archive.store import QUARANTINE, DamagedSegment, read_segment_file
+from engine.archive.segment import DamagedSegment, read_segment_file
+from engine.archive.store import QUARANTINE
 
 NAME = "manifest.json"
 SKIP_DIRS = {"state"}

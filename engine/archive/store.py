@@ -1,8 +1,8 @@
 """One chat's folder: the archive of record, the checkpoint, the render cache.
 
     <out>/<kind><id>-<slug>/
-      archive/<lo>-<hi>.<run>.<seq>.seg   one history page (msgpack Batch), append-only
-      archive/refresh.<run>.<n>.seg       new versions found by --refresh-edits
+      archive/<lo>-<hi>.<run>.<seq>.seg   history pages; refresh.<run>.<n>.seg: newer
+                                          versions (engine/archive/segment.py)
       state/checkpoint.json               the catalogue of durable segments + output state
       state/render/<segment>.frag         fragments a worker rendered (a cache: rebuildable)
 
@@ -13,27 +13,24 @@ carries its own length and sha256 (a 48-byte header before the msgpack Batch), s
 segment the checkpoint does not list yet (a crash between the worker's fsync and the
 checkpoint) is checked when the folder is opened and *adopted* if whole, or moved to
 ``quarantine/`` (and reported) if not. A missing or damaged checkpoint is rebuilt from
-the segments themselves (``rebuild``; ``tgarc repair``): a lost ``state/`` costs a scan,
+the segments themselves (``ChatStore._open``; ``tgarc repair``): a lost ``state/`` costs a scan,
 never the archive. The catalogue only grows, so "which segments are already reflected
 in the user-facing outputs" is one number, ``assembled``.
 
 Every writer of a chat folder (export, render, repair) holds the chat's lock,
 ``state/.lock`` (``ChatLock``); a store nested in a chat (a topic, a comment thread)
 is covered by its chat's lock.
+
 A history segment covers the id range ``lo..hi`` it was fetched for (gaps included:
 an id with no message there is covered too); refresh segments hold newer versions of
 messages already covered and win over older versions, in catalogue order.
 """
 
-
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import os
-import re
-import struct
 from pathlib import Path
 
 import msgspec
@@ -45,28 +42,25 @@ from engine.archive.atomic import fsync_dir, write_atomic
 from engine.archive.lock import NESTED, ChatLock
 from engine.archive.naming import chat_folder
 from engine.archive.ranges import IdRanges
+from engine.archive.segment import (  # noqa: F401  (re-exported: the archive's API)
+    SEG_MAGIC,
+    DamagedSegment,
+    Segment,
+    batch_dates,
+    catalogue_order,
+    describe,
+    history_name,
+    read_segment_file,
+    refresh_name,
+    run_of,
+    seal,
+    unseal,
+    write_segment,
+)
 from engine.model.chat import ChatMeta
 
 CHECKPOINT_VERSION = 1
 QUARANTINE = "quarantine"     # segments set aside: damaged, or overlapping the catalogue
-
-# A segment file: this header, then the msgpack Batch. Segments written before the
-# header existed are a bare Batch and are still read (checked by decoding alone).
-SEG_MAGIC = b"TGARCSG1"
-_SEG_HEADER = struct.Struct("<8sQ32s")          # magic, payload length, sha256(payload)
-_HISTORY_NAME = re.compile(r"(-?\d+)-(-?\d+)\.(\d+)\.(\d+)\.seg")
-_REFRESH_NAME = re.compile(r"refresh\.(\d+)\.(\d+)\.seg")
-
-
-class Segment(Struct, array_like=True):
-    name: str
-    kind: str                 # history | refresh
-    lo: int
-    hi: int
-    count: int
-    date_lo: int = 0          # unix seconds of its oldest / newest message (0: none)
-    date_hi: int = 0
-
 
 class OutputState(Struct, omit_defaults=True):
     tz: str = ""              # the chat's time zone: kept until a run names another
@@ -110,84 +104,6 @@ class DamagedCheckpoint(CorruptState):
         super().__init__(f"{path} is damaged ({why}); `tgarc repair` rebuilds it from the "
                          f"archive")
         self.path, self.why = path, why
-
-
-class DamagedSegment(Exception):
-    """An archive segment fails its own check (exit code 1): reported by name, never
-    blessed into the manifest, never deleted."""
-
-    def __init__(self, path: Path, why: str):
-        self.path, self.why = Path(path), why
-        chat = self.path.parent.parent
-        super().__init__(f"archive segment {self.path} is damaged ({why}); run `tgarc repair "
-                         f"{chat}` to set it aside, then the same export again to fetch its "
-                         f"messages anew")
-
-
-# ---- segment files ----------------------------------------------------------------------------
-def seal(payload: bytes) -> bytes:
-    """A segment file's bytes: the header (length, sha256) and the Batch."""
-    return _SEG_HEADER.pack(SEG_MAGIC, len(payload), hashlib.sha256(payload).digest()) + payload
-
-
-def unseal(data: bytes, path: Path) -> memoryview:
-    """The Batch bytes of a segment file, checked against its header."""
-    view = memoryview(data)
-    if data[:len(SEG_MAGIC)] != SEG_MAGIC:
-        return view                      # written before segments carried a header
-    if len(data) < _SEG_HEADER.size:
-        raise DamagedSegment(path, f"cut short at {len(data)} bytes")
-    _magic, size, digest = _SEG_HEADER.unpack_from(data)
-    payload = view[_SEG_HEADER.size:]
-    if len(payload) != size:
-        raise DamagedSegment(path, f"{len(payload)} bytes of data where its header says {size}")
-    if hashlib.sha256(payload).digest() != digest:
-        raise DamagedSegment(path, "its sha256 does not match its content")
-    return payload
-
-
-def read_segment_file(path: Path) -> m.Batch:
-    try:
-        return m.BATCH_DECODER.decode(unseal(path.read_bytes(), path))
-    except FileNotFoundError:
-        raise DamagedSegment(path, "the file is missing") from None
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise DamagedSegment(path, f"not a readable batch: {exc}") from None
-
-
-def batch_dates(batch: m.Batch) -> tuple[int, int]:
-    dates = [x.date for x in batch.messages if x.date]
-    return (min(dates), max(dates)) if dates else (0, 0)
-
-
-def describe(path: Path) -> Segment:
-    """The catalogue entry of a segment file, from its name and its checked content."""
-    name = path.name
-    batch = read_segment_file(path)
-    msgs = batch.messages
-    d_lo, d_hi = batch_dates(batch)
-    if mt := _HISTORY_NAME.fullmatch(name):
-        lo, hi = int(mt[1]), int(mt[2])
-        if lo > hi:
-            raise DamagedSegment(path, "its name gives an empty id range")
-        return Segment(name, "history", lo, hi, len(msgs), d_lo, d_hi)
-    if (mt := _REFRESH_NAME.fullmatch(name)) and msgs:
-        return Segment(name, "refresh", msgs[0].id, msgs[-1].id, len(msgs), d_lo, d_hi)
-    raise DamagedSegment(path, "not a segment tgarc writes")
-
-
-def _order(name: str) -> tuple[int, int, int, str]:
-    """Catalogue order: by run; a run's refresh segment before its history pages."""
-    if mt := _HISTORY_NAME.fullmatch(name):
-        return int(mt[3]), 1, int(mt[4]), name
-    if mt := _REFRESH_NAME.fullmatch(name):
-        return int(mt[1]), 0, int(mt[2]), name
-    return 1 << 62, 2, 0, name
-
-
-def _run_of(name: str) -> int:
-    run = _order(name)[0]
-    return run if run < 1 << 62 else 0
 
 
 class ChatStore:
@@ -323,7 +239,8 @@ class ChatStore:
             for tmp in markdown.rglob(".*.tmp"):
                 tmp.unlink()
         listed = {s.name for s in self.cp.segments}
-        strays = sorted((n for n in _segment_files(self.archive) if n not in listed), key=_order)
+        strays = sorted((n for n in _segment_files(self.archive) if n not in listed),
+                        key=catalogue_order)
         if strays:
             self._adopt(strays, quiet)
             listed = {s.name for s in self.cp.segments}
@@ -405,23 +322,8 @@ class ChatStore:
 
     def next_run(self) -> int:
         """Never a run number a segment on disk already carries (names stay unique)."""
-        seen = max((_run_of(s.name) for s in self.cp.segments), default=0)
+        seen = max((run_of(s.name) for s in self.cp.segments), default=0)
         return max(len(self.cp.runs), seen) + 1
-
-
-def history_name(lo: int, hi: int, run: int, seq: int) -> str:
-    return f"{lo:010d}-{hi:010d}.{run}.{seq}.seg"
-
-
-def refresh_name(run: int, n: int) -> str:
-    return f"refresh.{run}.{n}.seg"
-
-
-def write_segment(folder: Path, name: str, payload: bytes) -> None:
-    """Write the Batch ``payload`` as the segment ``folder/name`` (header, then the
-    Batch): temp file, fsync, rename. The folder is fsynced later, once for many
-    segments (ChatStore.commit)."""
-    write_atomic(folder / name, seal(payload), sync_dir=False)
 
 
 # ---- recovery -----------------------------------------------------------------------------------
@@ -477,7 +379,7 @@ def _recover_meta(root: Path) -> ChatMeta | None:
     """Who the chat is, without Telegram: the first readable segment names it, chat.json
     (if any) adds its kind, title and username. The next export replaces all of it."""
     ref = None
-    for name in sorted(_segment_files(root / "archive"), key=_order):
+    for name in sorted(_segment_files(root / "archive"), key=catalogue_order):
         try:
             batch = read_segment_file(root / "archive" / name)
         except (DamagedSegment, OSError):

@@ -45,6 +45,7 @@ from engine.archive.store import (
     DamagedSegment,
     RunRecord,
     Segment,
+    batch_dates,
     history_name,
     refresh_name,
 )
@@ -281,7 +282,7 @@ class ChatExport:
         batch.messages = [x for x in batch.messages if views.topic_of(x) == tid]
         name = history_name(tid, tid, run_no, 0)
         store.write_segment(name, m.ENCODER.encode(batch))
-        lo, hi = asm.segment_dates(batch)
+        lo, hi = batch_dates(batch)
         store.add(Segment(name, "history", tid, tid, len(batch.messages), lo, hi))
         store.commit()
         self.fetched += len(batch.messages)
@@ -621,7 +622,7 @@ class ChatExport:
                     batch = rawpage.decode_pages(pages, group, lo, covered)
                     name = history_name(lo, covered, run_no, next(seq))
                     thread.write_segment(name, m.ENCODER.encode(batch))
-                    d_lo, d_hi = asm.segment_dates(batch)
+                    d_lo, d_hi = batch_dates(batch)
                     thread.add(Segment(name, "history", lo, covered, len(batch.messages),
                                        d_lo, d_hi))
                     thread.commit()
@@ -673,7 +674,7 @@ class ChatExport:
         batch = m.Batch(0, chat, changed, list(peers.values()))
         name = refresh_name(run_no, sum(s.kind == "refresh" for s in store.cp.segments) + 1)
         store.write_segment(name, m.ENCODER.encode(batch))
-        lo, hi = asm.segment_dates(batch)
+        lo, hi = batch_dates(batch)
         store.add(Segment(name, "refresh", changed[0].id, changed[-1].id, len(changed), lo, hi))
         store.commit()
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from engine import model as m
-from engine.archive.store import write_segment
+from engine.archive.segment import write_segment
 from engine.model import events as ev
 from engine.transport import Closed, PeerDied
 from engine.worker import fragments
