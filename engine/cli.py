@@ -135,7 +135,7 @@ def _render_flags(p) -> None:
 def _doctor(args) -> int:
     import orjson
 
-    from engine import doctor
+    from engine.commands import doctor
 
     info = doctor.report()
     if args.json:
@@ -148,7 +148,7 @@ def _doctor(args) -> int:
 def _export(args) -> int:
     import os
 
-    from engine import app
+    from engine.commands import export
 
     file = config.load_file(args.config)
     config.apply_file_credentials(file)
@@ -224,7 +224,7 @@ def _export(args) -> int:
         raise config.ConfigError(f"--reconnect-timeout must be above 0, not "
                                  f"{cfg.reconnect_timeout:g}")
     _warn(notes)                    # only once every input was accepted
-    return app.export(cfg)
+    return export.export(cfg)
 
 
 def _at_least(flag: str, value: int, low: int) -> int:
@@ -239,47 +239,47 @@ def _warn(lines) -> None:
 
 
 def _render(args) -> int:
-    from engine import app
+    from engine.commands import render
 
-    return app.render(args.dir, list(config.parse_formats(args.format)),
+    return render.run(args.dir, list(config.parse_formats(args.format)),
                       config.zone(args.tz) if args.tz else None, args.shared)
 
 
 def _repair(args) -> int:
-    from engine import app
+    from engine.commands import repair
 
-    return app.repair(args.dir, args.shared)
+    return repair.run(args.dir, args.shared)
 
 
 def _verify(args) -> int:
-    from engine import app
+    from engine.commands import verify
 
-    return app.verify(args.dir)
+    return verify.run(args.dir)
 
 
 def _tune(args) -> int:
-    from engine import app
+    from engine.commands import tune
 
-    return app.tune(args.metrics, args.json)
+    return tune.run(args.metrics, args.json)
 
 
 def _demo(args) -> int:
-    from engine import app
+    from engine.commands import demo
 
     _at_least("--messages", args.messages, 1)
     notes: list[str] = []
     workers, tz = config.parse_workers(args.workers, notes.append), config.zone(args.tz)
     _warn(notes)
-    return app.demo(args.messages, args.out, workers, "off" if args.quiet else "auto", tz,
+    return demo.run(args.messages, args.out, workers, "off" if args.quiet else "auto", tz,
                     args.shared)
 
 
 def _login(args) -> int:
     import os
 
-    from engine import login
+    from engine.commands import account
 
-    return login.login(args.session, phone=args.phone, qr=args.qr, bot_token=args.bot_token,
+    return account.login(args.session, phone=args.phone, qr=args.qr, bot_token=args.bot_token,
                        bot=args.bot, debug=args.debug,
                        proxy=args.proxy or os.environ.get("TGARC_PROXY"))
 
@@ -287,18 +287,18 @@ def _login(args) -> int:
 def _logout(args) -> int:
     import os
 
-    from engine import login
+    from engine.commands import account
 
-    return login.logout(args.session, debug=args.debug,
+    return account.logout(args.session, debug=args.debug,
                         proxy=args.proxy or os.environ.get("TGARC_PROXY"))
 
 
 def _chats(args) -> int:
     import os
 
-    from engine import login
+    from engine.commands import account
 
-    return login.chats(args.session, as_json=args.json, page=args.page_size, debug=args.debug,
+    return account.chats(args.session, as_json=args.json, page=args.page_size, debug=args.debug,
                        proxy=args.proxy or os.environ.get("TGARC_PROXY"))
 
 

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from msgspec import Struct
 
+from engine.archive.layout import METRICS
+
 FORMATS = ("json", "jsonl", "md")
 TAKEOUT = ("auto", "require", "off")
 PROGRESS = ("auto", "tty", "json", "off")
@@ -60,7 +62,7 @@ class ExportConfig(Struct, frozen=True, kw_only=True):
 
     @property
     def metrics_path(self) -> Path:
-        return Path(self.metrics) if self.metrics else Path(self.out) / "export_metrics.json"
+        return Path(self.metrics) if self.metrics else Path(self.out) / METRICS
 
 
 def local_zone() -> str:

@@ -15,6 +15,8 @@ import os
 import re
 from pathlib import Path
 
+from engine.archive import layout
+
 LONG_BLOB = re.compile(r"[A-Za-z0-9+/_=-]{64,}")
 MASK = "[redacted]"
 
@@ -49,7 +51,7 @@ def known_secrets(env=os.environ) -> list[str]:
 def open_log(out: Path, debug: bool = False, secrets=()) -> logging.Handler:
     """Append this run's records to ``out/tgarc.log`` (0600); returns the handler to close.
     ``secrets``: more strings to mask besides ``known_secrets()``."""
-    path = out / "tgarc.log"
+    path = out / layout.LOG
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.close(fd)
     handler = logging.FileHandler(path, encoding="utf-8")

@@ -1,9 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Native renderers: result.json fragments, JSONL lines, vault day notes and the day split.
 
-The pure-Python twins are engine/worker/render_td.py (``fragment``, ``fragments``),
-engine/worker/render_jsonl.py (``jsonl_line``, ``jsonl_lines``) and
-engine/worker/render_md.py (``day_note``, ``days``); those modules choose between this build
+The pure-Python twins are engine/render/result_json.py (``fragment``, ``fragments``),
+engine/render/messages_jsonl.py (``jsonl_line``, ``jsonl_lines``) and
+engine/render/day_notes.py (``day_note``, ``days``); those modules choose between this build
 and themselves (``TGARC_RENDER_IMPL=pure`` forces the twins) and are the reference reading:
 every function here produces their output byte for byte, and tests/test_render.py and
 tests/test_render_md.py prove it on the corpus and on random messages.
@@ -11,8 +11,8 @@ tests/test_render_md.py prove it on the corpus and on random messages.
 How it stays identical without repeating every rule: the common shapes are written here
 straight into a byte (result.json) or UCS4 (Markdown) buffer, reading the model Structs'
 fields at their slot offsets.  A few rare parts are asked of the twin and spliced in: a
-service message's action keys (render_td._action) and its italic line
-(render_md.service_line), a note's front matter, a reply link's target day.  Anything
+service message's action keys (result_json._action) and its italic line
+(day_notes.service_line), a note's front matter, a reply link's target day.  Anything
 else -- inline buttons, a field of an unexpected type or an int past 62 bits, a context
 subclass -- makes the writer *bail*, and that message (or album, or whole call) is
 rendered by the twin instead.  Bailing is never an error; it only costs the twin's time.
@@ -212,7 +212,7 @@ cdef object _LocalClock = None
 cdef object td_twin():
     global _td_twin, _RenderContext, _LocalClock
     if _td_twin is None:
-        _td_twin = importlib.import_module("engine.worker.render_td")
+        _td_twin = importlib.import_module("engine.render.result_json")
         _RenderContext = _td_twin.RenderContext
         _LocalClock = _td_twin.LocalClock
     return _td_twin
@@ -220,10 +220,10 @@ cdef object td_twin():
 cdef object md_twin():
     global _md_twin
     if _md_twin is None:
-        _md_twin = importlib.import_module("engine.worker.render_md")
+        _md_twin = importlib.import_module("engine.render.day_notes")
     return _md_twin
 
-# entity kind name (the model's) -> code, as engine/worker/entities.py CODE_OF
+# entity kind name (the model's) -> code, as engine/render/entities.py CODE_OF
 cdef dict CODE_OF = {name: code for code, name in enumerate(_kinds.TD_NAMES)}
 
 # ---------------------------------------------------------------- small C helpers
@@ -287,7 +287,7 @@ cdef inline void civil(long long days, long long *y, int *m, int *d) noexcept:
 
 # ---------------------------------------------------------------- the local clock
 #
-# render_td.LocalClock knows the zone's UTC offset per quarter hour; consecutive messages
+# result_json.LocalClock knows the zone's UTC offset per quarter hour; consecutive messages
 # share a quarter, so one cached (clock, quarter) -> offset pair answers nearly every call.
 
 cdef object _clk = None
@@ -881,7 +881,7 @@ cdef int w_spoiler_ttl(W *w, object spoiler, object ttl) except -1:
     return 0
 
 cdef int td_media(W *w, TdCtx *c, object media) except -1:
-    """render_td._media."""
+    """result_json._media."""
     cdef object v, h
     cdef double d
     cdef Py_ssize_t i, n
@@ -1090,7 +1090,7 @@ cdef int td_reactions(W *w, TdCtx *c, object reactions) except -1:
     return w_char(w, 93)
 
 cdef int td_message(W *w, TdCtx *c, object msg) except -1:
-    """render_td.message_dict + orjson.dumps, for the common shapes (else w.bail)."""
+    """result_json.message_dict + orjson.dumps, for the common shapes (else w.bail)."""
     cdef long long mid, date, v
     cdef Ref chat, sender, r
     cdef object type_, x
@@ -1243,7 +1243,7 @@ cdef object w_bytes(W *w):
 
 
 def fragment(msg, ctx):
-    """render_td.fragment: one message as its result.json object (bytes, no newline)."""
+    """result_json.fragment: one message as its result.json object (bytes, no newline)."""
     cdef W w
     cdef TdCtx c
     if not is_render_context(ctx):
@@ -1263,7 +1263,7 @@ def fragment(msg, ctx):
 
 
 def fragments(msgs, ctx):
-    """render_td.fragments: [fragment(msg, ctx) for msg in msgs]."""
+    """result_json.fragments: [fragment(msg, ctx) for msg in msgs]."""
     cdef W w
     cdef TdCtx c
     cdef list out = []
@@ -1359,7 +1359,7 @@ cdef int b_double(Buf *o, double d, char code, int prec) except -1:
     return 0
 
 cdef int b_esc(Buf *o, object s, list keep) except -1:
-    """render_md.esc: plain text escaped by the Markdown core (s an exact str)."""
+    """day_notes.esc: plain text escaped by the Markdown core (s an exact str)."""
     cdef Ent stack_ents[1]
     cdef Ents ev
     ev.a = stack_ents
@@ -1447,7 +1447,7 @@ cdef int b_ival(Buf *o, MdCtx *c, object v) except -1:
     return b_int(o, x)
 
 cdef int b_size(Buf *o, MdCtx *c, object v) except -1:
-    """render_md._size."""
+    """day_notes._size."""
     cdef long long n
     if not i64(v, &n):
         c.bail = True
@@ -1478,7 +1478,7 @@ cdef int b_geo(Buf *o, MdCtx *c, object lat, object lon) except -1:
 
 cdef Py_ssize_t md_media(Buf *o, MdCtx *c, object media, Py_ssize_t *first_end,
                          list keep) except -1:
-    """render_md.media_lines joined by "\\n"; returns how many lines, and where the first
+    """day_notes.media_lines joined by "\\n"; returns how many lines, and where the first
     one ends in `first_end`."""
     cdef PyObject *p = NULL
     cdef Py_ssize_t i, n, nlines = 1
@@ -1625,7 +1625,7 @@ cdef Py_ssize_t md_media(Buf *o, MdCtx *c, object media, Py_ssize_t *first_end,
     return nlines
 
 cdef int b_link(Buf *o, MdCtx *c, Ref *target, object msg_id, long long mid) except -1:
-    """render_md.block_link(vctx, target, msg_id, f"reply to {msg_id}")."""
+    """day_notes.block_link(vctx, target, msg_id, f"reply to {msg_id}")."""
     ts = (<object>c.locate)(<object>target.obj, msg_id)
     if ref_eq(target, &c.td.chat):
         folder = <object>c.chat_dir
@@ -1656,7 +1656,7 @@ cdef int b_link(Buf *o, MdCtx *c, Ref *target, object msg_id, long long mid) exc
 
 cdef int md_block(Buf *o, MdCtx *c, object messages, Py_ssize_t start, Py_ssize_t count,
                   list keep) except -1:
-    """render_md.message_block for messages[start:start + count] (c.bail: the twin's).
+    """day_notes.message_block for messages[start:start + count] (c.bail: the twin's).
     A service message's line comes from the twin's service_line."""
     cdef object first = <object>PyList_GET_ITEM(messages, start)
     cdef object x, v
@@ -1914,7 +1914,7 @@ cdef object utf8(Buf *o):
     return out
 
 cdef Py_ssize_t group_end(object messages, Py_ssize_t i, Py_ssize_t n) except -1:
-    """render_md._groups: where the group starting at messages[i] ends (-1: unusual)."""
+    """day_notes._groups: where the group starting at messages[i] ends (-1: unusual)."""
     cdef object first = <object>PyList_GET_ITEM(messages, i)
     cdef object g, x, gx
     cdef Py_ssize_t j = i + 1
@@ -1939,7 +1939,7 @@ cdef Py_ssize_t group_end(object messages, Py_ssize_t i, Py_ssize_t n) except -1
 
 
 def day_note(vctx, day, messages):
-    """render_md.day_note: the whole note of one day of one chat (bytes)."""
+    """day_notes.day_note: the whole note of one day of one chat (bytes)."""
     cdef MdCtx c
     cdef Buf o
     cdef list keep = []
@@ -1998,7 +1998,7 @@ def block_covered(vctx, group):
 
 
 def days(messages, tz):
-    """render_md.days: {local date: [messages of that day]}, in order of appearance."""
+    """day_notes.days: {local date: [messages of that day]}, in order of appearance."""
     cdef long long ts, local, d, last = 0
     cdef bint have = False
     cdef dict days = {}
@@ -2022,7 +2022,7 @@ def days(messages, tz):
 
 # ---------------------------------------------------------------- messages.jsonl
 #
-# render_jsonl: the msgspec JSON of the Message after '{"v":N,', without the TL bytes (raw).
+# messages_jsonl: the msgspec JSON of the Message after '{"v":N,', without the TL bytes (raw).
 # msgspec does the encoding; what is saved here is the Python glue around it (one bytearray
 # per batch, one copy per line).
 
@@ -2038,7 +2038,7 @@ cdef object _jsonl_twin = None
 cdef object jsonl_twin():
     global _jsonl_twin
     if _jsonl_twin is None:
-        _jsonl_twin = importlib.import_module("engine.worker.render_jsonl")
+        _jsonl_twin = importlib.import_module("engine.render.messages_jsonl")
     return _jsonl_twin
 
 cdef object jsonl_one(bytearray buf, object msg):
@@ -2075,13 +2075,13 @@ cdef object jsonl_one(bytearray buf, object msg):
 
 
 def jsonl_line(msg):
-    """render_jsonl.jsonl_line: one message as its JSONL line (with the trailing newline)."""
+    """messages_jsonl.jsonl_line: one message as its JSONL line (with the trailing newline)."""
     out = jsonl_one(bytearray(_JSONL_HEAD), msg)
     return out if out is not None else jsonl_twin().jsonl_line(msg)
 
 
 def jsonl_lines(msgs):
-    """render_jsonl.jsonl_lines: [jsonl_line(msg) for msg in msgs]."""
+    """messages_jsonl.jsonl_lines: [jsonl_line(msg) for msg in msgs]."""
     cdef bytearray buf = bytearray(_JSONL_HEAD)
     cdef list out = []
     for msg in msgs:

@@ -18,10 +18,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-GROUND = ("engine.model", "engine.transport", "engine._native", "engine.archive.segment",
-          "engine.archive.store",
-          "engine.archive.ranges", "engine.archive.atomic", "engine.archive.lock",
-          "engine.archive.naming", "engine.archive.manifest")
+GROUND = ("engine.model", "engine.transport", "engine._native", "engine.archive")
+# The house, bottom up (docs/architecture.md): a package imports only packages on its own
+# floor or lower (the native cores and the transport share the ground: each uses the other).
+# fakedc stands aside: the test server, which the code never imports.
+FLOORS = {
+    "engine": 0, "engine.model": 0, "engine.config": 2, "engine.logs": 2,
+    "engine.transport": 1, "engine._native": 1, "engine.archive": 1,
+    "engine.text": 3, "engine.telegram": 3, "engine.aggregator": 3,
+    "engine.render": 4, "engine.worker": 5, "engine.supervisor": 6,
+    "engine.commands": 7, "engine.cli": 8, "engine.__main__": 9,
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -116,7 +123,7 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read(graph):
     inside, outside = graph
-    assert "engine.archive.store" in inside["engine.archive.manifest"]
+    assert "engine.archive.layout" in inside["engine.archive.manifest"]
     assert "engine.transport.errors" in inside["engine._native.ring"]
     assert "telethon" in outside["engine.telegram.source"]
 
@@ -150,6 +157,32 @@ def test_the_ground_floors_import_nothing_above_them(graph):
     upward = {m: sorted(d for d in deps if not ground(d))
               for m, deps in inside.items() if ground(m) and m != "engine"}
     assert {m: d for m, d in upward.items() if d} == {}
+
+
+def _package(mod: str) -> str:
+    return ".".join(mod.split(".")[:2])
+
+
+def test_every_package_has_a_floor(graph):
+    inside, _ = graph
+    assert sorted({_package(m) for m in inside} - set(FLOORS) - {"engine.fakedc"}) == []
+
+
+def test_imports_only_go_down(graph):
+    """No arrow goes up a floor: the output wing never
+    reaches up into the worker or the supervisor, the supervisor never into the commands."""
+    inside, _ = graph
+    upward = sorted(f"{m} -> {d}" for m, deps in inside.items() for d in deps
+                    if _package(m) != _package(d) and _package(m) != "engine.fakedc"
+                    and FLOORS.get(_package(d), 99) > FLOORS[_package(m)]
+                    and not (_package(m) == "engine.telegram"      # issue 11: the test
+                             and _package(d) == "engine.fakedc"))  # DC's key, still read
+    assert upward == []
+
+
+def test_an_upward_arrow_is_caught():
+    assert FLOORS["engine.render"] > FLOORS["engine.archive"] > FLOORS["engine.model"]
+    assert FLOORS["engine.supervisor"] > FLOORS["engine.worker"] > FLOORS["engine.render"]
 
 
 @pytest.mark.parametrize("name", ["ring", "text", "render"])

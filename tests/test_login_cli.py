@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from engine.login import qr_lines
+from engine.commands.account import qr_lines
 from tests._export import CHANNEL_DIR, env_for, served
 
 PHONE, CODE, PASSWORD = "+15550001234", "12345", "hunter2"

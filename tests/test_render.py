@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from engine import model as m
 from engine.fakedc.corpus import Corpus
+from engine.render import messages_jsonl, result_json
 from engine.telegram import convert
 from engine.text import kinds
-from engine.worker import render_jsonl, render_td
 
 GOLDEN = Path(__file__).parent / "golden"
 NAME_FIELDS = {"from", "actor", "forwarded_from", "saved_from", "name", "inviter"}
@@ -46,8 +46,8 @@ def corpus_chat(key: str, n: int = 600, seed: int = 1):
 
 def render_chat(key: str, tz=dt.UTC, n: int = 600, seed: int = 1) -> tuple[bytes, list]:
     _, chat, ref, peers, msgs = corpus_chat(key, n, seed)
-    ctx = render_td.RenderContext(ref, tz, peers)
-    doc = render_td.document(peers[ref], chat.kind, [render_td.render(x, ctx) for x in msgs])
+    ctx = result_json.RenderContext(ref, tz, peers)
+    doc = result_json.document(peers[ref], chat.kind, [result_json.render(x, ctx) for x in msgs])
     return doc, msgs
 
 
@@ -72,10 +72,10 @@ def test_result_json_is_strict_json_in_telegram_desktops_shape(key):
             assert "".join(p if isinstance(p, str) else p["text"] for p in out["text"]) == \
                 msg.text
         if isinstance(msg.media, m.Photo):
-            assert out["photo"] == render_td.NOT_INCLUDED
+            assert out["photo"] == result_json.NOT_INCLUDED
             assert out["photo_file_size"] == msg.media.size and out["width"] == 320
         if isinstance(msg.media, m.Document):
-            assert out["file"] == render_td.NOT_INCLUDED and out["mime_type"]
+            assert out["file"] == result_json.NOT_INCLUDED and out["mime_type"]
             assert out["file_size"] == msg.media.size
 
 
@@ -108,8 +108,8 @@ def test_dates_follow_the_chosen_time_zone():
 def test_history_from_a_migrated_basic_group_is_shifted_like_telegram_desktop():
     _, _, _, peers, old = corpus_chat("oldgroup")
     target = m.PeerRef("channel", 1_500_000_002)
-    ctx = render_td.RenderContext(target, dt.UTC, peers)
-    out = orjson.loads(render_td.render(old[0], ctx))
+    ctx = result_json.RenderContext(target, dt.UTC, peers)
+    out = orjson.loads(result_json.render(old[0], ctx))
     assert out["id"] == old[0].id - 1_000_000_000
 
 
@@ -122,11 +122,11 @@ def test_reactions_buttons_and_forwards_render():
     assert {"emoji", "custom_emoji"} <= kinds
     assert reacted["reactions"][0]["recent"][0]["from_id"].startswith("user")
     assert any(x.get("forwarded_from") == "Somebody Else" for x in msgs)
-    ctx = render_td.RenderContext(m.PeerRef("channel", 1))
+    ctx = result_json.RenderContext(m.PeerRef("channel", 1))
     msg = m.Message(5, m.PeerRef("channel", 1), 0, text="x", buttons=[[
         m.Button("callback", "Go", data=b"\xff\x00"), m.Button("url", "Site",
                                                              url="https://e.org")]])
-    out = orjson.loads(render_td.render(msg, ctx))
+    out = orjson.loads(result_json.render(msg, ctx))
     assert out["inline_bot_buttons"] == [[{"type": "callback", "text": "Go",
                                            "dataBase64": "/wA="},
                                           {"type": "url", "text": "Site",
@@ -144,17 +144,17 @@ def test_result_json_golden(key):
 
 def test_jsonl_lines_round_trip_and_match_golden():
     _, _, _, _, msgs = corpus_chat("channel", n=150)
-    lines = [render_jsonl.render(x) for x in msgs]
+    lines = [messages_jsonl.render(x) for x in msgs]
     for line, msg in zip(lines, msgs, strict=True):
         assert line.startswith(b'{"v":1,') and line.endswith(b"\n") and line.count(b"\n") == 1
-        assert render_jsonl.parse(line) == (1, msg)
+        assert messages_jsonl.parse(line) == (1, msg)
     blob = b"".join(lines)
     path = GOLDEN / "messages_channel.jsonl"
     if os.environ.get("TGARC_UPDATE_GOLDEN") == "1":
         path.write_bytes(blob)
     assert blob == path.read_bytes()
     with_raw = m.Message(1, m.PeerRef("user", 2), 3, raw=b"tl bytes")
-    assert b"raw" not in render_jsonl.render(with_raw)
+    assert b"raw" not in messages_jsonl.render(with_raw)
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe",
@@ -163,7 +163,7 @@ def test_local_clock_agrees_with_strftime_across_zones_and_dst(zone):
     import random
 
     tz = ZoneInfo(zone)
-    clock = render_td.LocalClock(tz)
+    clock = result_json.LocalClock(tz)
     rnd = random.Random(zone)
     for _ in range(3000):
         ts = rnd.randrange(0, 2_000_000_000)
@@ -174,8 +174,8 @@ def test_local_clock_agrees_with_strftime_across_zones_and_dst(zone):
 
 # --------------------------------------------------------------------------- native and twin
 #
-# render_td.render / render_many run in the native renderer (engine._native.render) when it
-# is built; render_td's own fragment/fragments (message_dict + orjson) are its twin.  The
+# result_json.render / render_many run in the native renderer (engine._native.render) when it
+# is built; result_json's own fragment/fragments (message_dict + orjson) are its twin.  The
 # golden files above hold for both, and the two agree byte for byte on the corpus and on
 # random messages -- including the ones the native writer hands back to the twin.
 
@@ -207,21 +207,21 @@ def render_impl(request):
 
 
 def td_of(impl):
-    return render_td if impl is None else impl
+    return result_json if impl is None else impl
 
 
 def jsonl_of(impl):
-    return render_jsonl if impl is None else impl
+    return messages_jsonl if impl is None else impl
 
 
 @pytest.mark.parametrize("key", ["channel", "supergroup"])
 def test_result_json_golden_both_renderers(render_impl, key):
     _, chat, ref, peers, msgs = corpus_chat(key, n=150)
-    ctx = render_td.RenderContext(ref, dt.UTC, peers)
+    ctx = result_json.RenderContext(ref, dt.UTC, peers)
     impl = td_of(render_impl)
     one = [impl.fragment(x, ctx) for x in msgs]
     assert impl.fragments(msgs, ctx) == one
-    doc = render_td.document(peers[ref], chat.kind, one)
+    doc = result_json.document(peers[ref], chat.kind, one)
     assert doc == (GOLDEN / f"result_{key}.json").read_bytes()
 
 
@@ -232,7 +232,7 @@ def test_jsonl_golden_both_renderers(render_impl):
     assert lines == [impl.jsonl_line(x) for x in msgs]
     assert b"".join(lines) == (GOLDEN / "messages_channel.jsonl").read_bytes()
     with_raw = m.Message(1, m.PeerRef("user", 2), 3, raw=b"tl bytes")
-    assert impl.jsonl_line(with_raw) == render_jsonl.jsonl_line(with_raw)
+    assert impl.jsonl_line(with_raw) == messages_jsonl.jsonl_line(with_raw)
     assert b"raw" not in impl.jsonl_line(with_raw)
 
 
@@ -246,23 +246,23 @@ def test_native_renders_the_whole_corpus_itself_and_like_the_twin(zone):
     tz = dt.UTC if zone == "UTC" else ZoneInfo(zone)
     for key in ("channel", "supergroup", "group", "oldgroup", "private", "discussion"):
         _, _, ref, peers, msgs = corpus_chat(key, n=400)
-        ctx = render_td.RenderContext(ref, tz, peers)
+        ctx = result_json.RenderContext(ref, tz, peers)
         assert all(native.covers(x, ctx) for x in msgs), key
-        assert native.fragments(msgs, ctx) == render_td.fragments(msgs, ctx), key
-        assert native.jsonl_lines(msgs) == render_jsonl.jsonl_lines(msgs), key
+        assert native.fragments(msgs, ctx) == result_json.fragments(msgs, ctx), key
+        assert native.jsonl_lines(msgs) == messages_jsonl.jsonl_lines(msgs), key
         # messages from raw pages carry their TL bytes, which JSONL leaves out
         raw = [msgspec.structs.replace(x, raw=b"\x15\xc4\xb5\x1c" * 40) for x in msgs]
-        assert native.jsonl_lines(raw) == render_jsonl.jsonl_lines(msgs), key
-        assert native.fragments(raw, ctx) == render_td.fragments(msgs, ctx), key
+        assert native.jsonl_lines(raw) == messages_jsonl.jsonl_lines(msgs), key
+        assert native.fragments(raw, ctx) == result_json.fragments(msgs, ctx), key
 
 
 def test_facade_uses_the_native_renderer_when_built():
-    assert render_td.RENDERER in ("native", "pure") and render_td.WHY
+    assert result_json.RENDERER in ("native", "pure") and result_json.WHY
     if _native_render_available() and os.environ.get("TGARC_RENDER_IMPL") != "pure":
-        assert render_td.RENDERER == "native"
-        assert render_td.render is render_td.by_name("native").fragment
-    assert render_td.by_name("pure") is render_td
-    assert render_td.by_name(None).IMPLEMENTATION == render_td.RENDERER
+        assert result_json.RENDERER == "native"
+        assert result_json.render is result_json.by_name("native").fragment
+    assert result_json.by_name("pure") is result_json
+    assert result_json.by_name(None).IMPLEMENTATION == result_json.RENDERER
 
 
 def test_render_impl_pure_forces_the_twin():
@@ -271,8 +271,8 @@ def test_render_impl_pure_forces_the_twin():
 
     env = {k: v for k, v in os.environ.items() if k != "TGARC_REQUIRE_NATIVE"}
     env["TGARC_RENDER_IMPL"] = "pure"
-    code = ("from engine.worker import render_td, render_md, render_jsonl as j; "
-            "print(render_td.RENDERER, render_md.RENDERER, j.render is j.jsonl_line)")
+    code = ("from engine.render import result_json, day_notes, messages_jsonl as j; "
+            "print(result_json.RENDERER, day_notes.RENDERER, j.render is j.jsonl_line)")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=60, check=False)
     assert r.returncode == 0, r.stderr
@@ -386,12 +386,12 @@ PEERS = st.dictionaries(REFS, st.builds(m.PeerInfo, ref=REFS, name=MAYBE_TEXT,
                                         username=st.none() | st.sampled_from(["bot", ""])))
 ZONES = st.sampled_from([dt.UTC, ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Kathmandu"),
                          ZoneInfo("America/St_Johns")])
-FILES = st.dictionaries(SMALL, st.sampled_from(["photos/a.jpg", render_td.NOT_INCLUDED,
+FILES = st.dictionaries(SMALL, st.sampled_from(["photos/a.jpg", result_json.NOT_INCLUDED,
                                                 "files/x y.pdf", ""]), max_size=3)
 
 
 def contexts():
-    return st.builds(render_td.RenderContext, chat=st.just(CHAT), tz=ZONES, peers=PEERS,
+    return st.builds(result_json.RenderContext, chat=st.just(CHAT), tz=ZONES, peers=PEERS,
                      files=FILES)
 
 
@@ -410,6 +410,6 @@ def test_native_and_twin_write_the_same_result_json(msgs, ctx):
     from engine._native import render as native
 
     for x in msgs:
-        assert outcome(native.fragment, x, ctx) == outcome(render_td.fragment, x, ctx)
-        assert outcome(native.jsonl_line, x) == outcome(render_jsonl.jsonl_line, x)
-    assert outcome(native.fragments, msgs, ctx) == outcome(render_td.fragments, msgs, ctx)
+        assert outcome(native.fragment, x, ctx) == outcome(result_json.fragment, x, ctx)
+        assert outcome(native.jsonl_line, x) == outcome(messages_jsonl.jsonl_line, x)
+    assert outcome(native.fragments, msgs, ctx) == outcome(result_json.fragments, msgs, ctx)

@@ -17,8 +17,8 @@ from markdown_it import MarkdownIt
 
 from engine import model as m
 from engine.fakedc.corpus import Corpus, date_of
+from engine.render import day_notes, messages_jsonl, result_json
 from engine.telegram import convert
-from engine.worker import render_jsonl, render_md, render_td
 from tests.test_render import REFS, TEXTS, ZONES, _need_native, messages, outcome
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -47,11 +47,11 @@ def vault(n=600, tz=dt.UTC):
                 (corpus.message(chat, i) for i in range(chat.first_id, chat.top_id + 1))
                 if x is not None]
         ids[dirs[ref]] = {x.id for x in msgs}
-        vctx = render_md.VaultContext(render_td.RenderContext(ref, tz, peers), dirs[ref],
+        vctx = day_notes.VaultContext(result_json.RenderContext(ref, tz, peers), dirs[ref],
                                       chat.title, chat.username, dirs, locate)
-        for day, day_msgs in render_md.split_days(msgs, tz).items():
-            notes[f"{dirs[ref]}/{render_md.note_path(day)}"] = \
-                render_md.render_day(vctx, day, day_msgs)
+        for day, day_msgs in day_notes.split_days(msgs, tz).items():
+            notes[f"{dirs[ref]}/{day_notes.note_path(day)}"] = \
+                day_notes.render_day(vctx, day, day_msgs)
     return notes, ids
 
 
@@ -107,10 +107,10 @@ def test_media_polls_reactions_forwards_and_services_show(notes):
 
 def test_downloaded_media_is_embedded_with_a_vault_path():
     ref = m.PeerRef("channel", 9)
-    ctx = render_td.RenderContext(ref, dt.UTC, files={77: "photos/photo_1@01-01-2024.jpg"})
-    vctx = render_md.VaultContext(ctx, "channel9-news", "News")
+    ctx = result_json.RenderContext(ref, dt.UTC, files={77: "photos/photo_1@01-01-2024.jpg"})
+    vctx = day_notes.VaultContext(ctx, "channel9-news", "News")
     msg = m.Message(5, ref, 1704067200, post=True, media=m.Photo(77, width=1, height=1))
-    note = render_md.render_day(vctx, dt.date(2024, 1, 1), [msg]).decode()
+    note = day_notes.render_day(vctx, dt.date(2024, 1, 1), [msg]).decode()
     assert "![[channel9-news/photos/photo_1@01-01-2024.jpg]]" in note
     assert "[t.me](https://t.me/c/9/5)" in note
 
@@ -127,26 +127,26 @@ def test_vault_golden(name):
 
 # --------------------------------------------------------------------------- native and twin
 #
-# render_md.render_day / split_days run in the native renderer (engine._native.render) when
-# it is built; render_md's own day_note/days are its twin.  Both give the golden notes, and
+# day_notes.render_day / split_days run in the native renderer (engine._native.render) when
+# it is built; day_notes's own day_note/days are its twin.  Both give the golden notes, and
 # they agree byte for byte on the corpus and on random days of messages.
 
 
 @pytest.fixture(scope="module", params=["native", "pure"])
 def render_impl(request):
-    """The renderer under test: the native build, then render_md itself (the twin)."""
+    """The renderer under test: the native build, then day_notes itself (the twin)."""
     if request.param == "native":
         _need_native()
         from engine._native import render
         return render
-    return render_md
+    return day_notes
 
 
 @pytest.mark.parametrize("name", ["channel1500000001-channel/markdown/2024/2024-01-01.md",
                                   "channel1500000002-supergroup/markdown/2024/2024-01-01.md"])
 def test_vault_golden_both_renderers(render_impl, name, monkeypatch):
-    monkeypatch.setattr(render_md, "render_day", render_impl.day_note)
-    monkeypatch.setattr(render_md, "split_days", render_impl.days)
+    monkeypatch.setattr(day_notes, "render_day", render_impl.day_note)
+    monkeypatch.setattr(day_notes, "split_days", render_impl.days)
     rendered, _ = vault(n=150)
     assert rendered[name] == (GOLDEN / ("vault_" + name.replace("/", "__"))).read_bytes()
 
@@ -176,15 +176,15 @@ def test_native_renders_every_corpus_block_itself_and_like_the_twin(zone):
         msgs = [convert.message(x, ref) for x in
                 (corpus.message(chat, i) for i in range(chat.first_id, chat.top_id + 1))
                 if x is not None]
-        vctx = render_md.VaultContext(render_td.RenderContext(ref, tz, peers), dirs[ref],
+        vctx = day_notes.VaultContext(result_json.RenderContext(ref, tz, peers), dirs[ref],
                                       chat.title, chat.username, dirs, locate)
         days = native.days(msgs, tz)
-        assert days == render_md.days(msgs, tz)
+        assert days == day_notes.days(msgs, tz)
         for day, day_msgs in days.items():
-            for group in render_md._groups(day_msgs):
+            for group in day_notes._groups(day_msgs):
                 assert native.block_covered(vctx, group), (chat.key, group[0].id)
             assert native.day_note(vctx, day, day_msgs) == \
-                render_md.day_note(vctx, day, day_msgs), (chat.key, day)
+                day_notes.day_note(vctx, day, day_msgs), (chat.key, day)
 
 
 CHAT = m.PeerRef("channel", 7)
@@ -199,15 +199,15 @@ def days_of_messages(draw):
 
 
 def vault_contexts():
-    base = st.builds(render_td.RenderContext, chat=st.just(CHAT), tz=ZONES,
+    base = st.builds(result_json.RenderContext, chat=st.just(CHAT), tz=ZONES,
                      peers=st.dictionaries(REFS, st.builds(
                          m.PeerInfo, ref=REFS, name=st.none() | TEXTS), max_size=4),
                      files=st.dictionaries(st.integers(0, 2000), st.sampled_from(
-                         ["photos/a b.jpg", render_td.NOT_INCLUDED, "", "x"]), max_size=3))
+                         ["photos/a b.jpg", result_json.NOT_INCLUDED, "", "x"]), max_size=3))
     located = st.sampled_from([lambda chat, msg_id: None,
                                lambda chat, msg_id: 1704067200 + msg_id,
                                lambda chat, msg_id: msg_id if msg_id % 2 else None])
-    return st.builds(render_md.VaultContext, base=base,
+    return st.builds(day_notes.VaultContext, base=base,
                      chat_dir=st.sampled_from(["channel7-news", "c7 ü"]),
                      chat_title=TEXTS, username=st.none() | st.sampled_from(["news", ""]),
                      dirs=st.dictionaries(REFS, st.sampled_from(["user1-a", "chat3-b"]),
@@ -223,11 +223,11 @@ def test_native_and_twin_write_the_same_day_notes(msgs, vctx):
 
     day = dt.date(2024, 1, 1)
     assert outcome(native.day_note, vctx, day, msgs) == \
-        outcome(render_md.day_note, vctx, day, msgs)
-    assert outcome(native.days, msgs, vctx.base.tz) == outcome(render_md.days, msgs,
+        outcome(day_notes.day_note, vctx, day, msgs)
+    assert outcome(native.days, msgs, vctx.base.tz) == outcome(day_notes.days, msgs,
                                                                vctx.base.tz)
     for x in msgs:
-        assert outcome(native.jsonl_line, x) == outcome(render_jsonl.jsonl_line, x)
+        assert outcome(native.jsonl_line, x) == outcome(messages_jsonl.jsonl_line, x)
 
 
 # --------------------------------------------------------------------------- deleted messages
@@ -235,7 +235,7 @@ def test_native_and_twin_write_the_same_day_notes(msgs, vctx):
 
 def test_a_message_deleted_on_telegram_says_so_before_its_block_id(render_impl):
     ref = m.PeerRef("channel", 9)
-    vctx = render_md.VaultContext(render_td.RenderContext(ref, dt.UTC), "channel9-news", "News",
+    vctx = day_notes.VaultContext(result_json.RenderContext(ref, dt.UTC), "channel9-news", "News",
                                   "news")
     kept = m.Message(5, ref, 1704067200, post=True, text="still here", edit_date=1704067300)
     gone = m.Message(6, ref, 1704067260, post=True, text="gone", deleted_at=1704100000)
@@ -244,13 +244,13 @@ def test_a_message_deleted_on_telegram_says_so_before_its_block_id(render_impl):
     assert "**00:00** · [t.me](https://t.me/news/5) · *edited* ^m5" in lines
     assert "**00:01** · [t.me](https://t.me/news/6) · *deleted on Telegram* ^m6" in lines
     # result.json has no place for it (Telegram Desktop's format); JSONL keeps the field
-    assert b"deleted" not in render_td.by_name(None).fragment(gone, vctx.base)
-    assert b'"deleted_at":1704100000' in render_jsonl.render(gone)
+    assert b"deleted" not in result_json.by_name(None).fragment(gone, vctx.base)
+    assert b'"deleted_at":1704100000' in messages_jsonl.render(gone)
 
 
 def test_an_album_with_a_deleted_message_says_so_once(render_impl):
     ref = m.PeerRef("chat", 3)
-    vctx = render_md.VaultContext(render_td.RenderContext(ref, dt.UTC), "chat3-g", "G")
+    vctx = day_notes.VaultContext(result_json.RenderContext(ref, dt.UTC), "chat3-g", "G")
     album = [m.Message(i, ref, 1704067200, from_peer=m.PeerRef("user", 1), grouped_id=77,
                        media=m.Photo(i, width=2, height=1, size=2048),
                        deleted_at=1704070000 if i == 12 else None) for i in (11, 12, 13)]

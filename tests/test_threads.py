@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 
-from engine.archive import views
 from engine.model import MIGRATED_ID_SHIFT
+from engine.render import topic_views
 from tests._export import ROOT, env_for, export_args, kill_group, outputs, served, tgarc
 
 GROUP_DIR = "channel1500000002-tgarc-supergroup"
@@ -212,10 +212,10 @@ def test_topic_of_reads_the_topic_header_the_creation_and_general():
     from engine import model as m
 
     chat = m.PeerRef("channel", 5)
-    assert views.topic_of(m.Message(7, chat, 0, topic_id=3)) == 3
-    assert views.topic_of(m.Message(3, chat, 0, type="service",
+    assert topic_views.topic_of(m.Message(7, chat, 0, topic_id=3)) == 3
+    assert topic_views.topic_of(m.Message(3, chat, 0, type="service",
                                     action=m.Action("topic_create", {}))) == 3
-    assert views.topic_of(m.Message(9, chat, 0)) == views.GENERAL
+    assert topic_views.topic_of(m.Message(9, chat, 0)) == topic_views.GENERAL
 
 
 # ---- comment threads ----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import orjson
 
+from engine.archive.layout import METRICS
+
 VERSION = 1
 
 # ---- schema ---------------------------------------------------------------------------------
@@ -186,7 +188,7 @@ def tune_report(metrics_path) -> dict:
 
     path = Path(metrics_path)
     if path.is_dir():
-        hint = " (try DIR/export_metrics.json)" if (path / "export_metrics.json").is_file() \
+        hint = " (try DIR/export_metrics.json)" if (path / METRICS).is_file() \
             else ""
         raise ConfigError(f"{path}: a folder, not an export_metrics.json file{hint}")
     try:

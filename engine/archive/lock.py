@@ -17,7 +17,8 @@ import fcntl
 import os
 from pathlib import Path
 
-NESTED = ("topics", "comments")     # folders of a chat that may hold stores of their own
+from engine.archive import layout
+from engine.archive.layout import NESTED
 
 
 class LockHeld(OSError):
@@ -42,7 +43,7 @@ def _take(path: Path, what: Path) -> int:
 @contextlib.contextmanager
 def locked(out: Path):
     """``<out>/.lock``: one export per output folder."""
-    fd = _take(out / ".lock", out)
+    fd = _take(out / layout.OUT_LOCK, out)
     try:
         yield
     finally:
@@ -70,9 +71,9 @@ class ChatLock:
         if entry is not None:
             entry[1] += 1
             return cls(key)
-        state = root / "state"
+        state = root / layout.STATE
         state.mkdir(parents=True, exist_ok=True)
-        _held[key] = [_take(state / ".lock", root), 1]
+        _held[key] = [_take(state / layout.CHAT_LOCK, root), 1]
         return cls(key)
 
     def release(self) -> None:

@@ -21,28 +21,24 @@ from pathlib import Path
 
 import orjson
 
+from engine.archive import layout
 from engine.archive.atomic import write_atomic
-from engine.archive.lock import NESTED
+from engine.archive.layout import NESTED, QUARANTINE
 from engine.archive.segment import DamagedSegment, read_segment_file
-from engine.archive.store import QUARANTINE
 
-NAME = "manifest.json"
-SKIP_DIRS = {"state"}
+NAME = layout.MANIFEST
+SKIP_DIRS = {layout.STATE}
 CHUNK = 1 << 20
 
 
 def _own_store(folder: Path) -> bool:
-    return (folder / "state" / "checkpoint.json").exists()
+    return layout.checkpoint(folder).exists()
 
 
 def roots(folder: Path) -> list[Path]:
     """Every folder under ``folder`` (itself included) with a manifest: chat folders and
     the topic and comment-thread stores nested in them."""
-    found = []
-    for pattern in (NAME, f"*/{NAME}", *(f"{n}/*/{NAME}" for n in NESTED),
-                    *(f"*/{n}/*/{NAME}" for n in NESTED)):
-        found += [p.parent for p in folder.glob(pattern)]
-    return sorted(set(found))
+    return layout.manifested(folder)
 
 
 def _files(root: Path) -> list[str]:
@@ -104,7 +100,7 @@ def update(root: Path, *, tool: str, api_layer: int | None, runs: list[dict],
 
 
 def _is_segment(rel: str) -> bool:
-    return rel.startswith("archive/") and rel.endswith(".seg")
+    return rel.startswith(layout.ARCHIVE + "/") and rel.endswith(layout.SEGMENT_SUFFIX)
 
 
 def stale(root: Path) -> list[str]:

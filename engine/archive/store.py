@@ -39,7 +39,8 @@ from msgspec import Struct
 
 from engine import model as m
 from engine.archive.atomic import fsync_dir, write_atomic
-from engine.archive.lock import NESTED, ChatLock
+from engine.archive.layout import NESTED, QUARANTINE
+from engine.archive.lock import ChatLock
 from engine.archive.naming import chat_folder
 from engine.archive.ranges import IdRanges
 from engine.archive.segment import (  # noqa: F401  (re-exported: the archive's API)
@@ -60,7 +61,6 @@ from engine.archive.segment import (  # noqa: F401  (re-exported: the archive's 
 from engine.model.chat import ChatMeta
 
 CHECKPOINT_VERSION = 1
-QUARANTINE = "quarantine"     # segments set aside: damaged, or overlapping the catalogue
 
 class OutputState(Struct, omit_defaults=True):
     tz: str = ""              # the chat's time zone: kept until a run names another

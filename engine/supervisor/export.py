@@ -20,8 +20,6 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
-import os
-import signal
 import sys
 import threading
 import time
@@ -34,8 +32,7 @@ import orjson
 
 from engine import __version__
 from engine import model as m
-from engine.archive import assemble as asm
-from engine.archive import manifest, views
+from engine.archive import layout, manifest
 from engine.archive.atomic import write_atomic
 from engine.archive.naming import chat_folder
 from engine.archive.store import (
@@ -52,9 +49,10 @@ from engine.archive.store import (
 from engine.config import ConfigError, ExportConfig
 from engine.model import events as ev
 from engine.model.chat import MIGRATED_ID_SHIFT
+from engine.render import assemble as asm
+from engine.render import topic_views
 from engine.supervisor.pool import WorkerPool
 from engine.telegram import rawpage
-from engine.telegram.middleware import AuthRevoked, NetworkLost, TelegramFailure
 from engine.telegram.source import PAGE, NotFound, Part, ThreadGone
 
 log = logging.getLogger("tgarc.export")
@@ -228,7 +226,7 @@ class ChatExport:
         if topics and cfg.topic is None:
             # topic folders a --topic run made hold a store and a manifest of their own,
             # and the views just rendered over their outputs
-            for sub in sorted((store.root / "topics").glob(f"*/{manifest.NAME}")):
+            for sub in sorted((store.root / layout.TOPICS).glob(f"*/{manifest.NAME}")):
                 cp = ChatStore.read_checkpoint(sub.parent) or store.cp
                 await asyncio.to_thread(
                     manifest.update, sub.parent, tool=f"tgarc {__version__}",
@@ -250,7 +248,7 @@ class ChatExport:
                 f"rendering them again")
         await asyncio.to_thread(asm.assemble, store, formats, self.tz, full=bool(damaged))
         if topics:
-            await asyncio.to_thread(views.render_topics, store, topics, formats, self.tz)
+            await asyncio.to_thread(topic_views.render_topics, store, topics, formats, self.tz)
 
     def topic_store(self, meta: ChatMeta, topics: dict[int, str]) -> ChatStore:
         """``--topic ID``: a store of its own in ``topics/<id>-<slug>/`` of the chat's
@@ -267,11 +265,11 @@ class ChatExport:
         chat_root = ChatStore.find(out, meta.ref.kind, meta.ref.id) or \
             out / chat_folder(meta.ref.kind, meta.ref.id, meta.name)
         title = topics[cfg.topic]
-        root = views.find_topic_folder(chat_root, cfg.topic, title)
+        root = topic_views.find_topic_folder(chat_root, cfg.topic, title)
         topic_meta = ChatMeta(meta.ref, meta.kind, f"{meta.name} / {title}", meta.username,
                               meta.me, meta.forum)
         self.topic = (cfg.topic, title)
-        return ChatStore.open_at(root, topic_meta, f"{chat_root.name}/topics/{root.name}")
+        return ChatStore.open_at(root, topic_meta, f"{chat_root.name}/{layout.TOPICS}/{root.name}")
 
     async def topic_root(self, run_no: int, chat: m.PeerRef) -> None:
         """The message that opened the topic: ``getReplies`` lists only the replies."""
@@ -279,7 +277,7 @@ class ChatExport:
         if tid in store.cp.covered():
             return
         batch, _gone = await self.source.messages(chat, [tid])
-        batch.messages = [x for x in batch.messages if views.topic_of(x) == tid]
+        batch.messages = [x for x in batch.messages if topic_views.topic_of(x) == tid]
         name = history_name(tid, tid, run_no, 0)
         store.write_segment(name, m.ENCODER.encode(batch))
         lo, hi = batch_dates(batch)
@@ -308,7 +306,7 @@ class ChatExport:
             info["topics"] = [{"id": k, "title": v} for k, v in topics.items()]
         if self.cfg.members:
             info.update(await self.source.members())
-        write_atomic(store.root / "chat.json", orjson.dumps(info, option=orjson.OPT_INDENT_2))
+        write_atomic(store.root / layout.CHAT_JSON, orjson.dumps(info, option=orjson.OPT_INDENT_2))
 
     # ---- planning and fetching --------------------------------------------------------------
     async def plan(self) -> tuple[list[tuple[int, int, Origin]], int]:
@@ -535,7 +533,7 @@ class ChatExport:
                     posts.append((x.id, x.replies, x.comments_chat))
         todo, heal = [], []
         for post, replies, group in posts:
-            root = store.root / "comments" / str(post)
+            root = store.root / layout.COMMENTS / str(post)
             try:
                 cp = ChatStore.read_checkpoint(root)
             except CorruptState:
@@ -572,7 +570,7 @@ class ChatExport:
         thread = ChatStore.open_at(
             root, ChatMeta(group, "supergroup", f"{meta.name} — comments on post {post}",
                            None, meta.me),
-            f"{self.store.root.name}/comments/{post}")
+            f"{self.store.root.name}/{layout.COMMENTS}/{post}")
         try:
             for line in thread.notices:
                 say(line)
@@ -589,7 +587,7 @@ class ChatExport:
                 record.status, record.finished, record.messages = "done", now_iso(), n
                 thread.commit()
                 self.fetched += n
-            write_atomic(root / "thread.json", orjson.dumps({
+            write_atomic(root / layout.THREAD_JSON, orjson.dumps({
                 "post": post, "channel": meta.name, "channel_id": meta.ref.id,
                 "discussion_group_id": group.id,
                 "comments": sum(s.count for s in thread.cp.segments if s.kind == "history"),
@@ -682,8 +680,8 @@ class ChatExport:
         self.agg.send(event)
 
 
-# ---- the command --------------------------------------------------------------------------------
-async def _ticker(agg, tally: Tally, stats, cache, exports: list[ChatExport]) -> None:
+# ---- the tally, sent to the aggregator ----------------------------------------------------
+async def ticker(agg, tally: Tally, stats, cache, exports: list[ChatExport]) -> None:
     while True:
         flush(agg, tally, stats, cache, exports)
         await asyncio.sleep(0.5)
@@ -709,68 +707,3 @@ def flush(agg, tally: Tally, stats, cache, exports: list[ChatExport]) -> None:
         agg.send(ev.QueueSample(pool.fill(), pool.blocked_seconds))
     for i, b in enumerate(busy):
         agg.send(ev.WorkerBusy(i, b))
-
-
-async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
-    """Export every target; ``result['messages']`` gets the messages made durable."""
-    from engine.telegram import session as tg
-
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    main = asyncio.current_task()
-    exports: list[ChatExport] = []
-    presses = [0]
-
-    def on_signal() -> None:
-        presses[0] += 1
-        if presses[0] == 1:
-            print("tgarc: stopping — finishing the pages in flight and saving the checkpoint "
-                  "(Ctrl-C again to abort)", file=sys.stderr)
-            stop.set()
-        else:
-            for e in exports:
-                if e.pool is not None:
-                    e.pool.abort()
-            main.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-    tally = Tally(cfg.workers)
-    agg.send(ev.Proc(os.getpid(), "supervisor"))
-    agg.send(ev.Proc(agg.pid, "aggregator"))
-    async with tg.connected(cfg, on_flood=lambda method, s: tally.floods.append(
-            ev.Flood(method, s))) as (source, stats, cache):
-        ticker = asyncio.create_task(_ticker(agg, tally, stats, cache, exports))
-        failed: list[str] = []
-        try:
-            targets = list(cfg.targets)
-            if cfg.all_kinds:
-                targets = [t for kind, t in await source.dialogs() if kind in cfg.all_kinds]
-                log.info("--all: %d chats of kinds %s", len(targets), ",".join(cfg.all_kinds))
-                print(f"tgarc: exporting {len(targets)} chats, one after the other",
-                      file=sys.stderr)
-            for target in targets:
-                if stop.is_set():
-                    raise Interrupted()
-                e = ChatExport(cfg, source, target, agg, tally, stats, cache, stop)
-                exports.append(e)
-                try:
-                    await e.run()
-                except (ConfigError, TelegramFailure, BatchesFailed, DamagedSegment) as exc:
-                    # One chat that cannot be exported does not stop the others; a
-                    # revoked session or a lost network stops everything.
-                    if len(targets) == 1 or isinstance(exc, AuthRevoked | NetworkLost):
-                        raise
-                    log.error("%s: %s", target, exc)
-                    print(f"tgarc: {target}: {exc}", file=sys.stderr)
-                    failed.append(f"{target}: {exc}")
-        except asyncio.CancelledError:
-            raise Interrupted() from None
-        finally:
-            ticker.cancel()
-            flush(agg, tally, stats, cache, exports)
-            if result is not None:
-                result["messages"] = tally.messages
-    if failed:
-        raise BatchesFailed(f"{len(failed)} of {len(targets)} chats: " + "; ".join(failed))
-    return 0

@@ -1,1 +1,1 @@
-"""Worker-side stages: decode batches, render every output format, post-process media."""
+"""A worker process: decode batches, render their fragments, write segments (main.py)."""

@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 
 from engine import model as m
+from engine.archive import layout
 from engine.archive.segment import write_segment
 from engine.model import events as ev
+from engine.render import fragments
 from engine.transport import Closed, PeerDied
-from engine.worker import fragments
 
 
 def run(index: int, jobs, events, root: str, tz_name: str) -> int:
@@ -35,8 +36,8 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(tz_name)
-    archive = Path(root) / "archive"
-    cache = Path(root) / "state" / "render"
+    archive = Path(root) / layout.ARCHIVE
+    cache = Path(root) / layout.STATE / layout.RENDER_CACHE
     jobs.claim()
     events.claim()
     from engine.telegram.rawpage import decode_pages  # Telethon: only where pages arrive

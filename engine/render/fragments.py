@@ -17,7 +17,7 @@ import msgspec
 from msgspec import Struct
 
 from engine import model as m
-from engine.worker import render_jsonl, render_td
+from engine.render import messages_jsonl, result_json
 
 
 class Fragments(Struct, array_like=True):
@@ -31,15 +31,15 @@ _ENC = msgspec.msgpack.Encoder()
 _DEC = msgspec.msgpack.Decoder(Fragments)
 
 
-def context(batch: m.Batch, tz_name: str, tz) -> render_td.RenderContext:
-    return render_td.RenderContext(batch.chat, tz, {p.ref: p for p in batch.peers})
+def context(batch: m.Batch, tz_name: str, tz) -> result_json.RenderContext:
+    return result_json.RenderContext(batch.chat, tz, {p.ref: p for p in batch.peers})
 
 
 def render(batch: m.Batch, tz_name: str, tz) -> Fragments:
     ctx = context(batch, tz_name, tz)
     msgs = batch.messages
-    return Fragments(tz_name, [x.id for x in msgs], render_td.render_many(msgs, ctx),
-                     render_jsonl.render_many(msgs))
+    return Fragments(tz_name, [x.id for x in msgs], result_json.render_many(msgs, ctx),
+                     messages_jsonl.render_many(msgs))
 
 
 def write(path: Path, frags: Fragments) -> None:

@@ -30,10 +30,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from engine import model as m
+from engine.archive import layout
 from engine.archive.atomic import fsync_dir, write_atomic
 from engine.archive.store import ChatStore, Segment
 from engine.model.chat import MIGRATED_ID_SHIFT
-from engine.worker import fragments, render_jsonl, render_md, render_td
+from engine.render import day_notes, fragments, messages_jsonl, result_json
 
 _MARK = b"\x00tgarc-messages\x00"
 FORMATS = ("json", "jsonl", "md")
@@ -50,9 +51,9 @@ class Assembled:
 
 def _doc_parts(meta, info: m.PeerInfo) -> tuple[bytes, bytes, bytes]:
     """Head, separator and tail of result.json, taken from the renderer itself."""
-    doc = render_td.document(info, meta.kind, [_MARK], meta.me)
+    doc = result_json.document(info, meta.kind, [_MARK], meta.me)
     head, tail = doc.split(_MARK)
-    empty = render_td.document(info, meta.kind, [], meta.me)
+    empty = result_json.document(info, meta.kind, [], meta.me)
     return head, tail, empty
 
 
@@ -90,7 +91,7 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
         return result
     history = history_segments(store)
     overrides, override_peers = refreshed(store)
-    clock = render_td.LocalClock(tz)
+    clock = result_json.LocalClock(tz)
 
     dirty: set[dt.date] | None = None
     if not full:
@@ -99,7 +100,7 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
             for msg in store.read_segment(s.name).messages:
                 dirty.add(clock.date(overrides.get(msg.id, msg).date))
 
-    jsonl_path = store.root / "messages.jsonl"
+    jsonl_path = store.root / layout.MESSAGES_JSONL
     append_from = 0                       # jsonl: ids above this are appended; 0 = rewrite
     if "jsonl" in formats and not full and all(s.kind == "history" for s in new) \
             and min(s.lo for s in new) > out_state.jsonl_last_id \
@@ -108,7 +109,7 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
 
     info = m.PeerInfo(meta.ref, meta.name, meta.username)
     head, tail, empty = _doc_parts(meta, info)
-    td = _Out(store.root / "result.json") if "json" in formats else None
+    td = _Out(store.root / layout.RESULT_JSON) if "json" in formats else None
     jl_out = jl_append = None
     if "jsonl" in formats:
         if append_from:
@@ -118,7 +119,7 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
         else:
             jl_out = _Out(jsonl_path)
     md = "md" in formats
-    vctx = render_md.VaultContext(render_td.RenderContext(meta.ref, tz), store.vault,
+    vctx = day_notes.VaultContext(result_json.RenderContext(meta.ref, tz), store.vault,
                                   meta.name, meta.username)
     ids, dates = array("q"), array("q")
 
@@ -265,14 +266,14 @@ def rendered(store: ChatStore, seg: Segment, tz_name: str, tz, overrides, overri
             o = overrides.get(x.id)
             if o is not None and o.chat == x.chat:
                 msgs[j] = o
-                td_frags[j], jl_frags[j] = render_td.render(o, ctx), render_jsonl.render(o)
+                td_frags[j], jl_frags[j] = result_json.render(o, ctx), messages_jsonl.render(o)
     return batch, msgs, td_frags, jl_frags
 
 
 def _write_day(store: ChatStore, vctx, day: dt.date, messages: list[m.Message]) -> Path:
-    path = store.root / render_md.note_path(day)
+    path = store.root / day_notes.note_path(day)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, render_md.render_day(vctx, day, messages))
+    write_atomic(path, day_notes.render_day(vctx, day, messages))
     return path
 
 
@@ -281,13 +282,13 @@ def prune_notes(root: Path, kept: set[Path]) -> int:
     (days that no longer hold a message, as after a change of zone), and year folders
     left empty. Only names tgarc gives notes are touched."""
     removed = 0
-    for path in sorted((root / "markdown").glob("[0-9][0-9][0-9][0-9]/*.md")):
+    for path in layout.notes(root):
         stem = path.stem
         if path not in kept and len(stem) == 10 and stem[:4] == path.parent.name \
                 and stem[4] == "-" and stem[7] == "-":
             path.unlink()
             removed += 1
-    for year in (root / "markdown").glob("[0-9][0-9][0-9][0-9]"):
+    for year in (root / layout.MARKDOWN).glob("[0-9][0-9][0-9][0-9]"):
         with contextlib.suppress(OSError):
             year.rmdir()                 # only when empty
     return removed

@@ -27,11 +27,12 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from engine import model as m
-from engine.archive import assemble as asm
+from engine.archive import layout
 from engine.archive.atomic import write_atomic
 from engine.archive.naming import slug
 from engine.archive.store import ChatStore
-from engine.worker import render_md, render_td
+from engine.render import assemble as asm
+from engine.render import day_notes, result_json
 
 GENERAL = 1          # a forum's General topic: messages without a topic header
 
@@ -51,7 +52,7 @@ def topic_folder(topic_id: int, title: str) -> str:
 
 def find_topic_folder(chat_root: Path, topic_id: int, title: str) -> Path:
     """The topic's folder, found by its id whatever its slug (a renamed topic keeps it)."""
-    topics = chat_root / "topics"
+    topics = chat_root / layout.TOPICS
     if topics.is_dir():
         for entry in sorted(os.scandir(topics), key=lambda e: e.name):
             if entry.is_dir() and entry.name.split("-", 1)[0] == str(topic_id):
@@ -64,7 +65,7 @@ class _View:
     tid: int
     root: Path
     title: str
-    vctx: render_md.VaultContext
+    vctx: day_notes.VaultContext
     head: bytes
     tail: bytes
     empty: bytes
@@ -82,7 +83,7 @@ def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
                   tz_name: str) -> dict[int, int]:
     """Write every topic's folder from the chat's archive; messages per topic."""
     meta, tz = store.cp.chat, ZoneInfo(tz_name)
-    clock = render_td.LocalClock(tz)
+    clock = result_json.LocalClock(tz)
     overrides, override_peers = asm.refreshed(store)
     history = asm.history_segments(store)
     views: dict[int, _View] = {}
@@ -91,14 +92,14 @@ def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
         root.mkdir(parents=True, exist_ok=True)
         info = m.PeerInfo(meta.ref, f"{meta.name} / {title}", meta.username)
         head, tail, empty = asm._doc_parts(meta, info)
-        vctx = render_md.VaultContext(render_td.RenderContext(meta.ref, tz), store.vault,
+        vctx = day_notes.VaultContext(result_json.RenderContext(meta.ref, tz), store.vault,
                                       f"{meta.name} / {title}", meta.username)
         v = views[tid] = _View(tid, root, title, vctx, head, tail, empty)
         if "json" in formats:
-            v.td = asm._Out(root / "result.json")
+            v.td = asm._Out(root / layout.RESULT_JSON)
             v.td.f.write(head)
         if "jsonl" in formats:
-            v.jl = asm._Out(root / "messages.jsonl")
+            v.jl = asm._Out(root / layout.MESSAGES_JSONL)
     ids, dates = array("q"), array("q")     # the chat's own messages, ids ascending
 
     def locate(chat: m.PeerRef, msg_id: int) -> int | None:
@@ -159,7 +160,7 @@ def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
                 v.jl.commit()
             if md:
                 asm.prune_notes(v.root, v.notes)
-            write_atomic(v.root / "topic.json", orjson.dumps({
+            write_atomic(v.root / layout.TOPIC_JSON, orjson.dumps({
                 "id": v.tid, "title": v.title,
                 "chat": meta.name, "chat_folder": store.root.name, "messages": v.messages,
                 "first_id": v.first_id, "last_id": v.last_id}, option=orjson.OPT_INDENT_2))
@@ -184,9 +185,9 @@ def saved_topics(store: ChatStore) -> dict[int, str]:
 
 
 def _write_note(v: _View, day: dt.date, messages: list[m.Message]) -> None:
-    path = v.root / render_md.note_path(day)
+    path = v.root / day_notes.note_path(day)
     v.notes.add(path)
-    data = render_md.render_day(v.vctx, day, messages)
+    data = day_notes.render_day(v.vctx, day, messages)
     try:
         if path.read_bytes() == data:
             return

@@ -39,9 +39,10 @@ import orjson
 
 from engine import model as m
 from engine._native.select import choose
+from engine.archive import layout
+from engine.render.entities import as_tuples
+from engine.render.result_json import LocalClock, RenderContext
 from engine.text import markdown
-from engine.worker.entities import as_tuples
-from engine.worker.render_td import LocalClock, RenderContext
 
 
 @dataclass
@@ -67,7 +68,7 @@ def day_of(ts: int, tz: dt.tzinfo) -> dt.date:
 
 def note_path(day: dt.date) -> str:
     """Path of a day note inside the chat folder."""
-    return f"markdown/{day.year:04d}/{day.isoformat()}.md"
+    return layout.note(day)
 
 
 def block_link(vctx: VaultContext, chat: m.PeerRef, msg_id: int, label: str) -> str:

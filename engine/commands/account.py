@@ -1,4 +1,4 @@
-"""The ``login``, ``logout`` and ``chats`` commands: the terminal around
+"""The account commands, ``login``, ``logout`` and ``chats``: the terminal around
 engine/telegram/login.py (which does the Telegram side).
 
 Questions go to stderr and answers come from stdin: hidden (getpass) on a terminal,

@@ -28,8 +28,8 @@ import orjson
 from engine import model as m
 from engine._native.select import choose
 from engine.model.chat import MIGRATED_ID_SHIFT
+from engine.render.entities import as_tuples
 from engine.text import td_text
-from engine.worker.entities import as_tuples
 
 NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
 TOO_LARGE = "(File exceeds maximum size. Change data exporting settings to download.)"

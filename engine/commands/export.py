@@ -1,0 +1,195 @@
+"""``tgarc export``: settings in, every target exported, the run's outcome out.
+
+The command owns what wraps a run: the --out folder (created, locked, removed again when a
+run fails before writing any chat), the log, the aggregator and its final status, signals
+(Ctrl-C once: stop after the pages in flight; twice: abort), the Telegram connection, and the
+policy across chats (one that fails is reported, the others go on). One chat's export is
+``engine.supervisor`` 's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from engine.archive import layout
+from engine.archive.lock import locked
+from engine.commands.common import private_files
+from engine.config import ConfigError, ExportConfig
+
+log = logging.getLogger("tgarc")
+
+
+def export(cfg: ExportConfig) -> int:
+    """Export into ``cfg.out``. A run that fails before writing any chat into an --out
+    folder it created (a mistyped target, no session) removes that folder again."""
+    out = Path(cfg.out)
+    made = _first_missing(out)
+    try:
+        return _export_into(cfg, out)
+    except BaseException:
+        if made is not None:
+            _unmake(out, made, cfg.metrics_path)
+        raise
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None: it exists)."""
+    top, p = None, path.absolute()
+    while not p.exists() and p != p.parent:
+        top, p = p, p.parent
+    return top
+
+
+def _unmake(out: Path, made: Path, metrics: Path) -> None:
+    """Remove ``out`` (and its parents up to ``made``) if it holds nothing but this run's
+    lock, log and metrics; anything else (a chat folder) keeps it all."""
+    ours = {layout.OUT_LOCK, layout.LOG} | ({metrics.name} if metrics.parent == out else set())
+    try:
+        with locked(out):           # no other run may have started in it meanwhile
+            names = {p.name for p in out.iterdir()}
+            if not names <= ours:
+                return
+            for name in names:
+                (out / name).unlink()
+    except OSError:
+        return
+    for folder in (out.absolute(), *out.absolute().parents):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == made:
+            return
+
+
+def _export_into(cfg: ExportConfig, out: Path) -> int:
+    private_files(cfg.shared)
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write to --out {out}")
+    with locked(out):
+        from engine import logs
+        from engine.telegram.proxy import secrets_of
+
+        handler = logs.open_log(out, cfg.debug, secrets_of(cfg.proxy))
+        log.info("export %s into %s (formats %s, %d workers, tz %s)", " ".join(cfg.targets),
+                 out, ",".join(cfg.formats), cfg.workers, cfg.tz)
+        try:
+            code = _export(cfg)
+            log.info("export done (exit %d)", code)
+            return code
+        except BaseException as exc:
+            log.error("export ended: %s: %s", type(exc).__name__, exc, exc_info=cfg.debug)
+            raise
+        finally:
+            logs.close_log(handler)
+
+
+def _export(cfg: ExportConfig) -> int:
+    from engine.aggregator import Aggregator
+    from engine.model import events as ev
+    from engine.supervisor import export as sup
+
+    agg = Aggregator.start(cfg.metrics_path, cfg.progress)
+    status, message, code, result = "error", "", 0, {"messages": 0}
+    try:
+        try:
+            code = asyncio.run(run(cfg, agg, result))
+            status = "done"
+        except sup.Interrupted:
+            status, message = "interrupted", "interrupted: the checkpoint is saved; run the " \
+                                             "same command again to continue"
+            raise
+        except sup.BatchesFailed as exc:
+            status, message = "failed", str(exc)
+            raise
+        except BaseException as exc:
+            status, message = "error", str(exc)
+            raise
+    finally:
+        try:
+            agg.finish(ev.Finish(status, result["messages"], message))
+        finally:
+            agg.close()
+    return code
+
+
+async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
+    """Export every target; ``result['messages']`` gets the messages made durable."""
+    from engine.archive.segment import DamagedSegment
+    from engine.model import events as ev
+    from engine.supervisor.export import (
+        BatchesFailed,
+        ChatExport,
+        Interrupted,
+        Tally,
+        flush,
+        ticker,
+    )
+    from engine.telegram import session as tg
+    from engine.telegram.middleware import AuthRevoked, NetworkLost, TelegramFailure
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    main = asyncio.current_task()
+    exports: list[ChatExport] = []
+    presses = [0]
+
+    def on_signal() -> None:
+        presses[0] += 1
+        if presses[0] == 1:
+            print("tgarc: stopping — finishing the pages in flight and saving the checkpoint "
+                  "(Ctrl-C again to abort)", file=sys.stderr)
+            stop.set()
+        else:
+            for e in exports:
+                if e.pool is not None:
+                    e.pool.abort()
+            main.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    tally = Tally(cfg.workers)
+    agg.send(ev.Proc(os.getpid(), "supervisor"))
+    agg.send(ev.Proc(agg.pid, "aggregator"))
+    async with tg.connected(cfg, on_flood=lambda method, s: tally.floods.append(
+            ev.Flood(method, s))) as (source, stats, cache):
+        ticker = asyncio.create_task(ticker(agg, tally, stats, cache, exports))
+        failed: list[str] = []
+        try:
+            targets = list(cfg.targets)
+            if cfg.all_kinds:
+                targets = [t for kind, t in await source.dialogs() if kind in cfg.all_kinds]
+                log.info("--all: %d chats of kinds %s", len(targets), ",".join(cfg.all_kinds))
+                print(f"tgarc: exporting {len(targets)} chats, one after the other",
+                      file=sys.stderr)
+            for target in targets:
+                if stop.is_set():
+                    raise Interrupted()
+                e = ChatExport(cfg, source, target, agg, tally, stats, cache, stop)
+                exports.append(e)
+                try:
+                    await e.run()
+                except (ConfigError, TelegramFailure, BatchesFailed, DamagedSegment) as exc:
+                    # One chat that cannot be exported does not stop the others; a
+                    # revoked session or a lost network stops everything.
+                    if len(targets) == 1 or isinstance(exc, AuthRevoked | NetworkLost):
+                        raise
+                    log.error("%s: %s", target, exc)
+                    print(f"tgarc: {target}: {exc}", file=sys.stderr)
+                    failed.append(f"{target}: {exc}")
+        except asyncio.CancelledError:
+            raise Interrupted() from None
+        finally:
+            ticker.cancel()
+            flush(agg, tally, stats, cache, exports)
+            if result is not None:
+                result["messages"] = tally.messages
+    if failed:
+        raise BatchesFailed(f"{len(failed)} of {len(targets)} chats: " + "; ".join(failed))
+    return 0
