@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from engine.model.events import (
     TelegramSnapshot,
     WorkerBusy,
 )
+from engine.procs import sigint_ignored
 from engine.transport import Full, Ring, RingError
 
 MODES = ("auto", "tty", "json", "off")
@@ -58,17 +58,12 @@ _BOOT = ("import sys; sys.path.insert(0, {root!r}); "
 def _spawn(cfg: dict, stderr_path) -> subprocess.Popen:
     root = os.fspath(Path(__file__).resolve().parents[2])
     stderr = None if stderr_path is None else open(stderr_path, "ab")  # noqa: SIM115
-    # SIG_IGN is inherited across exec, so Ctrl-C cannot reach the child even before its
-    # first line runs; the parent's own handler is back right after the fork.
-    main_thread = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _BOOT.format(root=root)], stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=stderr, close_fds=True)
+        with sigint_ignored():
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOT.format(root=root)], stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=stderr, close_fds=True)
     finally:
-        if main_thread:
-            signal.signal(signal.SIGINT, signal.SIG_DFL if old is None else old)
         if stderr is not None:
             stderr.close()
     try:
