@@ -44,8 +44,9 @@ class Served:
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True)
         self.port = int(self.proc.stdout.readline().split()[1])
-        self.proc.stdout.readline()
-        self.session = self.proc.stdout.readline().strip().split("=", 1)[1]
+        # then TGARC_DC_KEY, TGARC_DC and TGARC_SESSION: what tgarc needs to connect
+        self.env = dict(self.proc.stdout.readline().strip().split("=", 1) for _ in range(3))
+        self.session = self.env["TGARC_SESSION"]
         self.ps = psutil.Process(self.proc.pid)
 
     def cpu(self) -> float:

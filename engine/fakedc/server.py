@@ -39,7 +39,7 @@ from telethon.sessions import StringSession
 from telethon.tl import TLRequest, functions, types
 from telethon.tl.core import GzipPacked, MessageContainer
 
-from . import rpc_auth  # also registers the login RPCs
+from . import keys, rpc_auth  # rpc_auth also registers the login RPCs
 from .accounts import Account
 from .corpus import Corpus
 from .faults import Budget, Call, Rule
@@ -218,6 +218,18 @@ class FakeDC(Served):
             self._relisten = None
 
     # ---- authorizations -----------------------------------------------------------------
+    # TGARC_DC_KEY: this server's public key, which the client is handed in its
+    # environment (it never imports fakedc's key module)
+    key_env = keys.PUBLIC_KEY_ENV
+
+    def env(self, session: str | None = None) -> dict[str, str]:
+        """The environment that points tgarc at this DC: ``TGARC_DC_KEY``, ``TGARC_DC``
+        and, given one, ``TGARC_SESSION``."""
+        env = {"TGARC_DC_KEY": self.key_env, "TGARC_DC": self.address}
+        if session is not None:
+            env["TGARC_SESSION"] = session
+        return env
+
     def new_session(self, user_id: int | None = None, bot: bool = False) -> str:
         """A Telethon StringSession already authorized as ``user_id`` (default:
         the corpus's own account) — the fast way in, no key exchange."""
