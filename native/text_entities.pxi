@@ -127,7 +127,7 @@ cdef inline void astral_free(Astral *a) noexcept:
 
 cdef int push_ent(Ents *out, Astral *a, Py_ssize_t idx, object okind, object ooff,
                   object oln, object arg, list keep) except -1:
-    """One entity (kind, offset, length, arg) of _pytext._normalize: dropped when its offset
+    """One entity (kind, offset, length, arg) of _pyentities.normalize: dropped when its offset
     or length is not an int or it is empty once clipped, else appended in code points.
     `keep` (None: the caller holds every arg already) keeps `arg` alive."""
     cdef int kind, ov
@@ -179,7 +179,7 @@ cdef int push_ent(Ents *out, Astral *a, Py_ssize_t idx, object okind, object oof
     return 0
 
 cdef int normalize(Ents *out, object text, object entities, list keep) except -1:
-    """engine/text/_pytext.py _normalize: entities clipped to code points, input order."""
+    """engine/text/_pyentities.py normalize: entities clipped to code points, input order."""
     if entities is None:
         return 0
     cdef object seq = PySequence_Fast(entities, "entities must be iterable")
