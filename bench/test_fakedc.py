@@ -27,7 +27,7 @@ from telethon.sessions import StringSession
 from telethon.tl import functions
 
 from engine.fakedc.corpus import Corpus
-from engine.fakedc.rpc import _history_page
+from engine.fakedc.rpc_history import history_page
 from engine.fakedc.server import FakeDC
 
 QUICK = os.environ.get("TGARC_BENCH_QUICK") == "1"
@@ -98,7 +98,7 @@ def test_history_iteration_throughput(benchmark):
     dc = FakeDC(corpus)
     pages, offset = [], 0
     while True:
-        page, ids = _history_page(dc, chat, (chat.id, offset, 0, 0, 100, 0, 0, 0))
+        page, ids = history_page(dc, chat, (chat.id, offset, 0, 0, 100, 0, 0, 0))
         if not ids:
             break
         pages.append(page)

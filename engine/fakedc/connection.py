@@ -21,7 +21,8 @@ from telethon.extensions import BinaryReader
 from telethon.tl import TLRequest, functions, types
 from telethon.tl.core import GzipPacked, MessageContainer
 
-from . import rpc_auth
+# the handler modules register their RPCs with rpc.py's registry when imported
+from . import rpc_auth, rpc_history, rpc_members, rpc_search  # noqa: F401
 from .accounts import Account
 from .faults import Call
 from .framing import Framing
