@@ -32,6 +32,13 @@ class OptionalBuildExt(build_ext):
               file=sys.stderr)
 
 
+# native/textcore.pxi and the pieces it includes: native/text.pyx and native/render.pyx
+# are rebuilt when any of them changes
+TEXT_CORE = ["native/textcore.pxi", "native/text_buf.pxi", "native/text_entities.pxi",
+             "native/text_md_state.pxi", "native/text_md_inline.pxi",
+             "native/text_md_blocks.pxi", "native/text_md_layout.pxi"]
+
+
 def extensions():
     from Cython.Build import cythonize
 
@@ -44,13 +51,13 @@ def extensions():
     text = Extension(
         "engine._native.text",
         ["native/text.pyx"],
-        depends=["native/textcore.pxi"],
+        depends=TEXT_CORE,
         extra_compile_args=["-O3", "-std=gnu11"],
     )
     render = Extension(
         "engine._native.render",
         ["native/render.pyx"],
-        depends=["native/textcore.pxi"],
+        depends=TEXT_CORE,
         extra_compile_args=["-O3", "-std=gnu11"],
     )
     return cythonize([ext, text, render], compiler_directives={"language_level": "3"},

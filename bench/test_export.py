@@ -52,7 +52,7 @@ BARE = textwrap.dedent("""
 
 
 def _env(served: Served) -> dict:
-    env = dict(os.environ, TGARC_DC=f"127.0.0.1:{served.port}", TGARC_SESSION=served.session)
+    env = dict(os.environ, **served.env)
     env.pop("TGARC_SHM_DIR", None)
     return env
 

@@ -27,7 +27,7 @@ from telethon.sessions import StringSession
 from telethon.tl import functions
 
 from engine.fakedc.corpus import Corpus
-from engine.fakedc.rpc import _history_page
+from engine.fakedc.rpc_history import history_page
 from engine.fakedc.server import FakeDC
 
 QUICK = os.environ.get("TGARC_BENCH_QUICK") == "1"
@@ -44,8 +44,9 @@ class Served:
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True)
         self.port = int(self.proc.stdout.readline().split()[1])
-        self.proc.stdout.readline()
-        self.session = self.proc.stdout.readline().strip().split("=", 1)[1]
+        # then TGARC_DC_KEY, TGARC_DC and TGARC_SESSION: what tgarc needs to connect
+        self.env = dict(self.proc.stdout.readline().strip().split("=", 1) for _ in range(3))
+        self.session = self.env["TGARC_SESSION"]
         self.ps = psutil.Process(self.proc.pid)
 
     def cpu(self) -> float:
@@ -97,7 +98,7 @@ def test_history_iteration_throughput(benchmark):
     dc = FakeDC(corpus)
     pages, offset = [], 0
     while True:
-        page, ids = _history_page(dc, chat, (chat.id, offset, 0, 0, 100, 0, 0, 0))
+        page, ids = history_page(dc, chat, (chat.id, offset, 0, 0, 100, 0, 0, 0))
         if not ids:
             break
         pages.append(page)

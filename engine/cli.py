@@ -193,7 +193,7 @@ def _export(args) -> int:
                                  f"id lies in between")
     session = args.session or (None if os.environ.get("TGARC_SESSION") else file.get("session"))
     if session:                     # a mistyped path: no empty session file, no --out
-        from engine.telegram.login import existing_session_file
+        from engine.telegram.session_files import existing_session_file
 
         existing_session_file(session)
     notes: list[str] = []

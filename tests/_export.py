@@ -31,7 +31,7 @@ def served(messages: int = 150, text_only: bool = False, **kw):
 def env_for(dc: FakeDC, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TGARC_")
            or k in ("TGARC_SHM_DIR", "TGARC_REQUIRE_NATIVE")}
-    env.update(TGARC_DC=dc.address, TGARC_SESSION=dc.session, PYTHONPATH=str(ROOT))
+    env.update(dc.env(dc.session), PYTHONPATH=str(ROOT))
     env.update(extra)
     return env
 

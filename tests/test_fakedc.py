@@ -22,7 +22,9 @@ from telethon.tl import functions, types
 
 from engine.fakedc.corpus import Corpus
 from engine.fakedc.faults import Budget, Rule
+from engine.fakedc.keys import PUBLIC_KEY_ENV
 from engine.fakedc.server import FakeDC
+from engine.telegram.client import dc_key
 
 
 def run(coro, timeout=120):
@@ -396,9 +398,12 @@ def test_serve_command_prints_what_a_client_needs_and_stops_on_ctrl_c():
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         port = int(proc.stdout.readline().split()[1])
+        key_line = proc.stdout.readline().strip()
         dc_line = proc.stdout.readline().strip()
         session = proc.stdout.readline().strip().split("=", 1)[1]
+        assert key_line == f"TGARC_DC_KEY={PUBLIC_KEY_ENV}"      # before TGARC_DC (the demo)
         assert dc_line == f"TGARC_DC=127.0.0.1:{port}"
+        assert "BEGIN RSA PUBLIC KEY" in dc_key(key_line.split("=", 1)[1])   # tgarc takes it
 
         async def body():
             client = TelegramClient(StringSession(session), 1, "x", receive_updates=False)

@@ -231,6 +231,12 @@ def test_config_and_network_errors(env, tmp_path):
         assert r.returncode == 2 and "TGARC_API_ID" in only_line(r)
     r = tgarc(dict(env, TGARC_DC="8.8.8.8:443"), tmp_path, "login")
     assert r.returncode == 2 and "loopback" in only_line(r)
+    no_key = {k: v for k, v in env.items() if k != "TGARC_DC_KEY"}    # the DC's key is needed
+    r = tgarc(no_key, tmp_path, "login", "--session", str(session), stdin=f"{PHONE}\n")
+    assert r.returncode == 2 and "TGARC_DC needs TGARC_DC_KEY" in only_line(r)
+    r = tgarc(dict(env, TGARC_DC_KEY="garbage"), tmp_path, "login", "--session", str(session),
+              stdin=f"{PHONE}\n")
+    assert r.returncode == 2 and "not a 2048-bit RSA public key" in only_line(r)
 
     with socket.socket() as s:             # a port nothing listens on
         s.bind(("127.0.0.1", 0))

@@ -1,10 +1,10 @@
-"""The fake DC's media bytes do not depend on the CPU (issue 18): the SIMD pin in media.py.
+"""The fake DC's media bytes do not depend on the CPU (issue 18): the SIMD pin in media_pin.py.
 
 The golden files record sizes of media that ``engine.fakedc.media`` encodes, so those bytes must
 be the same on every x86-64 machine. Unpinned they are not: libx264 and FFmpeg pick SIMD code by
 the CPU they run on, and the code paths do not agree bit for bit (x264's AVX-512 path even gave
-four different files for four encodes of the same frames in one process). ``media.py`` runs
-x264's C code (``asm=0``) and FFmpeg's C code (``av_force_cpu_flags(0)``) while it encodes.
+four different files for four encodes of the same frames in one process). The media modules run
+x264's C code (``asm=0``) and FFmpeg's C code (``av_force_cpu_flags(0)``) while they encode.
 
 The tests here encode for real and check that the pin is in effect; that repeated encodes agree;
 that the CPU flags FFmpeg sees at the time of the call change nothing; and that, where the
@@ -200,10 +200,10 @@ PROBE = """
 import ctypes, hashlib, json, sys
 sys.path[:0] = [{root!r}, {tests!r}]
 import test_media_determinism as t
-from engine.fakedc import media
+from engine.fakedc import media, media_pin
 flags = t._avutil().av_get_cpu_flags()
 pinned = {{k: t._sha(make()) for k, make in t.SAMPLE.items()}}
-media.X264_ASM, media.FFMPEG_CPU_FLAGS = "asm=auto", -1
+media_pin.X264_ASM, media_pin.FFMPEG_CPU_FLAGS = "asm=auto", -1
 free = {{k: t._sha(t.SAMPLE[k]()) for k in ("h264", "h264_aac", "jpeg")}}
 trapped = ctypes.CDLL(None).fake_cpu_trapped()
 json.dump({{"flags": flags, "trapped": trapped, "pinned": pinned, "free": free}}, sys.stdout)

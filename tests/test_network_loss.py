@@ -157,7 +157,7 @@ def history(dc):
 
 async def linked(patience: float):
     dc = await FakeDC(Corpus(messages=200)).start()
-    env = {"TGARC_DC": dc.address, "TGARC_SESSION": dc.new_session()}
+    env = dc.env(dc.new_session())
     client = tgclient.make_client(tgclient.open_session(None, env), *tgclient.credentials(env))
     stats = TelegramStats()
     link = Link(client, stats, patience, timeout=5)

@@ -26,6 +26,7 @@ from telethon.sessions import StringSession
 
 from engine.config import ConfigError
 from engine.fakedc.corpus import Corpus
+from engine.fakedc.keys import PUBLIC_KEY_ENV
 from engine.fakedc.proxies import HttpConnectProxy, Socks5Proxy
 from engine.fakedc.server import FakeDC
 from engine.logs import Redactor
@@ -112,7 +113,7 @@ def test_malformed_urls_are_one_config_error_without_the_secret(url, says):
 
 
 def test_with_the_test_dc_the_proxy_must_be_loopback():
-    env = {"TGARC_DC": "127.0.0.1:4000"}
+    env = {"TGARC_DC_KEY": PUBLIC_KEY_ENV, "TGARC_DC": "127.0.0.1:4000"}
     with pytest.raises(ConfigError, match="must be on loopback too"):
         px.parse("socks5://203.0.113.7:1080", env=env)
     assert px.parse("socks5://localhost:1080", env=env).host == "localhost"

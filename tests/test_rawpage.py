@@ -9,7 +9,7 @@ from telethon.extensions import BinaryReader
 
 from engine import model as m
 from engine.fakedc.corpus import Corpus
-from engine.fakedc.rpc import _history_page
+from engine.fakedc.rpc_history import history_page
 from engine.fakedc.server import FakeDC
 from engine.telegram import convert, rawpage
 
@@ -20,7 +20,7 @@ def _pages(key: str, n: int = 400):
     ref = convert.peer_ref(chat.peer())
     offset, out = 0, []
     while True:
-        data, ids = _history_page(dc, chat, (chat.id, offset, 0, 0, 100, 0, 0, 0))
+        data, ids = history_page(dc, chat, (chat.id, offset, 0, 0, 100, 0, 0, 0))
         if not ids:
             return ref, out
         out.append((data, ids))

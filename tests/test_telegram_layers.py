@@ -4,15 +4,18 @@ the real Telethon client against fakedc's fault rules."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import stat
 
 import pytest
+import rsa
 from telethon.sessions import StringSession
 from telethon.tl import functions
 
 from engine.fakedc.corpus import Corpus
 from engine.fakedc.faults import Rule
+from engine.fakedc.keys import PUBLIC_KEY_ENV, PUBLIC_PEM
 from engine.fakedc.server import FakeDC
 from engine.telegram import client as tgclient
 from engine.telegram.middleware import (
@@ -32,7 +35,7 @@ def run(coro, timeout=60):
 async def layered(rules, session=None, **kw):
     """A fakedc with `rules`, a tgarc-built client on it, and the standard stack."""
     dc = await FakeDC(Corpus(messages=200), rules=rules).start()
-    env = {"TGARC_DC": dc.address, "TGARC_SESSION": session or dc.new_session()}
+    env = dc.env(session or dc.new_session())
     client = tgclient.make_client(tgclient.open_session(None, env), *tgclient.credentials(env))
     await client.connect()
     stats = TelegramStats()
@@ -152,9 +155,25 @@ def test_credentials_and_session_errors_are_config_errors(tmp_path):
 def test_the_override_points_a_string_session_at_the_loopback_server():
     s = StringSession()
     s.set_dc(2, "149.154.167.50", 443)
-    session = tgclient.open_session(None, {"TGARC_SESSION": s.save(),
-                                           "TGARC_DC": "127.0.0.1:5555"})
+    session = tgclient.open_session(None, {"TGARC_SESSION": s.save(), "TGARC_DC": "127.0.0.1:5555",
+                                           "TGARC_DC_KEY": PUBLIC_KEY_ENV})
     assert (session.server_address, session.port) == ("127.0.0.1", 5555)
+
+
+def test_the_test_dc_comes_with_its_key():
+    """The client is handed the loopback DC's key in TGARC_DC_KEY (it never imports the
+    test server); without one, or with one that is no RSA key, it stops before connecting."""
+    dc = {"TGARC_DC": "127.0.0.1:5555"}
+    with pytest.raises(tgclient.ConfigError, match="TGARC_DC needs TGARC_DC_KEY"):
+        tgclient.open_session(None, dc)
+    short = base64.b64encode(rsa.newkeys(512)[0].save_pkcs1("DER")).decode()
+    for bad in ("not base64!", "AAAA", PUBLIC_KEY_ENV[:-40], short):
+        with pytest.raises(tgclient.ConfigError, match="not a 2048-bit RSA public key"):
+            tgclient.open_session(None, dict(dc, TGARC_DC_KEY=bad))
+    wrapped = "\n".join(PUBLIC_KEY_ENV[i:i + 64] for i in range(0, len(PUBLIC_KEY_ENV), 64))
+    assert tgclient.dc_key(wrapped) == tgclient.dc_key(PUBLIC_KEY_ENV)   # PEM's own lines
+    assert rsa.PublicKey.load_pkcs1(tgclient.dc_key(PUBLIC_KEY_ENV)) == \
+        rsa.PublicKey.load_pkcs1(PUBLIC_PEM)
 
 
 def test_peer_cache_is_lru_with_ttl_and_counts():

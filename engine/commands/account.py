@@ -1,5 +1,5 @@
 """The account commands, ``login``, ``logout`` and ``chats``: the terminal around
-engine/telegram/login.py (which does the Telegram side).
+engine/telegram/signin.py, signout.py and dialogs.py (which do the Telegram side).
 
 Questions go to stderr and answers come from stdin: hidden (getpass) on a terminal,
 plain lines otherwise, so a script or a test can pipe them. stdout carries only
@@ -113,7 +113,7 @@ def login(session: str | None, phone: str | None = None, qr: bool = False,
           bot: bool = False) -> int:
     """``bot``: log in as a bot with the token from TGARC_BOT_TOKEN, else asked (hidden on
     a terminal, a line of stdin otherwise); ``bot_token`` (``--bot-token``) still works."""
-    from engine.telegram import login as tg
+    from engine.telegram import signin as tg
 
     ask = Prompter()
     with _quiet_telethon(debug):
@@ -139,7 +139,7 @@ def login(session: str | None, phone: str | None = None, qr: bool = False,
 
 
 def logout(session: str | None, debug: bool = False, proxy: str | None = None) -> int:
-    from engine.telegram import login as tg
+    from engine.telegram import signout as tg
 
     with _quiet_telethon(debug):
         res = asyncio.run(tg.logout(session, proxy=proxy))
@@ -150,7 +150,7 @@ def logout(session: str | None, debug: bool = False, proxy: str | None = None) -
 
 def chats(session: str | None, as_json: bool = False, page: int = 100,
           debug: bool = False, proxy: str | None = None) -> int:
-    from engine.telegram import login as tg
+    from engine.telegram import dialogs as tg
 
     with _quiet_telethon(debug):
         found = asyncio.run(tg.dialogs(session, page=page, proxy=proxy))

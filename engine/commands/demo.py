@@ -22,14 +22,15 @@ def run(messages: int, out: str, workers: int, progress: str, tz: str,
     try:
         env: dict[str, str] = {}
         deadline = time.monotonic() + 60
-        while len(env) < 2 and time.monotonic() < deadline:
+        names = ("TGARC_DC_KEY", "TGARC_DC", "TGARC_SESSION")   # as fakedc serve prints them
+        while len(env) < len(names) and time.monotonic() < deadline:
             line = server.stdout.readline()
             if not line:
                 break
             key, sep, value = line.strip().partition("=")
-            if sep and key in ("TGARC_DC", "TGARC_SESSION"):
+            if sep and key in names:
                 env[key] = value
-        if len(env) < 2:
+        if len(env) < len(names):
             raise RuntimeError("the loopback server did not start")
         os.environ.update(env)
         print(f"tgarc demo: exporting {messages} messages of @tgarc_demo from the loopback "

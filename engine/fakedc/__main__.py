@@ -35,8 +35,9 @@ async def _serve(args) -> int:
                 port=args.port, rtt_ms=args.rtt_ms, bandwidth=args.bandwidth, budget=budget)
     await dc.start()
     print(f"port {dc.port}", flush=True)
-    print(f"TGARC_DC={dc.address}", flush=True)
-    print(f"TGARC_SESSION={dc.new_session()}", flush=True)
+    # the key first: a reader (tgarc demo) that has the session has everything
+    for key, value in dc.env(dc.new_session()).items():
+        print(f"{key}={value}", flush=True)
     print(f"login: phone {dc.corpus.me.phone}, code {dc.login_code}, 2FA password "
           f"{dc.password}", file=sys.stderr, flush=True)
     print("serving; Ctrl-C stops", file=sys.stderr, flush=True)

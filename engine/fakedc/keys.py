@@ -90,3 +90,9 @@ def register_with_telethon() -> int:
 
     telethon_rsa.add_key(PUBLIC_PEM, old=False)   # keyed by fingerprint: adding twice is a no-op
     return fingerprint()
+
+
+# What TGARC_DC_KEY carries (engine/telegram/client.py): the PEM body on one line, the
+# base64 of the key's PKCS#1 DER.  The client is handed the key this way instead of
+# importing this module, so production code never reaches into the test server.
+PUBLIC_KEY_ENV = "".join(PUBLIC_PEM.splitlines()[1:-1])

@@ -16,77 +16,43 @@ connection must open with an obfuscated2 header under that secret (proxies.py
 ``accept_obfuscated2``), whose tag picks abridged, intermediate or padded framing; the
 rest of the stream is AES-256-CTR both ways. A header that does not decrypt to a known
 tag (a wrong secret) is dropped at once, as MTProxy does.
+
+This module is the server itself (lifecycle, outages, authorizations, the call log);
+connection.py serves one connection (MTProto encryption, the fault rules, answers),
+framing.py frames its packets, rpc.py and rpc_auth.py answer the requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
-import hashlib
 import ipaddress
 import itertools
 import logging
 import os
 import struct
 import threading
-import time
-from zlib import crc32
 
-from telethon.crypto import AES, AuthKey
-from telethon.extensions import BinaryReader
+from telethon.crypto import AuthKey
 from telethon.sessions import StringSession
-from telethon.tl import TLRequest, functions, types
-from telethon.tl.core import GzipPacked, MessageContainer
 
-from . import rpc_auth  # also registers the login RPCs
+from . import keys, rpc_auth
 from .accounts import Account
+from .connection import Connection
 from .corpus import Corpus
 from .faults import Budget, Call, Rule
-from .handshake import on_plain_packet
 from .proxies import MTProxyRefused, accept_obfuscated2
-from .rpc import RpcError, dispatch
 from .serving import Served
 
 log = logging.getLogger("engine.fakedc")
 
 DC_ID = 2
-WRAPPERS = (functions.InvokeWithLayerRequest, functions.InitConnectionRequest,
-            functions.InvokeWithoutUpdatesRequest, functions.InvokeWithTakeoutRequest,
-            functions.InvokeAfterMsgRequest, functions.InvokeAfterMsgsRequest,
-            functions.InvokeWithMessagesRangeRequest)
-RPC_RESULT = 0xF35C6D01
-RPC_ERROR = 0x2144CA19
-GZIP_PACKED = 0x3072CFA1
 
 
 def require_loopback(host: str) -> str:
     if not ipaddress.ip_address(host).is_loopback:
         raise ValueError(f"fakedc only listens on loopback, not {host}")
     return host
-
-
-def _calc_key(auth_key: bytes, msg_key: bytes, client: bool):
-    x = 0 if client else 8
-    a = hashlib.sha256(msg_key + auth_key[x : x + 36]).digest()
-    b = hashlib.sha256(auth_key[x + 40 : x + 76] + msg_key).digest()
-    return a[:8] + b[8:24] + a[24:32], b[:8] + a[8:24] + b[24:32]
-
-
-def _tl_bytes(data: bytes) -> bytes:
-    """TL serialization of a `bytes` value."""
-    n = len(data)
-    head = bytes([n]) if n < 254 else b"\xfe" + n.to_bytes(3, "little")
-    return head + data + b"\0" * (-(len(head) + n) % 4)
-
-
-def _serialize(result) -> bytes:
-    if isinstance(result, bytes):
-        return result
-    if isinstance(result, list):   # Vector<T>
-        return struct.pack("<Ii", 0x1CB5C415, len(result)) + b"".join(
-            _serialize(x) for x in result)
-    return result._bytes()
 
 
 class FakeDC(Served):
@@ -120,7 +86,7 @@ class FakeDC(Served):
         self.pages: dict[tuple, tuple[bytes, int]] = {}   # prefetched history pages
         self.prefetch_hits = 0
         self._server: asyncio.base_events.Server | None = None
-        self._conns: set[_Connection] = set()
+        self._conns: set[Connection] = set()
         self._conn_ids = itertools.count(1)
         self._lock = threading.Lock()
         self.login_code = "12345"                 # the code auth.sendCode "sends"
@@ -218,6 +184,18 @@ class FakeDC(Served):
             self._relisten = None
 
     # ---- authorizations -----------------------------------------------------------------
+    # TGARC_DC_KEY: this server's public key, which the client is handed in its
+    # environment (it never imports fakedc's key module)
+    key_env = keys.PUBLIC_KEY_ENV
+
+    def env(self, session: str | None = None) -> dict[str, str]:
+        """The environment that points tgarc at this DC: ``TGARC_DC_KEY``, ``TGARC_DC``
+        and, given one, ``TGARC_SESSION``."""
+        env = {"TGARC_DC_KEY": self.key_env, "TGARC_DC": self.address}
+        if session is not None:
+            env["TGARC_SESSION"] = session
+        return env
+
     def new_session(self, user_id: int | None = None, bot: bool = False) -> str:
         """A Telethon StringSession already authorized as ``user_id`` (default:
         the corpus's own account) — the fast way in, no key exchange."""
@@ -261,7 +239,7 @@ class FakeDC(Served):
                 writer.close()
                 return
             self.mtproxy_accepted.append((transport, dc_id))
-        conn = _Connection(self, reader, writer, next(self._conn_ids), transport)
+        conn = Connection(self, reader, writer, next(self._conn_ids), transport)
         self._conns.add(conn)
         try:
             await conn.run()
@@ -270,269 +248,3 @@ class FakeDC(Served):
         finally:
             self._conns.discard(conn)
             conn.close()
-
-
-class _Framing:
-    """Transport framing, chosen by the client's first bytes (or given: MTProxy's tag)."""
-
-    def __init__(self, reader, writer, mode: str | None = None):
-        self.reader, self.writer = reader, writer
-        self.mode = mode
-        self._send_seq = 0
-        self._recv_seq = 0
-        self._pending = b""
-
-    async def detect(self):
-        if self.mode is not None:
-            return
-        first = await self.reader.readexactly(1)
-        if first == b"\xef":
-            self.mode = "abridged"
-            return
-        rest = await self.reader.readexactly(3)
-        four = first + rest
-        if four == b"\xee" * 4:
-            self.mode = "intermediate"
-        elif four == b"\xdd" * 4:
-            self.mode = "padded"
-        else:
-            self.mode = "full"
-            self._pending = four
-
-    async def read(self) -> bytes:
-        r = self.reader
-        if self.mode == "full":
-            head = self._pending or await r.readexactly(4)
-            self._pending = b""
-            length = struct.unpack("<i", head)[0]
-            rest = await r.readexactly(length - 4)
-            seq = struct.unpack("<i", rest[:4])[0]
-            body, crc = rest[4:-4], struct.unpack("<I", rest[-4:])[0]
-            if crc != crc32(head + rest[:-4]) or seq != self._recv_seq:
-                raise ConnectionError("bad crc or seq in full transport")
-            self._recv_seq += 1
-            return body
-        if self.mode == "abridged":
-            n = (await r.readexactly(1))[0]
-            if n >= 127:
-                n = int.from_bytes(await r.readexactly(3), "little")
-            return await r.readexactly(n * 4)
-        n = struct.unpack("<i", await r.readexactly(4))[0]
-        data = await r.readexactly(n)
-        return data[: len(data) - len(data) % 4] if self.mode == "padded" else data
-
-    def frame(self, data: bytes) -> bytes:
-        if self.mode == "full":
-            head = struct.pack("<ii", len(data) + 12, self._send_seq)
-            self._send_seq += 1
-            return head + data + struct.pack("<I", crc32(head + data))
-        if self.mode == "abridged":
-            n = len(data) // 4
-            return (bytes([n]) if n < 127 else b"\x7f" + n.to_bytes(3, "little")) + data
-        return struct.pack("<i", len(data)) + data
-
-
-class _Connection:
-    def __init__(self, dc: FakeDC, reader, writer, conn_id: int, transport: str | None = None):
-        self.dc, self.reader, self.writer, self.id = dc, reader, writer, conn_id
-        self.framing = _Framing(reader, writer, transport)
-        self.account: Account | None = None
-        self.session_id: int | None = None
-        self._last_msg_id = 0
-        self._seq = 0
-        self._tasks: set[asyncio.Task] = set()
-        self._closed = False
-
-    def close(self):
-        if not self._closed:
-            self._closed = True
-            for t in self._tasks:
-                t.cancel()
-            with contextlib.suppress(Exception):
-                self.writer.close()
-
-    async def run(self):
-        await self.framing.detect()
-        while not self._closed:
-            packet = await self.framing.read()
-            if not self.dc.silent:              # a silent outage: lost on the way
-                await self._on_packet(packet)
-
-    # ---- sending ----------------------------------------------------------------------
-    def _msg_id(self, response: bool) -> int:
-        now = time.time()
-        mid = (int(now) << 32) | ((int((now % 1) * 2**32)) & ~3)
-        mid = max(mid, self._last_msg_id + 4) & ~3
-        mid |= 1 if response else 3
-        self._last_msg_id = mid
-        return mid
-
-    def _send_now(self, body: bytes, content_related: bool = True, response: bool = True):
-        if self._closed or self.account is None or self.dc.silent:
-            return
-        seq = self._seq * 2 + 1 if content_related else self._seq * 2
-        if content_related:
-            self._seq += 1
-        data = struct.pack("<qqqii", self.dc.salt, self.session_id or 0,
-                           self._msg_id(response), seq, len(body)) + body
-        data += os.urandom(-(len(data) + 12) % 16 + 12)
-        key = self.account.key
-        msg_key = hashlib.sha256(key[96:128] + data).digest()[8:24]
-        aes_key, aes_iv = _calc_key(key, msg_key, client=False)
-        packet = (struct.pack("<Q", self.account.key_id) + msg_key
-                  + AES.encrypt_ige(data, aes_key, aes_iv))
-        self.writer.write(self.framing.frame(packet))
-
-    async def _send(self, body: bytes, content_related: bool = True):
-        """Send with the emulated network: bandwidth cap (round-trip delay is
-        applied per request, before the handler runs)."""
-        if self.dc.bandwidth:
-            await asyncio.sleep(len(body) / self.dc.bandwidth)
-        self._send_now(body, content_related)
-        with contextlib.suppress(ConnectionError):
-            await self.writer.drain()
-
-    def _transport_error(self, code: int):
-        self.writer.write(self.framing.frame(struct.pack("<i", code)))
-
-    # ---- receiving ---------------------------------------------------------------------
-    async def _on_packet(self, packet: bytes):
-        key_id = struct.unpack("<Q", packet[:8])[0]
-        if key_id == 0:
-            on_plain_packet(self, packet)      # unencrypted: only the key exchange
-            return
-        account = self.dc.accounts.get(key_id)
-        if account is None:
-            self._transport_error(-404)
-            await self.writer.drain()
-            return
-        self.account = account
-        msg_key = packet[8:24]
-        aes_key, aes_iv = _calc_key(account.key, msg_key, client=True)
-        plain = AES.decrypt_ige(packet[24:], aes_key, aes_iv)
-        if hashlib.sha256(account.key[88:120] + plain).digest()[8:24] != msg_key:
-            raise ConnectionError("msg_key mismatch")
-        salt, session_id, msg_id, seq_no, length = struct.unpack("<qqqii", plain[:32])
-        body = plain[32 : 32 + length]
-        if session_id != self.session_id:
-            self.session_id = session_id
-            self._seq = 0
-            self._send_now(types.NewSessionCreated(
-                first_msg_id=msg_id, unique_id=struct.unpack("<q", os.urandom(8))[0],
-                server_salt=self.dc.salt)._bytes(), content_related=False, response=False)
-        skew = (msg_id >> 32) - time.time()
-        if skew > 30 or skew < -300:
-            self._send_now(types.BadMsgNotification(
-                bad_msg_id=msg_id, bad_msg_seqno=seq_no, error_code=17 if skew > 0 else 16,
-            )._bytes(), content_related=False)
-            return
-        if salt != self.dc.salt:
-            self._send_now(types.BadServerSalt(
-                bad_msg_id=msg_id, bad_msg_seqno=seq_no, error_code=48,
-                new_server_salt=self.dc.salt)._bytes(), content_related=False)
-            return
-        obj = BinaryReader(body).tgread_object()
-        await self._on_message(msg_id, obj)
-
-    async def _on_message(self, msg_id: int, obj):
-        if isinstance(obj, MessageContainer):
-            for inner in obj.messages:
-                await self._on_message(inner.msg_id, inner.obj)
-            return
-        if isinstance(obj, GzipPacked):
-            await self._on_message(msg_id, BinaryReader(obj.data).tgread_object())
-            return
-        if isinstance(obj, types.MsgsAck):
-            return
-        if isinstance(obj, (functions.PingRequest, functions.PingDelayDisconnectRequest)):
-            self._send_now(types.Pong(msg_id=msg_id, ping_id=obj.ping_id)._bytes(),
-                           content_related=False)
-            return
-        if isinstance(obj, TLRequest):
-            task = asyncio.get_running_loop().create_task(self._answer(msg_id, obj))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _answer(self, msg_id: int, request):
-        while isinstance(request, WRAPPERS):
-            if isinstance(request, functions.InvokeWithTakeoutRequest) \
-                    and request.takeout_id not in self.dc.takeouts:
-                await self._reply_error(msg_id, 400, "TAKEOUT_INVALID", type(request).__name__)
-                return
-            request = request.query
-        if isinstance(request, (functions.PingRequest, functions.PingDelayDisconnectRequest)):
-            # a ping sent as an RPC (inside invokeWithoutUpdates) still gets a plain pong
-            self._send_now(types.Pong(msg_id=msg_id, ping_id=request.ping_id)._bytes(),
-                           content_related=False)
-            return
-        method = type(request).__name__
-        if self.dc.rtt:
-            await asyncio.sleep(self.dc.rtt)
-        if self.account.revoked:
-            await self._reply_error(msg_id, 401, "AUTH_KEY_UNREGISTERED", method)
-            return
-        if self.account.user_id is None and not rpc_auth.allowed_without_login(request):
-            await self._reply_error(msg_id, 401, "AUTH_KEY_UNREGISTERED", method)
-            return
-        for rule in self.dc.rules:
-            if not rule.matches(method):
-                continue
-            err = rule.rpc_error()
-            if err:
-                await self._reply_error(msg_id, *err, method)
-                return
-            if rule.kind == "drop_before":
-                self._log(method, request, "dropped before reply")
-                self.close()
-                return
-            if rule.kind == "no_reply":
-                self._log(method, request, "no reply")
-                return
-            if rule.kind in ("outage", "blackhole"):
-                self._log(method, request, f"{rule.kind} {rule.seconds} s")
-                self.dc.offline(rule.seconds, silent=rule.kind == "blackhole")
-                return
-            if rule.kind == "bad_salt":
-                self.dc.salt = struct.unpack("<q", os.urandom(8))[0]
-            if rule.kind == "drop_after":
-                await self._reply(msg_id, request, method)
-                self.close()
-                return
-        if self.dc.budget is not None:
-            wait = self.dc.budget.take(method)
-            if wait:
-                await self._reply_error(msg_id, 420, f"FLOOD_WAIT_{wait}", method)
-                return
-        await self._reply(msg_id, request, method)
-
-    async def _reply(self, msg_id: int, request, method: str):
-        try:
-            body = _serialize(dispatch(self.dc, self, request))
-        except RpcError as exc:
-            await self._reply_error(msg_id, exc.code, exc.message, method, request)
-            return
-        except Exception as exc:     # a handler bug must still answer, or Telethon resends forever
-            log.exception("fakedc: %s failed", method)
-            await self._reply_error(msg_id, 500, f"FAKEDC_{type(exc).__name__.upper()}",
-                                    method, request)
-            return
-        if self.dc.gzip_min_bytes is not None and len(body) >= self.dc.gzip_min_bytes:
-            body = struct.pack("<I", GZIP_PACKED) + _tl_bytes(gzip.compress(body, 1))
-        self._log(method, request, "ok")
-        await self._send(struct.pack("<Iq", RPC_RESULT, msg_id) + body)
-
-    async def _reply_error(self, msg_id: int, code: int, message: str, method: str,
-                           request=None):
-        self._log(method, request, f"rpc_error {code} {message}")
-        await self._send(struct.pack("<IqIi", RPC_RESULT, msg_id, RPC_ERROR, code)
-                         + _tl_bytes(message.encode()))
-
-    def _log(self, method: str, request, outcome: str):
-        args = {}
-        if request is not None:
-            for k in ("offset_id", "add_offset", "limit", "min_id", "max_id", "offset_date",
-                      "username", "id"):
-                v = getattr(request, k, None)
-                if v is not None and not isinstance(v, list):
-                    args[k] = v
-        self.dc.log(Call(method, args, time.monotonic(), outcome, self.id))

@@ -3,8 +3,13 @@
 Credentials come from ``TGARC_API_ID`` / ``TGARC_API_HASH``; the session is a Telethon
 session file (``--session``, written 0600) or a StringSession in ``TGARC_SESSION``.
 ``TGARC_DC=127.0.0.1:PORT`` points every connection, login included, at a loopback
-fakedc and registers fakedc's test RSA key; any non-loopback value is refused, so no
-test can reach Telegram by mistake.
+fakedc; any non-loopback value is refused, so no test can reach Telegram by mistake.
+That server's RSA public key comes with it in ``TGARC_DC_KEY`` (one line: the base64
+of the key's PKCS#1 DER, which is the PEM body without its header, footer and line
+breaks; ``python -m engine.fakedc serve`` prints it) and is registered with Telethon,
+which knows only Telegram's own keys.  The key travels in the environment so that this
+production module never imports the test server: whoever starts the DC hands its key
+over, as a real deployment of another DC would.
 
 ``proxy`` (``--proxy``, engine/telegram/proxy.py) is what the client connects to; with
 TGARC_DC the proxy connects on to that loopback DC.
@@ -12,17 +17,20 @@ TGARC_DC the proxy connects on to that loopback DC.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from pathlib import Path
 
+import rsa  # Telethon's own dependency: telethon.crypto.rsa parses keys with it
 from telethon import TelegramClient
+from telethon.crypto import rsa as telethon_rsa
 from telethon.sessions import SQLiteSession, StringSession
 
 from engine.config import ConfigError  # a bad credential, session or override: exit 2
 from engine.telegram.proxy import parse as parse_proxy
 
-__all__ = ["ConfigError", "credentials", "loopback_dc", "make_client", "open_session"]
+__all__ = ["ConfigError", "credentials", "dc_key", "loopback_dc", "make_client", "open_session"]
 
 TEST_DC_ID = 2
 
@@ -40,6 +48,26 @@ def loopback_dc(value: str) -> tuple[str, int]:
         raise ConfigError(f"TGARC_DC must be a loopback address like 127.0.0.1:PORT, "
                           f"not {value!r}") from None
     return host.strip("[]"), port_no
+
+
+def dc_key(value: str | None) -> str:
+    """Parse ``TGARC_DC_KEY`` into the PEM Telethon takes; refuse a missing or broken key
+    here, in one line, rather than as a failed key exchange later."""
+    if not value:
+        raise ConfigError("TGARC_DC needs TGARC_DC_KEY, the test DC's public key "
+                          "(python -m engine.fakedc serve prints both)")
+    body = "".join(value.split())
+    try:
+        der = base64.b64decode(body, validate=True)
+        key = rsa.PublicKey.load_pkcs1(der, format="DER")
+    except Exception:   # binascii.Error, ValueError, and the pyasn1 errors rsa lets through
+        key = None
+    # MTProto's key exchange encrypts exactly 256 bytes: only a 2048-bit key can work
+    if key is None or key.n.bit_length() != 2048:
+        raise ConfigError("TGARC_DC_KEY is not a 2048-bit RSA public key (base64 of its "
+                          "PKCS#1 DER, as python -m engine.fakedc serve prints it)")
+    return ("-----BEGIN RSA PUBLIC KEY-----\n" + base64.encodebytes(der).decode()
+            + "-----END RSA PUBLIC KEY-----\n")
 
 
 def credentials(env=os.environ) -> tuple[int, str]:
@@ -73,11 +101,12 @@ def open_session(path: str | None, env=os.environ):
     dc = env.get("TGARC_DC")
     if dc:
         host, port = loopback_dc(dc)
+        pem = dc_key(env.get("TGARC_DC_KEY"))
         if (session.server_address, session.port) != (host, port):
             session.set_dc(TEST_DC_ID, host, port)
-        from engine.fakedc.keys import register_with_telethon
-
-        register_with_telethon()
+        # Telethon's public way to trust another server key; keyed by fingerprint, so
+        # registering it again on every session is a no-op
+        telethon_rsa.add_key(pem, old=False)
     return session
 
 
