@@ -34,7 +34,7 @@ from engine.archive import layout
 from engine.archive.atomic import fsync_dir, write_atomic
 from engine.archive.store import ChatStore, Segment
 from engine.model.chat import MIGRATED_ID_SHIFT
-from engine.render import day_notes, fragments, messages_jsonl, result_json
+from engine.render import day_notes, fragments, renderer, result_json
 
 _MARK = b"\x00tgarc-messages\x00"
 FORMATS = ("json", "jsonl", "md")
@@ -266,14 +266,14 @@ def rendered(store: ChatStore, seg: Segment, tz_name: str, tz, overrides, overri
             o = overrides.get(x.id)
             if o is not None and o.chat == x.chat:
                 msgs[j] = o
-                td_frags[j], jl_frags[j] = result_json.render(o, ctx), messages_jsonl.render(o)
+                td_frags[j], jl_frags[j] = renderer.fragment(o, ctx), renderer.jsonl_line(o)
     return batch, msgs, td_frags, jl_frags
 
 
 def _write_day(store: ChatStore, vctx, day: dt.date, messages: list[m.Message]) -> Path:
     path = store.root / day_notes.note_path(day)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, day_notes.render_day(vctx, day, messages))
+    write_atomic(path, renderer.day_note(vctx, day, messages))
     return path
 
 

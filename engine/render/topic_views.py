@@ -32,7 +32,7 @@ from engine.archive.atomic import write_atomic
 from engine.archive.naming import slug
 from engine.archive.store import ChatStore
 from engine.render import assemble as asm
-from engine.render import day_notes, result_json
+from engine.render import day_notes, renderer, result_json
 
 GENERAL = 1          # a forum's General topic: messages without a topic header
 
@@ -187,7 +187,7 @@ def saved_topics(store: ChatStore) -> dict[int, str]:
 def _write_note(v: _View, day: dt.date, messages: list[m.Message]) -> None:
     path = v.root / day_notes.note_path(day)
     v.notes.add(path)
-    data = day_notes.render_day(v.vctx, day, messages)
+    data = renderer.day_note(v.vctx, day, messages)
     try:
         if path.read_bytes() == data:
             return
