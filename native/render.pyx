@@ -6,6 +6,7 @@ One file per format, as the twins in engine/render/ are laid out:
     render_model.pxi        reading the model's Structs at their slot offsets
     render_common.pxi       small C helpers, the local clock, peers, a message's entities
     render_json.pxi         the UTF-8 JSON writer (orjson's bytes)
+    render_td_text.pxi      result.json's "text" and "text_entities" (twin: engine.text.td_text)
     render_result_json.pxi  result.json fragments       (twin: result_json.py)
     render_markdown.pxi     the UCS4 Markdown writer and a message's media lines
     render_day_notes.pxi    day notes and the day split  (twin: day_notes.py)
@@ -59,6 +60,7 @@ IMPLEMENTATION = "native"
 include "render_model.pxi"
 include "render_common.pxi"
 include "render_json.pxi"
+include "render_td_text.pxi"
 include "render_result_json.pxi"
 include "render_markdown.pxi"
 include "render_day_notes.pxi"
