@@ -255,3 +255,24 @@ def test_an_album_with_a_deleted_message_says_so_once(render_impl):
     assert note.count("*deleted on Telegram*") == 1
     assert "**00:00** · *deleted on Telegram* ^m11" in note
     assert "*[photo 2×1, 2.0 KB, not downloaded]* ^m12" in note
+
+
+# --------------------------------------------------------------------------- one day rule
+
+
+def test_a_reply_link_points_at_the_note_its_target_is_in(render_impl):
+    """The note a message lands in and the links to it come from the same clock. Where the
+    quarter-hour clock and datetime.fromtimestamp disagree (a zone change off the quarter
+    hour that crosses midnight: St. John's fell back at 00:01 until 2010), the links once
+    pointed at the other day's note."""
+    ref, tz = m.PeerRef("channel", 9), ZoneInfo("America/St_Johns")
+    target = m.Message(5, ref, 1257042900, post=True, text="at 02:35 UTC")   # 2009-11-01
+    reply = m.Message(6, ref, 1257043000, post=True, text="re",
+                      reply_to=m.ReplyTo(msg_id=5))
+    days = render_impl.days([target, reply], tz)
+    assert list(days) == [dt.date(2009, 11, 1)]
+    vctx = day_notes.VaultContext(result_json.RenderContext(ref, tz), "channel9-news", "News",
+                                  locate=lambda chat, msg_id: target.date if msg_id == 5 else None)
+    note = render_impl.day_note(vctx, dt.date(2009, 11, 1), [target, reply]).decode()
+    assert "[[channel9-news/markdown/2009/2009-11-01#^m5|reply to 5]]" in note
+    assert "**00:05**" in note
