@@ -5,6 +5,7 @@ is allowed to fail, and engine.transport then loads the pure-Python twin
 (`tgarc doctor` says so; TGARC_REQUIRE_NATIVE=1 turns that into an error).
 Set TGARC_REQUIRE_NATIVE=1 at install time to make a failed build fatal.
 """
+import glob
 import os
 import sys
 
@@ -57,7 +58,9 @@ def extensions():
     render = Extension(
         "engine._native.render",
         ["native/render.pyx"],
-        depends=TEXT_CORE,
+        # the text core and one include per format (render.pyx lists them); an edit to any
+        # rebuilds the module
+        depends=[*TEXT_CORE, *sorted(glob.glob("native/render_*.pxi"))],
         extra_compile_args=["-O3", "-std=gnu11"],
     )
     return cythonize([ext, text, render], compiler_directives={"language_level": "3"},

@@ -4,8 +4,8 @@
 
 Workload: the fakedc corpus mix (every chat, rich messages), as the msgpack batches of
 100 the supervisor ships. Timed per pass: decode every batch (msgspec), render its
-messages' result.json fragments and JSONL lines (the batch APIs ``result_json.render_many``
-and ``messages_jsonl.render_many``, as a worker renders one batch at a time), split the
+messages' result.json fragments and JSONL lines (the batch APIs ``renderer.fragments``
+and ``renderer.jsonl_lines``, as a worker renders one batch at a time), split the
 chat's messages into days and render every day note of the vault. The same pass with the
 renderers' pure-Python twins is reported too (not a bar: what a build without a C compiler
 gets).
@@ -25,7 +25,7 @@ from telethon.extensions import markdown as tl_markdown
 
 from engine import model as m
 from engine.fakedc.corpus import Corpus
-from engine.render import day_notes, messages_jsonl, result_json
+from engine.render import day_notes, renderer, result_json
 from engine.telegram import convert
 
 QUICK = os.environ.get("TGARC_BENCH_QUICK") == "1"
@@ -55,7 +55,7 @@ def workload():
 def ours(peers, chats, impl: str | None = None) -> int:
     """What workers do, through the public batch APIs; ``impl="pure"`` runs the renderers'
     pure-Python twins instead (what a machine without a C compiler gets)."""
-    td, jl, md = (result_json.by_name(impl), messages_jsonl.by_name(impl), day_notes.by_name(impl))
+    r = renderer.by_name(impl)
     n = 0
     for ref, folder, chat, batches in chats:
         ctx = result_json.RenderContext(ref, dt.UTC, peers)
@@ -63,11 +63,11 @@ def ours(peers, chats, impl: str | None = None) -> int:
         msgs = []
         for raw in batches:
             batch = m.schema.BATCH_DECODER.decode(raw)
-            td.fragments(batch.messages, ctx)              # = result_json.render_many
-            jl.jsonl_lines(batch.messages)                 # = messages_jsonl.render_many
+            r.fragments(batch.messages, ctx)
+            r.jsonl_lines(batch.messages)
             msgs += batch.messages
-        for day, day_msgs in md.days(msgs, dt.UTC).items():            # = split_days
-            md.day_note(vctx, day, day_msgs)                           # = render_day
+        for day, day_msgs in r.days(msgs, dt.UTC).items():
+            r.day_note(vctx, day, day_msgs)
         n += len(msgs)
     return n
 
@@ -94,7 +94,7 @@ def _rates(*cases) -> list[float]:
 
 def test_decode_and_render_all_formats(benchmark):
     peers, tl_msgs, chats = workload()
-    impl = result_json.RENDERER
+    impl = renderer.RENDERER
     rate, base, pure = _rates((ours, peers, chats), (naive, tl_msgs),
                               (ours, peers, chats, "pure"))
     benchmark.pedantic(ours, args=(peers, chats), rounds=1, iterations=1)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from engine import model as m
 from engine.fakedc.corpus import Corpus
-from engine.render import messages_jsonl, result_json
+from engine.render import day_notes, messages_jsonl, renderer, result_json
 from engine.telegram import convert
 from engine.text import kinds
 
@@ -47,7 +47,7 @@ def corpus_chat(key: str, n: int = 600, seed: int = 1):
 def render_chat(key: str, tz=dt.UTC, n: int = 600, seed: int = 1) -> tuple[bytes, list]:
     _, chat, ref, peers, msgs = corpus_chat(key, n, seed)
     ctx = result_json.RenderContext(ref, tz, peers)
-    doc = result_json.document(peers[ref], chat.kind, [result_json.render(x, ctx) for x in msgs])
+    doc = result_json.document(peers[ref], chat.kind, [renderer.fragment(x, ctx) for x in msgs])
     return doc, msgs
 
 
@@ -109,7 +109,7 @@ def test_history_from_a_migrated_basic_group_is_shifted_like_telegram_desktop():
     _, _, _, peers, old = corpus_chat("oldgroup")
     target = m.PeerRef("channel", 1_500_000_002)
     ctx = result_json.RenderContext(target, dt.UTC, peers)
-    out = orjson.loads(result_json.render(old[0], ctx))
+    out = orjson.loads(renderer.fragment(old[0], ctx))
     assert out["id"] == old[0].id - 1_000_000_000
 
 
@@ -126,7 +126,7 @@ def test_reactions_buttons_and_forwards_render():
     msg = m.Message(5, m.PeerRef("channel", 1), 0, text="x", buttons=[[
         m.Button("callback", "Go", data=b"\xff\x00"), m.Button("url", "Site",
                                                              url="https://e.org")]])
-    out = orjson.loads(result_json.render(msg, ctx))
+    out = orjson.loads(renderer.fragment(msg, ctx))
     assert out["inline_bot_buttons"] == [[{"type": "callback", "text": "Go",
                                            "dataBase64": "/wA="},
                                           {"type": "url", "text": "Site",
@@ -144,7 +144,7 @@ def test_result_json_golden(key):
 
 def test_jsonl_lines_round_trip_and_match_golden():
     _, _, _, _, msgs = corpus_chat("channel", n=150)
-    lines = [messages_jsonl.render(x) for x in msgs]
+    lines = [renderer.jsonl_line(x) for x in msgs]
     for line, msg in zip(lines, msgs, strict=True):
         assert line.startswith(b'{"v":1,') and line.endswith(b"\n") and line.count(b"\n") == 1
         assert messages_jsonl.parse(line) == (1, msg)
@@ -154,7 +154,7 @@ def test_jsonl_lines_round_trip_and_match_golden():
         path.write_bytes(blob)
     assert blob == path.read_bytes()
     with_raw = m.Message(1, m.PeerRef("user", 2), 3, raw=b"tl bytes")
-    assert b"raw" not in messages_jsonl.render(with_raw)
+    assert b"raw" not in renderer.jsonl_line(with_raw)
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe",
@@ -174,8 +174,9 @@ def test_local_clock_agrees_with_strftime_across_zones_and_dst(zone):
 
 # --------------------------------------------------------------------------- native and twin
 #
-# result_json.render / render_many run in the native renderer (engine._native.render) when it
-# is built; result_json's own fragment/fragments (message_dict + orjson) are its twin.  The
+# renderer.fragment / fragments run in the native renderer (engine._native.render, behind the
+# façade that hands it the rare parts and routes what it leaves to the twin) when it is built;
+# result_json's own fragment/fragments (message_dict + orjson) are its twin.  The
 # golden files above hold for both, and the two agree byte for byte on the corpus and on
 # random messages -- including the ones the native writer hands back to the twin.
 
@@ -197,12 +198,12 @@ def _need_native() -> None:
 
 @pytest.fixture(scope="module", params=["native", "pure"])
 def render_impl(request):
-    """The renderer under test: the native build, then its pure twin (a module with
-    fragment/fragments, day_note/days and jsonl_line/jsonl_lines)."""
+    """The renderer under test: the native build (through the façade, which hands the twin
+    what the build leaves), then its pure twins (fragment/fragments, day_note/days and
+    jsonl_line/jsonl_lines)."""
     if request.param == "native":
         _need_native()
-        from engine._native import render
-        return render
+        return renderer.by_name("native")
     return None
 
 
@@ -241,7 +242,7 @@ def test_native_renders_the_whole_corpus_itself_and_like_the_twin(zone):
     """Every corpus message (services too) is written by the native code, not handed back,
     and every fragment equals the twin's, in several zones and both chat histories."""
     _need_native()
-    from engine._native import render as native
+    native = renderer.by_name("native")
 
     tz = dt.UTC if zone == "UTC" else ZoneInfo(zone)
     for key in ("channel", "supergroup", "group", "oldgroup", "private", "discussion"):
@@ -257,12 +258,27 @@ def test_native_renders_the_whole_corpus_itself_and_like_the_twin(zone):
 
 
 def test_facade_uses_the_native_renderer_when_built():
-    assert result_json.RENDERER in ("native", "pure") and result_json.WHY
+    assert renderer.RENDERER in ("native", "pure") and renderer.WHY
     if _native_render_available() and os.environ.get("TGARC_RENDER_IMPL") != "pure":
-        assert result_json.RENDERER == "native"
-        assert result_json.render is result_json.by_name("native").fragment
-    assert result_json.by_name("pure") is result_json
-    assert result_json.by_name(None).IMPLEMENTATION == result_json.RENDERER
+        assert renderer.RENDERER == "native"
+        assert renderer.fragment == renderer.by_name("native").fragment
+        assert renderer.day_note == renderer.by_name("native").day_note
+    pure = renderer.by_name("pure")
+    assert (pure.fragment, pure.jsonl_line, pure.day_note, pure.days) == (
+        result_json.fragment, messages_jsonl.jsonl_line, day_notes.day_note, day_notes.days)
+    assert renderer.by_name(None).IMPLEMENTATION == renderer.RENDERER
+
+
+def test_the_native_build_never_sees_a_context_it_does_not_know():
+    """A RenderContext subclass may answer differently: the façade gives it to the twin."""
+    class Named(result_json.RenderContext):
+        def name(self, ref):
+            return "always this"
+
+    ctx = Named(m.PeerRef("channel", 1))
+    msg = m.Message(7, m.PeerRef("user", 5), 1700000000, text="hi")
+    assert orjson.loads(renderer.fragment(msg, ctx))["from"] == "always this"
+    assert renderer.fragments([msg], ctx) == [renderer.fragment(msg, ctx)]
 
 
 def test_render_impl_pure_forces_the_twin():
@@ -271,8 +287,8 @@ def test_render_impl_pure_forces_the_twin():
 
     env = {k: v for k, v in os.environ.items() if k != "TGARC_REQUIRE_NATIVE"}
     env["TGARC_RENDER_IMPL"] = "pure"
-    code = ("from engine.render import result_json, day_notes, messages_jsonl as j; "
-            "print(result_json.RENDERER, day_notes.RENDERER, j.render is j.jsonl_line)")
+    code = ("from engine.render import renderer as r, messages_jsonl as j; "
+            "print(r.RENDERER, r.by_name(None).IMPLEMENTATION, r.jsonl_line is j.jsonl_line)")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=60, check=False)
     assert r.returncode == 0, r.stderr
@@ -407,7 +423,7 @@ def outcome(fn, *args):
 @given(msgs=st.lists(messages(), min_size=1, max_size=4), ctx=contexts())
 def test_native_and_twin_write_the_same_result_json(msgs, ctx):
     _need_native()
-    from engine._native import render as native
+    native = renderer.by_name("native")
 
     for x in msgs:
         assert outcome(native.fragment, x, ctx) == outcome(result_json.fragment, x, ctx)

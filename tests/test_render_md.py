@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 
 from engine import model as m
 from engine.fakedc.corpus import Corpus, date_of
-from engine.render import day_notes, messages_jsonl, result_json
+from engine.render import day_notes, messages_jsonl, renderer, result_json
 from engine.telegram import convert
 from tests.test_render import REFS, TEXTS, ZONES, _need_native, messages, outcome
 
@@ -25,8 +25,9 @@ GOLDEN = Path(__file__).parent / "golden"
 LINK = re.compile(r"\[\[([^\]|#]+)#\^m(\d+)\|")
 
 
-def vault(n=600, tz=dt.UTC):
-    """Every chat of a corpus rendered into {relative path: note bytes}."""
+def vault(n=600, tz=dt.UTC, impl=renderer):
+    """Every chat of a corpus rendered into {relative path: note bytes} by ``impl`` (the
+    renderer, or one with its day_note/days)."""
     corpus = Corpus(messages=n)
     peers = {}
     for obj in [*corpus.users.values(), *(corpus.chat_object(c) for c in corpus.chats.values())]:
@@ -49,9 +50,8 @@ def vault(n=600, tz=dt.UTC):
         ids[dirs[ref]] = {x.id for x in msgs}
         vctx = day_notes.VaultContext(result_json.RenderContext(ref, tz, peers), dirs[ref],
                                       chat.title, chat.username, dirs, locate)
-        for day, day_msgs in day_notes.split_days(msgs, tz).items():
-            notes[f"{dirs[ref]}/{day_notes.note_path(day)}"] = \
-                day_notes.render_day(vctx, day, day_msgs)
+        for day, day_msgs in impl.days(msgs, tz).items():
+            notes[f"{dirs[ref]}/{day_notes.note_path(day)}"] = impl.day_note(vctx, day, day_msgs)
     return notes, ids
 
 
@@ -110,7 +110,7 @@ def test_downloaded_media_is_embedded_with_a_vault_path():
     ctx = result_json.RenderContext(ref, dt.UTC, files={77: "photos/photo_1@01-01-2024.jpg"})
     vctx = day_notes.VaultContext(ctx, "channel9-news", "News")
     msg = m.Message(5, ref, 1704067200, post=True, media=m.Photo(77, width=1, height=1))
-    note = day_notes.render_day(vctx, dt.date(2024, 1, 1), [msg]).decode()
+    note = renderer.day_note(vctx, dt.date(2024, 1, 1), [msg]).decode()
     assert "![[channel9-news/photos/photo_1@01-01-2024.jpg]]" in note
     assert "[t.me](https://t.me/c/9/5)" in note
 
@@ -127,9 +127,9 @@ def test_vault_golden(name):
 
 # --------------------------------------------------------------------------- native and twin
 #
-# day_notes.render_day / split_days run in the native renderer (engine._native.render) when
-# it is built; day_notes's own day_note/days are its twin.  Both give the golden notes, and
-# they agree byte for byte on the corpus and on random days of messages.
+# renderer.day_note / days run in the native renderer (engine._native.render, behind the
+# façade) when it is built; day_notes's own day_note/days are its twin.  Both give the golden
+# notes, and they agree byte for byte on the corpus and on random days of messages.
 
 
 @pytest.fixture(scope="module", params=["native", "pure"])
@@ -137,17 +137,14 @@ def render_impl(request):
     """The renderer under test: the native build, then day_notes itself (the twin)."""
     if request.param == "native":
         _need_native()
-        from engine._native import render
-        return render
+        return renderer.by_name("native")
     return day_notes
 
 
 @pytest.mark.parametrize("name", ["channel1500000001-channel/markdown/2024/2024-01-01.md",
                                   "channel1500000002-supergroup/markdown/2024/2024-01-01.md"])
-def test_vault_golden_both_renderers(render_impl, name, monkeypatch):
-    monkeypatch.setattr(day_notes, "render_day", render_impl.day_note)
-    monkeypatch.setattr(day_notes, "split_days", render_impl.days)
-    rendered, _ = vault(n=150)
+def test_vault_golden_both_renderers(render_impl, name):
+    rendered, _ = vault(n=150, impl=render_impl)
     assert rendered[name] == (GOLDEN / ("vault_" + name.replace("/", "__"))).read_bytes()
 
 
@@ -156,7 +153,7 @@ def test_native_renders_every_corpus_block_itself_and_like_the_twin(zone):
     """Every block of every day note (service lines and replies that link across chats too)
     is written by the native code and equals the twin's."""
     _need_native()
-    from engine._native import render as native
+    native = renderer.by_name("native")
 
     tz = dt.UTC if zone == "UTC" else ZoneInfo(zone)
     corpus = Corpus(messages=400)
@@ -219,7 +216,7 @@ def vault_contexts():
 @given(msgs=days_of_messages(), vctx=vault_contexts())
 def test_native_and_twin_write_the_same_day_notes(msgs, vctx):
     _need_native()
-    from engine._native import render as native
+    native = renderer.by_name("native")
 
     day = dt.date(2024, 1, 1)
     assert outcome(native.day_note, vctx, day, msgs) == \
@@ -244,8 +241,8 @@ def test_a_message_deleted_on_telegram_says_so_before_its_block_id(render_impl):
     assert "**00:00** · [t.me](https://t.me/news/5) · *edited* ^m5" in lines
     assert "**00:01** · [t.me](https://t.me/news/6) · *deleted on Telegram* ^m6" in lines
     # result.json has no place for it (Telegram Desktop's format); JSONL keeps the field
-    assert b"deleted" not in result_json.by_name(None).fragment(gone, vctx.base)
-    assert b'"deleted_at":1704100000' in messages_jsonl.render(gone)
+    assert b"deleted" not in renderer.fragment(gone, vctx.base)
+    assert b'"deleted_at":1704100000' in renderer.jsonl_line(gone)
 
 
 def test_an_album_with_a_deleted_message_says_so_once(render_impl):
@@ -258,3 +255,24 @@ def test_an_album_with_a_deleted_message_says_so_once(render_impl):
     assert note.count("*deleted on Telegram*") == 1
     assert "**00:00** · *deleted on Telegram* ^m11" in note
     assert "*[photo 2×1, 2.0 KB, not downloaded]* ^m12" in note
+
+
+# --------------------------------------------------------------------------- one day rule
+
+
+def test_a_reply_link_points_at_the_note_its_target_is_in(render_impl):
+    """The note a message lands in and the links to it come from the same clock. Where the
+    quarter-hour clock and datetime.fromtimestamp disagree (a zone change off the quarter
+    hour that crosses midnight: St. John's fell back at 00:01 until 2010), the links once
+    pointed at the other day's note."""
+    ref, tz = m.PeerRef("channel", 9), ZoneInfo("America/St_Johns")
+    target = m.Message(5, ref, 1257042900, post=True, text="at 02:35 UTC")   # 2009-11-01
+    reply = m.Message(6, ref, 1257043000, post=True, text="re",
+                      reply_to=m.ReplyTo(msg_id=5))
+    days = render_impl.days([target, reply], tz)
+    assert list(days) == [dt.date(2009, 11, 1)]
+    vctx = day_notes.VaultContext(result_json.RenderContext(ref, tz), "channel9-news", "News",
+                                  locate=lambda chat, msg_id: target.date if msg_id == 5 else None)
+    note = render_impl.day_note(vctx, dt.date(2009, 11, 1), [target, reply]).decode()
+    assert "[[channel9-news/markdown/2009/2009-11-01#^m5|reply to 5]]" in note
+    assert "**00:05**" in note

@@ -8,40 +8,51 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 
 class NativeRequired(ImportError):
     """TGARC_REQUIRE_NATIVE=1 and a native module cannot be used."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Choice:
-    module: ModuleType
+    module: Any
     why: str
     name: str
-    twin: ModuleType
+    twin: Any
+    # what callers get for the native build: the module itself, or a façade around it
+    # that routes what the build leaves to the twin (engine/render/renderer.py)
+    wrap: Callable[[ModuleType], Any] | None = None
+    _native: Any = field(default=None, repr=False)
 
-    def by_name(self, impl: str | None) -> ModuleType:
+    def by_name(self, impl: str | None) -> Any:
         """The module for 'native' or 'pure' (None: this process's choice)."""
         if impl is None:
             return self.module
         if impl == "pure":
             return self.twin
         if impl == "native":
-            return importlib.import_module(f"engine._native.{self.name}")
+            if self._native is None:
+                mod = importlib.import_module(f"engine._native.{self.name}")
+                self._native = self.wrap(mod) if self.wrap else mod
+            return self._native
         raise ValueError(f"unknown {self.name} implementation {impl!r}")
 
 
-def choose(name: str, twin: ModuleType, label: str) -> Choice:
-    """Load ``engine._native.<name>`` or fall back to ``twin``; ``label`` names it in messages."""
+def choose(name: str, twin: Any, label: str,
+           wrap: Callable[[ModuleType], Any] | None = None) -> Choice:
+    """Load ``engine._native.<name>`` or fall back to ``twin``; ``label`` names it in messages;
+    ``wrap``, if given, turns the loaded build into what callers use."""
     env = f"TGARC_{name.upper()}_IMPL"
     required = os.environ.get("TGARC_REQUIRE_NATIVE") == "1"
     if os.environ.get(env, "") == "pure":
         if required:
             raise NativeRequired(f"{env}=pure contradicts TGARC_REQUIRE_NATIVE=1")
-        return Choice(twin, f"{env}=pure asked for the pure-Python twin", name, twin)
+        return Choice(twin, f"{env}=pure asked for the pure-Python twin", name, twin, wrap)
     try:
         native = importlib.import_module(f"engine._native.{name}")
     except ImportError as exc:
@@ -51,5 +62,6 @@ def choose(name: str, twin: ModuleType, label: str) -> Choice:
                 "reinstall with a C compiler: pip install -e ."
             ) from exc
         return Choice(twin, f"native build not loadable ({exc}); using the pure-Python twin",
-                      name, twin)
-    return Choice(native, f"native build loaded from {native.__file__}", name, twin)
+                      name, twin, wrap)
+    used = wrap(native) if wrap else native
+    return Choice(used, f"native build loaded from {native.__file__}", name, twin, wrap, used)

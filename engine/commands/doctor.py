@@ -40,12 +40,12 @@ def _text_self_test(text) -> str:
 def _render_self_test() -> str:
     """The chosen renderer against its pure twin on one message with an entity."""
     from engine import model as m
-    from engine.render import result_json
+    from engine.render import renderer, result_json
 
     msg = m.Message(7, m.PeerRef("channel", 1), 1700000000, text="tgarc ok",
                     entities=[m.Entity("bold", 0, 5)])
     ctx = result_json.RenderContext(m.PeerRef("channel", 1))
-    got, want = result_json.render(msg, ctx), result_json.fragment(msg, ctx)
+    got, want = renderer.fragment(msg, ctx), result_json.fragment(msg, ctx)
     return "ok" if got == want else f"FAILED: got {got!r}"
 
 
@@ -70,9 +70,9 @@ def report() -> dict:
     }
     info["text"] = {"implementation": text.IMPLEMENTATION, "why": text.WHY,
                     "self_test": _text_self_test(text)}
-    from engine.render import result_json
+    from engine.render import renderer
 
-    info["render"] = {"implementation": result_json.RENDERER, "why": result_json.WHY,
+    info["render"] = {"implementation": renderer.RENDERER, "why": renderer.WHY,
                       "self_test": _render_self_test()}
     try:
         import av

@@ -20,28 +20,25 @@ An album's messages share one block; service messages are one italic line; polls
 lists; reactions a line of counts. Media that was not downloaded is named in italics
 instead of embedded. Dates and day boundaries follow the render context's time zone.
 
-``render_day`` and ``split_days`` run in the native renderer (``engine._native.render``)
-when it loads; this module's ``day_note`` and ``days`` are its pure-Python twin and the
-reference reading. The native one writes the same bytes; it asks this module for the rare
-parts (the front matter, a service message's line, a reply link's target day) and hands
-any block it does not cover (a field of an unusual type) to ``message_block``.
-``TGARC_RENDER_IMPL=pure`` forces the twin.
+This module's ``day_note`` and ``days`` are the pure-Python twin and the reference reading;
+callers render through ``engine.render.renderer`` (``day_note``/``days``), which runs the
+native renderer (native/render_day_notes.pxi) when it loads. The façade hands the native one
+the rare parts from here (the front matter, a service message's line) and gives this module
+any day the native one does not cover (a field of an unusual type).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
 
 from engine import model as m
-from engine._native.select import choose
 from engine.archive import layout
+from engine.render.context import RenderContext, clock_for
 from engine.render.entities import as_tuples
-from engine.render.result_json import LocalClock, RenderContext
 from engine.text import markdown
 
 
@@ -62,10 +59,6 @@ def esc(text: str) -> str:
     return markdown(text, ())
 
 
-def day_of(ts: int, tz: dt.tzinfo) -> dt.date:
-    return dt.datetime.fromtimestamp(ts, tz).date()
-
-
 def note_path(day: dt.date) -> str:
     """Path of a day note inside the chat folder."""
     return layout.note(day)
@@ -76,7 +69,7 @@ def block_link(vctx: VaultContext, chat: m.PeerRef, msg_id: int, label: str) -> 
     folder = vctx.chat_dir if chat == vctx.base.chat else vctx.dirs.get(chat)
     if ts is None or folder is None:
         return esc(label)
-    target = f"{folder}/{note_path(day_of(ts, vctx.base.tz))[:-3]}#^m{msg_id}"
+    target = f"{folder}/{note_path(vctx.base.clock.date(ts))[:-3]}#^m{msg_id}"
     return f"[[{target}|{esc(label)}]]"
 
 
@@ -174,7 +167,8 @@ def reactions_line(reactions: list[m.Reaction]) -> str:
     return " · ".join(parts)
 
 
-def _sender(vctx: VaultContext, msg: m.Message) -> str | None:
+def sender_name(vctx: VaultContext, msg: m.Message) -> str | None:
+    """Who a block names: the sender, or the channel itself for a post."""
     ref = msg.from_peer or (msg.chat if msg.post or msg.chat.kind == "channel" else None)
     return vctx.base.name(ref) if ref else None
 
@@ -184,7 +178,7 @@ def message_block(vctx: VaultContext, group: list[m.Message]) -> str:
     first = group[0]
     ctx = vctx.base
     when = ctx.clock.hm(first.date)
-    sender = _sender(vctx, first)
+    sender = sender_name(vctx, first)
     head = [f"**{when}**"]
     if sender and first.type != "service":
         head.append(esc(sender))
@@ -249,7 +243,7 @@ def front_matter(vctx: VaultContext, day: dt.date, messages: list[m.Message]) ->
     return "\n".join(head) + "\n\n"
 
 
-# ---- the pure-Python twin of engine._native.render, and the choice between them --------------
+# ---- the pure-Python twin of engine._native.render (the choice: engine/render/renderer.py) ----
 IMPLEMENTATION = "pure"      # what this module's own day_note()/days() are
 
 
@@ -260,21 +254,5 @@ def day_note(vctx: VaultContext, day: dt.date, messages: list[m.Message]) -> byt
 
 
 def days(messages: Iterable[m.Message], tz: dt.tzinfo) -> dict[dt.date, list[m.Message]]:
-    """Messages by local day, days in order of first appearance."""
-    local = LocalClock(tz)._local
-    by_day: dict[int, list[m.Message]] = {}      # days since 1970-01-01 (as LocalClock.date)
-    for msg in messages:
-        by_day.setdefault(local(msg.date) // 86400, []).append(msg)
-    epoch = dt.date(1970, 1, 1)
-    return {epoch + dt.timedelta(d): msgs for d, msgs in by_day.items()}
-
-
-_CHOICE = choose("render", sys.modules[__name__], "renderer")
-RENDERER: str = _CHOICE.module.IMPLEMENTATION
-by_name = _CHOICE.by_name      # "native" -> engine._native.render, "pure" -> this module
-
-#: ``render_day(vctx, day, messages) -> bytes``: the whole note for one day of one chat
-#: (messages in id order, all of that day).
-render_day = _CHOICE.module.day_note
-#: ``split_days(messages, tz) -> {date: [messages]}``: messages by local day.
-split_days = _CHOICE.module.days
+    """Messages by local day (the clock's rule), days in order of first appearance."""
+    return clock_for(tz).by_day(messages)

@@ -17,7 +17,8 @@ import msgspec
 from msgspec import Struct
 
 from engine import model as m
-from engine.render import messages_jsonl, result_json
+from engine.render import renderer
+from engine.render.context import RenderContext
 
 
 class Fragments(Struct, array_like=True):
@@ -31,15 +32,15 @@ _ENC = msgspec.msgpack.Encoder()
 _DEC = msgspec.msgpack.Decoder(Fragments)
 
 
-def context(batch: m.Batch, tz_name: str, tz) -> result_json.RenderContext:
-    return result_json.RenderContext(batch.chat, tz, {p.ref: p for p in batch.peers})
+def context(batch: m.Batch, tz_name: str, tz) -> RenderContext:
+    return RenderContext(batch.chat, tz, {p.ref: p for p in batch.peers})
 
 
 def render(batch: m.Batch, tz_name: str, tz) -> Fragments:
     ctx = context(batch, tz_name, tz)
     msgs = batch.messages
-    return Fragments(tz_name, [x.id for x in msgs], result_json.render_many(msgs, ctx),
-                     messages_jsonl.render_many(msgs))
+    return Fragments(tz_name, [x.id for x in msgs], renderer.fragments(msgs, ctx),
+                     renderer.jsonl_lines(msgs))
 
 
 def write(path: Path, frags: Fragments) -> None:

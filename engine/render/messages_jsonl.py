@@ -6,19 +6,16 @@ record). Keys with default values are left out; peers are ``[kind, id]`` pairs
 whose names are in ``chat.json``. Lines are written in id order. docs/jsonl.md
 documents every field.
 
-``render(msg)`` writes one line, ``render_many(msgs)`` a batch (cheaper per line). msgspec
-does the encoding either way; the native renderer (``engine._native.render``) only does the
+Callers write through ``engine.render.renderer`` (``jsonl_line``/``jsonl_lines``). msgspec
+does the encoding either way; the native renderer (native/render_jsonl.pxi) only does the
 glue around it in C. This module's ``jsonl_line``/``jsonl_lines`` are its pure-Python twin.
 """
 
 from __future__ import annotations
 
-import sys
-
 import msgspec
 
 from engine import model as m
-from engine._native.select import choose
 
 _encode = msgspec.json.Encoder().encode
 _PREFIX = b'{"v":%d,' % m.SCHEMA_VERSION
@@ -38,19 +35,11 @@ def jsonl_lines(msgs: list[m.Message]) -> list[bytes]:
     return [jsonl_line(x) for x in msgs]
 
 
-_CHOICE = choose("render", sys.modules[__name__], "renderer")
-by_name = _CHOICE.by_name      # "native" -> engine._native.render, "pure" -> this module
-
-#: One message as its JSONL line (with the trailing newline).
-render = _CHOICE.module.jsonl_line
-#: A batch of messages as their lines, in order: ``[render(x) for x in msgs]``.
-render_many = _CHOICE.module.jsonl_lines
-
 _decode = msgspec.json.Decoder(m.Message).decode
 
 
 def parse(line: bytes) -> tuple[int, m.Message]:
-    """(schema version, Message) from one line: the inverse of ``render``."""
+    """(schema version, Message) from one line: the inverse of ``jsonl_line``."""
     version = msgspec.json.decode(line, type=dict).get("v", 0)
     head = line.index(b",") + 1
     return version, _decode(b"{" + line[head:])

@@ -6,102 +6,28 @@ escapes control characters, where Telegram Desktop writes ``\\xHH``). The docume
 is assembled by ``document()`` from the fragments, one message per line, so a
 changed message shows up as one changed line.
 
-``render(msg, ctx)`` renders one message, ``render_many(msgs, ctx)`` a batch (cheaper
-per message). Both run in the native renderer (``engine._native.render``, from
-native/render.pyx) when it loads; this module's own ``fragment``/``fragments`` --
-``message_dict`` + orjson -- are its pure-Python twin and the reference reading: the
-native one writes the same bytes, takes a service message's action keys from ``_action``,
-and hands what it does not cover (inline buttons, fields of unusual types) to them.
-``TGARC_RENDER_IMPL=pure`` forces the twin; ``RENDERER`` says which one runs and ``WHY``.
+This module is the pure-Python twin and the reference reading: ``fragment``/``fragments``
+(``message_dict`` + orjson). Callers render through ``engine.render.renderer``
+(``fragment``/``fragments``), which runs the native renderer (native/render_result_json.pxi)
+when it loads and hands this module what the native one does not cover (inline buttons,
+fields of unusual types); a service message's ``action_keys`` come from here either way.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import sys
-from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 import orjson
 
 from engine import model as m
-from engine._native.select import choose
 from engine.model.chat import MIGRATED_ID_SHIFT
+from engine.render.context import LocalClock, RenderContext, tz_named  # noqa: F401 - re-exported
 from engine.render.entities import as_tuples
 from engine.text import td_text
 
 NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
 TOO_LARGE = "(File exceeds maximum size. Change data exporting settings to download.)"
 UNAVAILABLE = "(File unavailable, please try again later)"
-
-
-class LocalClock:
-    """Unix seconds -> local wall-clock strings in one zone, fast: the UTC offset is
-    looked up once per quarter hour (every zone's offsets and transitions fall on
-    quarter hours) and the date string once per local day; the rest is arithmetic.
-    strftime cost 5 us a call, more than the rest of a message's result.json."""
-
-    def __init__(self, tz: dt.tzinfo):
-        self.tz = tz
-        self._offsets: dict[int, int] = {}
-        self._days: dict[int, str] = {}
-
-    def _local(self, ts: int) -> int:
-        q = ts // 900
-        off = self._offsets.get(q)
-        if off is None:
-            moment = dt.datetime.fromtimestamp(q * 900, dt.UTC).astimezone(self.tz)
-            off = self._offsets[q] = int(moment.utcoffset().total_seconds())
-        return ts + off
-
-    def _day(self, days: int) -> str:
-        s = self._days.get(days)
-        if s is None:
-            s = self._days[days] = (dt.date(1970, 1, 1) + dt.timedelta(days)).isoformat()
-        return s
-
-    def stamp(self, ts: int) -> str:
-        """``YYYY-MM-DDTHH:MM:SS``, as Telegram Desktop writes dates."""
-        local = self._local(ts)
-        days, secs = divmod(local, 86400)
-        h, rest = divmod(secs, 3600)
-        return f"{self._day(days)}T{h:02d}:{rest // 60:02d}:{rest % 60:02d}"
-
-    def hm(self, ts: int) -> str:
-        secs = self._local(ts) % 86400
-        return f"{secs // 3600:02d}:{secs % 3600 // 60:02d}"
-
-    def date(self, ts: int) -> dt.date:
-        return dt.date(1970, 1, 1) + dt.timedelta(self._local(ts) // 86400)
-
-
-@dataclass
-class RenderContext:
-    """What a renderer needs beyond the message: the chat being exported, the names of
-    the peers pages mentioned, the time zone, and where media files went (if anywhere)."""
-    chat: m.PeerRef
-    tz: dt.tzinfo = dt.UTC
-    peers: dict[m.PeerRef, m.PeerInfo] = field(default_factory=dict)
-    # file id -> path relative to the chat folder, or one of the skip strings
-    files: dict[int, str] = field(default_factory=dict)
-
-    def name(self, ref: m.PeerRef | None) -> str | None:
-        info = self.peers.get(ref) if ref is not None else None
-        return info.name if info else None
-
-    def __post_init__(self):
-        self.clock = LocalClock(self.tz)
-
-    def local(self, ts: int) -> str:
-        return self.clock.stamp(ts)
-
-
-def tz_named(name: str | None) -> dt.tzinfo:
-    """``--tz`` value -> tzinfo; None: the machine's local zone, as Telegram Desktop."""
-    if name is None:
-        return dt.datetime.now().astimezone().tzinfo
-    return ZoneInfo(name)
 
 
 def peer_id(ref: m.PeerRef) -> str:
@@ -158,7 +84,9 @@ TD_ACTIONS = {  # our action kind -> Telegram Desktop's "action"
 }
 
 
-def _action(ctx: RenderContext, msg: m.Message, out: dict) -> None:
+def action_keys(ctx: RenderContext, msg: m.Message, out: dict) -> None:
+    """A service message's keys from "action" on, as Telegram Desktop names them (the
+    native renderer splices these in too: the façade hands them over)."""
     a = msg.action
     f = a.fields
     k = a.kind
@@ -327,7 +255,7 @@ def message_dict(msg: m.Message, ctx: RenderContext) -> dict:
         out["actor"] = ctx.name(sender)
         if sender is not None:
             out["actor_id"] = peer_id(sender)
-        _action(ctx, msg, out)
+        action_keys(ctx, msg, out)
     else:
         out["from"] = ctx.name(sender)
         if sender is not None:
@@ -363,7 +291,7 @@ def message_dict(msg: m.Message, ctx: RenderContext) -> dict:
     return out
 
 
-# ---- the pure-Python twin of engine._native.render, and the choice between them --------------
+# ---- the pure-Python twin of engine._native.render (the choice: engine/render/renderer.py) ----
 IMPLEMENTATION = "pure"      # what this module's own fragment()/fragments() are
 
 
@@ -375,14 +303,3 @@ def fragment(msg: m.Message, ctx: RenderContext) -> bytes:
 def fragments(msgs: list[m.Message], ctx: RenderContext) -> list[bytes]:
     """``[fragment(msg, ctx) for msg in msgs]``."""
     return [orjson.dumps(message_dict(x, ctx)) for x in msgs]
-
-
-_CHOICE = choose("render", sys.modules[__name__], "renderer")
-RENDERER: str = _CHOICE.module.IMPLEMENTATION
-WHY: str = _CHOICE.why
-by_name = _CHOICE.by_name      # "native" -> engine._native.render, "pure" -> this module
-
-#: One message as its result.json fragment (a JSON object, no newline).
-render = _CHOICE.module.fragment
-#: A batch of messages (one chat) as their fragments, in order: ``[render(x, ctx) for x in msgs]``.
-render_many = _CHOICE.module.fragments

@@ -16,13 +16,10 @@ superset over its outputs.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import os
-from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -31,8 +28,9 @@ from engine.archive import layout
 from engine.archive.atomic import write_atomic
 from engine.archive.naming import slug
 from engine.archive.store import ChatStore
-from engine.render import assemble as asm
-from engine.render import day_notes, result_json
+from engine.render import day_notes, renderer
+from engine.render.assemble import prune_notes
+from engine.render.stream import Output, PendingDays, ResultDoc, Stream
 
 GENERAL = 1          # a forum's General topic: messages without a topic header
 
@@ -62,117 +60,95 @@ def find_topic_folder(chat_root: Path, topic_id: int, title: str) -> Path:
 
 @dataclass
 class _View:
+    """One topic's folder while the stream runs."""
     tid: int
     root: Path
     title: str
     vctx: day_notes.VaultContext
-    head: bytes
-    tail: bytes
-    empty: bytes
-    td: asm._Out | None = None
-    jl: asm._Out | None = None
-    first: bool = True
+    days: PendingDays
+    td: ResultDoc | None = None
+    jl: Output | None = None
     messages: int = 0
     first_id: int | None = None
     last_id: int | None = None
-    days: dict[dt.date, list[m.Message]] = field(default_factory=dict)
     notes: set[Path] = field(default_factory=set)       # written or unchanged this render
+
+    def add(self, msgs: list[m.Message], td: list[bytes], jl: list[bytes]) -> None:
+        """This topic's messages of one segment, in id order."""
+        if self.td is not None:
+            self.td.add(td)
+        if self.jl is not None:
+            self.jl.f.write(b"".join(jl))
+        self.messages += len(msgs)
+        self.first_id = self.first_id or msgs[0].id
+        self.last_id = msgs[-1].id
 
 
 def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
                   tz_name: str) -> dict[int, int]:
     """Write every topic's folder from the chat's archive; messages per topic."""
-    meta, tz = store.cp.chat, ZoneInfo(tz_name)
-    clock = result_json.LocalClock(tz)
-    overrides, override_peers = asm.refreshed(store)
-    history = asm.history_segments(store)
-    views: dict[int, _View] = {}
-    for tid, title in topics.items():
-        root = find_topic_folder(store.root, tid, title)
-        root.mkdir(parents=True, exist_ok=True)
-        info = m.PeerInfo(meta.ref, f"{meta.name} / {title}", meta.username)
-        head, tail, empty = asm._doc_parts(meta, info)
-        vctx = day_notes.VaultContext(result_json.RenderContext(meta.ref, tz), store.vault,
-                                      f"{meta.name} / {title}", meta.username)
-        v = views[tid] = _View(tid, root, title, vctx, head, tail, empty)
-        if "json" in formats:
-            v.td = asm._Out(root / layout.RESULT_JSON)
-            v.td.f.write(head)
-        if "jsonl" in formats:
-            v.jl = asm._Out(root / layout.MESSAGES_JSONL)
-    ids, dates = array("q"), array("q")     # the chat's own messages, ids ascending
-
-    def locate(chat: m.PeerRef, msg_id: int) -> int | None:
-        if chat != meta.ref:
-            return None
-        i = bisect.bisect_left(ids, msg_id)
-        return dates[i] if i < len(ids) and ids[i] == msg_id else None
-
-    for v in views.values():
-        v.vctx.locate = locate
-    suffix_min: list[float] = [float("inf")] * (len(history) + 1)
-    for i in range(len(history) - 1, -1, -1):
-        suffix_min[i] = min(suffix_min[i + 1], history[i].date_lo or float("inf"))
+    stream = Stream(store, tz_name)
+    views = {tid: _open(stream, tid, title, formats) for tid, title in topics.items()}
     md = "md" in formats
     try:
-        for k, seg in enumerate(history):
-            batch, msgs, td_frags, jl_frags = asm.rendered(store, seg, tz_name, tz, overrides,
-                                                           override_peers)
-            for v in views.values():
-                v.vctx.base.peers.update((p.ref, p) for p in batch.peers)
-            for x, td_frag, jl_frag in zip(msgs, td_frags, jl_frags, strict=True):
-                if x.chat == meta.ref:
-                    ids.append(x.id)
-                    dates.append(x.date)
-                v = views.get(topic_of(x))
-                if v is None:
-                    continue
-                if v.td is not None:
-                    v.td.f.write(td_frag if v.first else b",\n  " + td_frag)
-                if v.jl is not None:
-                    v.jl.f.write(jl_frag)
-                v.first = False
-                v.messages += 1
-                v.first_id = v.first_id or x.id
-                v.last_id = x.id
+        for _seg, msgs, td_frags, jl_frags in stream.segments():
+            routed: dict[int, tuple[list, list, list]] = {}
+            for x, td, jl in zip(msgs, td_frags, jl_frags, strict=True):
+                tid = topic_of(x)
+                if tid in views:
+                    parts = routed.setdefault(tid, ([], [], []))
+                    parts[0].append(x)
+                    parts[1].append(td)
+                    parts[2].append(jl)
+            for tid, (tmsgs, tds, jls) in routed.items():
+                views[tid].add(tmsgs, tds, jls)
                 if md:
-                    v.days.setdefault(clock.date(x.date), []).append(x)
-            horizon = suffix_min[k + 1]
-            if md and horizon != float("inf"):
-                done_before = clock.date(int(horizon))
+                    views[tid].days.add(tmsgs)
+            before = stream.complete_before()
+            if md and before is not None:
                 for v in views.values():
-                    for day in sorted(v.days):
-                        if day >= done_before:
-                            break
-                        _write_note(v, day, v.days.pop(day))
+                    for day, day_msgs in v.days.complete(before):
+                        _write_note(v, day, day_msgs)
         for v in views.values():
-            for day in sorted(v.days):
-                _write_note(v, day, v.days.pop(day))
-            if v.td is not None:
-                if v.first:
-                    v.td.f.seek(0)
-                    v.td.f.truncate()
-                    v.td.f.write(v.empty)
-                else:
-                    v.td.f.write(v.tail)
-                v.td.commit()
-            if v.jl is not None:
-                v.jl.commit()
-            if md:
-                asm.prune_notes(v.root, v.notes)
-            write_atomic(v.root / layout.TOPIC_JSON, orjson.dumps({
-                "id": v.tid, "title": v.title,
-                "chat": meta.name, "chat_folder": store.root.name, "messages": v.messages,
-                "first_id": v.first_id, "last_id": v.last_id}, option=orjson.OPT_INDENT_2))
+            _close(stream, v, md)
     except BaseException:
         for v in views.values():
             for f in (v.td, v.jl):
-                if f is not None and not f.f.closed:
+                if f is not None:
                     f.abort()
         raise
     write_atomic(store.state / "topics.json", orjson.dumps(
         {str(k): v for k, v in topics.items()}))
     return {tid: v.messages for tid, v in views.items()}
+
+
+def _open(stream: Stream, tid: int, title: str, formats: list[str]) -> _View:
+    meta = stream.meta
+    root = find_topic_folder(stream.store.root, tid, title)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"{meta.name} / {title}"
+    v = _View(tid, root, title, stream.vault(name), PendingDays(stream.clock))
+    if "json" in formats:
+        v.td = ResultDoc(root / layout.RESULT_JSON, meta,
+                         m.PeerInfo(meta.ref, name, meta.username))
+    if "jsonl" in formats:
+        v.jl = Output(root / layout.MESSAGES_JSONL)
+    return v
+
+
+def _close(stream: Stream, v: _View, md: bool) -> None:
+    """A topic's last notes, its files renamed into place, its topic.json."""
+    for day, day_msgs in v.days.complete(None):
+        _write_note(v, day, day_msgs)
+    for f in (v.td, v.jl):
+        if f is not None:
+            f.commit()
+    if md:
+        prune_notes(v.root, v.notes)
+    write_atomic(v.root / layout.TOPIC_JSON, orjson.dumps({
+        "id": v.tid, "title": v.title, "chat": stream.meta.name,
+        "chat_folder": stream.store.root.name, "messages": v.messages,
+        "first_id": v.first_id, "last_id": v.last_id}, option=orjson.OPT_INDENT_2))
 
 
 def saved_topics(store: ChatStore) -> dict[int, str]:
@@ -187,7 +163,7 @@ def saved_topics(store: ChatStore) -> dict[int, str]:
 def _write_note(v: _View, day: dt.date, messages: list[m.Message]) -> None:
     path = v.root / day_notes.note_path(day)
     v.notes.add(path)
-    data = day_notes.render_day(v.vctx, day, messages)
+    data = renderer.day_note(v.vctx, day, messages)
     try:
         if path.read_bytes() == data:
             return

@@ -1,0 +1,207 @@
+"""The streaming core under a chat's assembly (assemble.py) and its forum topic views
+(topic_views.py): one pass over the archive of record, in id order, with one render context.
+
+- ``Stream``: the history segments sorted by id, each with its messages in their newest
+  version (refresh segments override by id) and their result.json and JSONL fragments
+  (from the render cache a worker filled, else rendered here); the run's one
+  ``RenderContext`` (one clock, the peers every segment adds) and the (id, date) catalogue
+  that reply links in day notes look targets up in.
+- ``ResultDoc`` / ``Output``: result.json and any file written beside its final name and
+  renamed over it once complete (nothing half-written is ever seen under the real name).
+- ``PendingDays``: messages waiting for their day note; a day is complete once no later
+  segment can still hold it. Days are the clock's (context.py), the one rule every output
+  uses.
+
+Memory is bounded by the pending days' messages plus two int arrays (id, date).
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import datetime as dt
+import os
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from engine import model as m
+from engine.archive.store import ChatStore, Segment
+from engine.model.chat import MIGRATED_ID_SHIFT
+from engine.render import day_notes, fragments, renderer, result_json
+from engine.render.context import LocalClock, RenderContext
+
+_MARK = b"\x00tgarc-messages\x00"
+
+
+class Output:
+    """A file written beside its final name and renamed over it at the end."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.f = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+
+    def commit(self) -> None:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if self.f.closed:
+            return
+        self.f.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
+
+
+class ResultDoc(Output):
+    """result.json streamed: its head, the fragments one message a line, its tail; head and
+    tail are cut from the renderer's own ``document`` so the two never disagree."""
+
+    def __init__(self, path: Path, meta, info: m.PeerInfo):
+        super().__init__(path)
+        doc = result_json.document(info, meta.kind, [_MARK], meta.me)
+        head, self.tail = doc.split(_MARK)
+        self.empty = result_json.document(info, meta.kind, [], meta.me)
+        self.first = True
+        self.f.write(head)
+
+    def add(self, frags: list[bytes]) -> None:
+        if frags:
+            self.f.write(b",\n  ".join(frags) if self.first else
+                         b",\n  " + b",\n  ".join(frags))
+            self.first = False
+
+    def commit(self) -> None:
+        if self.first:                # no messages: the document has an empty list
+            self.f.seek(0)
+            self.f.truncate()
+            self.f.write(self.empty)
+        else:
+            self.f.write(self.tail)
+        super().commit()
+
+
+class PendingDays:
+    """Messages waiting for their day note, by the clock's local day; with ``dirty``, only
+    the days in it are kept (an incremental assembly writes only what changed)."""
+
+    def __init__(self, clock: LocalClock, dirty: set[dt.date] | None = None):
+        self.clock, self.dirty = clock, dirty
+        self.days: dict[dt.date, list[m.Message]] = {}
+
+    def add(self, msgs: list[m.Message], lo: int | None = None, hi: int | None = None) -> None:
+        """Add messages in id order; ``lo``/``hi``: their oldest and newest dates, when known
+        (one look-up then places a whole segment that lies within one day)."""
+        if lo is not None and hi is not None and self.clock.day(lo) == self.clock.day(hi):
+            parts = {self.clock.date(lo): msgs}
+        else:
+            parts = renderer.days(msgs, self.clock.tz)
+        for day, part in parts.items():
+            if self.dirty is None or day in self.dirty:
+                self.days.setdefault(day, []).extend(part)
+
+    def complete(self, before: dt.date | None) -> Iterator[tuple[dt.date, list[m.Message]]]:
+        """The days before ``before`` (None: every day), oldest first, taken out."""
+        for day in sorted(self.days):
+            if before is not None and day >= before:
+                break
+            yield day, self.days.pop(day)
+
+
+class Stream:
+    """One pass over a chat's history segments in id order (see the module's docstring)."""
+
+    def __init__(self, store: ChatStore, tz_name: str):
+        self.store, self.meta, self.tz_name = store, store.cp.chat, tz_name
+        self.ctx = RenderContext(self.meta.ref, ZoneInfo(tz_name))
+        self.clock = self.ctx.clock
+        self.overrides, self.override_peers = refreshed(store)
+        self.history = history_segments(store)
+        # A day is complete once no later segment can hold it: the oldest date of every
+        # remaining segment is on a later day (Telegram's dates grow with ids, but imported
+        # histories and clock skew make that a hope, not a rule).
+        self._after: list[float] = [float("inf")] * (len(self.history) + 1)
+        for i in range(len(self.history) - 1, -1, -1):
+            self._after[i] = min(self._after[i + 1], self.history[i].date_lo or float("inf"))
+        self._next = 0
+        self.ids, self.dates = array("q"), array("q")
+
+    def vault(self, title: str) -> day_notes.VaultContext:
+        """The day notes' context: this run's render context, reply links looked up here."""
+        return day_notes.VaultContext(self.ctx, self.store.vault, title, self.meta.username,
+                                      locate=self.locate)
+
+    def segments(self) -> Iterator[tuple[Segment, list[m.Message], list[bytes], list[bytes]]]:
+        """(segment, messages, result.json fragments, JSONL lines) of each history segment;
+        its peers join the context and its messages the catalogue before it is yielded."""
+        for k, seg in enumerate(self.history):
+            batch, msgs, td, jl = rendered(self.store, seg, self.tz_name, self.ctx.tz,
+                                           self.overrides, self.override_peers)
+            self.ctx.peers.update((p.ref, p) for p in batch.peers)
+            self.ids.extend([x.id if x.chat == self.meta.ref else self._key(x.chat, x.id) or 0
+                             for x in msgs])
+            self.dates.extend([x.date for x in msgs])
+            self._next = k + 1
+            yield seg, msgs, td, jl
+
+    def complete_before(self) -> dt.date | None:
+        """After the segment just yielded: the first day a later segment may still hold
+        (None: none can, every day is complete)."""
+        horizon = self._after[self._next]
+        return self.clock.date(int(horizon)) if horizon != float("inf") else None
+
+    def _key(self, chat: m.PeerRef, msg_id: int) -> int | None:
+        """The catalogue's id: a migrated basic group's messages come before id 1."""
+        if chat == self.meta.ref:
+            return msg_id
+        return msg_id - MIGRATED_ID_SHIFT if chat.kind == "chat" else None
+
+    def locate(self, chat: m.PeerRef, msg_id: int) -> int | None:
+        """The date of a message streamed so far, or None."""
+        msg_id = self._key(chat, msg_id)
+        if msg_id is None:
+            return None
+        i = bisect.bisect_left(self.ids, msg_id)
+        return self.dates[i] if i < len(self.ids) and self.ids[i] == msg_id else None
+
+
+def history_segments(store: ChatStore) -> list[Segment]:
+    return sorted((s for s in store.cp.segments if s.kind == "history" and s.count),
+                  key=lambda s: s.lo)
+
+
+def refreshed(store: ChatStore) -> tuple[dict[int, m.Message], dict[m.PeerRef, m.PeerInfo]]:
+    """Newest versions from the refresh segments (by id) and the peers they mention."""
+    overrides: dict[int, m.Message] = {}
+    peers: dict[m.PeerRef, m.PeerInfo] = {}
+    for s in store.cp.segments:
+        if s.kind == "refresh":
+            b = store.read_segment(s.name)
+            peers.update((p.ref, p) for p in b.peers)
+            for msg in b.messages:
+                overrides[msg.id] = msg
+    return overrides, peers
+
+
+def rendered(store: ChatStore, seg: Segment, tz_name: str, tz, overrides, override_peers):
+    """A history segment's batch, its messages (newest versions) and their result.json
+    and JSONL fragments (from the render cache when a worker left them there)."""
+    batch = store.read_segment(seg.name)
+    frags = fragments.read(store.render_cache / (seg.name + ".frag"), batch, tz_name) \
+        or fragments.render(batch, tz_name, tz)
+    msgs = batch.messages
+    td_frags, jl_frags = frags.td, frags.jsonl
+    if overrides and any(x.id in overrides for x in msgs):
+        ctx = fragments.context(batch, tz_name, tz)
+        ctx.peers.update(override_peers)
+        msgs, td_frags, jl_frags = list(msgs), list(td_frags), list(jl_frags)
+        for j, x in enumerate(msgs):
+            o = overrides.get(x.id)
+            if o is not None and o.chat == x.chat:
+                msgs[j] = o
+                td_frags[j], jl_frags[j] = renderer.fragment(o, ctx), renderer.jsonl_line(o)
+    return batch, msgs, td_frags, jl_frags

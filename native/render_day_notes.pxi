@@ -1,0 +1,395 @@
+cdef int b_link(Buf *o, MdCtx *c, Ref *target, object msg_id, long long mid) except -1:
+    """day_notes.block_link(vctx, target, msg_id, f"reply to {msg_id}")."""
+    cdef long long when, local
+    ts = (<object>c.locate)(<object>target.obj, msg_id)
+    if ref_eq(target, &c.td.chat):
+        folder = <object>c.chat_dir
+    else:
+        p = PyDict_GetItem(<object>c.dirs, <object>target.obj)
+        folder = <object>p if p != NULL else None
+    if ts is None or folder is None:
+        b_lit(o, b"reply to ")      # esc() leaves "reply to <int>" as it is
+        return b_int(o, mid)
+    if not (PyUnicode_CheckExact(folder) and i64(ts, &when)):
+        c.bail = True
+        return 0
+    # the target's day by the clock's rule, the one that put that message in its note
+    local_secs(<object>c.td.clock, when, &local)
+    path = (<object>c.note_of)(floordiv(local, 86400))
+    if not PyUnicode_CheckExact(path):
+        c.bail = True
+        return 0
+    b_lit(o, b"[[")
+    b_raw(o, folder)
+    b_u(o, 47)
+    b_raw(o, path)
+    b_lit(o, b"#^m")
+    b_int(o, mid)
+    b_lit(o, b"|reply to ")
+    b_int(o, mid)
+    return b_lit(o, b"]]")
+
+cdef int md_block(Buf *o, MdCtx *c, object messages, Py_ssize_t start, Py_ssize_t count,
+                  list keep) except -1:
+    """day_notes.message_block for messages[start:start + count] (c.bail: the twin's).
+    A service message's line is the twin's service_line, handed over in c.lines."""
+    cdef object first = <object>PyList_GET_ITEM(messages, start)
+    cdef object x, v
+    cdef Ref chat, sender, r
+    cdef long long date, mid, xid
+    cdef Stamp s
+    cdef Py_ssize_t k, i, j, nl, pos0, line0, fe, nr
+    cdef bint any_deleted = False
+    cdef bint reacted = False
+    cdef Ent stack_ents[STACK_ENTS]
+    cdef Ents ev
+    for k in range(count):
+        x = <object>PyList_GET_ITEM(messages, start + k)
+        if type(x) is not Message:
+            c.bail = True
+            return 0
+        if F(x, M_DELETED) is not None:
+            any_deleted = True
+    type_ = F(first, M_TYPE)
+    if not PyUnicode_CheckExact(type_):
+        c.bail = True
+        return 0
+    service = ascii_is(type_, b"service")
+    if not (i64(F(first, M_DATE), &date) and i64(F(first, M_ID), &mid)
+            and ref_of(F(first, M_CHAT), &chat) and chat.kind != P_NONE
+            and ref_of(F(first, M_FROM), &sender)):
+        c.bail = True
+        return 0
+    # header: **HH:MM** · sender · [t.me](link) · *edited* · *deleted on Telegram* ^m<id>
+    stamp_of(<object>c.td.clock, date, &s)
+    reserve(o, 9)
+    puts(o, b"**")
+    put(o, 48 + <U4>(s.hour // 10))
+    put(o, 48 + <U4>(s.hour % 10))
+    put(o, 58)
+    put(o, 48 + <U4>(s.minute // 10))
+    put(o, 48 + <U4>(s.minute % 10))
+    puts(o, b"**")
+    if sender.kind == P_NONE and (truthy(F(first, M_POST)) or chat.kind == P_CHANNEL):
+        sender = chat
+    name = md_name(c, &sender) if sender.kind != P_NONE else None
+    if truthy(name) and not service:
+        b_dot(o)
+        b_name(o, c, name, keep)
+    if chat.kind == P_CHANNEL:
+        b_dot(o)
+        b_lit(o, b"[t.me](https://t.me/")
+        if c.username != Py_None and PyUnicode_GET_LENGTH(<object>c.username):
+            b_raw(o, <object>c.username)
+        else:
+            b_lit(o, b"c/")
+            b_int(o, chat.id)
+        b_u(o, 47)
+        b_int(o, mid)
+        b_u(o, 41)
+    if truthy(F(first, M_EDIT)):
+        b_dot(o)
+        b_lit(o, b"*edited*")
+    if any_deleted:
+        b_dot(o)
+        b_lit(o, b"*deleted on Telegram*")
+    b_lit(o, b" ^m")
+    b_int(o, mid)
+    if service:                 # one italic line, written by the twin
+        p = PyDict_GetItem(<object>c.lines, start)
+        if p == NULL or not PyUnicode_CheckExact(<object>p):
+            c.bail = True
+            return 0
+        line = <object>p
+        b_lit(o, b"\n\n")
+        return b_raw(o, line)
+    if ascii_is(type_, b"empty"):
+        return b_lit(o, b"\n\n*[message unavailable]*")
+    # reply and forward lines
+    pos0 = o.n
+    b_lit(o, b"\n\n")
+    line0 = o.n
+    x = F(first, M_REPLY)
+    if x is not None:
+        if type(x) is not ReplyTo:
+            c.bail = True
+            return 0
+        v = F(x, RT_MSG_ID)
+        if truthy(v) and not (truthy(F(x, RT_FORUM)) and F(x, RT_TOP_ID) is None):
+            if not (i64(v, &xid) and ref_of(F(x, RT_PEER), &r)):
+                c.bail = True
+                return 0
+            if r.kind == P_NONE:
+                r = chat
+            b_u(o, 0x21AA)                                  # ↪
+            b_u(o, 32)
+            b_link(o, c, &r, v, xid)
+    x = F(first, M_FORWARD)
+    if x is not None:
+        if type(x) is not Forward:
+            c.bail = True
+            return 0
+        if o.n > line0:
+            b_lit(o, b"  \n")
+        src = F(x, FW_FROM_NAME)
+        if not truthy(src):
+            if not ref_of(F(x, FW_FROM_PEER), &r):
+                c.bail = True
+                return 0
+            src = md_name(c, &r)
+            if not truthy(src):
+                src = "unknown"
+        b_lit(o, b"*Forwarded from ")
+        b_name(o, c, src, keep)
+        b_u(o, 42)
+    if o.n == line0:
+        o.n = pos0
+    # texts
+    for k in range(count):
+        x = <object>PyList_GET_ITEM(messages, start + k)
+        v = F(x, M_TEXT)
+        if not PyUnicode_CheckExact(v):
+            c.bail = True
+            return 0
+        if PyUnicode_GET_LENGTH(v):
+            b_lit(o, b"\n\n")
+            ents_init(&ev, stack_ents)
+            try:
+                if model_ents(&ev, v, F(x, M_ENTITIES)) != 1:
+                    c.bail = True
+                    return 0
+                md_append(o, v, &ev, keep)
+            finally:
+                if ev.heap:
+                    free(ev.a)
+    # media; an album's other messages keep their block ids on their first line
+    for k in range(count):
+        x = <object>PyList_GET_ITEM(messages, start + k)
+        pos0 = o.n
+        b_lit(o, b"\n\n")
+        line0 = o.n
+        fe = o.n
+        nl = md_media(o, c, F(x, M_MEDIA), &fe, keep)
+        if c.bail:
+            return 0
+        if x is first:
+            if nl == 0:
+                o.n = pos0
+            continue
+        if not i64(F(x, M_ID), &xid):
+            c.bail = True
+            return 0
+        md_tag_line(o, line0, fe if nl else line0, xid)
+    # reactions of the whole group
+    for k in range(count):
+        x = <object>PyList_GET_ITEM(messages, start + k)
+        v = F(x, M_REACTIONS)
+        if not PyList_CheckExact(v):
+            c.bail = True
+            return 0
+        nr = PyList_GET_SIZE(v)
+        for i in range(nr):
+            rx = <object>PyList_GET_ITEM(v, i)
+            if type(rx) is not Reaction:
+                c.bail = True
+                return 0
+            if reacted:
+                b_dot(o)
+            else:
+                b_lit(o, b"\n\n")
+                reacted = True
+            kind = F(rx, RE_KIND)
+            if ascii_is(kind, b"emoji"):
+                em = F(rx, RE_EMOJI)
+                if truthy(em):
+                    b_text(o, c, em, keep)
+                b_u(o, 32)
+            elif ascii_is(kind, b"custom_emoji"):
+                b_lit(o, b"[custom emoji] ")
+            elif PyUnicode_CheckExact(kind):
+                b_u(o, 0x2B50)                              # ⭐
+                b_u(o, 32)
+            else:
+                c.bail = True
+                return 0
+            b_ival(o, c, F(rx, RE_COUNT))
+    return 0
+
+cdef inline int b_dot(Buf *o) except -1:
+    """ · """
+    reserve(o, 3)
+    put(o, 32)
+    put(o, 0xB7)
+    put(o, 32)
+    return 0
+
+cdef int md_tag_line(Buf *o, Py_ssize_t line0, Py_ssize_t fe, long long xid) except -1:
+    """(line + f" ^m{id}").lstrip() for the first line o.p[line0:fe]."""
+    cdef U4 tag[32]
+    cdef Py_ssize_t nt = 0, k, lead = 0
+    cdef Buf t
+    t.p = tag
+    t.n = 0
+    t.cap = 32
+    t.heap = False
+    puts(&t, b" ^m")
+    if xid < 0:
+        put(&t, 45)
+        put_dec(&t, <unsigned long>(-xid))
+    else:
+        put_dec(&t, <unsigned long>xid)
+    nt = t.n
+    reserve(o, nt)
+    memmove(o.p + fe + nt, o.p + fe, (o.n - fe) * sizeof(U4))
+    memcpy(o.p + fe, tag, nt * sizeof(U4))
+    o.n += nt
+    while line0 + lead < fe + nt and Py_UNICODE_ISSPACE(o.p[line0 + lead]):
+        lead += 1
+    if lead:
+        memmove(o.p + line0, o.p + line0 + lead, (o.n - line0 - lead) * sizeof(U4))
+        o.n -= lead
+    return 0
+
+cdef object utf8(Buf *o):
+    """The buffer as UTF-8 bytes, or None when it holds a surrogate (the twin raises)."""
+    cdef Py_ssize_t i, n = o.n, size = o.n
+    cdef U4 c
+    cdef const U4 *src = o.p
+    cdef unsigned int bad = 0
+    cdef unsigned char *p
+    for i in range(n):                  # branch-free, so the compiler vectorizes it
+        c = src[i]
+        size += (c > 0x7F) + (c > 0x7FF) + (c > 0xFFFF)
+        bad |= (c - 0xD800) <= 0x7FF
+    if bad:
+        return None
+    out = PyBytes_FromStringAndSize(NULL, size)
+    p = <unsigned char *>PyBytes_AS_STRING(out)
+    i = 0
+    while i < n:
+        c = src[i]
+        i += 1
+        if c < 0x80:
+            p[0] = <unsigned char>c
+            p += 1
+        elif c < 0x800:
+            p[0] = <unsigned char>(0xC0 | (c >> 6))
+            p[1] = <unsigned char>(0x80 | (c & 0x3F))
+            p += 2
+        elif c < 0x10000:
+            p[0] = <unsigned char>(0xE0 | (c >> 12))
+            p[1] = <unsigned char>(0x80 | ((c >> 6) & 0x3F))
+            p[2] = <unsigned char>(0x80 | (c & 0x3F))
+            p += 3
+        else:
+            p[0] = <unsigned char>(0xF0 | (c >> 18))
+            p[1] = <unsigned char>(0x80 | ((c >> 12) & 0x3F))
+            p[2] = <unsigned char>(0x80 | ((c >> 6) & 0x3F))
+            p[3] = <unsigned char>(0x80 | (c & 0x3F))
+            p += 4
+    return out
+
+cdef Py_ssize_t group_end(object messages, Py_ssize_t i, Py_ssize_t n) except -1:
+    """day_notes._groups: where the group starting at messages[i] ends (-1: unusual)."""
+    cdef object first = <object>PyList_GET_ITEM(messages, i)
+    cdef object g, x, gx
+    cdef Py_ssize_t j = i + 1
+    if type(first) is not Message:
+        return -1
+    g = F(first, M_GROUPED)
+    while j < n:
+        x = <object>PyList_GET_ITEM(messages, j)
+        if type(x) is not Message:
+            return -1
+        gx = F(x, M_GROUPED)
+        if not truthy(gx):
+            break
+        if not (PyLong_CheckExact(gx) and (g is None or PyLong_CheckExact(g))):
+            return -1
+        if g is None or gx != g or not ascii_is(F(x, M_TYPE), b"message"):
+            if not PyUnicode_CheckExact(F(x, M_TYPE)):
+                return -1
+            break
+        j += 1
+    return j
+
+
+cdef int buf_init(Buf *o, Py_ssize_t cap) except -1:
+    o.n = 0
+    o.cap = cap
+    o.heap = True
+    o.p = <U4 *>malloc(o.cap * sizeof(U4))
+    if o.p == NULL:
+        raise MemoryError()
+    return 0
+
+
+def day_note(list messages not None, str front not None, tuple parts not None,
+             tuple vault not None, lines):
+    """day_notes.day_note: the whole note of one day of one chat (bytes), or None when the
+    twin must write it.  `front`: the note's front matter (the twin's); `parts`, `vault`,
+    `lines`: see md_ctx."""
+    cdef MdCtx c
+    cdef Buf o
+    cdef list keep = []
+    cdef Py_ssize_t i, j, n
+    if not md_ctx(&c, parts, vault, lines, keep):
+        return None
+    n = PyList_GET_SIZE(messages)
+    buf_init(&o, 256 + 400 * n)
+    try:
+        b_raw(&o, front)
+        i = 0
+        while i < n:
+            j = group_end(messages, i, n)
+            if j < 0:
+                return None
+            if i:
+                b_lit(&o, b"\n\n---\n\n")
+            c.bail = False
+            md_block(&o, &c, messages, i, j - i, keep)
+            if c.bail:
+                return None
+            i = j
+        b_u(&o, 10)
+        return utf8(&o)             # None when it holds a surrogate (the twin raises)
+    finally:
+        free(o.p)
+
+
+def block_covered(list group not None, tuple parts not None, tuple vault not None, lines):
+    """True when day_note() renders this group here rather than through the twin (tests)."""
+    cdef MdCtx c
+    cdef Buf o
+    cdef list keep = []
+    if not group or not md_ctx(&c, parts, vault, lines, keep):
+        return False
+    buf_init(&o, 1024)
+    try:
+        md_block(&o, &c, group, 0, PyList_GET_SIZE(group), keep)
+        return not c.bail
+    finally:
+        free(o.p)
+
+
+def days(list messages not None, clock):
+    """day_notes.days: {local date: [messages of that day]}, in order of appearance, by the
+    clock's day rule; None when the twin must split them."""
+    cdef long long ts, local, d, last = 0
+    cdef bint have = False
+    cdef dict days = {}
+    cdef list cur = None
+    for msg in messages:
+        if type(msg) is not Message or not i64(F(msg, M_DATE), &ts):
+            return None
+        local_secs(clock, ts, &local)
+        d = floordiv(local, 86400)
+        if not have or d != last:
+            cur = days.get(d)
+            if cur is None:
+                cur = days[d] = []
+            last = d
+            have = True
+        cur.append(msg)
+    epoch = _dt.date(1970, 1, 1)
+    return {epoch + _dt.timedelta(k): v for k, v in days.items()}

@@ -1,0 +1,456 @@
+# ---------------------------------------------------------------- result.json: message
+
+cdef object NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
+
+cdef struct TdCtx:
+    Ref chat
+    PyObject *peers         # exact dict
+    PyObject *files         # exact dict
+    PyObject *clock         # the context's LocalClock
+    PyObject *action        # this message's action keys (orjson bytes) or None
+
+cdef bint td_ctx(TdCtx *c, tuple parts) except -1:
+    """The façade's (chat, peers, files, clock) as C values: False when one is unusual
+    (then the twin renders).  The caller holds `parts` for as long as `c` is used."""
+    if len(parts) != 4:
+        return False
+    chat, peers, files, clock = parts
+    if not (ref_of(chat, &c.chat) and c.chat.kind != P_NONE and PyDict_CheckExact(peers)
+            and PyDict_CheckExact(files)):
+        return False
+    c.peers = <PyObject *>peers
+    c.files = <PyObject *>files
+    c.clock = <PyObject *>clock
+    c.action = Py_None
+    return True
+
+cdef int w_name(W *w, TdCtx *c, Ref *r) except -1:
+    """ctx.name(ref) as a JSON value."""
+    info = info_of(<dict>c.peers, r)
+    if info is None:
+        return w_lit(w, b"null")
+    if type(info) is not PeerInfo:
+        w.bail = True
+        return 0
+    return w_val(w, F(info, PI_NAME))
+
+cdef int w_file(W *w, TdCtx *c, object media_id) except -1:
+    """ctx.files.get(id, NOT_INCLUDED)."""
+    cdef PyObject *p = NULL
+    if PyDict_GET_SIZE(<object>c.files):
+        p = PyDict_GetItem(<object>c.files, media_id)
+    return w_val(w, <object>p if p != NULL else NOT_INCLUDED)
+
+cdef int w_spoiler_ttl(W *w, object spoiler, object ttl) except -1:
+    if truthy(spoiler):
+        w_lit(w, b',"media_spoiler":true')
+    if truthy(ttl):
+        w_key(w, b"self_destruct_period_seconds")
+        w_val(w, ttl)
+    return 0
+
+cdef int td_media(W *w, TdCtx *c, object media) except -1:
+    """result_json._media."""
+    cdef object v, h
+    cdef double d
+    cdef Py_ssize_t i, n
+    tp = type(media)
+    if tp is Photo:
+        w_key(w, b"photo")
+        w_file(w, c, F(media, PH_ID))
+        v = F(media, PH_SIZE)
+        if truthy(v):
+            w_key(w, b"photo_file_size")
+            w_val(w, v)
+        v = F(media, PH_WIDTH)
+        if truthy(v):
+            w_key(w, b"width")
+            w_val(w, v)
+            w_key(w, b"height")
+            w_val(w, F(media, PH_HEIGHT))
+        w_spoiler_ttl(w, F(media, PH_SPOILER), F(media, PH_TTL))
+    elif tp is Document:
+        w_key(w, b"file")
+        w_file(w, c, F(media, D_ID))
+        v = F(media, D_FILE_NAME)
+        if truthy(v):
+            w_key(w, b"file_name")
+            w_val(w, v)
+        v = F(media, D_SIZE)
+        if truthy(v):
+            w_key(w, b"file_size")
+            w_val(w, v)
+        if truthy(F(media, D_THUMB)):
+            w_key(w, b"thumbnail")
+            w_val(w, NOT_INCLUDED)
+        mt = F(media, D_MEDIA_TYPE)
+        if truthy(mt):
+            w_key(w, b"media_type")
+            w_val(w, mt)
+        v = F(media, D_STICKER)
+        if truthy(v):
+            w_key(w, b"sticker_emoji")
+            w_val(w, v)
+        v = F(media, D_PERFORMER)
+        if truthy(v):
+            w_key(w, b"performer")
+            w_val(w, v)
+        v = F(media, D_TITLE)
+        if truthy(v):
+            w_key(w, b"title")
+            w_val(w, v)
+        v = F(media, D_MIME)
+        if truthy(v):
+            w_key(w, b"mime_type")
+            w_val(w, v)
+        v = F(media, D_DURATION)
+        if PyFloat_CheckExact(v):
+            d = PyFloat_AS_DOUBLE(v)
+            if d != 0.0:
+                if not (isfinite(d) and -9.2e18 < d < 9.2e18):
+                    w.bail = True
+                    return 0
+                w_key(w, b"duration_seconds")
+                w_int(w, <long long>d)
+        elif truthy(v):
+            w_key(w, b"duration_seconds")
+            w_val(w, v if PyLong_CheckExact(v) else int(v))
+        v = F(media, D_WIDTH)
+        if truthy(v) and not ascii_is(mt, b"voice_message"):
+            if not (mt is None or PyUnicode_CheckExact(mt)):
+                w.bail = True
+                return 0
+            w_key(w, b"width")
+            w_val(w, v)
+            w_key(w, b"height")
+            w_val(w, F(media, D_HEIGHT))
+        w_spoiler_ttl(w, F(media, D_SPOILER), F(media, D_TTL))
+    elif tp is Contact:
+        w_lit(w, b',"contact_information":{"first_name":')
+        w_val(w, F(media, C_FIRST))
+        w_lit(w, b',"last_name":')
+        w_val(w, F(media, C_LAST))
+        w_lit(w, b',"phone_number":')
+        w_val(w, F(media, C_PHONE))
+        w_char(w, 125)
+        if truthy(F(media, C_VCARD)):
+            w_key(w, b"contact_vcard")
+            w_val(w, NOT_INCLUDED)
+    elif tp is Geo:
+        w_lit(w, b',"location_information":{"latitude":')
+        w_val(w, F(media, G_LAT))
+        w_lit(w, b',"longitude":')
+        w_val(w, F(media, G_LON))
+        w_char(w, 125)
+        v = F(media, G_LIVE)
+        if truthy(v):
+            w_key(w, b"live_location_period_seconds")
+            w_val(w, v)
+    elif tp is Venue:
+        w_key(w, b"place_name")
+        w_val(w, F(media, V_TITLE))
+        w_key(w, b"address")
+        w_val(w, F(media, V_ADDRESS))
+        w_lit(w, b',"location_information":{"latitude":')
+        w_val(w, F(media, V_LAT))
+        w_lit(w, b',"longitude":')
+        w_val(w, F(media, V_LON))
+        w_char(w, 125)
+    elif tp is Game:
+        w_key(w, b"game_title")
+        w_val(w, F(media, GA_TITLE))
+        w_key(w, b"game_description")
+        w_val(w, F(media, GA_DESCRIPTION))
+    elif tp is Invoice:
+        w_lit(w, b',"invoice_information":{"title":')
+        w_val(w, F(media, I_TITLE))
+        w_lit(w, b',"description":')
+        w_val(w, F(media, I_DESCRIPTION))
+        w_lit(w, b',"amount":')
+        w_val(w, F(media, I_AMOUNT))
+        w_lit(w, b',"currency":')
+        w_val(w, F(media, I_CURRENCY))
+        v = F(media, I_RECEIPT)
+        if truthy(v):
+            w_key(w, b"receipt_message_id")
+            w_val(w, v)
+        w_char(w, 125)
+    elif tp is Poll:
+        w_lit(w, b',"poll":{"question":')
+        w_val(w, F(media, P_QUESTION))
+        w_lit(w, b',"closed":')
+        w_val(w, F(media, P_CLOSED))
+        w_lit(w, b',"total_voters":')
+        w_val(w, F(media, P_TOTAL))
+        w_lit(w, b',"answers":[')
+        answers = F(media, P_ANSWERS)
+        if not PyList_CheckExact(answers):
+            w.bail = True
+            return 0
+        n = PyList_GET_SIZE(answers)
+        for i in range(n):
+            a = <object>PyList_GET_ITEM(answers, i)
+            if type(a) is not PollAnswer:
+                w.bail = True
+                return 0
+            w_lit(w, b'{"text":' if i == 0 else b',{"text":')
+            w_val(w, F(a, PA_TEXT))
+            w_lit(w, b',"voters":')
+            w_val(w, F(a, PA_VOTERS))
+            w_lit(w, b',"chosen":')
+            w_val(w, F(a, PA_CHOSEN))
+            w_char(w, 125)
+        w_lit(w, b"]}")
+    elif not (tp is WebPage or tp is Dice or tp is OtherMedia):
+        w.bail = True       # not a model media kind: let the twin decide
+    return 0
+
+cdef int td_reactions(W *w, TdCtx *c, object reactions) except -1:
+    cdef Py_ssize_t i, j, n, nr
+    cdef long long ts
+    cdef Ref r
+    n = PyList_GET_SIZE(reactions)
+    w_lit(w, b',"reactions":[')
+    for i in range(n):
+        x = <object>PyList_GET_ITEM(reactions, i)
+        if type(x) is not Reaction:
+            w.bail = True
+            return 0
+        kind = F(x, RE_KIND)
+        w_lit(w, b'{"type":' if i == 0 else b',{"type":')
+        w_val(w, kind)
+        w_lit(w, b',"count":')
+        w_val(w, F(x, RE_COUNT))
+        if ascii_is(kind, b"emoji"):
+            w_key(w, b"emoji")
+            w_val(w, F(x, RE_EMOJI))
+        elif ascii_is(kind, b"custom_emoji"):
+            v = F(x, RE_DOC)
+            w_key(w, b"document_id")
+            if PyLong_CheckExact(v):
+                w_val(w, str(v))
+            elif v is None:
+                w_lit(w, b'"None"')
+            else:
+                w.bail = True
+                return 0
+        recent = F(x, RE_RECENT)
+        if not PyList_CheckExact(recent):
+            w.bail = True
+            return 0
+        nr = PyList_GET_SIZE(recent)
+        if nr:
+            w_lit(w, b',"recent":[')
+            for j in range(nr):
+                y = <object>PyList_GET_ITEM(recent, j)
+                if type(y) is not Reactor or not ref_of(F(y, RR_PEER), &r) \
+                        or r.kind == P_NONE or not i64(F(y, RR_DATE), &ts):
+                    w.bail = True
+                    return 0
+                w_lit(w, b'{"from":' if j == 0 else b',{"from":')
+                w_name(w, c, &r)
+                w_lit(w, b',"from_id":')
+                w_peer_id(w, &r)
+                w_lit(w, b',"date":')
+                w_stamp(w, <object>c.clock, ts)
+                w_char(w, 125)
+            w_char(w, 93)
+        w_char(w, 125)
+    return w_char(w, 93)
+
+cdef int td_message(W *w, TdCtx *c, object msg) except -1:
+    """result_json.message_dict + orjson.dumps, for the common shapes (else w.bail)."""
+    cdef long long mid, date, v
+    cdef Ref chat, sender, r
+    cdef object type_, x
+    if type(msg) is not Message:
+        w.bail = True
+        return 0
+    if not (i64(F(msg, M_ID), &mid) and ref_of(F(msg, M_CHAT), &chat) and chat.kind != P_NONE):
+        w.bail = True
+        return 0
+    type_ = F(msg, M_TYPE)
+    if truthy(F(msg, M_BUTTONS)):
+        w.bail = True           # inline buttons: the twin's
+        return 0
+    if not ref_eq(&chat, &c.chat) and chat.kind == P_CHAT:
+        mid -= 1_000_000_000    # history of the basic group this one migrated from
+    w_lit(w, b'{"id":')
+    w_int(w, mid)
+    if ascii_is(type_, b"empty"):
+        return w_lit(w, b',"type":"unsupported"}')
+    w_key(w, b"type")
+    w_val(w, type_)
+    if not i64(F(msg, M_DATE), &date):
+        w.bail = True
+        return 0
+    w_key(w, b"date")
+    w_stamp(w, <object>c.clock, date)
+    w_lit(w, b',"date_unixtime":"')
+    w_int(w, date)
+    w_char(w, 34)
+    x = F(msg, M_EDIT)
+    if truthy(x):
+        if not i64(x, &v):
+            w.bail = True
+            return 0
+        w_key(w, b"edited")
+        w_stamp(w, <object>c.clock, v)
+        w_lit(w, b',"edited_unixtime":"')
+        w_int(w, v)
+        w_char(w, 34)
+    if not ref_of(F(msg, M_FROM), &sender):
+        w.bail = True
+        return 0
+    if sender.kind == P_NONE and (truthy(F(msg, M_POST)) or chat.kind == P_CHANNEL):
+        sender = chat
+    if ascii_is(type_, b"service"):
+        w_key(w, b"actor")
+        w_name(w, c, &sender)
+        if sender.kind != P_NONE:
+            w_key(w, b"actor_id")
+            w_peer_id(w, &sender)
+        td_action(w, c, msg)
+    else:
+        td_sent(w, c, msg, &chat, &sender)
+    if w.bail:
+        return 0
+    td_text_json(w, F(msg, M_TEXT), F(msg, M_ENTITIES))
+    x = F(msg, M_REACTIONS)
+    if truthy(x):
+        if not PyList_CheckExact(x):
+            w.bail = True
+            return 0
+        td_reactions(w, c, x)
+    return w_char(w, 125)
+
+
+cdef int td_action(W *w, TdCtx *c, object msg) except -1:
+    """A service message's action keys: the twin's action_keys, as orjson wrote them, which
+    the façade hands over (None: the twin renders the whole message)."""
+    cdef object b = <object>c.action
+    if type(b) is not bytes or PyBytes_GET_SIZE(b) < 2:
+        w.bail = True
+        return 0
+    if PyBytes_GET_SIZE(b) > 2:             # not b"{}"
+        w_char(w, 44)
+        w_res(w, PyBytes_GET_SIZE(b) - 2)
+        memcpy(w.p + w.n, PyBytes_AS_STRING(b) + 1, PyBytes_GET_SIZE(b) - 2)
+        w.n += PyBytes_GET_SIZE(b) - 2
+    return 0
+
+
+cdef int td_sent(W *w, TdCtx *c, object msg, Ref *chat, Ref *sender) except -1:
+    """The keys of a message that is not a service message, from "from" to the media."""
+    cdef Ref r
+    cdef object x
+    w_key(w, b"from")
+    w_name(w, c, sender)
+    if sender.kind != P_NONE:
+        w_key(w, b"from_id")
+        w_peer_id(w, sender)
+    x = F(msg, M_AUTHOR)
+    if truthy(x):
+        w_key(w, b"author")
+        w_val(w, x)
+    x = F(msg, M_FORWARD)
+    if x is not None:
+        if type(x) is not Forward:
+            w.bail = True
+            return 0
+        w_key(w, b"forwarded_from")
+        name = F(x, FW_FROM_NAME)
+        if truthy(name):
+            w_val(w, name)
+        elif ref_of(F(x, FW_FROM_PEER), &r):
+            w_name(w, c, &r)
+        else:
+            w.bail = True
+            return 0
+        if F(x, FW_SAVED_FROM) is not None:
+            if not ref_of(F(x, FW_SAVED_FROM), &r):
+                w.bail = True
+                return 0
+            w_key(w, b"saved_from")
+            w_name(w, c, &r)
+    x = F(msg, M_REPLY)
+    if x is not None:
+        if type(x) is not ReplyTo:
+            w.bail = True
+            return 0
+        reply_id = F(x, RT_MSG_ID)
+        if truthy(reply_id) and not (truthy(F(x, RT_FORUM)) and F(x, RT_TOP_ID) is None
+                                     and reply_id == F(msg, M_TOPIC)):
+            w_key(w, b"reply_to_message_id")
+            if F(x, RT_PEER) is None and not ref_eq(chat, &c.chat) and chat.kind == P_CHAT:
+                w_val(w, reply_id - 1_000_000_000)    # within the migrated history
+            else:
+                w_val(w, reply_id)
+            if F(x, RT_PEER) is not None:
+                if not ref_of(F(x, RT_PEER), &r):
+                    w.bail = True
+                    return 0
+                if not ref_eq(&r, chat):
+                    w_key(w, b"reply_to_peer_id")
+                    w_peer_id(w, &r)
+    x = F(msg, M_VIA)
+    if truthy(x):
+        via = (<dict>c.peers).get(PeerRef("user", x))
+        if via is not None and type(via) is not PeerInfo:
+            w.bail = True
+            return 0
+        if via is not None and truthy(F(via, PI_USERNAME)):
+            w_key(w, b"via_bot")
+            w_val(w, "@" + F(via, PI_USERNAME))
+    x = F(msg, M_MEDIA)
+    if x is not None:
+        td_media(w, c, x)
+    return 0
+
+
+cdef object w_bytes(W *w):
+    return PyBytes_FromStringAndSize(w.p, w.n)
+
+
+def fragment(msg, tuple parts not None, action):
+    """result_json.fragment: one message as its result.json object (bytes, no newline), or
+    None when the twin must write it.  `parts`: (chat, peers, files, clock) of the context;
+    `action`: a service message's action keys as orjson bytes."""
+    cdef W w
+    cdef TdCtx c
+    cdef char buf[WBUF]
+    if not td_ctx(&c, parts):
+        return None
+    c.action = <PyObject *>action
+    w_init(&w, buf, WBUF)
+    try:
+        td_message(&w, &c, msg)
+        return None if w.bail else w_bytes(&w)
+    finally:
+        w_free(&w)
+
+
+def fragments(list msgs not None, tuple parts not None, dict actions not None):
+    """result_json.fragments: [fragment(msg, ...) for msg in msgs], None where the twin must
+    write; `actions`: index -> a service message's action keys."""
+    cdef W w
+    cdef TdCtx c
+    cdef list out = []
+    cdef char buf[WBUF]
+    cdef Py_ssize_t i
+    cdef PyObject *a
+    if not td_ctx(&c, parts):
+        return [None] * len(msgs)
+    w_init(&w, buf, WBUF)
+    try:
+        for i in range(PyList_GET_SIZE(msgs)):
+            msg = <object>PyList_GET_ITEM(msgs, i)
+            a = PyDict_GetItem(actions, i) if PyDict_GET_SIZE(actions) else NULL
+            c.action = a if a != NULL else Py_None
+            w.n = 0
+            w.bail = False
+            td_message(&w, &c, msg)
+            out.append(None if w.bail else w_bytes(&w))
+    finally:
+        w_free(&w)
+    return out
