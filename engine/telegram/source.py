@@ -31,9 +31,9 @@ BOT_SESSION = ("this is a bot session: Telegram does not give bots chat history;
 
 
 @dataclass(frozen=True)
-class Part:
-    """Where pages come from when it is not the chat's own history: another peer (the
-    basic group a supergroup migrated from: a ``PeerRef``) or one thread (a forum topic,
+class HistoryOf:
+    """Whose pages to read when it is not the chat's own history: another peer's (the
+    basic group a supergroup migrated from: a ``PeerRef``) or one thread's (a forum topic,
     a post's comments: ``messages.getReplies``)."""
     peer: m.PeerRef | None = None
     thread: int | None = None
@@ -406,46 +406,46 @@ class Source:
             offset = (last.date, last.top_message, last.id)
 
     # ---- history ----------------------------------------------------------------------------
-    def _history(self, part: Part | None = None, **kw):
+    def _history(self, of: HistoryOf | None = None, **kw):
         peer = self.peer
-        if part is not None and part.peer is not None:
-            peer = convert.input_peer(part.peer)
+        if of is not None and of.peer is not None:
+            peer = convert.input_peer(of.peer)
         args = dict(peer=peer, offset_id=0, offset_date=None,
                     add_offset=0, limit=PAGE, max_id=0, min_id=0, hash=0)
         args.update(kw)
-        if part is not None and part.thread:
-            return functions.messages.GetRepliesRequest(msg_id=part.thread, **args)
+        if of is not None and of.thread:
+            return functions.messages.GetRepliesRequest(msg_id=of.thread, **args)
         return functions.messages.GetHistoryRequest(**args)
 
-    async def newest(self, part: Part | None = None) -> tuple[int, int]:
+    async def newest(self, of: HistoryOf | None = None) -> tuple[int, int]:
         """(id of the newest message, messages in the chat) — (0, 0) when empty."""
         try:
-            res = await self._invoke(self._history(part, limit=1))
+            res = await self._invoke(self._history(of, limit=1))
         except errors.BotMethodInvalidError:
             raise ConfigError(BOT_SESSION) from None
         except errors.MsgIdInvalidError as exc:
-            if part is None or not part.thread:
+            if of is None or not of.thread:
                 raise
-            raise ThreadGone(f"message {part.thread}: {exc.message}") from None
+            raise ThreadGone(f"message {of.thread}: {exc.message}") from None
         top = res.messages[0].id if res.messages else 0
         return top, getattr(res, "count", len(res.messages))
 
-    async def last_before(self, ts: int, part: Part | None = None) -> int:
+    async def last_before(self, ts: int, of: HistoryOf | None = None) -> int:
         """Id of the newest message dated before ``ts`` (0 if none)."""
         import datetime as dt
 
         when = dt.datetime.fromtimestamp(ts, dt.UTC)
-        res = await self._invoke(self._history(part, offset_date=when, limit=1))
+        res = await self._invoke(self._history(of, offset_date=when, limit=1))
         return res.messages[0].id if res.messages else 0
 
     async def raw_page(self, cursor: int, hi: int,
-                       part: Part | None = None) -> tuple[bytes, int, int, float]:
+                       of: HistoryOf | None = None) -> tuple[bytes, int, int, float]:
         """The oldest ≤ 100 messages with ids in cursor..hi as the page's undecoded bytes
         (engine/telegram/rawpage.py), how many it holds, the last id it covers and the
         seconds the request took."""
         t0 = time.perf_counter()
         data = await self._invoke_raw(self._history(
-            part, offset_id=cursor, add_offset=-PAGE, limit=PAGE, max_id=hi + 1,
+            of, offset_id=cursor, add_offset=-PAGE, limit=PAGE, max_id=hi + 1,
             min_id=max(0, cursor - 1)))
         took = time.perf_counter() - t0
         n, newest = rawpage.peek(data)
