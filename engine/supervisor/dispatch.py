@@ -95,7 +95,7 @@ class Dispatch:
             on_release=lambda seq: self._hear("release", seq),
             on_proc=lambda pid, alive: self._hear("proc", pid, alive),
             on_error=lambda exc: self._hear("error", exc))
-        self._limit = self.pool.fan._rings[0].max_record // 2
+        self._limit = self.pool.max_job_bytes // 2
 
     # ---- the event loop's side ----------------------------------------------------------------
     def destination(self, store: ChatStore, chat: m.PeerRef, run_no: int, folder: str = "",
