@@ -126,8 +126,8 @@ class CommentThreads:
                 record = RunRecord(started=now_iso(), status="running", tz=chat.tz)
                 thread.cp.runs.append(record)
                 got = await self._fetch(dispatch, thread, t)
-                if got is None:
-                    return
+                if got is None or chat.outcome.local_error is not None:
+                    return                   # gone; or the disk refuses: nothing to render
             full = bool(await asyncio.to_thread(manifest.stale, t.root))
             await asyncio.to_thread(asm.assemble, thread, list(chat.cfg.formats), chat.tz,
                                     full=full)
