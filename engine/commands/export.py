@@ -123,14 +123,9 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
     """Export every target; ``result['messages']`` gets the messages made durable."""
     from engine.archive.segment import DamagedSegment
     from engine.model import events as ev
-    from engine.supervisor.export import (
-        BatchesFailed,
-        ChatExport,
-        Interrupted,
-        Tally,
-        flush,
-        ticker,
-    )
+    from engine.supervisor.export import ChatExport
+    from engine.supervisor.outcome import BatchesFailed, Interrupted
+    from engine.supervisor.tally import Tally, report_tally, ticker
     from engine.telegram import session as tg
     from engine.telegram.middleware import AuthRevoked, NetworkLost, TelegramFailure
 
@@ -148,8 +143,7 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
             stop.set()
         else:
             for e in exports:
-                if e.pool is not None:
-                    e.pool.abort()
+                e.abort()
             main.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -187,7 +181,7 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
             raise Interrupted() from None
         finally:
             ticker.cancel()
-            flush(agg, tally, stats, cache, exports)
+            report_tally(agg, tally, stats, cache, exports)
             if result is not None:
                 result["messages"] = tally.messages
     if failed:

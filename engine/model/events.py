@@ -41,6 +41,9 @@ class PagesJob(Struct, tag="pages", array_like=True):
     # the chat the pages come from when it is not ``chat``: the basic group a supergroup
     # migrated from (its messages keep their own chat and ids; renderers apply the shift)
     origin: PeerRef | None = None
+    # the store the segment goes into when it is not the chat's own: a comment thread's,
+    # as a folder relative to the chat's (``comments/<post>``)
+    folder: str = ""
 
 
 class Stop(Struct, tag="stop", array_like=True):

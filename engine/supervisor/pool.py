@@ -7,7 +7,10 @@ drains acknowledgements, and replaces a worker that died: a fresh process on fre
 rings, and every batch it had not acknowledged is sent again. A batch that takes down
 two workers is given up as failed instead of killing a third.
 
-Callbacks (``on_ack``, ``on_failed``, ``on_release``) run in the pool thread.
+Callbacks (``on_ack``, ``on_failed``, ``on_release``, ``on_proc``, ``on_error``) run in
+the pool thread (``on_proc`` also in the thread that starts the pool): they must not
+touch what another thread owns. The supervisor's ``Dispatch`` (dispatch.py) only queues
+what they report and hands it to the event loop.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import contextlib
 import logging
 import multiprocessing as mp
 import queue
-import signal
 import threading
 import time
 from collections import deque
 
 from engine.model import events as ev
+from engine.procs import sigint_ignored
 from engine.transport import Closed, Empty, FanIn, FanOut, Full, PeerDied
 
 EVENT_RING_BYTES = 1 << 20
@@ -41,8 +44,8 @@ class WorkerPool:
         self.on_release = on_release or (lambda seq: None)
         self.on_proc = on_proc or (lambda pid, alive: None)
         self.on_error = on_error or (lambda exc: None)
-        self.fan = FanOut(n, capacity)
-        self.fin = FanIn(n, EVENT_RING_BYTES)
+        self.job_rings = FanOut(n, capacity)
+        self.event_rings = FanIn(n, EVENT_RING_BYTES)
         self._ctx = mp.get_context("spawn")
         self.procs: list = [None] * n
         self.inflight: list[dict[int, bytes]] = [{} for _ in range(n)]
@@ -78,8 +81,13 @@ class WorkerPool:
         self._thread.join(5)
         self._kill_all()
 
+    @property
+    def max_job_bytes(self) -> int:
+        """The largest record a job ring takes."""
+        return self.job_rings._rings[0].max_record
+
     def fill(self) -> float:
-        used = sum(self.capacity - self.fan.free(i) for i in range(self.n))
+        used = sum(self.capacity - self.job_rings.free(i) for i in range(self.n))
         return used / (self.capacity * self.n)
 
     # ---- the pool thread ----------------------------------------------------------------------
@@ -87,22 +95,12 @@ class WorkerPool:
         from engine.worker import main as worker_main
 
         p = self._ctx.Process(target=worker_main.main, name=f"tgarc-worker-{i}",
-                              args=(i, self.fan.consumer(i), self.fin.producer(i),
+                              args=(i, self.job_rings.consumer(i), self.event_rings.producer(i),
                                     self.root, self.tz_name), daemon=True)
-        # Ctrl-C reaches the whole process group, a worker still importing included;
-        # the supervisor alone decides what it means. SIG_IGN survives exec, so a worker
-        # started while it is set ignores SIGINT from its first instruction. Only the
-        # main thread may set it: a replacement started by the pool thread ignores
-        # SIGINT from its first line of Python instead (a window of a few ms).
-        main = threading.current_thread() is threading.main_thread()
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-        try:
+        with sigint_ignored():          # Ctrl-C is the supervisor's to interpret
             p.start()
-        finally:
-            if main:
-                signal.signal(signal.SIGINT, old)
-        self.fan.bind(i, p.pid)
-        self.fin.bind(i, p.pid)
+        self.job_rings.bind(i, p.pid)
+        self.event_rings.bind(i, p.pid)
         self.procs[i] = p
         self.on_proc(p.pid, True)
 
@@ -129,7 +127,7 @@ class WorkerPool:
             placed = self._place()
             idle = not placed
             try:
-                self._handle(self.fin.get_many(timeout=0.005 if idle else 0))
+                self._handle(self.event_rings.get_many(timeout=0.005 if idle else 0))
             except Empty:
                 pass
             except PeerDied as exc:
@@ -150,15 +148,15 @@ class WorkerPool:
         placed = False
         while self._pending:
             seq, record = self._pending[0]
-            i = self.fan.least_loaded()
+            i = self.job_rings.least_loaded()
             try:
-                self.fan.put(i, record, timeout=0)
+                self.job_rings.put(i, record, timeout=0)
             except Full:
                 # Every ring is full: wait for the workers (acknowledgements are
                 # the sign of progress), counted as time the producer was blocked.
                 t0 = time.monotonic()
                 try:
-                    self._handle(self.fin.get_many(timeout=0.002))
+                    self._handle(self.event_rings.get_many(timeout=0.002))
                 except (Empty, Closed):
                     pass
                 except PeerDied as exc:
@@ -193,7 +191,7 @@ class WorkerPool:
         # Whatever it acknowledged before dying still counts.
         while True:
             try:
-                self._handle(self.fin.get_many(timeout=0))
+                self._handle(self.event_rings.get_many(timeout=0))
             except (Empty, Closed):
                 break
             except PeerDied as exc:
@@ -217,8 +215,8 @@ class WorkerPool:
                     "to its replacement", i, p.pid, p.exitcode, len(lost))
         self.inflight[i] = {}
         self.procs[i] = None
-        self.fan.replace(i)
-        self.fin.replace(i)
+        self.job_rings.replace(i)
+        self.event_rings.replace(i)
         self._spawn(i)
         for seq in sorted(lost, reverse=True):
             self.attempts[seq] = self.attempts.get(seq, 0) + 1
@@ -233,7 +231,7 @@ class WorkerPool:
         stop = ev.ENCODER.encode(ev.Stop())
         for i in range(self.n):
             with contextlib.suppress(PeerDied, Full):
-                self.fan.put(i, stop, timeout=5)
+                self.job_rings.put(i, stop, timeout=5)
         for p in self.procs:
             if p is not None:
                 p.join(10)
@@ -241,7 +239,7 @@ class WorkerPool:
                     p.kill()
                     p.join()
                 self.on_proc(p.pid, False)
-        self.fan.close()
+        self.job_rings.close()
 
     def _kill_all(self) -> None:
         for p in self.procs:
@@ -252,5 +250,5 @@ class WorkerPool:
                 p.join(5)
 
     def release(self) -> None:
-        self.fan.release()
-        self.fin.release()
+        self.job_rings.release()
+        self.event_rings.release()

@@ -3,8 +3,9 @@
 For each job — raw history pages (``PagesJob``: the TL is decoded here, not in the
 supervisor, keeping each message's TL bytes) or an already decoded ``BatchJob`` — build
 the Batch, render its result.json and messages.jsonl fragments, write the Batch as an
-archive segment (fsynced) and the fragments into the render cache, then acknowledge on
-the event ring. A job that cannot be processed is reported as ``Failed`` and the worker
+archive segment (fsynced) and the fragments into the render cache of the store the job
+names (the chat's own, or a comment thread's nested in it), then acknowledge on the
+event ring. A job that cannot be processed is reported as ``Failed`` and the worker
 goes on.
 
 The worker ignores SIGINT (Ctrl-C reaches the whole process group; the supervisor
@@ -36,8 +37,16 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(tz_name)
-    archive = Path(root) / layout.ARCHIVE
-    cache = Path(root) / layout.STATE / layout.RENDER_CACHE
+    places: dict[str, tuple[Path, Path]] = {}
+
+    def place(folder: str) -> tuple[Path, Path]:
+        """(archive/, render cache) of the store a job writes into."""
+        if folder not in places:
+            store = Path(root) / folder if folder else Path(root)
+            places[folder] = (store / layout.ARCHIVE,
+                              store / layout.STATE / layout.RENDER_CACHE)
+        return places[folder]
+
     jobs.claim()
     events.claim()
     from engine.telegram.rawpage import decode_pages  # Telethon: only where pages arrive
@@ -62,7 +71,9 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                         batch = decode_pages(job.pages, job.origin or job.chat, job.lo, job.hi)
                         batch.chat = job.chat
                         payload = encode(batch)
+                        archive, cache = place(job.folder)
                     else:
+                        archive, cache = place("")
                         payload = job.payload
                         batch = decode_batch(payload)
                     t1 = perf()

@@ -1,0 +1,69 @@
+"""The run's figures and the one ticker that sends them to the aggregator.
+
+Everything in a ``Tally`` is written and read on the event loop: the fetchers add their
+samples there, and the pool's news reaches it through ``Dispatch`` (engine/supervisor/
+dispatch.py), which hands it to the loop. One ticker sends it all, so only one thread
+ever writes the aggregator's ring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from engine.model import events as ev
+
+
+class Tally:
+    def __init__(self, workers: int):
+        self.samples: dict[str, list[float]] = {}
+        self.messages = 0                    # made durable, all chats of the run together
+        self.busy = [0.0] * workers          # per worker: decode + render + write seconds
+        self.procs: list[ev.Proc] = []
+        self.floods: list[ev.Flood] = []
+
+    def sample(self, stage: str, seconds: float) -> None:
+        self.samples.setdefault(stage, []).append(seconds)
+
+    def acknowledged(self, ack: ev.Ack) -> None:
+        self.messages += ack.messages
+        self.busy[ack.worker] += ack.decode_s + ack.render_s + ack.write_s
+        for stage, s in (("decode", ack.decode_s), ("render", ack.render_s),
+                         ("write", ack.write_s)):
+            self.sample(stage, s)
+
+    def take(self):
+        samples, self.samples = self.samples, {}
+        procs, self.procs = self.procs, []
+        floods, self.floods = self.floods, []
+        return samples, procs, floods, self.messages, list(self.busy)
+
+
+async def ticker(agg, tally: Tally, stats, cache, exports: list) -> None:
+    while True:
+        report_tally(agg, tally, stats, cache, exports)
+        await asyncio.sleep(0.5)
+
+
+def report_tally(agg, tally: Tally, stats, cache, exports: list) -> None:
+    """Send what the tally gathered since the last report, with the running totals of the
+    Telegram link, the peer cache and the worker pool of the chat being exported
+    (``exports``: the ChatExports so far, the last one current)."""
+    samples, procs, floods, messages, busy = tally.take()
+    for p in procs:
+        agg.send(p)
+    for stage, secs in samples.items():
+        agg.send(ev.Stages(stage, secs))
+    for f in floods:
+        agg.send(f)
+    agg.send(ev.Progress(messages))
+    agg.send(ev.TelegramSnapshot(stats.requests, stats.flood_waits, stats.flood_wait_seconds,
+                                 stats.retries, stats.timeouts, stats.reconnects))
+    agg.send(ev.LinkState(stats.offline_now(), stats.reconnect_limit, stats.offline_total()))
+    if cache is not None:
+        agg.send(ev.CacheSnapshot("input_peer_cache", cache.hits, cache.misses,
+                                  cache.evictions, cache.expirations))
+    dispatch = exports[-1].dispatch if exports else None
+    if dispatch is not None:
+        agg.send(ev.QueueSample(dispatch.pool.fill(), dispatch.pool.blocked_seconds))
+    for i, b in enumerate(busy):
+        agg.send(ev.WorkerBusy(i, b))
