@@ -23,9 +23,10 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644,
-                 sync_dir: bool = True) -> None:
+                 sync_dir: bool = True, durable: bool = True) -> None:
     """``sync_dir=False`` leaves the folder's fsync to the caller, who may do it once for
-    many files (the archive's segments: ChatStore.commit)."""
+    many files (the archive's segments: ChatStore.commit). ``durable=False`` skips every
+    fsync, for a cache that can be rebuilt (a reader still never sees half a file)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -34,7 +35,8 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644,
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -42,5 +44,5 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644,
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    if sync_dir:
+    if sync_dir and durable:
         fsync_dir(path.parent)

@@ -1,10 +1,7 @@
-"""One chat's folder: the archive of record, the checkpoint, the render cache.
-
-    <out>/<kind><id>-<slug>/
-      archive/<lo>-<hi>.<run>.<seq>.seg   history pages; refresh.<run>.<n>.seg: newer
-                                          versions (engine/archive/segment.py)
-      state/checkpoint.json               the catalogue of durable segments + output state
-      state/render/<segment>.frag         fragments a worker rendered (a cache: rebuildable)
+"""One chat's folder: the archive of record (``archive/``: history segments
+``<lo>-<hi>.<run>.<seq>.seg`` and refresh segments ``refresh.<run>.<n>.seg``, see
+segment.py), the checkpoint (``state/checkpoint.json``: the catalogue of durable segments
+and the output state) and the render cache (``state/render/``); names in layout.py.
 
 The catalogue in the checkpoint is the truth: a segment file exists on disk before it
 is listed (the worker fsyncs it, the supervisor fsyncs ``archive/`` and only then

@@ -10,13 +10,13 @@ fsync of its own.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import msgspec
 from msgspec import Struct
 
 from engine import model as m
+from engine.archive.atomic import write_atomic
 from engine.render import renderer
 from engine.render.context import RenderContext
 
@@ -44,9 +44,7 @@ def render(batch: m.Batch, tz_name: str, tz) -> Fragments:
 
 
 def write(path: Path, frags: Fragments) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(_ENC.encode(frags))
-    os.replace(tmp, path)
+    write_atomic(path, _ENC.encode(frags), durable=False)     # a cache: rebuildable
 
 
 def read(path: Path, batch: m.Batch, tz_name: str) -> Fragments | None:

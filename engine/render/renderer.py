@@ -25,7 +25,7 @@ from types import ModuleType
 import orjson
 
 from engine import model as m
-from engine._native.select import choose
+from engine._native.native_or_twin import choose
 from engine.archive import layout
 from engine.render import day_notes, messages_jsonl, result_json
 from engine.render.context import EPOCH, LocalClock, RenderContext, clock_for

@@ -73,13 +73,18 @@ class _Job:
     permit: list[int]           # the pieces of one submit still out: one permit for all
 
 
+# Jobs in flight per worker: enough that a worker never waits for the next job while its
+# last acknowledgement travels back, few enough that the rings' memory stays small.
+JOBS_PER_WORKER = 4
+
+
 class Dispatch:
     def __init__(self, workers: int, streams: int, root: Path, tz: str, tally: Tally,
                  outcome: Outcome, stop: asyncio.Event):
         self.loop = asyncio.get_running_loop()
         self.tally, self.outcome, self.stop = tally, outcome, stop
-        self.permits = asyncio.Semaphore(4 * workers)
-        self._wake = 4 * workers + 2 * streams     # enough for every waiter there can be
+        self.permits = asyncio.Semaphore(JOBS_PER_WORKER * workers)
+        self._wake = JOBS_PER_WORKER * workers + 2 * streams   # every waiter there can be
         self.jobs: dict[int, _Job] = {}
         self.dests: list[Destination] = []
         self.broken = False

@@ -117,7 +117,7 @@ input text with U+0000 replaced by U+FFFD.
 
 from __future__ import annotations
 
-from engine._native.select import NativeRequired, choose
+from engine._native.native_or_twin import NativeRequired, choose
 from engine.model import kinds
 
 from . import _pytext

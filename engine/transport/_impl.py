@@ -1,6 +1,6 @@
 """Which ring core this process uses: the native build, else the pure-Python twin."""
 
-from engine._native.select import NativeRequired, choose
+from engine._native.native_or_twin import NativeRequired, choose
 
 from . import _pyring
 
