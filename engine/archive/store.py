@@ -1,7 +1,6 @@
-"""One chat's folder: the archive of record (``archive/``: history segments
-``<lo>-<hi>.<run>.<seq>.seg`` and refresh segments ``refresh.<run>.<n>.seg``, see
-segment.py), the checkpoint (``state/checkpoint.json``: the catalogue of durable segments
-and the output state) and the render cache (``state/render/``); names in layout.py.
+"""One chat's folder: the archive of record (``archive/``, segment.py), the checkpoint
+(``state/checkpoint.json``: the catalogue of durable segments and the output state) and
+the render cache (``state/render/``); every name in layout.py.
 
 The catalogue in the checkpoint is the truth: a segment file exists on disk before it
 is listed (the worker fsyncs it, the supervisor fsyncs ``archive/`` and only then
@@ -35,6 +34,7 @@ import orjson
 from msgspec import Struct
 
 from engine import model as m
+from engine.archive import layout
 from engine.archive.atomic import fsync_dir, write_atomic
 from engine.archive.layout import NESTED, QUARANTINE
 from engine.archive.lock import ChatLock
@@ -107,9 +107,9 @@ class ChatStore:
     def __init__(self, root: Path, checkpoint: Checkpoint, vault: str | None = None):
         self.root = root
         self.vault = vault or root.name   # the folder's path inside --out (note links)
-        self.archive = root / "archive"
-        self.state = root / "state"
-        self.render_cache = self.state / "render"
+        self.archive = root / layout.ARCHIVE
+        self.state = root / layout.STATE
+        self.render_cache = self.state / layout.RENDER_CACHE
         self.cp = checkpoint
         self.notices: list[str] = []      # what opening the folder found and did (one line each)
         self._lock: ChatLock | None = None
@@ -160,7 +160,7 @@ class ChatStore:
                                f"kept as state/{aside.name}, rebuilt from the archive")
                 cp, rebuilt = None, True
             else:
-                if cp is None and _segment_files(root / "archive"):
+                if cp is None and _segment_files(root / layout.ARCHIVE):
                     notices.append(f"{root.name}: state/checkpoint.json is missing; rebuilt "
                                    f"from the archive")
                     rebuilt = True
@@ -202,7 +202,7 @@ class ChatStore:
 
     @staticmethod
     def read_checkpoint(root: Path) -> Checkpoint | None:
-        path = root / "state" / "checkpoint.json"
+        path = layout.checkpoint(root)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -231,7 +231,7 @@ class ChatStore:
                 if entry.is_file() and entry.name.startswith(".") \
                         and entry.name.endswith(".tmp"):
                     os.unlink(entry.path)
-        markdown = self.root / "markdown"
+        markdown = self.root / layout.MARKDOWN
         if markdown.is_dir():
             for tmp in markdown.rglob(".*.tmp"):
                 tmp.unlink()
@@ -301,7 +301,7 @@ class ChatStore:
         """Make the catalogue durable. Every listed segment was fsynced by its writer;
         fsyncing ``archive/`` makes their renames durable before the list moves on."""
         fsync_dir(self.archive)
-        write_atomic(self.state / "checkpoint.json", _CP_ENC.encode(self.cp))
+        write_atomic(self.state / layout.CHECKPOINT, _CP_ENC.encode(self.cp))
 
     def add(self, seg: Segment) -> None:
         self.cp.segments.append(seg)
@@ -326,8 +326,8 @@ class ChatStore:
 # ---- recovery -----------------------------------------------------------------------------------
 def _segment_files(archive: Path) -> list[str]:
     try:
-        return [e.name for e in os.scandir(archive)
-                if e.is_file() and e.name.endswith(".seg") and not e.name.startswith(".")]
+        return [e.name for e in os.scandir(archive) if e.is_file()
+                and e.name.endswith(layout.SEGMENT_SUFFIX) and not e.name.startswith(".")]
     except FileNotFoundError:
         return []
 
@@ -349,8 +349,8 @@ def _set_aside_file(path: Path, folder: Path) -> Path:
 def _recover_runs(root: Path) -> list[RunRecord]:
     """The run history, from chat.json / topic.json / thread.json or manifest.json."""
     best: list[RunRecord] = []
-    for name, key in (("chat.json", "exports"), ("thread.json", "exports"),
-                      ("topic.json", "exports"), ("manifest.json", "runs")):
+    for name, key in (*((n, "exports") for n in layout.RUN_RECORDS),
+                      (layout.MANIFEST, "runs")):
         try:
             runs = msgspec.convert(orjson.loads((root / name).read_bytes()).get(key) or [],
                                    list[RunRecord])
@@ -363,7 +363,7 @@ def _recover_runs(root: Path) -> list[RunRecord]:
 
 def _recover_zone(root: Path) -> str:
     try:
-        tz = orjson.loads((root / "manifest.json").read_bytes()).get("tz")
+        tz = orjson.loads((root / layout.MANIFEST).read_bytes()).get("tz")
     except (OSError, orjson.JSONDecodeError, AttributeError):
         return ""
     return tz if isinstance(tz, str) else ""
@@ -376,9 +376,9 @@ def _recover_meta(root: Path) -> ChatMeta | None:
     """Who the chat is, without Telegram: the first readable segment names it, chat.json
     (if any) adds its kind, title and username. The next export replaces all of it."""
     ref = None
-    for name in sorted(_segment_files(root / "archive"), key=catalogue_order):
+    for name in sorted(_segment_files(root / layout.ARCHIVE), key=catalogue_order):
         try:
-            batch = read_segment_file(root / "archive" / name)
+            batch = read_segment_file(root / layout.ARCHIVE / name)
         except (DamagedSegment, OSError):
             continue
         ref = batch.chat
@@ -389,7 +389,7 @@ def _recover_meta(root: Path) -> ChatMeta | None:
         return None
     meta = ChatMeta(ref, _KIND[ref.kind], title or "", username)
     try:
-        info = orjson.loads((root / "chat.json").read_bytes())
+        info = orjson.loads((root / layout.CHAT_JSON).read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return meta
     if isinstance(info, dict) and info.get("id") == ref.id:

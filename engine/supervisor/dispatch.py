@@ -10,8 +10,8 @@ catalogues and checkpoints, the permits, the tally and the run's ``Outcome``. No
 here needs a lock.
 
 Backpressure: a fetch stream takes a permit before it reads the first page of a job, so
-at most ``4 × workers`` jobs are unacknowledged; the permit comes back once the job
-(every piece it was cut into to fit a ring) is acknowledged or failed.
+at most ``JOBS_PER_WORKER × workers`` jobs are unacknowledged; the permit comes back once
+the job (every piece it was cut into to fit a ring) is acknowledged or failed.
 
 A job writes into a ``Destination``: the chat's own store, or a comment thread's store
 nested in the chat's folder (its ``folder``; the worker writes there). A segment enters

@@ -3,7 +3,7 @@
     resolve target → open the chat folder (crash leftovers removed) → takeout session
     → --refresh-edits (refresh.py) → plan the spans the archive lacks (planning.py)
     → fetch them oldest first, several spans at once (fetch.py) → jobs to the worker
-    pool (dispatch.py: at most ``4 × workers`` unacknowledged; acknowledged segments
+    pool (dispatch.py: at most ``JOBS_PER_WORKER × workers`` unacknowledged; segments
     enter the checkpoint, coalesced every 0.5 s and at the end) → assemble the outputs
     from the archive → --comments (threads.py).
 
