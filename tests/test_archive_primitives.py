@@ -64,6 +64,26 @@ def test_chat_folders_and_clash_numbering():
         ["a.tar.gz", "a (1).tar.gz", "a (2).tar.gz", "b"]
 
 
+def test_a_clash_at_full_length_still_gets_its_number():
+    """The counter used to be cut off again by the length cap: the taken name came back
+    and dedupe looped forever on a second 300-character file name."""
+    name = safe_name("x" * 300 + ".bin")
+    taken = {name}
+    second = dedupe(name, taken)
+    assert second.endswith("x (1).bin") and len(second.encode()) == MAX_BYTES
+    assert dedupe(name, taken).endswith("x (2).bin")
+    long_ext = "a." + "b" * 253                     # no room for the counter before the dot
+    assert dedupe(long_ext, {long_ext}).endswith("b (1)")
+    assert len(dedupe(long_ext, {long_ext}).encode()) == MAX_BYTES
+
+
+def test_a_cut_never_ends_in_a_dot_and_the_limit_is_the_callers():
+    name = safe_name("a" * 254 + "." + "b" * 40)     # extension too long to keep
+    assert name == "a" * 254
+    assert safe_name("y" * 300 + ".mp4", limit=245) == "y" * 241 + ".mp4"
+    assert safe_name("\ud800x.txt") == "_x.txt", "a lone surrogate does not crash the encoder"
+
+
 def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
     target = tmp_path / "result.json"
     write_atomic(target, b"old")

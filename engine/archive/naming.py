@@ -21,20 +21,29 @@ _BIDI = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 
 
+def _cut(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` within ``limit`` UTF-8 bytes (no character cut in half)."""
+    return text.encode()[:max(limit, 0)].decode("utf-8", "ignore")
+
+
 def _truncate(name: str, limit: int) -> str:
     """Cut to ``limit`` UTF-8 bytes without splitting a character, keeping the extension."""
     if len(name.encode()) <= limit:
         return name
     stem, dot, ext = name.partition(".")
     ext = (dot + ext) if dot and len((dot + ext).encode()) <= 32 else ""
-    room = limit - len(ext.encode())
-    stem = (stem if ext else name).encode()[:room].decode("utf-8", "ignore")
-    return stem + ext
+    if ext:
+        return _cut(stem, limit - len(ext.encode())) + ext
+    # the cut may land after a dot or a space, which Windows would silently drop
+    return _cut(name, limit).rstrip(". ")
 
 
-def safe_name(name: str | None, fallback: str = "file") -> str:
-    """A single path component that is safe on Linux, macOS and Windows."""
-    name = unicodedata.normalize("NFC", name or "").translate(_BIDI)
+def safe_name(name: str | None, fallback: str = "file", limit: int = MAX_BYTES) -> str:
+    """A single path component that is safe on Linux, macOS and Windows, at most ``limit``
+    UTF-8 bytes (callers that append to the name, as a thumbnail's suffix does, ask for less)."""
+    # a lone surrogate (Telegram's UTF-16 cut in half) cannot be encoded into a file name
+    name = (name or "").encode("utf-8", "replace").decode()
+    name = unicodedata.normalize("NFC", name).translate(_BIDI)
     name = _UNSAFE.sub("_", name).strip().rstrip(". ")
     while name.startswith("."):        # no hidden files, no "." / ".."
         name = name[1:]
@@ -42,7 +51,7 @@ def safe_name(name: str | None, fallback: str = "file") -> str:
         name = fallback
     if name.partition(".")[0].upper() in _RESERVED:
         name = "_" + name
-    return _truncate(name, MAX_BYTES)
+    return _truncate(name, limit)
 
 
 def slug(title: str | None, limit: int = 48) -> str:
@@ -58,13 +67,19 @@ def chat_folder(kind: str, chat_id: int, title: str | None) -> str:
     return f"{kind}{chat_id}-{slug(title)}"
 
 
-def dedupe(name: str, taken: set[str]) -> str:
+def dedupe(name: str, taken: set[str], limit: int = MAX_BYTES) -> str:
     """``name``, or ``stem (n).ext`` with the first free n (counter before the first dot);
-    the result is added to ``taken``."""
+    the result is added to ``taken``. The stem is shortened to make room for the counter, so
+    a name already at ``limit`` bytes still gets one (cutting the counter off instead would
+    give the taken name back, forever)."""
     candidate, n = name, 0
     stem, dot, ext = name.partition(".")
     while candidate in taken:
         n += 1
-        candidate = _truncate(f"{stem} ({n}){dot}{ext}", MAX_BYTES)
+        tail = f" ({n}){dot}{ext}"
+        base = stem
+        if len(tail.encode()) >= limit:      # an extension too long to keep whole
+            tail, base = f" ({n})", name
+        candidate = _cut(base, limit - len(tail.encode())) + tail
     taken.add(candidate)
     return candidate
