@@ -1,7 +1,7 @@
 """Media kinds, folders and file names as Telegram Desktop makes them (issue 12, not yet wired
 into the export), and the --media / --max-media-size parsers.
 
-The expectations are the facts in /work/shared/MEDIA_NOTES.md section 3 (read from tdesktop's
+The expectations are the facts in ../shared/MEDIA_NOTES.md section 3 (read from tdesktop's
 export_data_types.cpp, export_api_wrap.cpp and export_output_file.cpp at 929032d5).
 """
 

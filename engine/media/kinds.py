@@ -1,7 +1,7 @@
 """Which kind of media a message carries, in Telegram Desktop's terms and in the user's.
 
 Telegram Desktop answers two different questions about a document, and tgarc must answer both
-the same way (tdesktop export_data_types.cpp, /work/shared/MEDIA_NOTES.md 3.1 and 3.3):
+the same way (tdesktop export_data_types.cpp, ../shared/MEDIA_NOTES.md 3.1 and 3.3):
 
 * the **folder** it lands in (``DocumentFolder``): video file > animated > sticker > voice >
   round > ``files``. A GIF sent as MP4 and a video sticker carry a video attribute, so they

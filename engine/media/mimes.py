@@ -8,7 +8,7 @@ first glob of every type and alias in shared-mime-info 2.2's freedesktop.org.xml
 ``python -m engine.media.mimes /usr/share/mime/packages/freedesktop.org.xml`` (and checked
 against the system's copy by tests/test_media_names.py). Telegram Desktop's own overrides
 (core/mime_type.cpp ``MimeTypeForName``) come first: its sticker and theme types are not in
-shared-mime-info. See /work/shared/MEDIA_NOTES.md 3.2 and docs/media.md.
+shared-mime-info. See ../shared/MEDIA_NOTES.md 3.2 and docs/media.md.
 """
 
 from __future__ import annotations

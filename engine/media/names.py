@@ -1,7 +1,7 @@
 """The name and place of each media file in a chat folder, as Telegram Desktop gives them.
 
 Read from tdesktop's export code (export_data_types.cpp, output/export_output_file.cpp;
-/work/shared/MEDIA_NOTES.md 3.1-3.2):
+../shared/MEDIA_NOTES.md 3.1-3.2):
 
 * photos: ``photos/photo_N@DD-MM-YYYY_HH-MM-SS.jpg``;
 * a document with a file name keeps it (made safe); one without gets a name by kind:
