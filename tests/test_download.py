@@ -30,6 +30,7 @@ from engine.telegram.download import (
     location_of,
 )
 from engine.telegram.download_journal import HEADER, RECORD, Journal
+from engine.telegram.download_lanes import Lanes
 from engine.telegram.download_plan import ONE_MB, PART_SIZES, legal, plan
 from engine.telegram.middleware import Link, TelegramStats, stack
 
@@ -347,4 +348,31 @@ def test_a_journal_is_believed_only_beside_its_part_file_and_up_to_a_torn_record
             journal.close()
             got = await download(s.call, s.location(), size, dest, part=HALF)
             assert (got.fetched, got.sha256) == (5, sha())
+    run(body())
+
+
+def test_an_empty_file_needs_no_request(tmp_path):
+    async def body():
+        async with Served() as s:
+            got = await download(s.call, s.location(), 0, tmp_path / "empty")
+            assert (got.parts, got.sha256) == (0, hashlib.sha256(b"").hexdigest())
+            assert (tmp_path / "empty").read_bytes() == b"" and s.got() == 0
+    run(body())
+
+
+@pytest.mark.parametrize("rules", [[], [Rule("GetFileRequest", "drop_before", nth=4)]])
+def test_extra_connections_share_the_key_and_survive_a_drop(tmp_path, rules):
+    async def body():
+        async with Served(rules) as s:
+            lanes = Lanes(s.client, s.call, 3, s.stats, timeout=5, backoff=0.01)
+            try:
+                got = await download(lanes.call, s.location(), len(files.content(BIG)),
+                                     tmp_path / "big.bin", part=HALF, parallel=6)
+            finally:
+                await lanes.close()
+            assert got.sha256 == sha() and got.fetched == 7
+            ok = [c.connection for c in s.dc.calls_to("GetFileRequest") if c.outcome == "ok"]
+            # a dropped lane's calls in flight (2) may be answered twice; the lane reopens
+            assert 7 <= len(ok) <= 7 + 2 * bool(rules) and len(set(ok)) == 3 + bool(rules)
+            assert (s.stats.retries >= 1) == bool(rules)
     run(body())
