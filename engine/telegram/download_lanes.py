@@ -1,0 +1,81 @@
+"""More connections to the home DC for downloads: an experiment, not wired anywhere.
+
+Telethon carries all of a client's requests over one ``MTProtoSender``, which is one TCP
+connection. They are pipelined on it, but they share its window. ``Lanes`` opens
+``n - 1`` more senders to the session's own DC with the session's own auth key. No
+``auth.exportAuthorization`` is needed on the home DC, so this is what
+GeiserX/Telegram-Archive does (shared/MEDIA_NOTES.md 4.2). Each sender starts with
+``invokeWithLayer(initConnection(help.getConfig))``, as Telethon's own connect does.
+Requests go to the connections in turn, and each connection has its own middleware stack.
+A sender is built with ``auto_reconnect=False``, so a dropped lane fails its calls at once
+instead of being reconnected silently by Telethon. It is reconnected on its next call, so
+``Retry``'s resend lands on a fresh connection.
+
+Against fakedc it bought nothing (docs/download.md, "Several connections"). fakedc's
+``bandwidth`` and ``rtt`` delay each reply, not each connection, so only the number of
+requests in flight counts there. It is kept, with a test, for the real Telegram, whose
+official client grows to 8 connections per DC for downloads. It uses Telethon internals
+(``_connection``, ``_init_request``, ``_log``, ``_proxy``, ``_local_addr``), and the test
+fails if an upgrade moves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+
+from telethon import functions
+from telethon.network import MTProtoSender
+from telethon.tl.alltlobjects import LAYER
+
+from engine.telegram.middleware import TelegramStats, stack
+
+
+class _Lane:
+    def __init__(self, client):
+        self.client = client
+        self.sender = MTProtoSender(client.session.auth_key, loggers=client._log, retries=0,
+                                    auto_reconnect=False)
+        self._lock = asyncio.Lock()
+
+    async def _up(self) -> None:
+        async with self._lock:              # one reconnect, however many calls wait
+            if self.sender.is_connected():
+                return
+            gone = getattr(self.sender, "_disconnected", None)
+            if gone is not None and gone.done() and not gone.cancelled():
+                gone.exception()      # why the last connection ended: the call saw it
+            c, s = self.client, self.client.session
+            await self.sender.connect(c._connection(
+                s.server_address, s.port, s.dc_id, loggers=c._log, proxy=c._proxy,
+                local_addr=c._local_addr))
+            c._init_request.query = functions.help.GetConfigRequest()
+            await self.sender.send(functions.InvokeWithLayerRequest(LAYER, c._init_request))
+
+    async def __call__(self, request):
+        await self._up()
+        return await self.sender.send(request)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.sender.disconnect()
+
+
+class Lanes:
+    """``call``: a middleware-wrapped call that spreads requests over the main connection
+    (``main``, the session's usual stack) and ``n - 1`` extra ones."""
+
+    def __init__(self, client, main, n: int, stats: TelegramStats, **stack_kw):
+        if n < 1:
+            raise ValueError(f"at least one connection, not {n}")
+        self.extra = [_Lane(client) for _ in range(n - 1)]
+        self.calls = [main, *(stack(lane, stats, **stack_kw) for lane in self.extra)]
+        self._next = itertools.cycle(range(n))
+
+    async def call(self, request):
+        return await self.calls[next(self._next)](request)
+
+    async def close(self) -> None:
+        for lane in self.extra:
+            await lane.close()
