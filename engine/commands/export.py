@@ -153,7 +153,7 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
     agg.send(ev.Proc(agg.pid, "aggregator"))
     async with tg.connected(cfg, on_flood=lambda method, s: tally.floods.append(
             ev.Flood(method, s))) as (source, stats, cache):
-        ticker = asyncio.create_task(ticker(agg, tally, stats, cache, exports))
+        ticking = asyncio.create_task(ticker(agg, tally, stats, cache, exports))
         failed: list[str] = []
         try:
             targets = list(cfg.targets)
@@ -180,7 +180,7 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
         except asyncio.CancelledError:
             raise Interrupted() from None
         finally:
-            ticker.cancel()
+            ticking.cancel()
             report_tally(agg, tally, stats, cache, exports)
             if result is not None:
                 result["messages"] = tally.messages
