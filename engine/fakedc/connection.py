@@ -24,7 +24,7 @@ from telethon.tl.core import GzipPacked, MessageContainer
 # the handler modules register their RPCs with rpc.py's registry when imported
 from . import rpc_auth, rpc_history, rpc_members, rpc_search  # noqa: F401
 from .accounts import Account
-from .faults import Call
+from .faults import Call, Link
 from .framing import Framing
 from .handshake import on_plain_packet
 from .rpc import RpcError, dispatch
@@ -76,6 +76,7 @@ class Connection:
         self._seq = 0
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
+        self._link: Link | None = None      # made on first use: dc.bandwidth may change
 
     def close(self):
         if not self._closed:
@@ -118,10 +119,14 @@ class Connection:
         self.writer.write(self.framing.frame(packet))
 
     async def _send(self, body: bytes, content_related: bool = True):
-        """Send with the emulated network: bandwidth cap (round-trip delay is
-        applied per request, before the handler runs)."""
+        """Send with the emulated network: the connection's bandwidth, shared by every
+        reply on it (round-trip delay is applied per request, before the handler runs)."""
         if self.dc.bandwidth:
-            await asyncio.sleep(len(body) / self.dc.bandwidth)
+            if self._link is None or self._link.rate != self.dc.bandwidth:
+                self._link = Link(self.dc.bandwidth)
+            wait = self._link.reserve(len(body))
+            if wait:
+                await asyncio.sleep(wait)
         self._send_now(body, content_related)
         with contextlib.suppress(ConnectionError):
             await self.writer.drain()

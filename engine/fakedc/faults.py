@@ -1,4 +1,5 @@
-"""Declarative fault rules, an account-wide request budget, network emulation, and a call log.
+"""Declarative fault rules, an account-wide request budget, a connection's bandwidth, and a
+call log.
 
 A rule names an RPC (Telethon's request class name, e.g. ``GetHistoryRequest``, or ``*``)
 and when it fires: on the ``nth`` call, on ``every`` n-th call, or with a seeded
@@ -111,6 +112,33 @@ class Budget:
                 return 0
             self._buckets[method] = (tokens, now)
             return max(1, math.ceil((1 - tokens) / self.rate))
+
+
+class Link:
+    """A connection's bandwidth: a token bucket of ``rate`` bytes/s that every reply on the
+    connection draws from, in the order the replies were made.  Replies in flight share the
+    rate, as they share one TCP stream; a cap per reply let 8 parallel requests on a 1 MB/s
+    connection through at 7.3 MB/s.  ``burst``: bytes an idle link sends without waiting
+    (0: every reply waits its own size's worth, as the per-reply cap did for one request).
+
+    ``reserve`` books the bytes at once and says how long to wait, so a reply that arrives
+    behind a big one waits for it (the bucket runs into debt) instead of overtaking it."""
+
+    def __init__(self, rate: float, burst: float = 0.0):
+        if rate <= 0:
+            raise ValueError("a link's rate is positive (None: no cap)")
+        self.rate, self.burst = rate, burst
+        self._tokens = burst
+        self._last: float | None = None
+
+    def reserve(self, nbytes: int, now: float | None = None) -> float:
+        """Seconds until ``nbytes`` booked now have gone through the link."""
+        now = time.monotonic() if now is None else now
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        self._tokens -= nbytes
+        return max(0.0, -self._tokens / self.rate)
 
 
 @dataclass
