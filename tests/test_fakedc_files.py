@@ -6,18 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import random
+import signal
+import struct
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import pytest
 from telethon import TelegramClient
 from telethon.sessions import StringSession
 from telethon.tl import functions, types
 
-from engine.fakedc import files
+from engine.fakedc import bigfiles, files
 from engine.fakedc.corpus import Corpus
 from engine.fakedc.faults import Link
 from engine.fakedc.server import FakeDC
 
 PART = 128 * 1024
+MIB = 1 << 20
 
 
 def run(coro, timeout=120):
@@ -107,3 +116,112 @@ def test_each_connection_gets_the_cap():
             assert 1.6 <= double / single <= 2.4, (single, double)
             assert single <= 1.1 * cap and double <= 2.2 * cap
     run(body())
+
+
+# ---- big files, made per offset ---------------------------------------------------------------
+
+def shake_stream(fid, offset, length):
+    """The documented stream, written out again without bigfiles.py's help."""
+    out = b"".join(hashlib.shake_128(struct.pack("<QQ", fid, k)).digest(1 << 16)
+                   for k in range(offset >> 16, ((offset + length - 1) >> 16) + 1))
+    start = offset - (offset >> 16 << 16)
+    return out[start:start + length]
+
+
+def test_a_big_files_bytes_are_a_counter_mode_stream_over_its_id():
+    size = 3 * MIB + 777
+    fid = bigfiles.big_id(5, size)
+    assert bigfiles.decode(fid) == (5, size) and files.known(fid) and files.size(fid) == size
+    assert files.decode_id(fid) is None and bigfiles.decode(files.file_id("big", 0)) is None
+    for offset, length in [(0, 100), (65_500, 200), (MIB - 1024, 2048), (size - 10, 4096)]:
+        want = shake_stream(fid, offset, min(length, size - offset))
+        assert bigfiles.read(fid, offset, length) == files.read(fid, offset, length) == want
+    whole = b"".join(bigfiles.chunks(fid, 300_000))
+    assert len(whole) == size and whole[MIB:MIB + 99] == shake_stream(fid, MIB, 99)
+    assert bigfiles.sha256(fid) == hashlib.sha256(whole).hexdigest()
+    assert bigfiles.read(bigfiles.big_id(6, size), 0, 64) != whole[:64]
+
+
+@pytest.mark.parametrize(("spec", "want"), [
+    ("1:200M", (1, 200 * MIB)), ("3:4096", (3, 4096)), ("2:1.5G", (2, 3 << 29)),
+    ("1:10MiB", (1, 10 * MIB)), ("2:5k", (2, 5120)),
+])
+def test_big_file_specs(spec, want):
+    assert bigfiles.parse_spec(spec) == want
+
+
+@pytest.mark.parametrize("spec", ["200M", "0:1M", "x:1M", "1:", "1:0", "1:2T"])
+def test_bad_big_file_specs_are_refused(spec):
+    with pytest.raises(ValueError):
+        bigfiles.parse_spec(spec)
+
+
+def test_big_files_join_the_corpus_only_when_asked_and_download_whole():
+    size = 20 * MIB + 12_345
+
+    async def body():
+        async with served() as plain:
+            assert plain.big_messages == [] and plain.corpus.chats["channel"].top_id == 300
+        async with served(big_files=((2, size),)) as dc, client_of(dc) as client:
+            assert dc.big_messages == [301, 302]
+            msgs = await client.get_messages("tgarc_demo", ids=dc.big_messages)
+            docs = [m.document for m in msgs]
+            assert [d.size for d in docs] == [size, size]
+            assert [m.file.name for m in msgs] == ["big0.bin", "big1.bin"]
+            assert docs[0].id != docs[1].id
+            data = await client.download_media(msgs[1], file=bytes)
+            assert hashlib.sha256(data).hexdigest() == bigfiles.sha256(docs[1].id)
+            loc = types.InputDocumentFileLocation(docs[0].id, docs[0].access_hash,
+                                                  docs[0].file_reference, "")
+            hashes = await client(functions.upload.GetFileHashesRequest(loc, 10 * MIB))
+            assert hashes[0].offset == 10 * MIB and hashes[0].hash == \
+                hashlib.sha256(bigfiles.read(docs[0].id, 10 * MIB, PART)).digest()
+            old = (await client.get_messages("tgarc_demo", ids=200)).document
+            assert files.read(old.id, 0, 4096) == files.content(old.id)[:4096]
+    run(body())
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident set (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
+def test_a_200_mb_file_is_served_in_parts_without_holding_it():
+    size = 200 * 1000 * 1000 + 4321
+    proc = subprocess.Popen([sys.executable, "-m", "engine.fakedc", "serve", "--messages", "50",
+                             "--big-files", f"1:{size}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline(), proc.stdout.readline(), proc.stdout.readline()
+        session = proc.stdout.readline().strip().split("=", 1)[1]
+        rnd = random.Random(12)
+        last = size - size % MIB
+        offsets = [last] + [rnd.randrange(0, size // MIB) * MIB for _ in range(40)]
+
+        async def body():
+            client = TelegramClient(StringSession(session), 1, "x", receive_updates=False)
+            await client.connect()
+            try:
+                loc = await location_of(client, 51)
+                assert (await client.get_messages("tgarc_demo", ids=51)).document.size == size
+                before = _peak_rss(proc.pid)
+                for offset in offsets:
+                    part = await get_file(client, loc, offset, MIB)
+                    assert part.bytes == shake_stream(loc.id, offset, min(MIB, size - offset))
+                precise = rnd.randrange(0, size // MIB) * MIB + rnd.randrange(0, 1021) * 1024
+                part = await get_file(client, loc, precise, 3072, precise=True)
+                assert part.bytes == shake_stream(loc.id, precise, 3072)
+                return before, _peak_rss(proc.pid)
+            finally:
+                await client.disconnect()
+        before, after = run(body())
+        # 41 MiB went out; the file is 200 MB. Parts come and go: the peak barely moves.
+        assert after - before < 24 * MIB, (before, after)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    assert "Traceback" not in proc.stderr.read()

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import sys
 
+from .bigfiles import parse_spec
 from .corpus import Corpus
 from .faults import Budget
 from .server import FakeDC
@@ -23,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--port", type=int, default=0, help="0 picks a free port")
     s.add_argument("--rtt-ms", type=float, default=0.0, help="delay before every reply")
     s.add_argument("--bandwidth", type=float, default=None, help="bytes/s per connection")
+    s.add_argument("--big-files", type=parse_spec, action="append", default=[],
+                   metavar="N:SIZE", help="N more messages in the demo channel, each with a "
+                   "file of SIZE bytes (K/M/G suffixes) made per offset, never held")
     s.add_argument("--budget", type=float, default=None,
                    help="account-wide requests/s per method before FLOOD_WAIT")
     args = p.parse_args(argv)
@@ -32,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
 async def _serve(args) -> int:
     budget = Budget(args.budget) if args.budget else None
     dc = FakeDC(Corpus(seed=args.seed, messages=args.messages, text_only=args.text_only),
-                port=args.port, rtt_ms=args.rtt_ms, bandwidth=args.bandwidth, budget=budget)
+                port=args.port, rtt_ms=args.rtt_ms, bandwidth=args.bandwidth, budget=budget,
+                big_files=tuple(args.big_files))
     await dc.start()
     print(f"port {dc.port}", flush=True)
     # the key first: a reader (tgarc demo) that has the session has everything
@@ -40,6 +45,9 @@ async def _serve(args) -> int:
         print(f"{key}={value}", flush=True)
     print(f"login: phone {dc.corpus.me.phone}, code {dc.login_code}, 2FA password "
           f"{dc.password}", file=sys.stderr, flush=True)
+    if dc.big_messages:
+        print(f"big files: messages {dc.big_messages} of @tgarc_demo", file=sys.stderr,
+              flush=True)
     print("serving; Ctrl-C stops", file=sys.stderr, flush=True)
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.Event().wait()

@@ -20,6 +20,7 @@ import random
 
 from telethon.tl import types
 
+from . import bigfiles
 from .corpus_messages import Messages
 from .world import (
     BASE_DATE,
@@ -52,6 +53,7 @@ class Corpus(Messages):
         self._pools: dict[bool, list] = {}
         self.version = 0          # bumped by every mutation (invalidates cached pages)
         self.file_ref_version = 0  # bumped by expire_file_references()
+        self.attached: dict[tuple[int, int], int] = {}   # (chat id, message id) -> big file id
         self.me = types.User(id=self.ME, is_self=True, access_hash=self._hash(self.ME),
                              first_name="Archivist", last_name="Test", username="archivist",
                              phone="15550001234")
@@ -239,6 +241,17 @@ class Corpus(Messages):
             chat.added[chat.top_id] = (text, sender or chat.members[0])
             self.version += 1
             return chat.top_id
+
+    def add_big_files(self, count: int, size: int, key: str = "channel") -> list[int]:
+        """``count`` new messages at the top of chat ``key``, each carrying a big file of
+        ``size`` bytes (bigfiles.py: made per offset, never held); their message ids."""
+        ids = []
+        for _ in range(count):
+            fid = bigfiles.big_id(len(self.attached), size)
+            mid = self.add_message(key, f"Big file {bigfiles.file_name(fid)}: {size} bytes")
+            self.attached[(self.chats[key].id, mid)] = fid
+            ids.append(mid)
+        return ids
 
     def edit_message(self, key: str, msg_id: int, text: str) -> None:
         chat = self.chats[key]

@@ -11,7 +11,7 @@ import random
 
 from telethon.tl import types
 
-from . import files
+from . import bigfiles, files
 from .world import (
     BIG_FILE_ID,
     CHANNEL_ID,
@@ -31,7 +31,7 @@ from .world import (
 
 class Messages:
     """Message making for ``Corpus``: uses its ``seed``, ``chats``, ``users``, ``ME``,
-    ``file_ref_version`` and ``chat_by_id``."""
+    ``file_ref_version``, ``attached`` (big files) and ``chat_by_id``."""
 
     # ---- messages -------------------------------------------------------------------
     def _mix(self, chat: Chat, msg_id: int) -> int:
@@ -112,6 +112,9 @@ class Messages:
                 kw["replies"] = types.MessageReplies(
                     replies=3, replies_pts=1, comments=True, channel_id=chat.linked,
                     max_id=thread + 3, recent_repliers=[])
+        big = self.attached.get((chat.id, msg_id))
+        if big is not None:
+            kw["media"] = bigfiles.media_for(big, ts, self.file_reference())
         if chat.kind == "user":
             from_id = types.PeerUser(self.ME if msg_id % 2 else chat.id)
             out = msg_id % 2 == 1

@@ -3,7 +3,8 @@
 A file id encodes its kind and seed (``(kind + 1) << 48 | seed``), so the server
 finds the bytes for any id without keeping a table: ``content(id)`` regenerates
 them with ``media.py`` (cached).  Few seeds per kind keep a corpus's media
-cheap; ``upload.getFile`` serves them under Telegram's offset/limit rules.
+cheap; ``upload.getFile`` serves them under Telegram's offset/limit rules.  Big files,
+made per offset and never held, are bigfiles.py's; ``read`` and ``size`` serve both.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from functools import lru_cache
 
 from telethon.tl import types
 
-from . import media
+from . import bigfiles, media
 
 SEEDS = 4                     # distinct files per kind
 ONE_MB = 1 << 20
@@ -65,6 +66,21 @@ def access_hash(fid: int) -> int:
 def content(fid: int) -> bytes:
     kind, seed = decode_id(fid)
     return KINDS[kind][1](seed)
+
+
+def known(fid: int) -> bool:
+    return decode_id(fid) is not None or bigfiles.decode(fid) is not None
+
+
+def size(fid: int) -> int:
+    return bigfiles.size_of(fid) if bigfiles.decode(fid) else len(content(fid))
+
+
+def read(fid: int, offset: int, limit: int) -> bytes:
+    """Bytes ``[offset, offset + limit)`` of any file this catalogue knows."""
+    if bigfiles.decode(fid):
+        return bigfiles.read(fid, offset, limit)
+    return content(fid)[offset : offset + limit]
 
 
 def _date(ts: int) -> dt.datetime:

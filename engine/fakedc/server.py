@@ -62,8 +62,13 @@ class FakeDC(Served):
     def __init__(self, corpus: Corpus | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  rules: list[Rule] | None = None, budget: Budget | None = None,
                  rtt_ms: float = 0.0, bandwidth: float | None = None,
-                 gzip_min_bytes: int | None = None, mtproxy_secret: bytes | None = None):
+                 gzip_min_bytes: int | None = None, mtproxy_secret: bytes | None = None,
+                 big_files: tuple[tuple[int, int], ...] = ()):
         self.corpus = corpus or Corpus()
+        # (count, size) each: messages at the top of @tgarc_demo carrying big files
+        # (bigfiles.py); only when asked, so the default corpus stays as it is
+        self.big_messages = [mid for n, size in big_files
+                             for mid in self.corpus.add_big_files(n, size)]
         self.host = require_loopback(host)
         self._port = port
         self.rules = list(rules or [])
