@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from telethon import TelegramClient
+from telethon import TelegramClient, errors
 from telethon.sessions import StringSession
 from telethon.tl import functions, types
 
 from engine.fakedc import bigfiles, files
 from engine.fakedc.corpus import Corpus
-from engine.fakedc.faults import Link
+from engine.fakedc.faults import Budget, Link, Rule
 from engine.fakedc.server import FakeDC
 
 PART = 128 * 1024
@@ -225,3 +225,133 @@ def test_a_200_mb_file_is_served_in_parts_without_holding_it():
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
     assert "Traceback" not in proc.stderr.read()
+
+
+# ---- every fault rule on upload.getFile ---------------------------------------------------------
+
+@pytest.mark.parametrize(("rule", "error", "check"), [
+    (Rule("GetFileRequest", "flood_wait", nth=1, seconds=120), errors.FloodWaitError,
+     lambda e: e.seconds == 120),
+    (Rule("GetFileRequest", "flood_premium", nth=1, seconds=90), errors.FloodPremiumWaitError,
+     lambda e: e.seconds == 90),
+    (Rule("GetFileRequest", "file_migrate", nth=1, dc=4), errors.FileMigrateError,
+     lambda e: e.new_dc == 4),
+    (Rule("GetFileRequest", "file_ref", nth=1), errors.FileReferenceExpiredError, None),
+    (Rule("GetFileRequest", "server_error", nth=1), errors.ServerError, None),
+    (Rule("GetFileRequest", "error", nth=1, code=400, message="CHANNEL_PRIVATE"),
+     errors.ChannelPrivateError, None),
+])
+def test_error_rules_refuse_a_part_and_the_retry_gets_it(rule, error, check):
+    async def body():
+        async with served(rules=[rule]) as dc, \
+                client_of(dc, request_retries=0, raise_last_call_error=True) as client:
+            loc = await location_of(client)
+            with pytest.raises(error) as err:
+                await get_file(client, loc, 2 * PART)
+            assert check is None or check(err.value)
+            assert (await get_file(client, loc, 2 * PART)).bytes == \
+                files.read(loc.id, 2 * PART, PART)
+            calls = dc.calls_to("GetFileRequest")
+            assert [c.outcome.split()[0] for c in calls] == ["rpc_error", "ok"]
+            assert calls[0].args == calls[1].args == {"offset": 2 * PART, "limit": PART,
+                                                      "file": loc.id}
+    run(body())
+
+
+@pytest.mark.parametrize("kind", ["drop_before", "drop_after", "bad_salt", "outage"])
+def test_lost_connections_and_salts_still_deliver_the_part(kind):
+    async def body():
+        rule = Rule("GetFileRequest", kind, nth=1, seconds=1)
+        async with served(rules=[rule]) as dc, client_of(dc) as client:
+            loc = await location_of(client)
+            part = await get_file(client, loc, 5 * PART)
+            assert part.bytes == files.read(loc.id, 5 * PART, PART)
+            assert (await get_file(client, loc, 6 * PART)).bytes == \
+                files.read(loc.id, 6 * PART, PART)
+            first = dc.calls_to("GetFileRequest")[0].outcome
+            assert first == {"drop_before": "dropped before reply", "drop_after": "ok",
+                             "bad_salt": "ok", "outage": "outage 1 s"}[kind]
+            if kind in ("drop_before", "outage"):     # Telethon sent it again
+                assert dc.calls_to("GetFileRequest")[1].outcome == "ok"
+            if kind == "outage":
+                assert dc.outages == 1
+    run(body())
+
+
+def test_a_lost_reply_leaves_the_request_waiting_and_the_connection_usable():
+    async def body():
+        rule = Rule("GetFileRequest", "no_reply", nth=1)
+        async with served(rules=[rule]) as dc, client_of(dc) as client:
+            loc = await location_of(client)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(get_file(client, loc, 0), 0.5)
+            assert (await get_file(client, loc, 0)).bytes == files.read(loc.id, 0, PART)
+            assert [c.outcome for c in dc.calls_to("GetFileRequest")] == ["no reply", "ok"]
+    run(body())
+
+
+def test_the_budget_counts_file_parts():
+    async def body():
+        budget = Budget(0.2, burst=2, methods=("GetFileRequest",))
+        async with served(budget=budget) as dc, \
+                client_of(dc, flood_sleep_threshold=0) as client:
+            loc = await location_of(client)
+            await get_file(client, loc, 0)
+            await get_file(client, loc, PART)
+            with pytest.raises(errors.FloodWaitError) as err:
+                await get_file(client, loc, 2 * PART)
+            assert 1 <= err.value.seconds <= 5
+    run(body())
+
+
+def test_a_rule_for_one_file_leaves_the_others_alone():
+    rule = Rule("GetFileRequest", "server_error", nth=2, file_id=77)
+    assert not rule.matches("GetFileRequest", 78) and not rule.matches("GetFileRequest")
+    assert [rule.matches("GetFileRequest", 77) for _ in range(3)] == [False, True, False]
+    assert rule.calls == 3
+
+
+def test_an_expired_reference_stays_expired_until_the_message_is_fetched_again():
+    async def body():
+        async with served() as dc, client_of(dc, request_retries=0) as client:
+            loc = await location_of(client)
+            rule = Rule("GetFileRequest", "expire_ref", nth=2, file_id=loc.id)
+            dc.rules.append(rule)
+            photo_msg = next(m for m in await client.get_messages("tgarc_demo", limit=20)
+                             if m.photo)
+            photo = types.InputPhotoFileLocation(photo_msg.photo.id, photo_msg.photo.access_hash,
+                                                 photo_msg.photo.file_reference, "y")
+            assert (await get_file(client, loc, 0)).bytes == files.read(loc.id, 0, PART)
+            for _ in range(2):        # the rule fired once; the old reference stays refused
+                with pytest.raises(errors.FileReferenceExpiredError):
+                    await get_file(client, loc, PART)
+            assert rule.fired == 1
+            # other files keep their references
+            assert (await get_file(client, photo, 0, 4096)).bytes == \
+                files.read(photo.id, 0, 4096)
+            fresh = (await client.get_messages("tgarc_demo", ids=200)).document
+            assert fresh.file_reference != loc.file_reference
+            page = await client.get_messages("tgarc_demo", limit=1, offset_id=201)
+            assert page[0].document.file_reference == fresh.file_reference
+            renewed = types.InputDocumentFileLocation(fresh.id, fresh.access_hash,
+                                                      fresh.file_reference, "")
+            assert (await get_file(client, renewed, PART)).bytes == \
+                files.read(loc.id, PART, PART)
+    run(body())
+
+
+def test_telethon_refetches_a_documents_message_when_its_reference_expires_mid_download():
+    async def body():
+        async with served(big_files=((1, 3 * MIB),)) as dc, client_of(dc) as client:
+            msg = await client.get_messages("tgarc_demo", ids=dc.big_messages[0])
+            dc.rules.append(Rule("GetFileRequest", "expire_ref", nth=3,
+                                 file_id=msg.document.id))
+            data = await client.download_media(msg, file=bytes)
+            assert hashlib.sha256(data).hexdigest() == bigfiles.sha256(msg.document.id)
+            outcomes = [c.outcome for c in dc.calls_to("GetFileRequest")]
+            assert outcomes[2] == "rpc_error 400 FILE_REFERENCE_EXPIRED"
+            refused = next(i for i, c in enumerate(dc.calls) if c.outcome == outcomes[2])
+            after = [c.method for c in dc.calls[refused:]]
+            assert after.index("GetMessagesRequest") < len(after) - 1    # then more parts
+            assert after[-1] == "GetFileRequest"
+    run(body())

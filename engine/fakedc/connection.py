@@ -213,36 +213,48 @@ class Connection:
         if self.account.user_id is None and not rpc_auth.allowed_without_login(request):
             await self._reply_error(msg_id, 401, "AUTH_KEY_UNREGISTERED", method)
             return
-        for rule in self.dc.rules:
-            if not rule.matches(method):
-                continue
-            err = rule.rpc_error()
-            if err:
-                await self._reply_error(msg_id, *err, method)
-                return
-            if rule.kind == "drop_before":
-                self._log(method, request, "dropped before reply")
-                self.close()
-                return
-            if rule.kind == "no_reply":
-                self._log(method, request, "no reply")
-                return
-            if rule.kind in ("outage", "blackhole"):
-                self._log(method, request, f"{rule.kind} {rule.seconds} s")
-                self.dc.offline(rule.seconds, silent=rule.kind == "blackhole")
-                return
-            if rule.kind == "bad_salt":
-                self.dc.salt = struct.unpack("<q", os.urandom(8))[0]
-            if rule.kind == "drop_after":
-                await self._reply(msg_id, request, method)
-                self.close()
-                return
+        if await self._faults(msg_id, request, method):
+            return
         if self.dc.budget is not None:
             wait = self.dc.budget.take(method)
             if wait:
                 await self._reply_error(msg_id, 420, f"FLOOD_WAIT_{wait}", method)
                 return
         await self._reply(msg_id, request, method)
+
+    async def _faults(self, msg_id: int, request, method: str) -> bool:
+        """The DC's fault rules, in order; True when one of them answered the request (or
+        dropped it, or the connection)."""
+        location = getattr(request, "location", None)
+        fid = getattr(location, "id", None)
+        for rule in self.dc.rules:
+            if not rule.matches(method, fid):
+                continue
+            if rule.kind == "expire_ref" and fid is not None:
+                self.dc.corpus.expire_file_reference(fid)
+            err = rule.rpc_error()
+            if err:
+                # a file request's log entry keeps its offset (which part was refused)
+                await self._reply_error(msg_id, *err, method, request if fid else None)
+                return True
+            if rule.kind == "drop_before":
+                self._log(method, request, "dropped before reply")
+                self.close()
+                return True
+            if rule.kind == "no_reply":
+                self._log(method, request, "no reply")
+                return True
+            if rule.kind in ("outage", "blackhole"):
+                self._log(method, request, f"{rule.kind} {rule.seconds} s")
+                self.dc.offline(rule.seconds, silent=rule.kind == "blackhole")
+                return True
+            if rule.kind == "bad_salt":
+                self.dc.salt = struct.unpack("<q", os.urandom(8))[0]
+            if rule.kind == "drop_after":
+                await self._reply(msg_id, request, method)
+                self.close()
+                return True
+        return False
 
     async def _reply(self, msg_id: int, request, method: str):
         try:
@@ -270,8 +282,11 @@ class Connection:
         args = {}
         if request is not None:
             for k in ("offset_id", "add_offset", "limit", "min_id", "max_id", "offset_date",
-                      "username", "id"):
+                      "username", "id", "offset"):
                 v = getattr(request, k, None)
                 if v is not None and not isinstance(v, list):
                     args[k] = v
+            fid = getattr(getattr(request, "location", None), "id", None)
+            if fid is not None:
+                args["file"] = fid
         self.dc.log(Call(method, args, time.monotonic(), outcome, self.id))

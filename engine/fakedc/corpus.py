@@ -53,6 +53,7 @@ class Corpus(Messages):
         self._pools: dict[bool, list] = {}
         self.version = 0          # bumped by every mutation (invalidates cached pages)
         self.file_ref_version = 0  # bumped by expire_file_references()
+        self.file_epochs: dict[int, int] = {}   # file id -> expire_file_reference() calls
         self.attached: dict[tuple[int, int], int] = {}   # (chat id, message id) -> big file id
         self.me = types.User(id=self.ME, is_self=True, access_hash=self._hash(self.ME),
                              first_name="Archivist", last_name="Test", username="archivist",
@@ -264,6 +265,12 @@ class Corpus(Messages):
     def expire_file_references(self) -> None:
         """Every file reference handed out so far stops working (FILE_REFERENCE_EXPIRED)."""
         self.file_ref_version += 1
+        self.version += 1
+
+    def expire_file_reference(self, fid: int) -> None:
+        """File ``fid``'s reference stops working (FILE_REFERENCE_EXPIRED) until the client
+        fetches a message carrying it again, which hands out the new one."""
+        self.file_epochs[fid] = self.file_epochs.get(fid, 0) + 1
         self.version += 1
 
     def delete_messages(self, key: str, ids) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
 
 from telethon.tl import types
@@ -87,9 +88,12 @@ def _date(ts: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
-def media_for(kind: str, seed: int, date: int, file_ref: bytes, name: str | None = None):
-    """The MessageMedia for a message carrying file ``kind``/``seed``."""
+def media_for(kind: str, seed: int, date: int, refs: Callable[[int], bytes],
+              name: str | None = None):
+    """The MessageMedia for a message carrying file ``kind``/``seed``; ``refs(file id)``
+    is the file reference to hand out (the corpus's ``file_reference``)."""
     fid = file_id(kind, seed)
+    file_ref = refs(fid)
     data = content(fid)
     if kind == "photo":
         photo = types.Photo(id=fid, access_hash=access_hash(fid), file_reference=file_ref,

@@ -143,7 +143,7 @@ def _file_of(dc, loc) -> int:
         raise RpcError(400, "LOCATION_INVALID")
     if not files.known(loc.id) or loc.access_hash != files.access_hash(loc.id):
         raise RpcError(400, "FILE_ID_INVALID")
-    if loc.file_reference != dc.corpus.file_reference():
+    if loc.file_reference != dc.corpus.file_reference(loc.id):
         raise RpcError(400, "FILE_REFERENCE_EXPIRED")
     return loc.id
 
