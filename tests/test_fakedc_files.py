@@ -355,3 +355,20 @@ def test_telethon_refetches_a_documents_message_when_its_reference_expires_mid_d
             assert after.index("GetMessagesRequest") < len(after) - 1    # then more parts
             assert after[-1] == "GetFileRequest"
     run(body())
+
+
+# ---- help.getAppConfig ------------------------------------------------------------------------
+
+def test_app_config_names_the_download_queues_and_honours_its_hash():
+    async def body():
+        async with served() as dc, client_of(dc) as client:
+            got = await client(functions.help.GetAppConfigRequest(hash=0))
+            assert isinstance(got, types.help.AppConfig) and got.hash != 0
+            config = {v.key: v.value.value for v in got.config.value}
+            assert config["small_queue_max_active_operations_count"] == 5
+            assert config["large_queue_max_active_operations_count"] == 2
+            assert config["upload_premium_speedup_download"] == 10
+            again = await client(functions.help.GetAppConfigRequest(hash=got.hash))
+            assert isinstance(again, types.help.AppConfigNotModified)
+            assert [c.outcome for c in dc.calls_to("GetAppConfigRequest")] == ["ok", "ok"]
+    run(body())

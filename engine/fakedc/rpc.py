@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+import zlib
 
 from telethon.tl import functions, types
 
@@ -75,6 +76,27 @@ def get_config(dc, conn, req):
         call_ring_timeout_ms=90000, call_connect_timeout_ms=30000,
         call_packet_timeout_ms=10000, me_url_prefix="https://t.me/", caption_length_max=1024,
         message_length_max=4096, webfile_dc_id=2)
+
+
+# What clients read from appConfig before downloading (core.telegram.org/api/config): how
+# many files to fetch at once per DC, below and above 20 MB, and the Premium speed-up.
+APP_CONFIG = {
+    "small_queue_max_active_operations_count": 5,
+    "large_queue_max_active_operations_count": 2,
+    "upload_premium_speedup_download": 10,
+    "upload_max_fileparts_default": 4000,
+    "upload_max_fileparts_premium": 8000,
+}
+APP_CONFIG_HASH = zlib.crc32(repr(sorted(APP_CONFIG.items())).encode()) >> 1
+
+
+@handles(functions.help.GetAppConfigRequest)
+def get_app_config(dc, conn, req):
+    if req.hash == APP_CONFIG_HASH:
+        return types.help.AppConfigNotModified()
+    return types.help.AppConfig(hash=APP_CONFIG_HASH, config=types.JsonObject([
+        types.JsonObjectValue(key, types.JsonNumber(float(value)))
+        for key, value in APP_CONFIG.items()]))
 
 
 @handles(functions.help.GetNearestDcRequest)
