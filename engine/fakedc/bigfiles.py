@@ -15,18 +15,14 @@ and the golden files do not change.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import struct
 from collections.abc import Iterator
-
-from telethon.tl import types
 
 BIG_TAG = 0x5B
 BLOCK = 1 << 16
 MAX_SIZE = (1 << 40) - 1
 MAX_INDEX = (1 << 16) - 1
-MIME = "application/octet-stream"
 
 
 def big_id(index: int, size: int) -> int:
@@ -79,16 +75,6 @@ def sha256(fid: int) -> str:
 
 def file_name(fid: int) -> str:
     return f"big{decode(fid)[0]}.bin"
-
-
-def media_for(fid: int, date: int, file_ref: bytes):
-    """The MessageMedia of a message carrying big file ``fid``."""
-    from .files import access_hash
-    doc = types.Document(id=fid, access_hash=access_hash(fid), file_reference=file_ref,
-                         date=dt.datetime.fromtimestamp(date, dt.UTC), mime_type=MIME,
-                         size=size_of(fid), dc_id=2,
-                         attributes=[types.DocumentAttributeFilename(file_name=file_name(fid))])
-    return types.MessageMediaDocument(document=doc)
 
 
 def parse_spec(spec: str) -> tuple[int, int]:

@@ -11,7 +11,7 @@ import random
 
 from telethon.tl import types
 
-from . import bigfiles, files
+from . import files
 from .world import (
     BIG_FILE_ID,
     CHANNEL_ID,
@@ -119,7 +119,7 @@ class Messages:
                     max_id=thread + 3, recent_repliers=[])
         big = self.attached.get((chat.id, msg_id))
         if big is not None:
-            kw["media"] = bigfiles.media_for(big, ts, self.file_reference(big))
+            kw["media"] = files.big_media(big, ts, self.file_reference(big))
         if chat.kind == "user":
             from_id = types.PeerUser(self.ME if msg_id % 2 else chat.id)
             out = msg_id % 2 == 1

@@ -124,6 +124,16 @@ def media_for(kind: str, seed: int, date: int, refs: Callable[[int], bytes],
                                       round=kind == "round" or None, video=kind == "video" or None)
 
 
+def big_media(fid: int, date: int, file_ref: bytes, dc_id: int = 2):
+    """The MessageMedia of a message carrying big file ``fid`` (bigfiles.py)."""
+    doc = types.Document(id=fid, access_hash=access_hash(fid), file_reference=file_ref,
+                         date=_date(date), mime_type="application/octet-stream",
+                         size=bigfiles.size_of(fid), dc_id=dc_id,
+                         attributes=[types.DocumentAttributeFilename(
+                             file_name=bigfiles.file_name(fid))])
+    return types.MessageMediaDocument(document=doc)
+
+
 def check_range(offset: int, limit: int, precise: bool) -> str | None:
     """Telegram's upload.getFile rules; the error it answers, or None."""
     if limit <= 0 or limit > ONE_MB or limit % (1024 if precise else 4096):
