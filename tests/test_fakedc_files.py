@@ -20,7 +20,7 @@ from telethon import TelegramClient, errors
 from telethon.sessions import StringSession
 from telethon.tl import functions, types
 
-from engine.fakedc import bigfiles, files
+from engine.fakedc import bigfiles, files, keys
 from engine.fakedc.corpus import Corpus
 from engine.fakedc.faults import Budget, Link, Rule
 from engine.fakedc.server import FakeDC
@@ -144,13 +144,14 @@ def test_a_big_files_bytes_are_a_counter_mode_stream_over_its_id():
 
 @pytest.mark.parametrize(("spec", "want"), [
     ("1:200M", (1, 200 * MIB)), ("3:4096", (3, 4096)), ("2:1.5G", (2, 3 << 29)),
-    ("1:10MiB", (1, 10 * MIB)), ("2:5k", (2, 5120)),
+    ("1:10MiB", (1, 10 * MIB)), ("2:5k", (2, 5120)), ("1:3M@4", (1, 3 * MIB, 4)),
 ])
 def test_big_file_specs(spec, want):
     assert bigfiles.parse_spec(spec) == want
 
 
-@pytest.mark.parametrize("spec", ["200M", "0:1M", "x:1M", "1:", "1:0", "1:2T"])
+@pytest.mark.parametrize("spec", ["200M", "0:1M", "x:1M", "1:", "1:0", "1:2T", "1:1M@",
+                                  "1:1M@x", "1:1M@0"])
 def test_bad_big_file_specs_are_refused(spec):
     with pytest.raises(ValueError):
         bigfiles.parse_spec(spec)
@@ -372,3 +373,103 @@ def test_app_config_names_the_download_queues_and_honours_its_hash():
             assert isinstance(again, types.help.AppConfigNotModified)
             assert [c.outcome for c in dc.calls_to("GetAppConfigRequest")] == ["ok", "ok"]
     run(body())
+
+
+# ---- a second DC: exported authorizations, files that live there ------------------------------
+
+@pytest.fixture
+def fresh_telethon_config():
+    """Telethon caches help.getConfig on the class, for every client of the process: a DC
+    list from an earlier server would send this test's clients to its ports."""
+    keys.register_with_telethon()             # the borrowed sender's key exchange
+    TelegramClient._config = None
+    yield
+    TelegramClient._config = None
+
+
+def _dc_calls(dc, method):
+    return [(c.dc, c.outcome) for c in dc.calls_to(method)]
+
+
+def test_telethon_downloads_a_file_that_lives_on_another_dc(fresh_telethon_config):
+    async def body():
+        async with served(other_dcs=(4,), big_files=((1, 3 * MIB + 5, 4),)) as dc, \
+                client_of(dc) as client:
+            assert set(dc.dc_ports()) == {2, 4} and dc.dc_ports()[4] != dc.port
+            msg = await client.get_messages("tgarc_demo", ids=dc.big_messages[0])
+            assert msg.document.dc_id == 4
+            want = bigfiles.sha256(msg.document.id)
+            # given the Document, Telethon goes to its DC at once (_borrow_exported_sender)
+            data = await client.download_file(msg.document, bytes)
+            assert hashlib.sha256(data).hexdigest() == want
+            assert _dc_calls(dc, "ExportAuthorizationRequest") == [(2, "ok")]
+            assert _dc_calls(dc, "ImportAuthorizationRequest") == [(4, "ok")]
+            parts = _dc_calls(dc, "GetFileRequest")
+            assert len(parts) >= 7 and set(parts) == {(4, "ok")}
+            # the key made on DC 4 is registered there only
+            assert sorted(a.dc_id for a in dc.accounts.values()) == [2, 4]
+            # download_media of a document (Telethon 1.45) does not pass the DC on: it asks
+            # home, is told FILE_MIGRATE_4, and reuses the sender it borrowed for DC 4
+            n = len(parts)
+            data = await client.download_media(msg, file=bytes)
+            assert hashlib.sha256(data).hexdigest() == want
+            parts = _dc_calls(dc, "GetFileRequest")[n:]
+            assert parts[0] == (2, "rpc_error 303 FILE_MIGRATE_4")
+            assert set(parts[1:]) == {(4, "ok")}
+            assert len(dc.calls_to("ImportAuthorizationRequest")) == 1
+    run(body())
+
+
+def test_a_wrong_guess_gets_file_migrate_and_telethon_follows_it(fresh_telethon_config):
+    async def body():
+        async with served(other_dcs=(4,), big_files=((1, MIB, 4),)) as dc, \
+                client_of(dc, raise_last_call_error=True) as client:
+            loc = await location_of(client, dc.big_messages[0])
+            with pytest.raises(errors.FileMigrateError) as err:
+                await get_file(client, loc, 0)
+            assert err.value.new_dc == 4
+            data = await client.download_file(loc, bytes, file_size=MIB)    # no dc_id: home
+            assert data == bigfiles.read(loc.id, 0, MIB)
+            parts = _dc_calls(dc, "GetFileRequest")
+            assert parts[:2] == [(2, "rpc_error 303 FILE_MIGRATE_4")] * 2
+            assert set(parts[2:]) == {(4, "ok")}
+            # files of the home DC are still served at home, not on DC 4
+            home = await location_of(client)
+            assert (await get_file(client, home, 0)).bytes == files.read(home.id, 0, PART)
+    run(body())
+
+
+def test_exported_authorizations_are_checked(fresh_telethon_config):
+    async def body():
+        async with served(other_dcs=(4,)) as dc, \
+                client_of(dc, raise_last_call_error=True) as client:
+            export = functions.auth.ExportAuthorizationRequest
+            for bad in (2, 5):                   # its own DC; a DC the server does not run
+                with pytest.raises(errors.DcIdInvalidError):
+                    await client(export(bad))
+            auth = await client(export(4))
+            with pytest.raises(errors.AuthBytesInvalidError):      # meant for DC 4, not here
+                await client(functions.auth.ImportAuthorizationRequest(auth.id, auth.bytes))
+            # the home key does not open DC 4
+            session = StringSession(dc.new_session())
+            session.set_dc(4, "127.0.0.1", dc.dc_ports()[4])
+            stray = TelegramClient(session, 1, "x", receive_updates=False)
+            with pytest.raises((errors.AuthKeyNotFound, ConnectionError)):
+                await stray.connect()
+                await asyncio.wait_for(stray.get_me(), 10)
+            await stray.disconnect()
+            assert [c for c in dc.calls if c.dc == 4] == []
+    run(body())
+
+
+def test_other_dcs_are_named_in_the_config_and_refused_when_odd():
+    async def body():
+        async with served(other_dcs=(4, 5)) as dc, client_of(dc) as client:
+            config = await client(functions.help.GetConfigRequest())
+            assert {(o.id, o.port) for o in config.dc_options} == set(dc.dc_ports().items())
+            assert config.this_dc == 2
+    run(body())
+    with pytest.raises(ValueError):
+        FakeDC(Corpus(messages=10), other_dcs=(2,))
+    with pytest.raises(ValueError):
+        FakeDC(Corpus(messages=10), big_files=((1, MIB, 4),))

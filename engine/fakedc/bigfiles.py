@@ -77,17 +77,20 @@ def file_name(fid: int) -> str:
     return f"big{decode(fid)[0]}.bin"
 
 
-def parse_spec(spec: str) -> tuple[int, int]:
-    """``N:SIZE`` (SIZE in bytes, or with a K, M, G or T suffix, powers of 1024) -> (N, bytes)."""
-    count, _, size = spec.partition(":")
+def parse_spec(spec: str) -> tuple[int, ...]:
+    """``N:SIZE[@DC]`` (SIZE in bytes, or with a K, M, G or T suffix, powers of 1024) ->
+    ``(N, bytes)``, or ``(N, bytes, DC)`` for files that live on another DC."""
+    count, _, rest = spec.partition(":")
+    size, at, dc = rest.partition("@")
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     size = size.strip().upper().removesuffix("B").removesuffix("I")
     scale = units.get(size[-1:], 1)
     try:
         n, nbytes = int(count), int(float(size[:-1] if scale > 1 else size) * scale)
+        where = (int(dc),) if at else ()
     except ValueError:
-        raise ValueError(f"big files are N:SIZE (e.g. 2:200M), not {spec!r}") from None
-    if n < 1:
-        raise ValueError(f"big files are N:SIZE with N >= 1, not {spec!r}")
+        raise ValueError(f"big files are N:SIZE[@DC] (e.g. 2:200M), not {spec!r}") from None
+    if n < 1 or (where and where[0] < 1):
+        raise ValueError(f"big files are N:SIZE[@DC] with N >= 1, DC >= 1, not {spec!r}")
     big_id(0, nbytes)                     # the size check
-    return n, nbytes
+    return (n, nbytes, *where)

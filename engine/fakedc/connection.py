@@ -22,8 +22,8 @@ from telethon.tl import TLRequest, functions, types
 from telethon.tl.core import GzipPacked, MessageContainer
 
 # the handler modules register their RPCs with rpc.py's registry when imported
-from . import rpc_auth, rpc_history, rpc_members, rpc_search  # noqa: F401
-from .accounts import Account
+from . import dcs, rpc_auth, rpc_history, rpc_members, rpc_search  # noqa: F401
+from .accounts import HOME_DC, Account
 from .faults import Call, Link
 from .framing import Framing
 from .handshake import on_plain_packet
@@ -67,8 +67,10 @@ class Connection:
     """A client's connection; ``dc`` is the FakeDC that accepted it (its accounts, rules,
     budget, network emulation and call log)."""
 
-    def __init__(self, dc, reader, writer, conn_id: int, transport: str | None = None):
+    def __init__(self, dc, reader, writer, conn_id: int, transport: str | None = None,
+                 dc_id: int = HOME_DC):
         self.dc, self.reader, self.writer, self.id = dc, reader, writer, conn_id
+        self.dc_id = dc_id                  # which of the server's DCs it reached
         self.framing = Framing(reader, writer, transport)
         self.account: Account | None = None
         self.session_id: int | None = None
@@ -141,7 +143,7 @@ class Connection:
             on_plain_packet(self, packet)      # unencrypted: only the key exchange
             return
         account = self.dc.accounts.get(key_id)
-        if account is None:
+        if account is None or account.dc_id != self.dc_id:     # keys belong to one DC
             self._transport_error(-404)
             await self.writer.drain()
             return
@@ -289,4 +291,4 @@ class Connection:
             fid = getattr(getattr(request, "location", None), "id", None)
             if fid is not None:
                 args["file"] = fid
-        self.dc.log(Call(method, args, time.monotonic(), outcome, self.id))
+        self.dc.log(Call(method, args, time.monotonic(), outcome, self.id, self.dc_id))

@@ -55,6 +55,7 @@ class Corpus(Messages):
         self.file_ref_version = 0  # bumped by expire_file_references()
         self.file_epochs: dict[int, int] = {}   # file id -> expire_file_reference() calls
         self.attached: dict[tuple[int, int], int] = {}   # (chat id, message id) -> big file id
+        self.file_dcs: dict[int, int] = {}      # file id -> its DC, where not the home DC (2)
         self.me = types.User(id=self.ME, is_self=True, access_hash=self._hash(self.ME),
                              first_name="Archivist", last_name="Test", username="archivist",
                              phone="15550001234")
@@ -243,16 +244,23 @@ class Corpus(Messages):
             self.version += 1
             return chat.top_id
 
-    def add_big_files(self, count: int, size: int, key: str = "channel") -> list[int]:
+    def add_big_files(self, count: int, size: int, key: str = "channel",
+                      dc: int = 2) -> list[int]:
         """``count`` new messages at the top of chat ``key``, each carrying a big file of
-        ``size`` bytes (bigfiles.py: made per offset, never held); their message ids."""
+        ``size`` bytes (bigfiles.py: made per offset, never held) that lives on DC ``dc``;
+        their message ids."""
         ids = []
         for _ in range(count):
             fid = bigfiles.big_id(len(self.attached), size)
+            if dc != 2:
+                self.file_dcs[fid] = dc
             mid = self.add_message(key, f"Big file {bigfiles.file_name(fid)}: {size} bytes")
             self.attached[(self.chats[key].id, mid)] = fid
             ids.append(mid)
         return ids
+
+    def file_dc(self, fid: int) -> int:
+        return self.file_dcs.get(fid, 2)
 
     def edit_message(self, key: str, msg_id: int, text: str) -> None:
         chat = self.chats[key]

@@ -161,3 +161,4 @@ class Call:
     time: float
     outcome: str          # "ok", "rpc_error 420 FLOOD_WAIT_3", "dropped", "no reply", ...
     connection: int = 0
+    dc: int = 2           # the DC the connection reached

@@ -64,8 +64,9 @@ def ts_of(value) -> int:
 def get_config(dc, conn, req):
     now = utc_now()
     return types.Config(
-        date=now, expires=now + dt.timedelta(hours=1), test_mode=False, this_dc=2,
-        dc_options=[types.DcOption(id=2, ip_address=dc.host, port=dc.port)],
+        date=now, expires=now + dt.timedelta(hours=1), test_mode=False, this_dc=conn.dc_id,
+        dc_options=[types.DcOption(id=d, ip_address=dc.host, port=port)
+                    for d, port in dc.dc_ports().items()],
         dc_txt_domain_name="fakedc.invalid", chat_size_max=200, megagroup_size_max=200000,
         forwarded_count_max=100, online_update_period_ms=210000, offline_blur_timeout_ms=5000,
         offline_idle_timeout_ms=30000, online_cloud_timeout_ms=300000,
@@ -101,7 +102,7 @@ def get_app_config(dc, conn, req):
 
 @handles(functions.help.GetNearestDcRequest)
 def get_nearest_dc(dc, conn, req):
-    return types.NearestDc(country="ZZ", this_dc=2, nearest_dc=2)
+    return types.NearestDc(country="ZZ", this_dc=conn.dc_id, nearest_dc=dc.home_dc)
 
 
 @handles(functions.updates.GetStateRequest)
