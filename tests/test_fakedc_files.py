@@ -462,6 +462,15 @@ def test_exported_authorizations_are_checked(fresh_telethon_config):
     run(body())
 
 
+@pytest.mark.parametrize("argv", [["--big-files", "1:1M@4"], ["--other-dc", "2"],
+                                  ["--other-dc", "5", "--big-files", "1:1M@4"]])
+def test_serve_refuses_dcs_it_would_not_run(argv, capsys):
+    from engine.fakedc.__main__ import main
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", *argv])
+    assert exit_.value.code == 2 and "DC" in capsys.readouterr().err
+
+
 def test_other_dcs_are_named_in_the_config_and_refused_when_odd():
     async def body():
         async with served(other_dcs=(4, 5)) as dc, client_of(dc) as client:

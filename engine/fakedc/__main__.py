@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--budget", type=float, default=None,
                    help="account-wide requests/s per method before FLOOD_WAIT")
     args = p.parse_args(argv)
+    for spec in args.big_files:
+        if len(spec) > 2 and spec[2] != 2 and spec[2] not in args.other_dc:
+            s.error(f"--big-files on DC {spec[2]} needs --other-dc {spec[2]}")
+    if 2 in args.other_dc:
+        s.error("--other-dc: DC 2 is the home DC")
     return asyncio.run(_serve(args))
 
 
