@@ -339,6 +339,7 @@ def test_a_key_a_string_session_cannot_carry_is_refused_with_dh_gen_retry():
     a new exchange instead and registers nothing; a full-length key is registered."""
     class Conn:
         dc = FakeDC(Corpus(messages=10))
+        dc_id = 2           # the DC the key is made on
 
     st = handshake._DH(nonce=1, server_nonce=2, pq=15, new_nonce=3)
     short = b"\x01" + os.urandom(254)

@@ -22,9 +22,9 @@ from telethon.tl import TLRequest, functions, types
 from telethon.tl.core import GzipPacked, MessageContainer
 
 # the handler modules register their RPCs with rpc.py's registry when imported
-from . import rpc_auth, rpc_history, rpc_members, rpc_search  # noqa: F401
-from .accounts import Account
-from .faults import Call
+from . import dcs, rpc_auth, rpc_history, rpc_members, rpc_search  # noqa: F401
+from .accounts import HOME_DC, Account
+from .faults import Call, Link
 from .framing import Framing
 from .handshake import on_plain_packet
 from .rpc import RpcError, dispatch
@@ -67,8 +67,10 @@ class Connection:
     """A client's connection; ``dc`` is the FakeDC that accepted it (its accounts, rules,
     budget, network emulation and call log)."""
 
-    def __init__(self, dc, reader, writer, conn_id: int, transport: str | None = None):
+    def __init__(self, dc, reader, writer, conn_id: int, transport: str | None = None,
+                 dc_id: int = HOME_DC):
         self.dc, self.reader, self.writer, self.id = dc, reader, writer, conn_id
+        self.dc_id = dc_id                  # which of the server's DCs it reached
         self.framing = Framing(reader, writer, transport)
         self.account: Account | None = None
         self.session_id: int | None = None
@@ -76,6 +78,7 @@ class Connection:
         self._seq = 0
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
+        self._link: Link | None = None      # made on first use: dc.bandwidth may change
 
     def close(self):
         if not self._closed:
@@ -118,10 +121,14 @@ class Connection:
         self.writer.write(self.framing.frame(packet))
 
     async def _send(self, body: bytes, content_related: bool = True):
-        """Send with the emulated network: bandwidth cap (round-trip delay is
-        applied per request, before the handler runs)."""
+        """Send with the emulated network: the connection's bandwidth, shared by every
+        reply on it (round-trip delay is applied per request, before the handler runs)."""
         if self.dc.bandwidth:
-            await asyncio.sleep(len(body) / self.dc.bandwidth)
+            if self._link is None or self._link.rate != self.dc.bandwidth:
+                self._link = Link(self.dc.bandwidth)
+            wait = self._link.reserve(len(body))
+            if wait:
+                await asyncio.sleep(wait)
         self._send_now(body, content_related)
         with contextlib.suppress(ConnectionError):
             await self.writer.drain()
@@ -136,7 +143,7 @@ class Connection:
             on_plain_packet(self, packet)      # unencrypted: only the key exchange
             return
         account = self.dc.accounts.get(key_id)
-        if account is None:
+        if account is None or account.dc_id != self.dc_id:     # keys belong to one DC
             self._transport_error(-404)
             await self.writer.drain()
             return
@@ -208,36 +215,48 @@ class Connection:
         if self.account.user_id is None and not rpc_auth.allowed_without_login(request):
             await self._reply_error(msg_id, 401, "AUTH_KEY_UNREGISTERED", method)
             return
-        for rule in self.dc.rules:
-            if not rule.matches(method):
-                continue
-            err = rule.rpc_error()
-            if err:
-                await self._reply_error(msg_id, *err, method)
-                return
-            if rule.kind == "drop_before":
-                self._log(method, request, "dropped before reply")
-                self.close()
-                return
-            if rule.kind == "no_reply":
-                self._log(method, request, "no reply")
-                return
-            if rule.kind in ("outage", "blackhole"):
-                self._log(method, request, f"{rule.kind} {rule.seconds} s")
-                self.dc.offline(rule.seconds, silent=rule.kind == "blackhole")
-                return
-            if rule.kind == "bad_salt":
-                self.dc.salt = struct.unpack("<q", os.urandom(8))[0]
-            if rule.kind == "drop_after":
-                await self._reply(msg_id, request, method)
-                self.close()
-                return
+        if await self._faults(msg_id, request, method):
+            return
         if self.dc.budget is not None:
             wait = self.dc.budget.take(method)
             if wait:
                 await self._reply_error(msg_id, 420, f"FLOOD_WAIT_{wait}", method)
                 return
         await self._reply(msg_id, request, method)
+
+    async def _faults(self, msg_id: int, request, method: str) -> bool:
+        """The DC's fault rules, in order; True when one of them answered the request (or
+        dropped it, or the connection)."""
+        location = getattr(request, "location", None)
+        fid = getattr(location, "id", None)
+        for rule in self.dc.rules:
+            if not rule.matches(method, fid):
+                continue
+            if rule.kind == "expire_ref" and fid is not None:
+                self.dc.corpus.expire_file_reference(fid)
+            err = rule.rpc_error()
+            if err:
+                # a file request's log entry keeps its offset (which part was refused)
+                await self._reply_error(msg_id, *err, method, request if fid else None)
+                return True
+            if rule.kind == "drop_before":
+                self._log(method, request, "dropped before reply")
+                self.close()
+                return True
+            if rule.kind == "no_reply":
+                self._log(method, request, "no reply")
+                return True
+            if rule.kind in ("outage", "blackhole"):
+                self._log(method, request, f"{rule.kind} {rule.seconds} s")
+                self.dc.offline(rule.seconds, silent=rule.kind == "blackhole")
+                return True
+            if rule.kind == "bad_salt":
+                self.dc.salt = struct.unpack("<q", os.urandom(8))[0]
+            if rule.kind == "drop_after":
+                await self._reply(msg_id, request, method)
+                self.close()
+                return True
+        return False
 
     async def _reply(self, msg_id: int, request, method: str):
         try:
@@ -265,8 +284,11 @@ class Connection:
         args = {}
         if request is not None:
             for k in ("offset_id", "add_offset", "limit", "min_id", "max_id", "offset_date",
-                      "username", "id"):
+                      "username", "id", "offset"):
                 v = getattr(request, k, None)
                 if v is not None and not isinstance(v, list):
                     args[k] = v
-        self.dc.log(Call(method, args, time.monotonic(), outcome, self.id))
+            fid = getattr(getattr(request, "location", None), "id", None)
+            if fid is not None:
+                args["file"] = fid
+        self.dc.log(Call(method, args, time.monotonic(), outcome, self.id, self.dc_id))

@@ -20,6 +20,7 @@ import random
 
 from telethon.tl import types
 
+from . import bigfiles
 from .corpus_messages import Messages
 from .world import (
     BASE_DATE,
@@ -52,6 +53,9 @@ class Corpus(Messages):
         self._pools: dict[bool, list] = {}
         self.version = 0          # bumped by every mutation (invalidates cached pages)
         self.file_ref_version = 0  # bumped by expire_file_references()
+        self.file_epochs: dict[int, int] = {}   # file id -> expire_file_reference() calls
+        self.attached: dict[tuple[int, int], int] = {}   # (chat id, message id) -> big file id
+        self.file_dcs: dict[int, int] = {}      # file id -> its DC, where not the home DC (2)
         self.me = types.User(id=self.ME, is_self=True, access_hash=self._hash(self.ME),
                              first_name="Archivist", last_name="Test", username="archivist",
                              phone="15550001234")
@@ -240,6 +244,24 @@ class Corpus(Messages):
             self.version += 1
             return chat.top_id
 
+    def add_big_files(self, count: int, size: int, key: str = "channel",
+                      dc: int = 2) -> list[int]:
+        """``count`` new messages at the top of chat ``key``, each carrying a big file of
+        ``size`` bytes (bigfiles.py: made per offset, never held) that lives on DC ``dc``;
+        their message ids."""
+        ids = []
+        for _ in range(count):
+            fid = bigfiles.big_id(len(self.attached), size)
+            if dc != 2:
+                self.file_dcs[fid] = dc
+            mid = self.add_message(key, f"Big file {bigfiles.file_name(fid)}: {size} bytes")
+            self.attached[(self.chats[key].id, mid)] = fid
+            ids.append(mid)
+        return ids
+
+    def file_dc(self, fid: int) -> int:
+        return self.file_dcs.get(fid, 2)
+
     def edit_message(self, key: str, msg_id: int, text: str) -> None:
         chat = self.chats[key]
         with chat.lock:
@@ -251,6 +273,12 @@ class Corpus(Messages):
     def expire_file_references(self) -> None:
         """Every file reference handed out so far stops working (FILE_REFERENCE_EXPIRED)."""
         self.file_ref_version += 1
+        self.version += 1
+
+    def expire_file_reference(self, fid: int) -> None:
+        """File ``fid``'s reference stops working (FILE_REFERENCE_EXPIRED) until the client
+        fetches a message carrying it again, which hands out the new one."""
+        self.file_epochs[fid] = self.file_epochs.get(fid, 0) + 1
         self.version += 1
 
     def delete_messages(self, key: str, ids) -> None:

@@ -31,7 +31,7 @@ from .world import (
 
 class Messages:
     """Message making for ``Corpus``: uses its ``seed``, ``chats``, ``users``, ``ME``,
-    ``file_ref_version`` and ``chat_by_id``."""
+    ``file_ref_version``, ``file_epochs``, ``attached`` (big files) and ``chat_by_id``."""
 
     # ---- messages -------------------------------------------------------------------
     def _mix(self, chat: Chat, msg_id: int) -> int:
@@ -57,8 +57,13 @@ class Messages:
             return 1
         return (1, *FORUM_TOPICS)[(self._mix(chat, msg_id) >> 16) % (1 + len(FORUM_TOPICS))]
 
-    def file_reference(self) -> bytes:
-        return b"fref" + self.file_ref_version.to_bytes(4, "little")
+    def file_reference(self, fid: int | None = None) -> bytes:
+        """The reference messages hand out for file ``fid`` now.  A file expired on its own
+        (``expire_file_reference``) gets its epoch appended; the others keep the corpus-wide
+        reference they always had (tgarc's archives record it)."""
+        ref = b"fref" + self.file_ref_version.to_bytes(4, "little")
+        epoch = self.file_epochs.get(fid, 0)
+        return ref + epoch.to_bytes(4, "little") if epoch else ref
 
     def message(self, chat: Chat, msg_id: int):
         """The TL message with this id, or None if it does not exist."""
@@ -112,6 +117,9 @@ class Messages:
                 kw["replies"] = types.MessageReplies(
                     replies=3, replies_pts=1, comments=True, channel_id=chat.linked,
                     max_id=thread + 3, recent_repliers=[])
+        big = self.attached.get((chat.id, msg_id))
+        if big is not None:
+            kw["media"] = files.big_media(big, ts, self.file_reference(big), self.file_dc(big))
         if chat.kind == "user":
             from_id = types.PeerUser(self.ME if msg_id % 2 else chat.id)
             out = msg_id % 2 == 1
@@ -195,7 +203,7 @@ class Messages:
 
     def _extras(self, chat: Chat, msg_id: int, h: int, ts: int) -> dict:
         """Media and other attachments, on a fixed schedule of ids."""
-        ref = self.file_reference()
+        ref = self.file_reference          # each file's own (see file_reference)
         if msg_id == BIG_FILE_ID and chat.kind == "channel":
             return {"media": files.media_for("big", 0, ts, ref)}
         if msg_id % 41 in (20, 21, 22):                          # an album of three photos

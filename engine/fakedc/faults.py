@@ -1,8 +1,10 @@
-"""Declarative fault rules, an account-wide request budget, network emulation, and a call log.
+"""Declarative fault rules, an account-wide request budget, a connection's bandwidth, and a
+call log.
 
-A rule names an RPC (Telethon's request class name, e.g. ``GetHistoryRequest``, or ``*``)
-and when it fires: on the ``nth`` call, on ``every`` n-th call, or with a seeded
-``probability``.  What it does:
+A rule names an RPC (Telethon's request class name, e.g. ``GetHistoryRequest``, or ``*``),
+optionally a file (``file_id``: only requests whose ``location`` names it, e.g.
+``GetFileRequest``), and when it fires: on the ``nth`` call, on ``every`` n-th call, or with
+a seeded ``probability``.  What it does:
 
 ==================  =========================================================
 ``flood_wait``      rpc_error 420 FLOOD_WAIT_<seconds>
@@ -10,6 +12,11 @@ and when it fires: on the ``nth`` call, on ``every`` n-th call, or with a seeded
 ``takeout_delay``   rpc_error 420 TAKEOUT_INIT_DELAY_<seconds>
 ``server_error``    rpc_error 500 INTERNAL_SERVER_ERROR
 ``file_ref``        rpc_error 400 FILE_REFERENCE_EXPIRED
+``expire_ref``      the reference of the file the request names expires, and the request
+                    gets rpc_error 400 FILE_REFERENCE_EXPIRED; so does every later one
+                    with the old reference, until the client fetches the message again
+                    (messages.getMessages, getHistory, ...) and uses the new one
+``file_migrate``    rpc_error 303 FILE_MIGRATE_<dc>
 ``error``           rpc_error <code> <message> (anything else, e.g. 400 CHANNEL_PRIVATE)
 ``drop_before``     close the connection instead of answering
 ``drop_after``      answer, then close the connection
@@ -33,7 +40,7 @@ from dataclasses import dataclass, field
 
 KINDS = ("flood_wait", "flood_premium", "takeout_delay", "server_error", "file_ref", "error",
          "drop_before", "drop_after", "no_reply", "bad_salt", "outage",
-         "blackhole")
+         "blackhole", "expire_ref", "file_migrate")
 
 
 @dataclass
@@ -47,6 +54,8 @@ class Rule:
     code: int = 400                  # for "error"
     message: str = "BAD_REQUEST"     # for "error"
     times: int | None = None         # stop after firing this often
+    file_id: int | None = None       # only requests for this file (their location's id)
+    dc: int = 4                      # for "file_migrate"
     seed: int = 0
     calls: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
@@ -59,8 +68,10 @@ class Rule:
             raise ValueError("a rule needs exactly one of nth, every, probability")
         self._rnd = random.Random(self.seed)
 
-    def matches(self, method: str) -> bool:
+    def matches(self, method: str, file_id: int | None = None) -> bool:
         if self.method not in ("*", method):
+            return False
+        if self.file_id is not None and file_id != self.file_id:
             return False
         self.calls += 1
         if self.times is not None and self.fired >= self.times:
@@ -82,6 +93,8 @@ class Rule:
             "takeout_delay": (420, f"TAKEOUT_INIT_DELAY_{self.seconds}"),
             "server_error": (500, "INTERNAL_SERVER_ERROR"),
             "file_ref": (400, "FILE_REFERENCE_EXPIRED"),
+            "expire_ref": (400, "FILE_REFERENCE_EXPIRED"),
+            "file_migrate": (303, f"FILE_MIGRATE_{self.dc}"),
             "error": (self.code, self.message),
         }.get(self.kind)
 
@@ -113,6 +126,33 @@ class Budget:
             return max(1, math.ceil((1 - tokens) / self.rate))
 
 
+class Link:
+    """A connection's bandwidth: a token bucket of ``rate`` bytes/s that every reply on the
+    connection draws from, in the order the replies were made.  Replies in flight share the
+    rate, as they share one TCP stream; a cap per reply let 8 parallel requests on a 1 MB/s
+    connection through at 7.3 MB/s.  ``burst``: bytes an idle link sends without waiting
+    (0: every reply waits its own size's worth, as the per-reply cap did for one request).
+
+    ``reserve`` books the bytes at once and says how long to wait, so a reply that arrives
+    behind a big one waits for it (the bucket runs into debt) instead of overtaking it."""
+
+    def __init__(self, rate: float, burst: float = 0.0):
+        if rate <= 0:
+            raise ValueError("a link's rate is positive (None: no cap)")
+        self.rate, self.burst = rate, burst
+        self._tokens = burst
+        self._last: float | None = None
+
+    def reserve(self, nbytes: int, now: float | None = None) -> float:
+        """Seconds until ``nbytes`` booked now have gone through the link."""
+        now = time.monotonic() if now is None else now
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        self._tokens -= nbytes
+        return max(0.0, -self._tokens / self.rate)
+
+
 @dataclass
 class Call:
     """One entry of the server's call log."""
@@ -121,3 +161,4 @@ class Call:
     time: float
     outcome: str          # "ok", "rpc_error 420 FLOOD_WAIT_3", "dropped", "no reply", ...
     connection: int = 0
+    dc: int = 2           # the DC the connection reached

@@ -3,18 +3,20 @@
 A file id encodes its kind and seed (``(kind + 1) << 48 | seed``), so the server
 finds the bytes for any id without keeping a table: ``content(id)`` regenerates
 them with ``media.py`` (cached).  Few seeds per kind keep a corpus's media
-cheap; ``upload.getFile`` serves them under Telegram's offset/limit rules.
+cheap; ``upload.getFile`` serves them under Telegram's offset/limit rules.  Big files,
+made per offset and never held, are bigfiles.py's; ``read`` and ``size`` serve both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
 
 from telethon.tl import types
 
-from . import media
+from . import bigfiles, media
 
 SEEDS = 4                     # distinct files per kind
 ONE_MB = 1 << 20
@@ -67,13 +69,31 @@ def content(fid: int) -> bytes:
     return KINDS[kind][1](seed)
 
 
+def known(fid: int) -> bool:
+    return decode_id(fid) is not None or bigfiles.decode(fid) is not None
+
+
+def size(fid: int) -> int:
+    return bigfiles.size_of(fid) if bigfiles.decode(fid) else len(content(fid))
+
+
+def read(fid: int, offset: int, limit: int) -> bytes:
+    """Bytes ``[offset, offset + limit)`` of any file this catalogue knows."""
+    if bigfiles.decode(fid):
+        return bigfiles.read(fid, offset, limit)
+    return content(fid)[offset : offset + limit]
+
+
 def _date(ts: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
-def media_for(kind: str, seed: int, date: int, file_ref: bytes, name: str | None = None):
-    """The MessageMedia for a message carrying file ``kind``/``seed``."""
+def media_for(kind: str, seed: int, date: int, refs: Callable[[int], bytes],
+              name: str | None = None):
+    """The MessageMedia for a message carrying file ``kind``/``seed``; ``refs(file id)``
+    is the file reference to hand out (the corpus's ``file_reference``)."""
     fid = file_id(kind, seed)
+    file_ref = refs(fid)
     data = content(fid)
     if kind == "photo":
         photo = types.Photo(id=fid, access_hash=access_hash(fid), file_reference=file_ref,
@@ -102,6 +122,16 @@ def media_for(kind: str, seed: int, date: int, file_ref: bytes, name: str | None
                          attributes=attrs)
     return types.MessageMediaDocument(document=doc, voice=kind == "voice" or None,
                                       round=kind == "round" or None, video=kind == "video" or None)
+
+
+def big_media(fid: int, date: int, file_ref: bytes, dc_id: int = 2):
+    """The MessageMedia of a message carrying big file ``fid`` (bigfiles.py)."""
+    doc = types.Document(id=fid, access_hash=access_hash(fid), file_reference=file_ref,
+                         date=_date(date), mime_type="application/octet-stream",
+                         size=bigfiles.size_of(fid), dc_id=dc_id,
+                         attributes=[types.DocumentAttributeFilename(
+                             file_name=bigfiles.file_name(fid))])
+    return types.MessageMediaDocument(document=doc)
 
 
 def check_range(offset: int, limit: int, precise: bool) -> str | None:

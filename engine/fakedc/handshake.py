@@ -46,7 +46,6 @@ DH_PRIME = int.from_bytes(bytes.fromhex(
     "0D8115F635B105EE2E4E15D04B2454BF6F4FADF034B10403119CD8E3B92FCC5B"), "big")
 DH_G = 3
 SAFETY = 2 ** (2048 - 64)      # g_a and g_b must lie in [SAFETY, p - SAFETY]
-DC_IDS = (2, -2)               # a p_q_inner_data_dc names our DC (negative: test DCs)
 
 PQ_TYPES = (types.PQInnerData, types.PQInnerDataDc, types.PQInnerDataTemp,
             types.PQInnerDataTempDc)
@@ -209,7 +208,8 @@ def _server_dh_params(conn, pending: dict, req):
             or int.from_bytes(inner.pq, "big") != st.pq \
             or (int.from_bytes(inner.p, "big"), int.from_bytes(inner.q, "big")) != (st.p, st.q):
         raise HandshakeError("p_q_inner_data does not match the exchange")
-    if getattr(inner, "dc", DC_IDS[0]) not in DC_IDS:
+    # a p_q_inner_data_dc names the DC it is sent to (negative: a test DC)
+    if getattr(inner, "dc", conn.dc_id) not in (conn.dc_id, -conn.dc_id):
         raise HandshakeError(f"p_q_inner_data_dc names dc {inner.dc}")
     st.new_nonce = inner.new_nonce
     st.temp_expires = getattr(inner, "expires_in", None)
@@ -264,7 +264,7 @@ def finish(conn, st: _DH, auth_key: bytes):
         return types.DhGenRetry(nonce=st.nonce, server_nonce=st.server_nonce,
                                 new_nonce_hash2=AuthKey(auth_key).calc_new_nonce_hash(
                                     st.new_nonce, 2))
-    account = Account(auth_key, user_id=None)
+    account = Account(auth_key, user_id=None, dc_id=conn.dc_id)
     conn.dc.accounts[account.key_id] = account
     log.info("fakedc: new auth key %016x%s", account.key_id,
              f" (temporary, {st.temp_expires} s)" if st.temp_expires else "")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+import zlib
 
 from telethon.tl import functions, types
 
@@ -63,8 +64,9 @@ def ts_of(value) -> int:
 def get_config(dc, conn, req):
     now = utc_now()
     return types.Config(
-        date=now, expires=now + dt.timedelta(hours=1), test_mode=False, this_dc=2,
-        dc_options=[types.DcOption(id=2, ip_address=dc.host, port=dc.port)],
+        date=now, expires=now + dt.timedelta(hours=1), test_mode=False, this_dc=conn.dc_id,
+        dc_options=[types.DcOption(id=d, ip_address=dc.host, port=port)
+                    for d, port in dc.dc_ports().items()],
         dc_txt_domain_name="fakedc.invalid", chat_size_max=200, megagroup_size_max=200000,
         forwarded_count_max=100, online_update_period_ms=210000, offline_blur_timeout_ms=5000,
         offline_idle_timeout_ms=30000, online_cloud_timeout_ms=300000,
@@ -77,9 +79,30 @@ def get_config(dc, conn, req):
         message_length_max=4096, webfile_dc_id=2)
 
 
+# What clients read from appConfig before downloading (core.telegram.org/api/config): how
+# many files to fetch at once per DC, below and above 20 MB, and the Premium speed-up.
+APP_CONFIG = {
+    "small_queue_max_active_operations_count": 5,
+    "large_queue_max_active_operations_count": 2,
+    "upload_premium_speedup_download": 10,
+    "upload_max_fileparts_default": 4000,
+    "upload_max_fileparts_premium": 8000,
+}
+APP_CONFIG_HASH = zlib.crc32(repr(sorted(APP_CONFIG.items())).encode()) >> 1
+
+
+@handles(functions.help.GetAppConfigRequest)
+def get_app_config(dc, conn, req):
+    if req.hash == APP_CONFIG_HASH:
+        return types.help.AppConfigNotModified()
+    return types.help.AppConfig(hash=APP_CONFIG_HASH, config=types.JsonObject([
+        types.JsonObjectValue(key, types.JsonNumber(float(value)))
+        for key, value in APP_CONFIG.items()]))
+
+
 @handles(functions.help.GetNearestDcRequest)
 def get_nearest_dc(dc, conn, req):
-    return types.NearestDc(country="ZZ", this_dc=2, nearest_dc=2)
+    return types.NearestDc(country="ZZ", this_dc=conn.dc_id, nearest_dc=dc.home_dc)
 
 
 @handles(functions.updates.GetStateRequest)

@@ -138,31 +138,34 @@ def finish_takeout(dc, conn, req):
 
 
 # ---- files -------------------------------------------------------------------------------------
-def _file_of(dc, loc) -> int:
+def _file_of(dc, conn, loc) -> int:
     if not isinstance(loc, (types.InputPhotoFileLocation, types.InputDocumentFileLocation)):
         raise RpcError(400, "LOCATION_INVALID")
-    if files.decode_id(loc.id) is None or loc.access_hash != files.access_hash(loc.id):
+    if not files.known(loc.id) or loc.access_hash != files.access_hash(loc.id):
         raise RpcError(400, "FILE_ID_INVALID")
-    if loc.file_reference != dc.corpus.file_reference():
+    home = dc.corpus.file_dc(loc.id)
+    if home != conn.dc_id:                 # only the DC a file lives on serves it
+        raise RpcError(303, f"FILE_MIGRATE_{home}")
+    if loc.file_reference != dc.corpus.file_reference(loc.id):
         raise RpcError(400, "FILE_REFERENCE_EXPIRED")
     return loc.id
 
 
 @handles(functions.upload.GetFileRequest)
 def get_file(dc, conn, req):
-    fid = _file_of(dc, req.location)
+    fid = _file_of(dc, conn, req.location)
     err = files.check_range(req.offset, req.limit, bool(req.precise))
     if err:
         raise RpcError(400, err)
-    data = files.content(fid)
     return types.upload.File(type=types.storage.FileUnknown(), mtime=0,
-                             bytes=data[req.offset : req.offset + req.limit])
+                             bytes=files.read(fid, req.offset, req.limit))
 
 
 @handles(functions.upload.GetFileHashesRequest)
 def get_file_hashes(dc, conn, req):
-    data = files.content(_file_of(dc, req.location))
+    fid = _file_of(dc, conn, req.location)
     part = 128 * 1024
     start = req.offset - req.offset % part
-    return [types.FileHash(offset=o, limit=part, hash=hashlib.sha256(data[o : o + part]).digest())
-            for o in range(start, min(len(data), start + 10 * part), part)]
+    return [types.FileHash(offset=o, limit=part,
+                           hash=hashlib.sha256(files.read(fid, o, part)).digest())
+            for o in range(start, min(files.size(fid), start + 10 * part), part)]

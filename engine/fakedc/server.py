@@ -37,16 +37,17 @@ from telethon.crypto import AuthKey
 from telethon.sessions import StringSession
 
 from . import keys, rpc_auth
-from .accounts import Account
+from .accounts import HOME_DC, Account
 from .connection import Connection
 from .corpus import Corpus
+from .dcs import OtherDC
 from .faults import Budget, Call, Rule
 from .proxies import MTProxyRefused, accept_obfuscated2
 from .serving import Served
 
 log = logging.getLogger("engine.fakedc")
 
-DC_ID = 2
+DC_ID = HOME_DC
 
 
 def require_loopback(host: str) -> str:
@@ -62,9 +63,23 @@ class FakeDC(Served):
     def __init__(self, corpus: Corpus | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  rules: list[Rule] | None = None, budget: Budget | None = None,
                  rtt_ms: float = 0.0, bandwidth: float | None = None,
-                 gzip_min_bytes: int | None = None, mtproxy_secret: bytes | None = None):
+                 gzip_min_bytes: int | None = None, mtproxy_secret: bytes | None = None,
+                 big_files: tuple[tuple[int, ...], ...] = (), other_dcs: tuple[int, ...] = ()):
         self.corpus = corpus or Corpus()
         self.host = require_loopback(host)
+        self.home_dc = DC_ID
+        if any(d <= 0 or d == DC_ID for d in other_dcs):
+            raise ValueError(f"other DCs are positive ids other than {DC_ID}: {other_dcs}")
+        self.other_dcs = {d: OtherDC(self, d) for d in other_dcs}      # dcs.py
+        self.exported: dict[int, tuple[bytes, int, int]] = {}   # auth.exportAuthorization's
+        # (count, size[, dc]) each: messages at the top of @tgarc_demo carrying big files
+        # (bigfiles.py); only when asked, so the default corpus stays as it is
+        self.big_messages = []
+        for count, size, *where in big_files:
+            dc_id = where[0] if where else DC_ID
+            if dc_id != DC_ID and dc_id not in self.other_dcs:
+                raise ValueError(f"big files on DC {dc_id}, which this server does not run")
+            self.big_messages += self.corpus.add_big_files(count, size, dc=dc_id)
         self._port = port
         self.rules = list(rules or [])
         self.budget = budget
@@ -102,10 +117,15 @@ class FakeDC(Served):
     # ---- lifecycle ----------------------------------------------------------------
     async def start(self):
         self._loop, self._stopped = asyncio.get_running_loop(), False
-        return await super().start()
+        await super().start()
+        for other in self.other_dcs.values():
+            await other.start()
+        return self
 
     async def stop(self) -> None:
         self._stopped = True
+        for other in self.other_dcs.values():
+            await other.stop()
         if self._back is not None:
             self._back.cancel()
         if self._relisten is not None:
@@ -114,8 +134,17 @@ class FakeDC(Served):
         await super().stop()
 
     def _drop_connections(self) -> None:
+        self.drop_connections()
+
+    def drop_connections(self, dc_id: int | None = None) -> None:
+        """Close the open connections (to DC ``dc_id`` only, given one)."""
         for conn in list(self._conns):
-            conn.close()
+            if dc_id is None or conn.dc_id == dc_id:
+                conn.close()
+
+    def dc_ports(self) -> dict[int, int]:
+        """Each DC this server runs -> its port."""
+        return {DC_ID: self.port, **{d: o.port for d, o in self.other_dcs.items()}}
 
     # ---- network outage (test hook) -------------------------------------------------
     @property
@@ -239,7 +268,11 @@ class FakeDC(Served):
                 writer.close()
                 return
             self.mtproxy_accepted.append((transport, dc_id))
-        conn = Connection(self, reader, writer, next(self._conn_ids), transport)
+        await self.serve_connection(reader, writer, transport, DC_ID)
+
+    async def serve_connection(self, reader, writer, transport: str | None, dc_id: int):
+        """Serve one accepted connection to DC ``dc_id`` until it closes."""
+        conn = Connection(self, reader, writer, next(self._conn_ids), transport, dc_id)
         self._conns.add(conn)
         try:
             await conn.run()
