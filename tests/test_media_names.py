@@ -32,7 +32,7 @@ WHEN = "@01-02-2024_10-00-00"
 
 def fake(kind: str, seed: int = 1, name: str | None = None) -> m.Photo | m.Document:
     """The model media the test server's message of ``kind`` decodes to."""
-    return convert.media(fakedc_files.media_for(kind, seed, FEB_1, b"ref", name=name))
+    return convert.media(fakedc_files.media_for(kind, seed, FEB_1, lambda fid: b"ref", name=name))
 
 
 def doc(**kw) -> m.Document:
