@@ -387,3 +387,10 @@ def test_generated_names_give_back_their_numbers():
     assert ledger_rebuild.numbered("contacts/contact_2.vcard") == ("contacts", 2)
     assert ledger_rebuild.numbered("files/photo_3.jpg") is None     # a sender's own name
     assert ledger_rebuild.numbered("photos/photo_x.jpg") is None
+
+
+def test_a_failure_keeps_a_bounded_error(tmp_path):
+    with Ledger.open(tmp_path) as led:
+        led.put([Entry("photo", 1)])
+        led.failed(file_key("photo", 1), "x" * 10**6)
+    assert len(entries(tmp_path)[file_key("photo", 1)].error) == media_ledger._ERROR_CHARS

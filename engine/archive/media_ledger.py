@@ -55,6 +55,7 @@ ENTRY, STATE, COMMIT = 1, 2, 0x80
 _LEN_BITS = 24                          # the index packs offset << 24 | record length
 _LEN_MASK = (1 << _LEN_BITS) - 1
 _SLACK = 1 << 20                        # a small log is never worth compacting
+_ERROR_CHARS = 2000
 
 PENDING, DONE, FAILED, SKIPPED = "pending", "done", "failed", "skipped"
 #: why a file was not downloaded, by Telegram Desktop's skip strings (MEDIA_NOTES 3.4)
@@ -293,6 +294,8 @@ class Ledger:
         last = len(records) - 1
         frames = [_frame(flags | (COMMIT if i == last else 0), code, ident, payload)
                   for i, (flags, code, ident, payload) in enumerate(records)]
+        if any(len(f) > _LEN_MASK for f in frames):
+            raise ValueError("a ledger record over 16 MiB (a path or error that long is a bug)")
         self._append(frames)
         if counters is not None:
             self.counters = dict(counters)
@@ -334,7 +337,8 @@ class Ledger:
     def failed(self, key: int, error: str) -> Entry:
         e = self.get(key)
         attempts = e.attempts + 1 if e is not None else 1
-        return self.update(key, status=FAILED, attempts=attempts, error=error)
+        # an error is a line for a report; a huge one must not outgrow the index's 24-bit length
+        return self.update(key, status=FAILED, attempts=attempts, error=error[:_ERROR_CHARS])
 
     def skipped(self, key: int, reason: str) -> Entry:
         if reason not in SKIP_REASONS:

@@ -49,7 +49,11 @@ def number(ledger: Ledger, messages: Sequence[m.Message]) -> list[Entry]:
     """Give every new file among ``messages`` (one page, ascending ids) its ledger entry
     and number, durably, in one ledger group. Returns the new entries (status pending;
     the caller marks the skipped ones after its filter). Messages in ids the ledger has
-    counted already take no number; their files keep theirs."""
+    counted already take no number; their files keep theirs.
+
+    ``messages`` must be every message of the id range they span (a history page, as
+    fetched): the whole span, first id to last, is recorded as counted. A refresh page
+    (edited messages, scattered ids) holds only ids counted already, so it may pass too."""
     if not messages:
         return []
     ids = [x.id for x in messages]
