@@ -153,6 +153,19 @@ def test_a_damaged_record_is_caught_by_its_checksum_and_the_file_kept(tmp_path):
     assert len(kept) == 1 and kept[0].read_bytes() == bytes(data)
 
 
+def test_a_damaged_length_is_not_taken_for_a_torn_tail(tmp_path):
+    with Ledger.open(tmp_path) as led:
+        for i in range(1, 4):
+            led.put([Entry("photo", i)])
+    path = ledger_path(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[_record_starts(bytes(data))[1] + 3] = 0x7f          # entry 2 now claims 2 GiB
+    path.write_bytes(bytes(data))
+    with Ledger.open(tmp_path) as led:
+        assert [e.id for e in led.entries()] == [1]
+    assert list(path.parent.glob(f"{layout.MEDIA_LEDGER}.damaged-*"))
+
+
 def test_a_file_that_is_not_a_ledger_is_refused(tmp_path):
     ledger_path(tmp_path).parent.mkdir(parents=True)
     ledger_path(tmp_path).write_bytes(b"{}\n not a journal")

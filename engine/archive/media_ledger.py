@@ -185,8 +185,8 @@ class Ledger:
                     return good, "torn"
                 length, crc, flags, code, ident = _HEAD.unpack_from(mm, pos)
                 end = pos + _HEAD.size + length
-                if end > size:
-                    return good, "torn"
+                if end > size:      # a crash mid-append, unless no record is that long
+                    return good, "torn" if end - pos <= _LEN_MASK else "damaged"
                 if zlib.crc32(view[pos + 8:end]) != crc or code >= len(KINDS):
                     return good, "torn" if end == size else "damaged"
                 kind = flags & ~COMMIT
