@@ -4,6 +4,7 @@
     <out>/<chat folder>/
         archive/<segment>.seg        the archive of record (engine/archive/segment.py)
         state/checkpoint.json        the catalogue + output state; state/.lock; state/render/
+        state/media.ledger           the media ledger (engine/archive/media_ledger.py)
         quarantine/                  segments set aside (damaged, or overlapping the catalogue)
         result.json  messages.jsonl  markdown/YYYY/YYYY-MM-DD.md
         chat.json  manifest.json
@@ -29,6 +30,7 @@ STATE = "state"
 CHECKPOINT = "checkpoint.json"              # in STATE
 CHAT_LOCK = ".lock"                         # in STATE
 RENDER_CACHE = "render"                     # in STATE
+MEDIA_LEDGER = "media.ledger"               # in STATE
 QUARANTINE = "quarantine"
 RESULT_JSON = "result.json"
 MESSAGES_JSONL = "messages.jsonl"
