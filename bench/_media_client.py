@@ -7,8 +7,9 @@ client's CPU, its memory (PSS is sampled from outside) and a SIGKILL all stay ap
 server's. SPEC is JSON: ``mode`` (``baseline``: a sequential ``client.download_media`` loop;
 ``tgarc``: ``engine.telegram.download`` over ``lanes`` connections, ``big_at_once`` big files
 and ``small_at_once`` photos at a time), ``big`` (message ids of @tgarc_demo), ``photos`` (how
-many of its newest photos) and ``out``, the folder. Connecting and fetching the messages is not timed, for either
-contender. The last stdout line is JSON: seconds, bytes and each file's path and id.
+many of its newest photos) and ``out``, the folder. Connecting and fetching the messages is
+not timed, for either contender. The last stdout line is JSON: seconds, bytes and each
+file's path and id.
 """
 
 from __future__ import annotations
