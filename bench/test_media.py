@@ -17,7 +17,7 @@ the client's CPU and memory stay apart from the server's.
 - the downloader's peak PSS (its process tree, psutil) during both runs of that file < 200 MB.
 
 The downloader is not wired into ``tgarc export`` yet: this measures the piece as it stands.
-``TGARC_BENCH_QUICK=1`` shrinks everything to a smoke run (3 files of 1 MB, 5 photos, 2 MB).
+``TGARC_BENCH_QUICK=1`` shrinks everything to a smoke run (3 files of 1 MB, 5 photos, 4 MB).
 ``TGARC_BENCH_MEDIA_LANES=1,4`` picks the connection counts measured (the kill run uses the
 largest), ``TGARC_BENCH_MEDIA_KILL_PART_KIB=1024`` the kill run's part size.
 """
@@ -50,7 +50,8 @@ MIB = 1 << 20
 RTT_MS, BANDWIDTH = 50, 4 * MB
 BIG = (3, 1 * MB) if QUICK else (20, 20 * MB)
 PHOTOS = 5 if QUICK else 200
-KILL_SIZE = 2 * MB if QUICK else 200 * MB
+# quick: 8 parts, two rounds of 4 in flight, so half is reached well before the end
+KILL_SIZE = 4 * MB if QUICK else 200 * MB
 LANES = [int(n) for n in os.environ.get("TGARC_BENCH_MEDIA_LANES", "1,4").split(",")]
 PART, PARALLEL = ONE_MB, 4
 # the kill run keeps parallel × part ≤ 2 MiB: every part in flight at the kill may have been
