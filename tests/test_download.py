@@ -14,6 +14,7 @@ import textwrap
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from telethon import functions
 
 from engine import model as m
 from engine.fakedc import files
@@ -32,7 +33,7 @@ from engine.telegram.download import (
 from engine.telegram.download_journal import HEADER, RECORD, Journal
 from engine.telegram.download_lanes import Lanes
 from engine.telegram.download_plan import ONE_MB, PART_SIZES, legal, plan
-from engine.telegram.middleware import Link, TelegramStats, stack
+from engine.telegram.middleware import Link, NetworkLost, TelegramStats, stack
 
 BIG = files.file_id("big", 1)          # 3 MiB + 12345 bytes: 4 parts of 1 MiB, 7 of 512 KiB
 HALF = 512 * 1024
@@ -75,8 +76,9 @@ def run(coro, timeout=90):
 class Served:
     """A fakedc, a tgarc-built client on it and the standard stack with a Link."""
 
-    def __init__(self, rules=(), timeout=5.0, **dc):
+    def __init__(self, rules=(), timeout=5.0, patience=20.0, **dc):
         self.rules, self.timeout, self.dc_kw = list(rules), timeout, dc
+        self.patience = patience
 
     async def __aenter__(self):
         self.dc = await FakeDC(Corpus(messages=20), rules=self.rules, **self.dc_kw).start()
@@ -85,7 +87,8 @@ class Served:
         self.client = tgclient.make_client(tgclient.open_session(None, env),
                                            *tgclient.credentials(env))
         self.stats = TelegramStats()
-        link = Link(self.client, self.stats, 20, timeout=self.timeout, backoff=0.05)
+        self.link = link = Link(self.client, self.stats, self.patience, timeout=self.timeout,
+                                backoff=0.05)
         await link.open()
         self.call = stack(self.client, self.stats, timeout=self.timeout, backoff=0.01,
                           link=link)
@@ -375,4 +378,59 @@ def test_extra_connections_share_the_key_and_survive_a_drop(tmp_path, rules):
             # a dropped lane's calls in flight (2) may be answered twice; the lane reopens
             assert 7 <= len(ok) <= 7 + 2 * bool(rules) and len(set(ok)) == 3 + bool(rules)
             assert (s.stats.retries >= 1) == bool(rules)
+    run(body())
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_lanes_wait_out_an_outage_with_the_main_connection(tmp_path, n):
+    async def body():
+        # 2 MB/s per connection: parts are still in flight when the network goes
+        async with Served(bandwidth=2_000_000) as s:
+            lanes = Lanes(s.client, s.call, n, s.stats, link=s.link, timeout=5, backoff=0.01)
+
+            def on_part(offset, length):
+                if offset == 0:
+                    s.dc.offline(1.5)          # every connection dropped, none accepted
+            try:
+                got = await download(lanes.call, s.location(), len(files.content(BIG)),
+                                     tmp_path / "big.bin", part=HALF, parallel=2 * n,
+                                     on_part=on_part)
+            finally:
+                await lanes.close()
+            assert got.sha256 == sha() and got.fetched == 7
+            assert (tmp_path / "big.bin").read_bytes() == files.content(BIG)
+            ok = [c for c in s.dc.calls_to("GetFileRequest") if c.outcome == "ok"]
+            # the file never starts over: only the parts in flight are asked for again
+            assert sum(c.args["offset"] == 0 for c in ok) == 1
+            assert 7 <= len(ok) <= 7 + 2 * n
+            # waited out, not retried away; one outage on the display, over now
+            assert s.stats.retries == 0 and s.stats.reconnects >= 1, s.stats
+            assert s.stats.offline_since is None and 1.0 <= s.stats.offline_seconds < 10
+            assert len({c.connection for c in ok}) >= n + 1    # lanes reconnected
+    run(body())
+
+
+def test_lanes_past_the_reconnect_timeout_raise_network_lost(tmp_path):
+    async def body():
+        async with Served(bandwidth=2_000_000, patience=1.5) as s:
+            lanes = Lanes(s.client, s.call, 3, s.stats, link=s.link, timeout=5, backoff=0.01)
+
+            def on_part(offset, length):
+                if offset == 0:
+                    s.dc.offline()             # for good
+            t0 = asyncio.get_running_loop().time()
+            try:
+                with pytest.raises(NetworkLost):
+                    await download(lanes.call, s.location(), len(files.content(BIG)),
+                                   tmp_path / "big.bin", part=HALF, parallel=6,
+                                   on_part=on_part)
+                assert 1.4 <= asyncio.get_running_loop().time() - t0 < 8
+                # one verdict for the run: every connection fails at once from now on
+                s.dc.online()
+                for call in lanes.calls:
+                    with pytest.raises(NetworkLost):
+                        await asyncio.wait_for(call(functions.help.GetConfigRequest()), 0.5)
+            finally:
+                await lanes.close()
+            assert not (tmp_path / "big.bin").exists()
     run(body())

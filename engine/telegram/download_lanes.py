@@ -8,8 +8,12 @@ GeiserX/Telegram-Archive does (shared/MEDIA_NOTES.md 4.2). Each sender starts wi
 ``invokeWithLayer(initConnection(help.getConfig))``, as Telethon's own connect does.
 Requests go to the connections in turn, and each connection has its own middleware stack.
 A sender is built with ``auto_reconnect=False``, so a dropped lane fails its calls at once
-instead of being reconnected silently by Telethon. It is reconnected on its next call, so
-``Retry``'s resend lands on a fresh connection.
+instead of being reconnected silently by Telethon. Given the run's ``Link``, each lane
+gets its own ``Reconnect`` layer whose link (``_LaneLink``) shares the main one's stats and
+verdict: with the network down, a lane's calls wait, the lane reconnects with the same
+backoff, the progress shows one outage, and past ``--reconnect-timeout`` every connection
+fails with the same ``NetworkLost``. Without a ``Link`` a lane is reopened on its next
+call, so ``Retry``'s resend lands on a fresh connection.
 
 Against fakedc it bought nothing (docs/download.md, "Several connections"). fakedc's
 ``bandwidth`` and ``rtt`` delay each reply, not each connection, so only the number of
@@ -29,23 +33,27 @@ from telethon import functions
 from telethon.network import MTProtoSender
 from telethon.tl.alltlobjects import LAYER
 
-from engine.telegram.middleware import TelegramStats, stack
+from engine.telegram.middleware import Link, NetworkLost, TelegramStats, stack
 
 
 class _Lane:
+    """One extra sender, shaped like the client a ``Link`` drives: ``connect``,
+    ``disconnect``, ``is_connected`` and a call."""
+
     def __init__(self, client):
         self.client = client
         self.sender = MTProtoSender(client.session.auth_key, loggers=client._log, retries=0,
                                     auto_reconnect=False)
         self._lock = asyncio.Lock()
 
-    async def _up(self) -> None:
+    def is_connected(self) -> bool:
+        return self.sender.is_connected()
+
+    async def connect(self) -> None:
         async with self._lock:              # one reconnect, however many calls wait
             if self.sender.is_connected():
                 return
-            gone = getattr(self.sender, "_disconnected", None)
-            if gone is not None and gone.done() and not gone.cancelled():
-                gone.exception()      # why the last connection ended: the call saw it
+            self._forget()
             c, s = self.client, self.client.session
             await self.sender.connect(c._connection(
                 s.server_address, s.port, s.dc_id, loggers=c._log, proxy=c._proxy,
@@ -53,8 +61,17 @@ class _Lane:
             c._init_request.query = functions.help.GetConfigRequest()
             await self.sender.send(functions.InvokeWithLayerRequest(LAYER, c._init_request))
 
+    async def disconnect(self) -> None:
+        await self.sender.disconnect()
+        self._forget()
+
+    def _forget(self) -> None:
+        gone = getattr(self.sender, "_disconnected", None)
+        if gone is not None and gone.done() and not gone.cancelled():
+            gone.exception()          # why the last connection ended: the call saw it
+
     async def __call__(self, request):
-        await self._up()
+        await self.connect()          # opened on first use; a failure here is a lost link
         return await self.sender.send(request)
 
     async def close(self) -> None:
@@ -62,15 +79,47 @@ class _Lane:
             await self.sender.disconnect()
 
 
+class _LaneLink(Link):
+    """A lane's own reconnects under the run's patience: it shares the main ``Link``'s
+    stats (one outage on the progress display, timed from its first failure on any
+    connection) and its verdict (a ``NetworkLost`` on either side ends every call)."""
+
+    def __init__(self, lane: _Lane, main: Link):
+        super().__init__(lane, main.stats, main.patience, timeout=main.timeout,
+                         backoff=main.backoff, max_backoff=main.max_backoff,
+                         sleep=main.sleep, clock=main.clock)
+        self.main = main
+
+    async def ready(self) -> int:
+        if self.main.gave_up is not None:
+            raise self.main.gave_up
+        return await super().ready()
+
+    async def restore(self, epoch: int, why: BaseException) -> None:
+        if self.main.gave_up is not None:
+            raise self.main.gave_up
+        try:
+            await super().restore(epoch, why)
+        except NetworkLost as lost:
+            if self.main.gave_up is None:
+                self.main.gave_up = lost      # the main connection stops waiting too
+            raise
+
+
 class Lanes:
     """``call``: a middleware-wrapped call that spreads requests over the main connection
-    (``main``, the session's usual stack) and ``n - 1`` extra ones."""
+    (``main``, the session's usual stack) and ``n - 1`` extra ones. With the run's
+    ``link``, a lane waits out an outage as the main connection does, then reconnects;
+    without it, a lane's calls fail after ``Retry``'s attempts."""
 
-    def __init__(self, client, main, n: int, stats: TelegramStats, **stack_kw):
+    def __init__(self, client, main, n: int, stats: TelegramStats, *, link: Link | None = None,
+                 **stack_kw):
         if n < 1:
             raise ValueError(f"at least one connection, not {n}")
         self.extra = [_Lane(client) for _ in range(n - 1)]
-        self.calls = [main, *(stack(lane, stats, **stack_kw) for lane in self.extra)]
+        self.calls = [main, *(stack(lane, stats, link=None if link is None
+                                    else _LaneLink(lane, link), **stack_kw)
+                              for lane in self.extra)]
         self._next = itertools.cycle(range(n))
 
     async def call(self, request):

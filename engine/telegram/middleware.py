@@ -295,14 +295,17 @@ class Link:
 
     async def _reconnect(self, why: BaseException) -> None:
         stats = self.stats
-        if stats.offline_since is None:
-            stats.offline_since = self.clock()
+        # kept here: another Link sharing these stats (a download lane) may see a reply
+        # first and end the outage in stats while this one still reconnects
+        since = stats.offline_since
+        if since is None:
+            since = stats.offline_since = self.clock()
             log.warning("lost the connection to Telegram (%s); reconnecting for up to %g s",
                         _describe(why), self.patience)
         self.last = why
         delay = self.backoff
         while True:
-            left = stats.offline_since + self.patience - self.clock()
+            left = since + self.patience - self.clock()
             if left <= 0:
                 self.gave_up = NetworkLost(self.patience, self.last)
                 log.error("no connection to Telegram for %g s (last: %s); giving up",
