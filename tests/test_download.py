@@ -193,8 +193,8 @@ KILLED = textwrap.dedent("""
         await client.connect()
         loc = location_of(m.Document(id=fid, access_hash=access_hash,
                                      file_reference=bytes.fromhex(ref)))
-        await download(stack(client, TelegramStats()), loc, size, dest, part=512 * 1024,
-                       parallel=int(a[6]))
+        kw = {} if a[6] == "-" else {"part": 512 * 1024, "parallel": int(a[6])}
+        await download(stack(client, TelegramStats()), loc, size, dest, **kw)
 
     a = sys.argv
     if len(a) > 7:                 # a disk that is full past this many bytes of a file
@@ -204,8 +204,9 @@ KILLED = textwrap.dedent("""
 """)
 
 
-async def elsewhere(s: Served, dest, parallel: int, *extra: str, **kw):
-    """The download in another process (KILLED), on the same DC and session."""
+async def elsewhere(s: Served, dest, parallel: int | str, *extra: str, **kw):
+    """The download in another process (KILLED), on the same DC and session; ``parallel``
+    "-": the downloader's default part size and parallelism."""
     env = {**os.environ, **s.dc.env(s.session), "PYTHONPATH": os.pathsep.join(sys.path)}
     return await asyncio.create_subprocess_exec(
         sys.executable, "-c", KILLED, str(BIG), str(files.access_hash(BIG)),
@@ -219,7 +220,7 @@ def test_a_killed_process_leaves_parts_the_next_run_does_not_fetch_again(tmp_pat
         async with Served(bandwidth=1_000_000) as s:
             dest, size = tmp_path / "big.bin", len(files.content(BIG))
             journal = str(dest) + ".part.done"
-            proc = await elsewhere(s, dest, 2)
+            proc = await elsewhere(s, dest, "-")           # the defaults
             while not (os.path.exists(journal) and records(journal) >= 2):
                 assert proc.returncode is None, "the download ended before it was killed"
                 await asyncio.sleep(0.02)
@@ -228,9 +229,41 @@ def test_a_killed_process_leaves_parts_the_next_run_does_not_fetch_again(tmp_pat
             assert not dest.exists()
             durable, before = records(journal), s.got()
             assert durable < 7
-            got = await download(s.call, s.location(), size, dest, part=HALF)
+            served = {c.args["offset"] for c in s.dc.calls_to("GetFileRequest")}
+            got = await download(s.call, s.location(), size, dest)
             assert (got.fetched, s.got() - before) == (7 - durable, 7 - durable)
             assert got.sha256 == sha() and leftovers(tmp_path) == ["big.bin"]
+            again = [c.args for c in s.dc.calls_to("GetFileRequest")[before:]
+                     if c.args["offset"] in served]
+            # issue 12's bar: at most 2 MiB fetched twice after a kill -9
+            assert sum(min(a["limit"], size - a["offset"]) for a in again) <= 2 * ONE_MB
+    run(body())
+
+
+def test_the_defaults_keep_2_mib_in_flight_and_2_parts_per_connection_of_2(tmp_path):
+    async def body():
+        # 2 MB/s per connection: the parts overlap long enough to be counted
+        async with Served(bandwidth=2_000_000) as s:
+            lanes = Lanes(s.client, s.call, 2, s.stats, link=s.link, timeout=5, backoff=0.01)
+            flying, peak = {}, {}
+
+            async def call(request):        # what the downloader asks of the stack
+                flying[request.offset] = request.limit
+                peak["bytes"] = max(peak.get("bytes", 0), sum(flying.values()))
+                peak["parts"] = max(peak.get("parts", 0), len(flying))
+                try:
+                    return await lanes.call(request)
+                finally:
+                    del flying[request.offset]
+            try:
+                got = await download(call, s.location(), len(files.content(BIG)),
+                                     tmp_path / "big.bin")
+            finally:
+                await lanes.close()
+            assert got.sha256 == sha() and got.fetched == 7
+            assert peak == {"bytes": 2 * ONE_MB, "parts": 4}
+            ok = [c.connection for c in s.dc.calls_to("GetFileRequest") if c.outcome == "ok"]
+            assert sorted(ok.count(c) for c in set(ok)) == [3, 4]     # dealt out in turn
     run(body())
 
 

@@ -42,15 +42,24 @@ from telethon import errors, functions, types
 
 from engine import model as m
 from engine.telegram.download_journal import Journal, fsync_dir
-from engine.telegram.download_plan import PART, Part, plan
+from engine.telegram.download_plan import Part, plan
 from engine.telegram.middleware import TelegramFailure
 
-__all__ = ["PARALLEL", "DownloadFailed", "Downloaded", "ReferenceExpired", "SizeMismatch",
+__all__ = ["PARALLEL", "PART", "DownloadFailed", "Downloaded", "ReferenceExpired", "SizeMismatch",
            "WrongDC", "download", "location_of"]
 
-# Requests in flight for one file: Android's and tdl's default; against a 1 MB/s link
-# fakedc measured 2.9 MB/s with 4 pipelined on one connection (MEDIA_NOTES.md 4.6)
+# Bytes in flight per file (PARALLEL × PART) are what a kill -9 can cost twice: fakedc
+# logs a part as served when it starts sending it, and a part not yet durable is asked
+# for again. The bar is 2 MiB; bench/test_media.py re-fetched 1.50 MiB with 4 × 512 KiB and
+# 2.00 with 4 × 1 MiB, whose bound is 4 MiB (docs/benchmarks.md, "Media download").
+# 4 × 512 KiB rather than 2 × 1 MiB: over 2 lanes (the fewest that beat the 3.5× bar under
+# a per-connection cap: 5.3×, 4 lanes 9.9×) that is 2 parts per connection, so one part's
+# transfer hides the other's round trip; a lone part leaves its lane idle every round
+# trip. At the bench's 4 MB/s a 512 KiB part takes 131 ms against a 50 ms rtt, so two
+# keep a lane busy (the bench's throughput runs used 1 MiB parts; 512 KiB ones were timed
+# only in its kill run).
 PARALLEL = 4
+PART = 512 * 1024
 
 
 class DownloadFailed(TelegramFailure):
