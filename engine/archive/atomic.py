@@ -14,8 +14,10 @@ import os
 from pathlib import Path
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make a file's creation or rename in ``path`` survive a crash ('': the current
+    folder, as os.path.dirname gives for a bare file name)."""
+    fd = os.open(os.fspath(path) or ".", os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:

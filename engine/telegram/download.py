@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from telethon import errors, functions, types
 
 from engine import model as m
-from engine.telegram.download_journal import Journal, fsync_dir
+from engine.archive.atomic import fsync_dir
+from engine.telegram.download_journal import Journal
 from engine.telegram.download_plan import Part, plan
 from engine.telegram.middleware import TelegramFailure
 

@@ -17,6 +17,8 @@ import struct
 import threading
 import zlib
 
+from engine.archive.atomic import fsync_dir
+
 MAGIC = b"TGDLv1\0\0"
 HEADER = struct.Struct("<8sQQq")         # magic, file size, part size, key
 RECORD = struct.Struct("<QII")           # part index, its length, crc32 of the first 12 bytes
@@ -25,15 +27,6 @@ RECORD = struct.Struct("<QII")           # part index, its length, crc32 of the 
 def _record(index: int, length: int) -> bytes:
     head = struct.pack("<QI", index, length)
     return head + struct.pack("<I", zlib.crc32(head))
-
-
-def fsync_dir(path: str) -> None:
-    """Make a file's creation or rename in ``path`` survive a crash."""
-    fd = os.open(path or ".", os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Journal:
