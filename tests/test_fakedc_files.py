@@ -24,19 +24,10 @@ from engine.fakedc import bigfiles, files, keys
 from engine.fakedc.corpus import Corpus
 from engine.fakedc.faults import Budget, Link, Rule
 from engine.fakedc.server import FakeDC
+from tests.test_fakedc import run, served  # one server fixture for every fakedc test
 
 PART = 128 * 1024
 MIB = 1 << 20
-
-
-def run(coro, timeout=120):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-@contextlib.asynccontextmanager
-async def served(corpus=None, **kw):
-    async with FakeDC(corpus or Corpus(messages=300), **kw) as dc:
-        yield dc
 
 
 @contextlib.asynccontextmanager
