@@ -38,6 +38,7 @@ import orjson
 import psutil
 import pytest
 
+from engine.archive.manifest import sha256 as file_sha256
 from engine.fakedc import bigfiles, files
 from engine.fakedc.corpus import Corpus
 from engine.fakedc.server import FakeDC
@@ -134,19 +135,11 @@ def _sha_of(fid: int) -> str:
     return _expected[fid]
 
 
-def _file_sha(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(MIB):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check(result: dict, want_files: int) -> None:
     """Every file on disk, hashed here, is the file fakedc serves."""
     assert len(result["files"]) == want_files, len(result["files"])
     for f in result["files"]:
-        assert _file_sha(f["path"]) == _sha_of(f["id"]), f
+        assert file_sha256(f["path"]) == _sha_of(f["id"]), f
         if "sha256" in f:
             assert f["sha256"] == _sha_of(f["id"]), f
 
@@ -231,7 +224,7 @@ def test_kill_at_half_resume_and_peak_memory(benchmark, dc, tmp):
     before = _served(log[first:second], fid)
     after = _served(log[second:], fid)
     twice = sum(min(KILL_PART, KILL_SIZE - o) for o in set(before) & set(after))
-    assert _file_sha(str(dest)) == _sha_of(fid) == result["files"][0]["sha256"]
+    assert file_sha256(dest) == _sha_of(fid) == result["files"][0]["sha256"]
     assert sorted(set(before) | set(after)) == [i * KILL_PART for i in range(parts)]
     peak = max(peak_killed, peak_resumed)
     benchmark.extra_info.update(

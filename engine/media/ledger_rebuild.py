@@ -16,7 +16,6 @@ kept: entries not on disk stay as they were (pending, failed, skipped), except t
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -26,6 +25,7 @@ import msgspec
 from msgspec import Struct
 
 from engine.archive.lock import ChatLock
+from engine.archive.manifest import sha256 as file_sha256
 from engine.archive.media_ledger import DONE, PENDING, Entry, Ledger, NotALedger, file_key
 from engine.archive.ranges import IdRanges
 from engine.media import kinds, names
@@ -69,14 +69,6 @@ def numbered(path: str) -> tuple[str, int] | None:
     return _COUNTER[mt[1]], int(mt[2])
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def scan(root: Path) -> list[Found]:
     """Every finished media file in the chat folder's media folders, its thumbnail
     attached, in path order."""
@@ -95,7 +87,7 @@ def scan(root: Path) -> list[Found]:
             continue
         thumb = rel + names.THUMB_SUFFIX
         counter, n = numbered(rel) or ("", 0)
-        found.append(Found(rel, files[rel].stat().st_size, sha256_of(files[rel]), counter, n,
+        found.append(Found(rel, files[rel].stat().st_size, file_sha256(files[rel]), counter, n,
                            thumb if thumb in files else ""))
     return found
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -42,6 +41,7 @@ from telethon import errors, functions, types
 
 from engine import model as m
 from engine.archive.atomic import fsync_dir
+from engine.archive.manifest import sha256 as file_sha256
 from engine.telegram.download_journal import Journal
 from engine.telegram.download_plan import Part, plan
 from engine.telegram.middleware import TelegramFailure
@@ -125,7 +125,7 @@ async def download(call, location, size: int, dest: str | os.PathLike, *, key: i
     tmp, jpath = dest + ".part", dest + ".part.done"
     if not os.path.exists(tmp) and _size(dest) == size:
         _unlink(jpath)                # left by a crash between the rename and its removal
-        return Downloaded(dest, size, await asyncio.to_thread(_sha256, dest), len(parts), 0, 0)
+        return Downloaded(dest, size, await asyncio.to_thread(file_sha256, dest), len(parts), 0, 0)
     key = getattr(location, "id", 0) if key is None else key
     # no .part: whatever a journal says is on disk is not (it would seal a hole)
     journal, fresh = Journal.open(jpath, size, part, key, [p.length for p in parts],
@@ -249,28 +249,12 @@ def _seal(tmp: str, dest: str, size: int) -> str:
         got = os.fstat(fd).st_size
         if got != size:           # every part's length was checked: a bug if ever seen
             raise DownloadFailed(f"{tmp} holds {got} bytes, not {size}: not renamed")
-        digest = _hash_fd(fd)
+        digest = file_sha256(tmp)
     finally:
         os.close(fd)
     os.replace(tmp, dest)
     fsync_dir(os.path.dirname(dest))
     return digest
-
-
-def _hash_fd(fd: int) -> str:
-    h, pos = hashlib.sha256(), 0
-    while chunk := os.pread(fd, 1 << 20, pos):
-        h.update(chunk)
-        pos += len(chunk)
-    return h.hexdigest()
-
-
-def _sha256(path: str) -> str:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return _hash_fd(fd)
-    finally:
-        os.close(fd)
 
 
 def _size(path: str) -> int | None:
