@@ -17,6 +17,7 @@ import traceback
 
 from engine import __version__, config
 
+DEFAULT_MEDIA = "none"
 SHARED_HELP = ("files readable by other local users (0755/0644); default: private to you "
                "(0700/0600)")
 PROXY_HELP = ("socks5://[user:pass@]host:port, http://[user:pass@]host:port or "
@@ -43,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     _render_flags(ex)
     ex.add_argument("--workers", help="worker processes (number or auto; at most the CPUs "
                                       "tgarc may use)")
+    ex.add_argument("--media", metavar="KINDS",
+                    help="media to download: all, none, or some of photo,video,voice,round,"
+                         f"sticker,gif,audio,document (default: {DEFAULT_MEDIA})")
+    ex.add_argument("--max-media-size", metavar="SIZE",
+                    help="skip files larger than this (e.g. 50M, 2G; binary units; default: "
+                         "no limit)")
+    ex.add_argument("--media-lanes", type=int, help=argparse.SUPPRESS)
     ex.add_argument("--min-id", type=int, help="oldest message id to export")
     ex.add_argument("--max-id", type=int, help="newest message id to export")
     ex.add_argument("--since", help="first day (YYYY-MM-DD, in --tz) or date-time")
@@ -217,14 +225,26 @@ def _export(args) -> int:
         fetch_streams=_at_least("--fetch-streams", pick(args.fetch_streams, "fetch_streams",
                                                         2), 1),
         timeout=float(pick(args.request_timeout, "request_timeout", 30.0)),
-        reconnect_timeout=float(pick(args.reconnect_timeout, "reconnect_timeout", 600.0)))
-    if not cfg.timeout > 0:
-        raise config.ConfigError(f"--request-timeout must be above 0, not {cfg.timeout:g}")
-    if not cfg.reconnect_timeout > 0:
-        raise config.ConfigError(f"--reconnect-timeout must be above 0, not "
-                                 f"{cfg.reconnect_timeout:g}")
+        reconnect_timeout=float(pick(args.reconnect_timeout, "reconnect_timeout", 600.0)),
+        **_media_settings(args, pick))
+    for flag, seconds in (("--request-timeout", cfg.timeout),
+                          ("--reconnect-timeout", cfg.reconnect_timeout)):
+        if not seconds > 0:
+            raise config.ConfigError(f"{flag} must be above 0, not {seconds:g}")
     _warn(notes)                    # only once every input was accepted
     return export.export(cfg)
+
+
+def _media_settings(args, pick) -> dict:
+    """--media, --max-media-size (flags over the config file), checked."""
+    from engine.media import kinds as media_kinds
+
+    size = pick(args.max_media_size, "max_media_size", "none")
+    return {"media": tuple(sorted(media_kinds.parse_kinds(pick(args.media, "media",
+                                                                DEFAULT_MEDIA)))),
+            "max_media_size": media_kinds.parse_size(str(size)),
+            "media_lanes": _at_least("--media-lanes", pick(args.media_lanes, "media_lanes", 2),
+                                     1)}
 
 
 def _at_least(flag: str, value: int, low: int) -> int:

@@ -59,6 +59,10 @@ class ExportConfig(Struct, frozen=True, kw_only=True):
                                       # giving up (exit 3); reconnecting with backoff till then
     require_user: bool = True         # history needs a user account, not a bot
     shared: bool = False              # --shared: 0755/0644 (default: private, 0700/0600)
+    media: tuple[str, ...] = ()       # --media: the kinds downloaded (engine/media/kinds.py);
+                                      # () is none: every file "not included", as before
+    max_media_size: int | None = None  # --max-media-size in bytes; None: no limit
+    media_lanes: int = 2              # connections to the home DC that carry file parts
 
     @property
     def metrics_path(self) -> Path:
@@ -190,6 +194,7 @@ FILE_KEYS: dict[str, tuple[type, ...]] = {
     "fetch_streams": (int,), "request_timeout": (int, float), "proxy": (str,),
     "reconnect_timeout": (int, float),
     "topic": (int,), "comments": (bool,), "members": (bool,), "shared": (bool,),
+    "media": (str, list), "max_media_size": (str, int), "media_lanes": (int,),
 }
 
 

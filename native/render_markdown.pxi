@@ -190,6 +190,9 @@ cdef Py_ssize_t md_media(Buf *o, MdCtx *c, object media, Py_ssize_t *first_end,
                 c.bail = True
                 return 0
             if PyUnicode_READ(PyUnicode_KIND(path), PyUnicode_DATA(path), 0) != 40:
+                if tp is Document and not truthy(F(media, D_MEDIA_TYPE)):
+                    c.bail = True                   # a plain file's link: the twin's
+                    return 0
                 b_lit(o, b"![[")
                 b_raw(o, <object>c.chat_dir)
                 b_u(o, 47)

@@ -23,7 +23,7 @@ ledger (engine/archive/media_ledger.py), page by page:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 
 from engine import model as m
@@ -45,34 +45,44 @@ def entry_key(msg: m.Message) -> tuple[str, int] | None:
     return None
 
 
-def number(ledger: Ledger, messages: Sequence[m.Message]) -> list[Entry]:
+def number(ledger: Ledger, messages: Sequence[m.Message], *, ids: Sequence[int] | None = None,
+           span: tuple[int, int] | None = None,
+           settle: Callable[[Entry, m.Message], Entry] | None = None) -> list[Entry]:
     """Give every new file among ``messages`` (one page, ascending ids) its ledger entry
-    and number, durably, in one ledger group. Returns the new entries (status pending;
-    the caller marks the skipped ones after its filter). Messages in ids the ledger has
-    counted already take no number; their files keep theirs.
+    and number, durably, in one ledger group. Returns the new entries (status pending
+    unless ``settle(entry, message)`` -- run on each new entry before it is written --
+    says otherwise: its path, a skip). Messages in ids the ledger has counted already take
+    no number; their files keep theirs.
 
-    ``messages`` must be every message of the id range they span (a history page, as
-    fetched): the whole span, first id to last, is recorded as counted. A refresh page
-    (edited messages, scattered ids) holds only ids counted already, so it may pass too."""
+    ``ids``: the messages' ids as the archive numbers them (a migrated basic group's sit
+    below 1), default their own. ``span``: the id range recorded as counted, default first
+    id to last; ``messages`` must be every message of it (a history page or segment, as
+    fetched). A refresh page (edited messages, scattered ids) holds only ids counted
+    already, so it may pass too."""
     if not messages:
+        if span is not None:
+            ledger.put([], counters=dict(ledger.counters), counted=span)
         return []
-    ids = [x.id for x in messages]
+    ids = [x.id for x in messages] if ids is None else list(ids)
     if any(a >= b for a, b in pairwise(ids)):
         raise ValueError("messages must come in ascending id order, each once")
     counters = names.Counters(ledger.counters)
     new: dict[int, Entry] = {}
-    for msg in messages:
+    for msg, ident in zip(messages, ids, strict=True):
         which = entry_key(msg)
         if which is None:
             continue
+        if which[0] == "contact":          # the archive's id: a migrated group's sit below 1
+            which = ("contact", ident)
         key = file_key(*which)
-        fresh = msg.id not in ledger.counted
+        fresh = ident not in ledger.counted
         n = counters.take(msg.media) if fresh else None
         if key in new or key in ledger:
             continue
         if n is None:          # counted before with other media: a number of its own
             n = counters.take(msg.media)
-        new[key] = Entry(which[0], which[1], names.counter(msg.media) or "", n or 0, msg.id,
-                         PENDING)
-    ledger.put(new.values(), counters=dict(counters), counted=(ids[0], ids[-1]))
+        entry = Entry(which[0], which[1], names.counter(msg.media) or "", n or 0, ident,
+                      PENDING)
+        new[key] = settle(entry, msg) if settle is not None else entry
+    ledger.put(new.values(), counters=dict(counters), counted=span or (ids[0], ids[-1]))
     return list(new.values())

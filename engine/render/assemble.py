@@ -97,6 +97,8 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
             td.abort()
         jl.abort()
         raise
+    finally:
+        stream.close()
     fsync_dir(store.root)
     out_state.tz, out_state.formats = tz_name, sorted(formats)
     out_state.assembled = len(store.cp.segments)

@@ -90,6 +90,10 @@ def media_lines(vctx: VaultContext, media) -> list[str]:
     if isinstance(media, m.Photo | m.Document):
         path = files.get(media.id)
         if path and not path.startswith("("):
+            if isinstance(media, m.Document) and not media.media_type:
+                # a plain file: a link (an embed of an archive or a binary shows nothing)
+                label = esc(media.file_name or path.rpartition("/")[2])
+                return [f"[[{vctx.chat_dir}/{path}|{label}]]"]
             return [f"![[{vctx.chat_dir}/{path}]]"]
         if isinstance(media, m.Photo):
             what = f"photo {media.width}×{media.height}, {_size(media.size)}"

@@ -31,6 +31,7 @@ from engine.archive.store import ChatStore, Segment
 from engine.model.chat import MIGRATED_ID_SHIFT
 from engine.render import day_notes, fragments, renderer, result_json
 from engine.render.context import LocalClock, RenderContext
+from engine.render.media_files import MediaFiles
 
 _MARK = b"\x00tgarc-messages\x00"
 
@@ -129,6 +130,12 @@ class Stream:
             self._after[i] = min(self._after[i + 1], self.history[i].date_lo or float("inf"))
         self._next = 0
         self.ids, self.dates = array("q"), array("q")
+        self.media = MediaFiles.open(store.root)      # None: no file was ever downloaded
+
+    def close(self) -> None:
+        if self.media is not None:
+            self.media.close()
+            self.media = None
 
     def vault(self, title: str) -> day_notes.VaultContext:
         """The day notes' context: this run's render context, reply links looked up here."""
@@ -141,6 +148,11 @@ class Stream:
         for k, seg in enumerate(self.history):
             batch, msgs, td, jl = rendered(self.store, seg, self.tz_name, self.ctx.tz,
                                            self.overrides, self.override_peers)
+            if self.media is not None:
+                ctx = fragments.context(batch, self.tz_name, self.ctx.tz)
+                ctx.peers.update(self.override_peers)
+                ctx.files = self.ctx.files
+                td, jl = self.media.apply(msgs, td, jl, ctx, self.ctx.files)
             self.ctx.peers.update((p.ref, p) for p in batch.peers)
             self.ids.extend([x.id if x.chat == self.meta.ref else self._key(x.chat, x.id) or 0
                              for x in msgs])

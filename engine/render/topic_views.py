@@ -117,6 +117,8 @@ def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
                 if f is not None:
                     f.abort()
         raise
+    finally:
+        stream.close()
     write_atomic(store.state / "topics.json", orjson.dumps(
         {str(k): v for k, v in topics.items()}))
     return {tid: v.messages for tid, v in views.items()}

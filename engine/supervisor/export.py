@@ -38,6 +38,7 @@ from engine.render import assemble as asm
 from engine.render import topic_views
 from engine.supervisor.dispatch import RING_BYTES, Dispatch
 from engine.supervisor.fetch import PageStreams
+from engine.supervisor.media import MediaTally, media_pass
 from engine.supervisor.outcome import BatchesFailed, Interrupted, Outcome, now_iso, say
 from engine.supervisor.planning import History, plan, split_spans
 from engine.supervisor.refresh import refresh_edits
@@ -61,6 +62,8 @@ class ChatExport:
         self.histories: list[History] = [History()]
         self.topic: tuple[int, str] | None = None       # --topic: (id, title)
         self.tz = cfg.tz                                 # the chat's zone (zone())
+        self.media = MediaTally()                        # the chat's downloads
+        self.media_changed = False                       # old messages' files changed
 
     def abort(self) -> None:
         """The second Ctrl-C (called on the event loop): workers killed at once."""
@@ -150,6 +153,9 @@ class ChatExport:
                 self.outcome.fetched += await fetch_topic_root(store, source, cfg.topic,
                                                                run_no, meta.ref)
             await self.fetch(run_no, meta.ref)
+            if not self.stop.is_set() and self.outcome.local_error is None:
+                self.media_changed = await media_pass(cfg, store, source, self.tz, self.stop,
+                                                      self.media)
             ok = not self.outcome.failures
         except BaseException as exc:
             # the run's record says how it ended (best effort: the disk may be full)
@@ -211,7 +217,8 @@ class ChatExport:
             say(f"{store.root.name}: {len(damaged)} output file(s) missing or changed since "
                 f"the last export ({damaged[0]}{', …' if len(damaged) > 1 else ''}); "
                 f"rendering them again")
-        await asyncio.to_thread(asm.assemble, store, formats, self.tz, full=bool(damaged))
+        await asyncio.to_thread(asm.assemble, store, formats, self.tz,
+                                full=bool(damaged) or self.media_changed)
         if topics:
             await asyncio.to_thread(topic_views.render_topics, store, topics, formats, self.tz)
 

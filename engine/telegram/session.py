@@ -21,6 +21,7 @@ from telethon import errors
 
 from engine.telegram import rawpage
 from engine.telegram.client import ConfigError, credentials, make_client, open_session
+from engine.telegram.download_lanes import Lanes
 from engine.telegram.middleware import (
     AuthRevoked,
     Link,
@@ -84,8 +85,13 @@ async def _session(client, cfg, stats, on_flood, proxy=None):
         cache = PeerCache.from_env()
         call = stack(rawpage.send_via(client), stats, timeout=cfg.timeout,
                      flood_ceiling=cfg.flood_ceiling, on_flood=on_flood, link=link)
+        source = Source(client, call, cache)
+        source.lane_factory = lambda n: Lanes(client, call, n, stats, link=link,
+                                              timeout=cfg.timeout,
+                                              flood_ceiling=cfg.flood_ceiling,
+                                              on_flood=on_flood)
         try:
-            yield Source(client, call, cache), stats, cache
+            yield source, stats, cache
         except errors.RPCError as exc:       # whatever no layer or caller handled
             raise TelegramFailure(f"Telegram refused {method_name(exc.request)}: "
                                   f"{exc.message}") from exc

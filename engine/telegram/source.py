@@ -58,6 +58,30 @@ class Source(Resolver, Members):
         self.warnings: list[str] = []
         self._dialogs: dict[int, object] | None = None
         self._full: tuple[object, object] | None = None     # (peer, its full info)
+        self.lane_factory = None            # n -> Lanes (engine/telegram/session.py)
+
+    @property
+    def home_dc(self) -> int:
+        return self.client.session.dc_id
+
+    def lanes(self, n: int):
+        """``n`` connections to the home DC for file parts (the first is the session's own);
+        ``close()`` them after."""
+        if self.lane_factory is None:
+            from engine.telegram.download_lanes import Lanes
+
+            return Lanes(self.client, self.call, n, None)
+        return self.lane_factory(n)
+
+    def wrap(self, call):
+        """``call`` with this run's takeout session around each request (as history's)."""
+        if self.takeout_id is None:
+            return call
+        takeout = self.takeout_id
+
+        async def in_takeout(request):
+            return await call(functions.InvokeWithTakeoutRequest(takeout, request))
+        return in_takeout
 
     async def _invoke(self, request):
         if self.takeout_id is not None:

@@ -1,0 +1,87 @@
+"""Where each message's media went, as the outputs say it: read from the chat's media ledger.
+
+Workers render result.json fragments without knowing about files (every file "not
+included"); at assembly, the messages whose file has another answer -- downloaded (its
+path), too large, unavailable -- are rendered again with it, and their messages.jsonl
+line gains ``"file": {"path", "size", "sha256"}``. A chat without a ledger (never
+exported with media) keeps exactly the fragments the workers wrote.
+
+The ledger is opened read-only for the assembly (no compaction) and each message's
+entry read with one ``pread`` (engine/archive/media_ledger.py), so memory holds only the
+answers given so far, which the day notes read through the render context.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from engine import model as m
+from engine.archive import layout
+from engine.archive.media_ledger import (
+    DONE,
+    FAILED,
+    SKIPPED,
+    TOO_LARGE,
+    UNAVAILABLE,
+    Entry,
+    Ledger,
+    file_key,
+)
+from engine.render import result_json
+
+
+class MediaFiles:
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    @classmethod
+    def open(cls, root: Path) -> MediaFiles | None:
+        if not (root / layout.STATE / layout.MEDIA_LEDGER).exists():
+            return None
+        return cls(Ledger.open(root, compact=False))
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def entry(self, media) -> Entry | None:
+        if isinstance(media, m.Photo):
+            return self.ledger.get(file_key("photo", media.id))
+        if isinstance(media, m.Document):
+            return self.ledger.get(file_key("document", media.id))
+        return None
+
+    def apply(self, msgs: list[m.Message], td: list[bytes], jl: list[bytes], ctx,
+              files: dict[int, str]) -> tuple[list[bytes], list[bytes]]:
+        """The fragments with every message's media answer in them (copies when changed);
+        ``files`` (the stream's: day notes read it) gets each answer given."""
+        from engine.render import renderer
+
+        changed = False
+        for j, x in enumerate(msgs):
+            e = self.entry(x.media)
+            answer = _answer(e)
+            if answer is None:
+                continue
+            if not changed:
+                td, jl, changed = list(td), list(jl), True
+            files[x.media.id] = answer
+            td[j] = renderer.fragment(x, ctx)
+            if e.status == DONE:
+                jl[j] = jl[j][:-2] + b',"file":' + orjson.dumps(
+                    {"path": e.path, "size": e.size, "sha256": e.sha256}) + b"}\n"
+        return td, jl
+
+
+def _answer(e: Entry | None) -> str | None:
+    """What result.json says for the file instead of "not included", or None."""
+    if e is None:
+        return None
+    if e.status == DONE:
+        return e.path
+    if e.status == FAILED or (e.status == SKIPPED and e.reason == UNAVAILABLE):
+        return result_json.UNAVAILABLE
+    if e.status == SKIPPED and e.reason == TOO_LARGE:
+        return result_json.TOO_LARGE
+    return None

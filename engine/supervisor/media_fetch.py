@@ -1,0 +1,188 @@
+"""The run's downloads: the planned files fetched over several connections, into place.
+
+``MediaFetch.run(plan)`` works through ``media_plan.Plan.wanted`` with Telegram's
+published per-DC limits as the default budget: at most ``SMALL`` small files and
+``LARGE`` large ones (over ``LARGE_FROM`` bytes) at once, every file itself
+``download.PARALLEL`` parts at a time, all of it spread over ``cfg.media_lanes``
+connections to the home DC (engine/telegram/download_lanes.py). Each file:
+
+* goes to its ledger path through ``<path>.part`` (engine/telegram/download.py: resumed
+  from its durable parts after a crash, renamed only once whole and its size checked);
+* when its bytes equal a file the chat already holds (same size and SHA-256), becomes a
+  hard link to that file (a copy where the filesystem has none) -- stored once;
+* is marked ``done`` in the ledger only after the rename, with its size and SHA-256;
+* FILE_REFERENCE_EXPIRED: the message is read again for a fresh reference and the
+  download goes on from its durable parts; a file that still fails is ``failed`` in the
+  ledger (result.json: *unavailable*) and tried again by the next run;
+* a file on another DC is ``failed`` for now (docs/media.md, known gaps).
+
+A lost network, a revoked session, a flood wait over the ceiling or a local error
+(disk full) stop the pass and go up as they do for history; Ctrl-C stops it at once
+(the parts on disk are kept). Nothing here blocks the event loop on a file's bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine import model as m
+from engine.archive.media_ledger import Ledger
+from engine.supervisor.media_plan import Plan, Wanted
+from engine.telegram import download as dl
+
+log = logging.getLogger("tgarc.media")
+
+SMALL, LARGE = 5, 2           # files at once per DC (Telegram's published limits)
+LARGE_FROM = 10 << 20         # bytes: a "large" file, as Telegram's upload rules count
+
+
+@dataclass
+class MediaTally:
+    """What the pass did, for the summary and export_metrics.json."""
+    files: int = 0            # downloaded (or linked) this run
+    failed: int = 0
+    bytes_total: int = 0      # of the files wanted
+    bytes_done: int = 0       # durable so far (resumed parts included)
+    bytes_fetched: int = 0    # asked of Telegram by this run
+    dedup_files: int = 0
+    dedup_bytes: int = 0
+    refreshes: int = 0        # file references renewed
+    seconds: float = 0.0
+    by_dc: dict[int, int] = field(default_factory=dict)   # bytes fetched per DC
+    errors: list[str] = field(default_factory=list)
+
+
+class MediaFetch:
+    def __init__(self, root: Path, ledger: Ledger, source, call, chat: m.PeerRef,
+                 home_dc: int, stop: asyncio.Event, tally: MediaTally | None = None):
+        self.root, self.ledger, self.source, self.call = root, ledger, source, call
+        self.chat, self.home_dc, self.stop = chat, home_dc, stop
+        self.tally = tally or MediaTally()
+        self.by_hash: dict[tuple[int, str], str] = {}
+
+    async def run(self, plan: Plan) -> MediaTally:
+        self.by_hash = plan.by_hash
+        small = deque(w for w in plan.wanted if w.media.size <= LARGE_FROM)
+        large = deque(w for w in plan.wanted if w.media.size > LARGE_FROM)
+        self.tally.bytes_total += sum(w.media.size for w in plan.wanted)
+        t0 = time.perf_counter()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                watch = tg.create_task(self._watch_stop())
+                workers = [tg.create_task(self._worker(q)) for q, n in
+                           ((small, SMALL), (large, LARGE), ) for _ in range(n)]
+                await asyncio.gather(*workers)
+                watch.cancel()
+        except BaseExceptionGroup as group:
+            raise _first(group) from None
+        finally:
+            self.tally.seconds += time.perf_counter() - t0
+        return self.tally
+
+    async def _watch_stop(self) -> None:
+        await self.stop.wait()
+        raise Stopped()
+
+    async def _worker(self, queue: deque[Wanted]) -> None:
+        while queue and not self.stop.is_set():
+            await self._one(queue.popleft())
+
+    async def _one(self, w: Wanted) -> None:
+        media, entry = w.media, w.entry
+        dest = self.root / entry.path
+        if media.dc_id and self.home_dc and media.dc_id != self.home_dc:
+            self._failed(w, f"the file is on DC {media.dc_id}; tgarc downloads from the "
+                            f"account's home DC only (yet)")
+            return
+        await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+        try:
+            got = await self._download(w, dest)
+        except dl.DownloadFailed as exc:          # refused, wrong size, expired for good
+            self._failed(w, str(exc) or type(exc).__name__)
+            return
+        path, linked = entry.path, await asyncio.to_thread(self._dedupe, dest, got)
+        self.ledger.done(w.key, path, got.size, got.sha256)
+        self.tally.files += 1
+        self.tally.bytes_fetched += got.fetched_bytes
+        self.tally.by_dc[self.home_dc] = self.tally.by_dc.get(self.home_dc, 0) \
+            + got.fetched_bytes
+        if linked:
+            self.tally.dedup_files += 1
+            self.tally.dedup_bytes += got.size
+        log.debug("media: %s (%d bytes%s)", path, got.size, ", linked" if linked else "")
+
+    async def _download(self, w: Wanted, dest: Path) -> dl.Downloaded:
+        media = w.media
+        for attempt in range(2):
+            try:
+                return await dl.download(self.call, dl.location_of(media), media.size, dest,
+                                         key=media.id, on_part=self._on_part)
+            except dl.ReferenceExpired:
+                if attempt:
+                    raise
+                fresh = await self._refresh(w)
+                if fresh is None:
+                    raise dl.DownloadFailed("the message or its file is gone "
+                                            "(FILE_REFERENCE_EXPIRED)") from None
+                media = fresh
+        raise AssertionError("unreachable")
+
+    async def _refresh(self, w: Wanted) -> m.Photo | m.Document | None:
+        """The message read again: its media with a fresh file reference, or None."""
+        if w.msg.chat != self.chat:
+            return None            # a migrated group's message: no peer to ask (yet)
+        batch, _gone = await self.source.messages(w.msg.chat, [w.msg.id])
+        self.tally.refreshes += 1
+        for msg in batch.messages:
+            media = msg.media
+            if msg.id == w.msg.id and type(media) is type(w.media) and media.id == w.media.id:
+                return media
+        return None
+
+    def _on_part(self, offset: int, length: int) -> None:
+        self.tally.bytes_done += length
+
+    def _dedupe(self, dest: Path, got: dl.Downloaded) -> bool:
+        """In a thread: a file the chat holds already becomes a link to it."""
+        key = (got.size, got.sha256)
+        other = self.by_hash.get(key)
+        if other is None or (self.root / other) == dest:
+            self.by_hash.setdefault(key, os.path.relpath(dest, self.root))
+            return False
+        tmp = dest.with_name(dest.name + ".link")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        try:
+            os.link(self.root / other, tmp)
+        except OSError:
+            return False           # no hard links here (or the other file is gone): keep the copy
+        os.replace(tmp, dest)
+        return True
+
+    def _failed(self, w: Wanted, error: str) -> None:
+        self.ledger.failed(w.key, error)
+        self.tally.failed += 1
+        if len(self.tally.errors) < 20:
+            self.tally.errors.append(f"{w.entry.path}: {error}")
+        log.warning("media: %s (message %d): %s", w.entry.path, w.msg.id, error)
+
+
+class Stopped(Exception):
+    """Ctrl-C during the downloads: the pass ends; durable parts stay for the next run."""
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first(exc)
+        if not isinstance(exc, asyncio.CancelledError | Stopped):
+            return exc
+    return Stopped() if any(isinstance(e, Stopped) for e in group.exceptions) \
+        else group.exceptions[0]

@@ -1,0 +1,198 @@
+"""Which files a run downloads: the chat's media numbered, named and filtered, in id order.
+
+One pass over the archive of record (run in a thread, after the history is fetched):
+
+* every history segment not yet numbered (the ledger's ``counted``) is read in id order
+  and its media numbered (engine/media/numbering.py): each new Telegram file gets its
+  ledger entry with its path -- Telegram Desktop's folder and name, its clash numbered
+  against every path the chat has claimed -- and whether the settings want it (pending)
+  or not (skipped: not included, too large, unavailable);
+* entries of earlier runs that want work again are taken up: pending and failed ones
+  (a crash, an error), unavailable ones (retried every run), and skipped ones when the
+  settings changed since the last run (``--media`` widened, a larger size limit).
+
+A path is claimed at first sight even for a file that is skipped, so names never move
+when a later run downloads it (a file first seen later that clashes takes ``(1)``).
+What comes out is the ``Wanted`` list the downloader works through (media_fetch.py).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from engine import model as m
+from engine.archive import layout
+from engine.archive.atomic import write_atomic
+from engine.archive.media_ledger import (
+    DONE,
+    FAILED,
+    NOT_INCLUDED,
+    PENDING,
+    SKIPPED,
+    TOO_LARGE,
+    UNAVAILABLE,
+    Entry,
+    Ledger,
+)
+from engine.archive.store import ChatStore, Segment
+from engine.media import kinds, names
+from engine.media.numbering import number
+from engine.model.chat import MIGRATED_ID_SHIFT
+from engine.render.context import clock_for
+from engine.render.stream import history_segments
+
+SETTINGS = "media.json"       # in state/: the settings the last media pass ran with
+
+
+@dataclass
+class Wanted:
+    """One file to download: its entry (path, N) and the message it was seen in."""
+    key: int
+    entry: Entry
+    media: m.Photo | m.Document
+    msg: m.Message
+
+
+@dataclass
+class Plan:
+    wanted: list[Wanted] = field(default_factory=list)
+    numbered: int = 0         # new entries this run
+    skipped: dict[str, int] = field(default_factory=dict)     # reason -> new skips
+    done_before: int = 0      # files an earlier run downloaded
+    by_hash: dict[tuple[int, str], str] = field(default_factory=dict)   # (size, sha) -> path
+    changed_old: bool = False  # an earlier run's entry changed: re-render everything
+
+
+def settings(kinds_: tuple[str, ...], limit: int | None) -> dict:
+    return {"media": sorted(kinds_), "max_media_size": limit}
+
+
+def skip_reason(media, wanted: frozenset[str], limit: int | None) -> str | None:
+    """Why ``media`` is not downloaded under these settings, or None if it is."""
+    if isinstance(media, m.Contact):
+        return NOT_INCLUDED       # vCards are not written yet (docs/media.md)
+    if media.ttl_seconds:
+        return UNAVAILABLE        # self-destructing: Telegram Desktop never has it
+    if not media.access_hash and not media.file_reference:
+        return UNAVAILABLE
+    if kinds.kind(media) not in wanted:
+        return NOT_INCLUDED
+    if kinds.exceeds(media.size, limit):
+        return TOO_LARGE
+    return None
+
+
+class MediaPlanner:
+    def __init__(self, store: ChatStore, ledger: Ledger, kinds_: tuple[str, ...],
+                 limit: int | None, tz: str):
+        self.store, self.ledger = store, ledger
+        self.wanted_kinds, self.limit = frozenset(kinds_), limit
+        self.clock = clock_for(ZoneInfo(tz))
+        self.meta = store.cp.chat
+        self.taken: set[str] = set()
+        self._pending_new: dict[int, Entry] = {}     # numbered this segment, to download
+        self.plan = Plan()
+        self.settings_path = store.root / layout.STATE / SETTINGS
+        self.changed = self._last_settings() != settings(kinds_, limit)
+
+    def _last_settings(self) -> dict | None:
+        try:
+            return orjson.loads(self.settings_path.read_bytes())
+        except (FileNotFoundError, orjson.JSONDecodeError):
+            return None
+
+    def save_settings(self) -> None:
+        write_atomic(self.settings_path,
+                     orjson.dumps(settings(tuple(self.wanted_kinds), self.limit)))
+
+    # ---- the pass ---------------------------------------------------------------------------
+    def run(self) -> Plan:
+        revisit = self._scan()
+        history = history_segments(self.store)
+        starts = [s.lo for s in history]
+        by_seg: dict[int, list[Entry]] = {}
+        for e in revisit:
+            i = bisect.bisect_right(starts, e.msg_id) - 1
+            if i >= 0 and history[i].lo <= e.msg_id <= history[i].hi:
+                by_seg.setdefault(i, []).append(e)
+        for i, seg in enumerate(history):
+            fresh = bool(self.ledger.counted.missing(seg.lo, seg.hi))
+            if fresh or i in by_seg:
+                self._segment(seg, fresh, by_seg.get(i, []))
+        return self.plan
+
+    def _scan(self) -> list[Entry]:
+        """One look at every entry: the paths claimed, the hashes of the files on disk,
+        and the entries an earlier run left wanting work."""
+        revisit = []
+        for e in self.ledger.entries():
+            if e.path:
+                self.taken.add(names.path_key(e.path))
+            if e.status == DONE:
+                self.plan.done_before += 1
+                self.plan.by_hash.setdefault((e.size, e.sha256), e.path)
+            elif e.status in (PENDING, FAILED) or e.reason == UNAVAILABLE or self.changed:
+                revisit.append(e)
+        return revisit
+
+    def _ids(self, msgs: list[m.Message]) -> list[int]:
+        """The archive's ids: a migrated basic group's messages sit below 1."""
+        ref = self.meta.ref
+        return [x.id if x.chat == ref else x.id - MIGRATED_ID_SHIFT for x in msgs]
+
+    def _segment(self, seg: Segment, fresh: bool, revisit: list[Entry]) -> None:
+        msgs = [x for x in self.store.read_segment(seg.name).messages if x.type != "empty"]
+        msgs.sort(key=lambda x: x.id if x.chat == self.meta.ref else x.id - MIGRATED_ID_SHIFT)
+        ids = self._ids(msgs)
+        if fresh:
+            new = number(self.ledger, msgs, ids=ids, span=(seg.lo, seg.hi),
+                         settle=self._settle)
+            self.plan.numbered += len(new)
+            for e in new:
+                if e.status == SKIPPED:
+                    self.plan.skipped[e.reason] = self.plan.skipped.get(e.reason, 0) + 1
+        if revisit:
+            at = dict(zip(ids, msgs, strict=True))
+            for e in revisit:
+                msg = at.get(e.msg_id)
+                if msg is not None:
+                    self._again(e, msg)
+        if self._pending_new:
+            for ident, msg in zip(ids, msgs, strict=True):
+                entry = self._pending_new.pop(ident, None)
+                if entry is not None:
+                    self.plan.wanted.append(Wanted(entry.key, entry, msg.media, msg))
+
+    def _settle(self, entry: Entry, msg: m.Message) -> Entry:
+        """A new entry's path (claimed now, even for a skipped file) and status."""
+        media = msg.media
+        if isinstance(media, m.Contact):
+            path = names.contact_path(entry.n)
+        else:
+            path = names.media_path(media, entry.n or None, msg.date, self.clock)
+        path = names.claim(path, self.taken)
+        reason = skip_reason(media, self.wanted_kinds, self.limit)
+        entry.path = path
+        if reason is not None:
+            entry.status, entry.reason = SKIPPED, reason
+        else:
+            self._pending_new[entry.msg_id] = entry
+        return entry
+
+    def _again(self, e: Entry, msg: m.Message) -> None:
+        """An earlier run's entry under this run's settings."""
+        media = msg.media
+        if not isinstance(media, m.Photo | m.Document) or media.id != e.id:
+            return                 # the message's media changed since (an edit)
+        reason = skip_reason(media, self.wanted_kinds, self.limit)
+        if reason is None:
+            self.plan.wanted.append(Wanted(e.key, e, media, msg))
+            if e.status == SKIPPED:
+                self.plan.changed_old = True
+        elif e.status != SKIPPED or e.reason != reason:
+            self.ledger.skipped(e.key, reason)
+            self.plan.changed_old = True

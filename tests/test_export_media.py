@@ -1,0 +1,214 @@
+"""``tgarc export --media``: the chat's files downloaded into Telegram Desktop's layout, named
+once, bit-exact, pointed at by every output, and never fetched twice (issue 12).
+
+Everything runs the real CLI in a subprocess against fakedc, whose files are real PyAV
+encodes and JPEGs (engine/fakedc/media.py), so a file's bytes can be checked against
+``engine.fakedc.files.content(id)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("av", reason="engine.fakedc.media needs PyAV")
+
+from engine.fakedc import files as fake_files
+from engine.fakedc.faults import Rule
+from engine.render.result_json import NOT_INCLUDED, TOO_LARGE, UNAVAILABLE
+from tests._export import CHANNEL_DIR, outputs, served, tgarc
+
+MEDIA_DIRS = ("photos", "video_files", "animations", "stickers", "voice_messages",
+              "round_video_messages", "files", "contacts")
+
+
+def _ok(r) -> None:
+    assert r.returncode == 0, r.stderr
+
+
+def _lines(root: Path) -> list[dict]:
+    return [json.loads(x) for x in (root / "messages.jsonl").read_text().splitlines()]
+
+
+def _media_files(root: Path) -> dict[str, bytes]:
+    got = {}
+    for d in MEDIA_DIRS:
+        for p in sorted((root / d).glob("*")) if (root / d).is_dir() else ():
+            got[f"{d}/{p.name}"] = p.read_bytes()
+    return got
+
+
+def _file_key(message: dict) -> str | None:
+    return message.get("photo") or message.get("file")
+
+
+def _getfile_ok(dc) -> int:
+    return sum(c.outcome == "ok" for c in dc.calls_to("GetFileRequest"))
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    """One export of the demo channel with every kind of media."""
+    out = tmp_path_factory.mktemp("media-all")
+    with served(150) as dc:
+        r = tgarc(dc, out, "--media", "all", "--workers", "2")
+        _ok(r)
+        fetched = _getfile_ok(dc)
+        again = tgarc(dc, out, "--media", "all")       # nothing new: nothing fetched
+        _ok(again)
+        refetched = _getfile_ok(dc) - fetched
+    return out, fetched, refetched
+
+
+def test_every_file_downloaded_bit_exact_and_recorded(full):
+    out, fetched, _ = full
+    root = out / CHANNEL_DIR
+    lines = [x for x in _lines(root) if x.get("media", {}).get("type") in ("photo", "document")]
+    assert lines, "the corpus has media"
+    ids = set()
+    for x in lines:
+        rec = x["file"]
+        data = (root / rec["path"]).read_bytes()
+        assert data == fake_files.content(x["media"]["id"])        # bit-exact
+        assert rec["size"] == len(data)
+        assert rec["sha256"] == hashlib.sha256(data).hexdigest()
+        ids.add(x["media"]["id"])
+    # one download per Telegram file, however many messages carry it
+    assert fetched == len(ids) < len(lines)
+    leftovers = [p for p in root.rglob("*") if p.name.endswith((".part", ".part.done", ".link"))]
+    assert leftovers == []
+
+
+def test_result_json_points_at_the_files_in_telegram_desktops_layout(full):
+    out, _, _ = full
+    root = out / CHANNEL_DIR
+    doc = json.loads((root / "result.json").read_text())
+    by_id = {x["id"]: x for x in _lines(root)}
+    seen = 0
+    for msg in doc["messages"]:
+        path = _file_key(msg)
+        if path is None:
+            continue
+        seen += 1
+        assert (root / path).is_file(), path
+        assert path == by_id[msg["id"]]["file"]["path"]
+        folder, name = path.split("/")
+        assert folder in MEDIA_DIRS
+        if "photo" in msg:
+            assert folder == "photos" and name.startswith("photo_") and name.endswith(".jpg")
+            assert "@01-01-2024_" in name               # the message's date, --tz UTC
+        elif msg.get("media_type") == "voice_message":
+            assert folder == "voice_messages" and name.startswith("audio_")
+        elif msg.get("file_name"):
+            assert "/" not in name and not name.startswith(".")
+    assert seen > 20
+
+
+def test_day_notes_embed_the_files_with_paths_that_resolve(full):
+    out, _, _ = full
+    root = out / CHANNEL_DIR
+    notes = "".join(p.read_text() for p in (root / "markdown").rglob("*.md"))
+    embeds = [line for line in notes.splitlines() if line.startswith(("![[", "[["))]
+    assert embeds
+    for line in embeds:
+        target = line.split("[[", 1)[1].split("]]")[0].split("|")[0]
+        assert (out / target).is_file(), target          # from the --out root, as the vault
+    assert "not downloaded" not in notes
+    assert any(line.startswith("[[") and "|" in line for line in embeds)   # a plain file: a link
+
+
+def test_a_rerun_fetches_no_file_again(full):
+    _, _, refetched = full
+    assert refetched == 0
+
+
+def test_media_none_is_the_output_without_media(tmp_path):
+    with served(150) as dc:
+        _ok(tgarc(dc, tmp_path / "none", "--media", "none"))
+        _ok(tgarc(dc, tmp_path / "default"))
+        assert _getfile_ok(dc) == 0
+    none = outputs(tmp_path / "none")
+    assert none == outputs(tmp_path / "default")
+    root = tmp_path / "none" / CHANNEL_DIR
+    assert not (root / "state" / "media.ledger").exists()
+    assert _media_files(root) == {}
+    assert NOT_INCLUDED in none["result.json"].decode()
+
+
+def test_filters_size_limit_and_widening_later(tmp_path, full):
+    """``--media photo,video --max-media-size 5500``: the skip strings; a later run with
+    ``--media all`` downloads the rest under the names first given, and its outputs equal
+    an export that had ``--media all`` from the start."""
+    with served(150) as dc:
+        _ok(tgarc(dc, tmp_path, "--media", "photo,video", "--max-media-size", "5500"))
+        root = tmp_path / CHANNEL_DIR
+        doc = json.loads((root / "result.json").read_text())
+        for msg in doc["messages"]:
+            value = _file_key(msg)
+            if value is None:
+                continue
+            if "photo" in msg:
+                assert not value.startswith("(")
+            elif msg.get("media_type") == "video_file":
+                assert value == (TOO_LARGE if msg["file_size"] > 5500 else value)
+            else:
+                assert value == NOT_INCLUDED, msg
+        assert any(_file_key(x) == TOO_LARGE for x in doc["messages"])
+        first = _media_files(root)
+        _ok(tgarc(dc, tmp_path, "--media", "all"))
+    widened = _media_files(root)
+    assert first.items() <= widened.items()            # nothing renamed or rewritten
+    full_out, _, _ = full
+    assert outputs(tmp_path) == outputs(full_out)
+    assert widened == _media_files(full_out / CHANNEL_DIR)
+
+
+def test_worker_counts_give_identical_files_and_outputs(tmp_path):
+    with served(150) as dc:
+        for n in (1, 4):
+            _ok(tgarc(dc, tmp_path / f"w{n}", "--media", "all", "--workers", str(n)))
+    one, four = tmp_path / "w1", tmp_path / "w4"
+    assert outputs(one) == outputs(four)
+    assert _media_files(one / CHANNEL_DIR) == _media_files(four / CHANNEL_DIR)
+
+
+def test_an_expired_reference_is_renewed_and_the_file_still_arrives(tmp_path):
+    rules = [Rule("GetFileRequest", "expire_ref", nth=1)]
+    with served(150, rules=rules) as dc:
+        r = tgarc(dc, tmp_path, "--media", "photo")
+        _ok(r)
+        assert dc.calls_to("GetMessagesRequest"), "the message was read again"
+    root = tmp_path / CHANNEL_DIR
+    doc = json.loads((root / "result.json").read_text())
+    photos = [x["photo"] for x in doc["messages"] if "photo" in x]
+    assert photos and all(not p.startswith("(") for p in photos)
+    for p in set(photos):
+        assert (root / p).stat().st_size > 0
+
+
+def test_a_refused_file_is_unavailable_and_retried_next_run(tmp_path):
+    with served(150) as dc:
+        r0 = tgarc(dc, tmp_path / "probe", "--media", "voice")
+        _ok(r0)
+        voice = [x["media"]["id"] for x in _lines(tmp_path / "probe" / CHANNEL_DIR)
+                 if x.get("media", {}).get("media_type") == "voice_message"]
+    assert voice
+    rules = [Rule("GetFileRequest", "error", every=1, code=400, message="FILE_ID_INVALID",
+                  file_id=voice[0])]
+    with served(150, rules=rules) as dc:
+        r = tgarc(dc, tmp_path / "out", "--media", "voice")
+        _ok(r)
+        assert "FILE_ID_INVALID" in r.stderr or "could not" in r.stderr
+    root = tmp_path / "out" / CHANNEL_DIR
+    doc = json.loads((root / "result.json").read_text())
+    assert UNAVAILABLE in {x.get("file") for x in doc["messages"]}
+    with served(150) as dc:                               # the server relents
+        _ok(tgarc(dc, tmp_path / "out", "--media", "voice"))
+        assert _getfile_ok(dc) == 1
+    doc = json.loads((root / "result.json").read_text())
+    assert UNAVAILABLE not in {x.get("file") for x in doc["messages"]}
+    assert os.path.exists(root / "voice_messages")
