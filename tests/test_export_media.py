@@ -212,3 +212,21 @@ def test_a_refused_file_is_unavailable_and_retried_next_run(tmp_path):
     doc = json.loads((root / "result.json").read_text())
     assert UNAVAILABLE not in {x.get("file") for x in doc["messages"]}
     assert os.path.exists(root / "voice_messages")
+
+
+def test_the_same_bytes_under_other_ids_are_stored_once(tmp_path):
+    """Re-uploads (new file ids, identical bytes) are downloaded, then linked to the file
+    the chat already holds: one copy on disk, every message pointing at its own name."""
+    with served(150) as dc:
+        dc.corpus.add_copies(3, kind="file")
+        r = tgarc(dc, tmp_path, "--media", "document")
+        _ok(r)
+        assert "stored once" in r.stderr
+    root = tmp_path / CHANNEL_DIR
+    original = fake_files.file_id("file", 0)
+    paths = {x["file"]["path"] for x in _lines(root)
+             if x.get("media", {}).get("id", 0) & ~(0xFF << 40) == original}
+    assert len(paths) >= 3                       # the copies (and the original if sent), named
+    inodes = {(root / p).stat().st_ino for p in paths}
+    assert len(inodes) == 1                      # one file on disk
+    assert {(root / p).read_bytes() for p in paths} == {fake_files.content(original)}

@@ -20,7 +20,7 @@ import random
 
 from telethon.tl import types
 
-from . import bigfiles
+from . import bigfiles, files
 from .corpus_messages import Messages
 from .world import (
     BASE_DATE,
@@ -255,6 +255,18 @@ class Corpus(Messages):
             if dc != 2:
                 self.file_dcs[fid] = dc
             mid = self.add_message(key, f"Big file {bigfiles.file_name(fid)}: {size} bytes")
+            self.attached[(self.chats[key].id, mid)] = fid
+            ids.append(mid)
+        return ids
+
+    def add_copies(self, count: int, kind: str = "file", key: str = "channel") -> list[int]:
+        """``count`` new messages at the top of chat ``key``, each carrying a copy of one
+        small ``kind`` file under an id of its own (files.copy_id: same bytes, new id, as a
+        re-upload); their message ids."""
+        ids = []
+        for n in range(1, count + 1):
+            fid = files.copy_id(files.file_id(kind, 0), n)
+            mid = self.add_message(key, f"The same {kind} again, uploaded anew ({n})")
             self.attached[(self.chats[key].id, mid)] = fid
             ids.append(mid)
         return ids

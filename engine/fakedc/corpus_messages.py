@@ -118,7 +118,10 @@ class Messages:
                     replies=3, replies_pts=1, comments=True, channel_id=chat.linked,
                     max_id=thread + 3, recent_repliers=[])
         big = self.attached.get((chat.id, msg_id))
-        if big is not None:
+        if big is not None and files.decode_id(big) is not None:     # a copy (add_copies)
+            kind, seed = files.decode_id(big)
+            kw["media"] = files.media_for(kind, seed, ts, self.file_reference, fid=big)
+        elif big is not None:
             kw["media"] = files.big_media(big, ts, self.file_reference(big), self.file_dc(big))
         if chat.kind == "user":
             from_id = types.PeerUser(self.ME if msg_id % 2 else chat.id)

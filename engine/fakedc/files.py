@@ -51,11 +51,21 @@ def file_id(kind: str, seed: int) -> int:
     return (KIND_NAMES.index(kind) + 1) << 48 | (seed % SEEDS)
 
 
+def copy_id(fid: int, n: int) -> int:
+    """Another file id (copy ``n``, 1-255) with the very bytes of small file ``fid``: the
+    same content under two ids, as a re-upload of the same photo is on Telegram."""
+    if not 1 <= n <= 255 or decode_id(fid) is None:
+        raise ValueError(f"copy {n} of file {fid}: a small file, copies 1 to 255")
+    return fid | n << 40
+
+
 def decode_id(fid: int) -> tuple[str, int] | None:
+    """(kind, seed) of a small file's id (a copy's too); None for any other id."""
     k = (fid >> 48) - 1
-    if not 0 <= k < len(KIND_NAMES) or fid & ((1 << 48) - 1) >= SEEDS:
+    seed = fid & ((1 << 40) - 1)
+    if not 0 <= k < len(KIND_NAMES) or seed >= SEEDS:
         return None
-    return KIND_NAMES[k], fid & ((1 << 48) - 1)
+    return KIND_NAMES[k], seed
 
 
 def access_hash(fid: int) -> int:
@@ -89,10 +99,10 @@ def _date(ts: int) -> dt.datetime:
 
 
 def media_for(kind: str, seed: int, date: int, refs: Callable[[int], bytes],
-              name: str | None = None):
-    """The MessageMedia for a message carrying file ``kind``/``seed``; ``refs(file id)``
-    is the file reference to hand out (the corpus's ``file_reference``)."""
-    fid = file_id(kind, seed)
+              name: str | None = None, fid: int | None = None):
+    """The MessageMedia for a message carrying file ``kind``/``seed`` (or its copy ``fid``);
+    ``refs(file id)`` is the file reference to hand out (the corpus's ``file_reference``)."""
+    fid = file_id(kind, seed) if fid is None else fid
     file_ref = refs(fid)
     data = content(fid)
     if kind == "photo":
