@@ -17,7 +17,7 @@ import traceback
 
 from engine import __version__, config
 
-DEFAULT_MEDIA = "none"
+DEFAULT_MEDIA = "all"
 SHARED_HELP = ("files readable by other local users (0755/0644); default: private to you "
                "(0700/0600)")
 PROXY_HELP = ("socks5://[user:pass@]host:port, http://[user:pass@]host:port or "

@@ -16,6 +16,8 @@ from msgspec import Struct
 from engine.archive.layout import METRICS
 
 FORMATS = ("json", "jsonl", "md")
+# --media's kinds (engine/media/kinds.py KINDS, sorted): the default is every one of them
+MEDIA_KINDS = ("audio", "document", "gif", "photo", "round", "sticker", "video", "voice")
 TAKEOUT = ("auto", "require", "off")
 PROGRESS = ("auto", "tty", "json", "off")
 
@@ -59,8 +61,8 @@ class ExportConfig(Struct, frozen=True, kw_only=True):
                                       # giving up (exit 3); reconnecting with backoff till then
     require_user: bool = True         # history needs a user account, not a bot
     shared: bool = False              # --shared: 0755/0644 (default: private, 0700/0600)
-    media: tuple[str, ...] = ()       # --media: the kinds downloaded (engine/media/kinds.py);
-                                      # () is none: every file "not included", as before
+    media: tuple[str, ...] = MEDIA_KINDS  # --media: the kinds downloaded (media/kinds.py);
+                                      # () is none: every file "not included", no media pass
     max_media_size: int | None = None  # --max-media-size in bytes; None: no limit
     media_lanes: int = 2              # connections to the home DC that carry file parts
 

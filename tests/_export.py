@@ -37,9 +37,11 @@ def env_for(dc: FakeDC, **extra) -> dict:
 
 
 def export_args(out: Path, *extra: str, target: str = "@tgarc_demo") -> list[str]:
-    """``target=""``: no TARGET (for --all)."""
+    """``target=""``: no TARGET (for --all). Without ``--media`` in ``extra``: ``--media
+    none`` (the outputs the golden files hold; tests/test_export_media*.py ask for media)."""
+    media = () if "--media" in extra else ("--media", "none")
     return [sys.executable, "-m", "engine", "export", *([target] if target else []), "--out",
-            str(out), "--tz", "UTC", "--progress", "json", *extra]
+            str(out), "--tz", "UTC", "--progress", "json", *media, *extra]
 
 
 def tgarc(dc: FakeDC, out: Path, *extra: str, timeout: float = 120,

@@ -230,3 +230,17 @@ def test_the_same_bytes_under_other_ids_are_stored_once(tmp_path):
     inodes = {(root / p).stat().st_ino for p in paths}
     assert len(inodes) == 1                      # one file on disk
     assert {(root / p).read_bytes() for p in paths} == {fake_files.content(original)}
+
+
+def test_files_come_while_the_history_is_fetched_on_connections_of_their_own(tmp_path):
+    """Media does not wait for the end of the history, and history pages never queue
+    behind file parts: while pages are fetched, parts travel on other connections."""
+    with served(3000, rtt_ms=20) as dc:
+        _ok(tgarc(dc, tmp_path, "--media", "all", "--workers", "1"))
+        history = dc.calls_to("GetHistoryRequest")
+        parts = [c for c in dc.calls_to("GetFileRequest") if c.outcome == "ok"]
+    last_page = max(c.time for c in history)
+    early = [c for c in parts if c.time < last_page]
+    assert early, "some files arrived before the last history page"
+    page_conns = {c.connection for c in history}
+    assert not page_conns & {c.connection for c in early}

@@ -257,7 +257,7 @@ def test_render_tz_leaves_a_consistent_folder_and_the_chat_keeps_its_zone(tmp_pa
         # an export that names no zone keeps the chat's
         env = env_for(dc, TZ="Europe/Berlin")
         args = [sys.executable, "-m", "engine", "export", "@tgarc_demo", "--out",
-                str(tmp_path / "run"), "--progress", "off"]
+                str(tmp_path / "run"), "--progress", "off", "--media", "none"]
         r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
         ok(r)
         assert outputs(tmp_path / "run") == outputs(tmp_path / "tokyo")

@@ -336,3 +336,10 @@ def test_only_files_larger_than_the_limit_are_skipped():
     assert not kinds.exceeds(8 << 20, parse_size("8M"))
     assert kinds.exceeds((8 << 20) + 1, parse_size("8M"))
     assert not kinds.exceeds(10 ** 12, parse_size("none"))
+
+
+def test_the_configs_default_media_is_every_kind():
+    from engine import config
+
+    assert tuple(sorted(kinds.KINDS)) == config.MEDIA_KINDS
+    assert config.ExportConfig(targets=(), out="x").media == config.MEDIA_KINDS

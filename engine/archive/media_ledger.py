@@ -37,6 +37,7 @@ import mmap
 import os
 import shutil
 import struct
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -136,6 +137,7 @@ class Ledger:
         self._size = 0                    # bytes of the log
         self._fd = -1
         self._lock = lock
+        self._mutex = threading.Lock()    # put() from the planner's thread and the loop's
 
     # ---- opening ------------------------------------------------------------------------------
     @classmethod
@@ -296,11 +298,12 @@ class Ledger:
                   for i, (flags, code, ident, payload) in enumerate(records)]
         if any(len(f) > _LEN_MASK for f in frames):
             raise ValueError("a ledger record over 16 MiB (a path or error that long is a bug)")
-        self._append(frames)
-        if counters is not None:
-            self.counters = dict(counters)
-        if counted:
-            self.counted.add(*counted)
+        with self._mutex:
+            self._append(frames)
+            if counters is not None:
+                self.counters = dict(counters)
+            if counted:
+                self.counted.add(*counted)
 
     def _append(self, frames: list[bytes]) -> None:
         data = b"".join(frames)

@@ -93,6 +93,8 @@ class Dispatch:
         self._heard: queue.SimpleQueue = queue.SimpleQueue()
         self._woken = False
         self._last_commit = time.monotonic()
+        self.on_acks = None            # called (on the loop) after acknowledgements arrived
+        self._acked = False
         self.pool = WorkerPool(
             workers, str(root), tz, capacity=RING_BYTES,
             on_ack=lambda ack: self._hear("ack", ack),
@@ -217,6 +219,9 @@ class Dispatch:
             except queue.Empty:
                 break
             getattr(self, f"_on_{kind}")(*args)
+        if self._acked and self.on_acks is not None:
+            self._acked = False
+            self.on_acks()
         if time.monotonic() - self._last_commit >= COMMIT_EVERY:
             try:
                 self.commit()
@@ -231,6 +236,7 @@ class Dispatch:
         list_segment(dest.store, job.name, "history", job.lo, job.hi, ack.messages,
                      (ack.date_lo, ack.date_hi))
         dest.dirty = True
+        self._acked = True
         dest.messages += ack.messages
         self.outcome.fetched += ack.messages
         self.tally.acknowledged(ack)

@@ -38,7 +38,7 @@ from engine.render import assemble as asm
 from engine.render import topic_views
 from engine.supervisor.dispatch import RING_BYTES, Dispatch
 from engine.supervisor.fetch import PageStreams
-from engine.supervisor.media import MediaTally, media_pass
+from engine.supervisor.media import MediaRun, MediaTally, media_run
 from engine.supervisor.outcome import BatchesFailed, Interrupted, Outcome, now_iso, say
 from engine.supervisor.planning import History, plan, split_spans
 from engine.supervisor.refresh import refresh_edits
@@ -64,6 +64,7 @@ class ChatExport:
         self.tz = cfg.tz                                 # the chat's zone (zone())
         self.media = MediaTally()                        # the chat's downloads
         self.media_changed = False                       # old messages' files changed
+        self.media_run: MediaRun | None = None           # while the history is fetched
 
     def abort(self) -> None:
         """The second Ctrl-C (called on the event loop): workers killed at once."""
@@ -152,10 +153,12 @@ class ChatExport:
             if cfg.topic is not None:
                 self.outcome.fetched += await fetch_topic_root(store, source, cfg.topic,
                                                                run_no, meta.ref)
-            await self.fetch(run_no, meta.ref)
-            if not self.stop.is_set() and self.outcome.local_error is None:
-                self.media_changed = await media_pass(cfg, store, source, self.tz, self.stop,
-                                                      self.media)
+            async with media_run(cfg, store, source, self.tz, self.stop, self.media) as media:
+                self.media_run = media
+                await self.fetch(run_no, meta.ref)
+                if media is not None and not self.stop.is_set() \
+                        and self.outcome.local_error is None:
+                    self.media_changed = await media.close()
             ok = not self.outcome.failures
         except BaseException as exc:
             # the run's record says how it ended (best effort: the disk may be full)
@@ -201,6 +204,10 @@ class ChatExport:
                      len(spans), estimate, " ".join(
                          f"{s.lo + s.history.id_shift}..{s.hi + s.history.id_shift}"
                          for s in spans[:20]))
+            if self.media_run is not None:
+                self.media_run.fetching([(s.lo + s.history.id_shift, s.hi + s.history.id_shift)
+                                         for s in spans])
+                dispatch.on_acks = self.media_run.poke
             if spans:
                 dest = dispatch.destination(store, chat, run_no)
                 await PageStreams(self.source, dispatch, dest, self.tally,

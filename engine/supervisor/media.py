@@ -1,16 +1,27 @@
-"""A chat's media pass: after its history is fetched, inside the same takeout session.
+"""A chat's media, downloaded while its history is fetched, inside the same takeout session.
 
-    open the ledger (state/media.ledger) → number and plan (media_plan.py, in a thread)
-    → download what is wanted (media_fetch.py) → remember the settings it ran with
+    open: the ledger (state/media.ledger), one scan of it (media_plan.py), download workers
+    while the history comes in: each time segments are acknowledged, the segments below
+        the fetch's watermark (every id under it is in the archive) are numbered in id
+        order and their wanted files fed to the workers (media_fetch.py)
+    close: the rest numbered (everything is in the archive now), the workers drained,
+        the settings remembered (state/media.json)
 
-``--media none`` runs no pass at all, so a chat exported that way gets exactly the
-outputs it had before tgarc downloaded media. Files an earlier run downloaded stay
-where they are and keep being pointed at (the outputs read the ledger, not the flags).
+Numbers follow ids whatever the timing: a segment is numbered only once every message
+below it that this run fetches is in the archive, and a crash leaves the rest to the
+next run, which numbers them in the same order. While history is fetched, files travel
+only on the extra connections (``--media-lanes``), so history pages never queue behind
+file parts; the main connection joins them once the history is done.
+
+``--media none`` runs none of this, so a chat exported that way gets exactly the outputs
+it had before tgarc downloaded media. Files an earlier run downloaded stay where they are
+and keep being pointed at (the outputs read the ledger, not the flags).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -19,50 +30,146 @@ from engine.archive.media_ledger import Ledger
 from engine.archive.ranges import IdRanges
 from engine.archive.store import ChatStore
 from engine.config import ExportConfig
+from engine.render.stream import history_segments
 from engine.supervisor.media_fetch import MediaFetch, MediaTally, Stopped
-from engine.supervisor.media_plan import MediaPlanner
+from engine.supervisor.media_plan import MediaPlanner, Plan
 from engine.supervisor.outcome import Interrupted, say
 
 log = logging.getLogger("tgarc.media")
 
 
-async def media_pass(cfg: ExportConfig, store: ChatStore, source, tz: str,
-                     stop: asyncio.Event, tally: MediaTally) -> bool:
-    """Download the chat's wanted media; True when an earlier run's entry changed (the
-    outputs must then be rendered in full, not only for the new messages)."""
-    if not cfg.media:
-        return False
-    ledger = await asyncio.to_thread(Ledger.open, store.root)
-    try:
-        for line in ledger.notices:
+class _Spread:
+    """Requests spread over the lanes' connections; without the first (the history's own)
+    while ``history`` says it is still being fetched."""
+
+    def __init__(self, calls: list):
+        self.calls, self.history, self._n = calls, True, 0
+
+    async def __call__(self, request):
+        calls = self.calls[1:] if self.history and len(self.calls) > 1 else self.calls
+        self._n += 1
+        return await calls[self._n % len(calls)](request)
+
+
+class MediaRun:
+    def __init__(self, cfg: ExportConfig, store: ChatStore, source, tz: str,
+                 stop: asyncio.Event, tally: MediaTally):
+        self.cfg, self.store, self.source, self.tz = cfg, store, source, tz
+        self.stop, self.tally = stop, tally
+        self.ledger: Ledger | None = None
+        self.planner: MediaPlanner | None = None
+        self.fetch: MediaFetch | None = None
+        self.lanes = None
+        self.spread: _Spread | None = None
+        self.spans = IdRanges()           # what this run fetches (the archive's ids)
+        self._stepping: asyncio.Task | None = None
+        self._again = False
+        self._t0 = time.perf_counter()
+
+    async def open(self) -> None:
+        store = self.store
+        self.ledger = await asyncio.to_thread(Ledger.open, store.root)
+        for line in self.ledger.notices:
             say(f"{store.root.name}: {line}")
-        planner = MediaPlanner(store, ledger, cfg.media, cfg.max_media_size, tz)
-        t0 = time.perf_counter()
-        plan = await asyncio.to_thread(planner.run)
-        log.info("%s: media: %d new file(s) numbered, %d to download (%s skipped), "
-                 "%d downloaded before; planned in %.2f s", store.root.name, plan.numbered,
-                 len(plan.wanted), sum(plan.skipped.values()), plan.done_before,
-                 time.perf_counter() - t0)
-        if plan.wanted:
-            lanes = source.lanes(cfg.media_lanes)
-            try:
-                fetch = MediaFetch(store.root, ledger, source, source.wrap(lanes.call),
-                                   store.cp.chat.ref, source.home_dc, stop, tally)
-                await fetch.run(plan)
-            except Stopped:
-                raise Interrupted() from None
-            finally:
-                await lanes.close()
-        await asyncio.to_thread(planner.save_settings)
-        _report(store.root.name, plan, tally)
-        return plan.changed_old or bool(plan.wanted and _old(store, plan))
+        self.planner = MediaPlanner(store, self.ledger, self.cfg.media,
+                                    self.cfg.max_media_size, self.tz)
+        self.planner.rendered = IdRanges(
+            (s.lo, s.hi) for s in store.cp.segments[:store.cp.output.assembled]
+            if s.kind == "history" and s.count)
+        await asyncio.to_thread(self.planner.scan)
+        self.lanes = self.source.lanes(self.cfg.media_lanes + 1)
+        self.spread = _Spread(self.lanes.calls)
+        self.fetch = MediaFetch(store.root, self.ledger, self.source,
+                                self.source.wrap(self.spread), store.cp.chat.ref,
+                                self.source.home_dc, self.stop, self.tally)
+        self.fetch.start(self.planner.plan.by_hash)
+
+    def fetching(self, spans: list[tuple[int, int]]) -> None:
+        """The id ranges (the archive's ids) this run's history fetch will fill."""
+        for lo, hi in spans:
+            self.spans.add(lo, hi)
+
+    def poke(self) -> None:
+        """Segments were acknowledged (on the loop): number what is now below the watermark."""
+        if self._stepping is None:
+            self._stepping = asyncio.create_task(self._step())
+        elif not self._stepping.done():
+            self._again = True
+        elif self._stepping.exception() is None:     # a failure waits for close() to raise it
+            self._stepping = asyncio.create_task(self._step())
+
+    def _watermark(self) -> int | None:
+        """The highest id below which every id this run fetches is in the archive."""
+        covered = self.store.cp.covered()
+        gaps = [g for lo, hi in self.spans.ranges for g in covered.missing(lo, hi)]
+        return min(lo for lo, _ in gaps) - 1 if gaps else None
+
+    async def _step(self, final: bool = False) -> None:
+        while True:
+            self._again = False
+            limit = None if final else self._watermark()
+            if limit is None and not final and self.spans.ranges:
+                limit = max(hi for _, hi in self.spans.ranges)
+            history = history_segments(self.store)        # on the loop: a snapshot
+            wanted = await asyncio.to_thread(self.planner.step, history, limit)
+            self.fetch.feed(wanted)
+            if not self._again or final:
+                return
+
+    async def close(self) -> bool:
+        """The history is in: the rest planned and downloaded. True when an earlier run's
+        entry changed (the outputs must be rendered in full)."""
+        if self._stepping is not None:
+            await self._stepping
+        await self._step(final=True)
+        self.spread.history = False
+        try:
+            await self.fetch.finish()
+        except Stopped:
+            raise Interrupted() from None
+        await asyncio.to_thread(self.planner.save_settings)
+        plan = self.planner.plan
+        log.info("%s: media: %d new file(s) numbered, %d downloaded (%s skipped), %d "
+                 "downloaded before, in %.2f s", self.store.root.name, plan.numbered,
+                 self.tally.files, sum(plan.skipped.values()), plan.done_before,
+                 time.perf_counter() - self._t0)
+        _report(self.store.root.name, plan, self.tally)
+        return plan.changed_old
+
+    async def release(self) -> None:
+        """Always, last: workers stopped if still running, connections and ledger closed."""
+        if self._stepping is not None and not self._stepping.done():
+            self._stepping.cancel()
+            with contextlib.suppress(BaseException):
+                await self._stepping
+        if self.fetch is not None:
+            self.fetch.cancel()
+            with contextlib.suppress(BaseException):
+                await self.fetch.finish()
+        if self.lanes is not None:
+            await self.lanes.close()
+        if self.ledger is not None:
+            self.ledger.close()
+
+
+@contextlib.asynccontextmanager
+async def media_run(cfg: ExportConfig, store: ChatStore, source, tz: str,
+                    stop: asyncio.Event, tally: MediaTally):
+    """A ``MediaRun`` for the block (None with ``--media none``), released at its end."""
+    if not cfg.media:
+        yield None
+        return
+    run = MediaRun(cfg, store, source, tz, stop, tally)
+    try:
+        await run.open()
+        yield run
     finally:
-        ledger.close()
+        await run.release()
 
 
-def _report(folder: str, plan, tally: MediaTally) -> None:
+def _report(folder: str, plan: Plan, tally: MediaTally) -> None:
     """One line for the user when files came or failed (tgarc.log has the details)."""
-    if not plan.wanted:
+    if not plan.wanted_files:
         return
     mb = tally.bytes_fetched / 1e6
     rate = f", {mb / tally.seconds:.1f} MB/s" if tally.seconds > 0 and mb else ""
@@ -72,18 +179,10 @@ def _report(folder: str, plan, tally: MediaTally) -> None:
     if tally.failed:
         line += (f"; {tally.failed} could not be downloaded (marked unavailable, tried again "
                  f"by the next run): {tally.errors[0]}")
-    if tally.failed:
         say(line)                  # a warning, in tgarc.log too
     else:
         log.info("%s", line)
         print(f"tgarc: {line}", file=sys.stderr)
 
 
-def _old(store: ChatStore, plan) -> bool:
-    """Whether a file downloaded now belongs to a message an earlier assembly rendered."""
-    rendered = IdRanges((s.lo, s.hi) for s in store.cp.segments[:store.cp.output.assembled]
-                        if s.kind == "history" and s.count)
-    return any(w.entry.msg_id in rendered for w in plan.wanted)
-
-
-__all__ = ["MediaTally", "media_pass"]
+__all__ = ["MediaRun", "MediaTally", "media_run"]

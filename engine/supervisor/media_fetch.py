@@ -28,7 +28,6 @@ import contextlib
 import logging
 import os
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,31 +67,56 @@ class MediaFetch:
         self.by_hash: dict[tuple[int, str], str] = {}
 
     async def run(self, plan: Plan) -> MediaTally:
-        self.by_hash = plan.by_hash
-        small = deque(w for w in plan.wanted if w.media.size <= LARGE_FROM)
-        large = deque(w for w in plan.wanted if w.media.size > LARGE_FROM)
-        self.tally.bytes_total += sum(w.media.size for w in plan.wanted)
-        t0 = time.perf_counter()
+        """Every file of ``plan`` at once (``start``, ``feed``, ``finish``)."""
+        self.start(plan.by_hash)
+        self.feed(plan.wanted)
+        await self.finish()
+        return self.tally
+
+    def start(self, by_hash: dict[tuple[int, str], str]) -> None:
+        """Workers up, waiting for files (``feed``) until ``finish``."""
+        self.by_hash = by_hash
+        self._queues = (asyncio.Queue(), asyncio.Queue())       # small, large
+        self._task = asyncio.create_task(self._run())
+        self._t0 = time.perf_counter()
+
+    def feed(self, wanted: list[Wanted]) -> None:
+        for w in wanted:
+            self._queues[w.media.size > LARGE_FROM].put_nowait(w)
+            self.tally.bytes_total += w.media.size
+
+    async def finish(self) -> None:
+        """Every file fed downloaded (or failed); the first error that stopped the
+        workers goes up (``Stopped`` after Ctrl-C)."""
+        for q, n in zip(self._queues, (SMALL, LARGE), strict=True):
+            for _ in range(n):
+                q.put_nowait(None)
+        try:
+            await self._task
+        finally:
+            self.tally.seconds += time.perf_counter() - self._t0
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+    async def _run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
                 watch = tg.create_task(self._watch_stop())
                 workers = [tg.create_task(self._worker(q)) for q, n in
-                           ((small, SMALL), (large, LARGE), ) for _ in range(n)]
+                           zip(self._queues, (SMALL, LARGE), strict=True) for _ in range(n)]
                 await asyncio.gather(*workers)
                 watch.cancel()
         except BaseExceptionGroup as group:
             raise _first(group) from None
-        finally:
-            self.tally.seconds += time.perf_counter() - t0
-        return self.tally
 
     async def _watch_stop(self) -> None:
         await self.stop.wait()
         raise Stopped()
 
-    async def _worker(self, queue: deque[Wanted]) -> None:
-        while queue and not self.stop.is_set():
-            await self._one(queue.popleft())
+    async def _worker(self, queue: asyncio.Queue) -> None:
+        while (w := await queue.get()) is not None:
+            await self._one(w)
 
     async def _one(self, w: Wanted) -> None:
         media, entry = w.media, w.entry

@@ -38,6 +38,7 @@ from engine.archive.media_ledger import (
     Entry,
     Ledger,
 )
+from engine.archive.ranges import IdRanges
 from engine.archive.store import ChatStore, Segment
 from engine.media import kinds, names
 from engine.media.numbering import number
@@ -59,7 +60,8 @@ class Wanted:
 
 @dataclass
 class Plan:
-    wanted: list[Wanted] = field(default_factory=list)
+    wanted: list[Wanted] = field(default_factory=list)      # of the step under way
+    wanted_files: int = 0     # wanted over every step
     numbered: int = 0         # new entries this run
     skipped: dict[str, int] = field(default_factory=dict)     # reason -> new skips
     done_before: int = 0      # files an earlier run downloaded
@@ -95,6 +97,9 @@ class MediaPlanner:
         self.meta = store.cp.chat
         self.taken: set[str] = set()
         self._pending_new: dict[int, Entry] = {}     # numbered this segment, to download
+        self._revisit: list[Entry | None] = []        # earlier runs' entries wanting work
+        self._revisit_ids: list[int] = []
+        self.rendered = IdRanges()     # ids an earlier assembly rendered (media.py sets it)
         self.plan = Plan()
         self.settings_path = store.root / layout.STATE / SETTINGS
         self.changed = self._last_settings() != settings(kinds_, limit)
@@ -111,23 +116,14 @@ class MediaPlanner:
 
     # ---- the pass ---------------------------------------------------------------------------
     def run(self) -> Plan:
-        revisit = self._scan()
-        history = history_segments(self.store)
-        starts = [s.lo for s in history]
-        by_seg: dict[int, list[Entry]] = {}
-        for e in revisit:
-            i = bisect.bisect_right(starts, e.msg_id) - 1
-            if i >= 0 and history[i].lo <= e.msg_id <= history[i].hi:
-                by_seg.setdefault(i, []).append(e)
-        for i, seg in enumerate(history):
-            fresh = bool(self.ledger.counted.missing(seg.lo, seg.hi))
-            if fresh or i in by_seg:
-                self._segment(seg, fresh, by_seg.get(i, []))
+        """The whole pass at once (every segment the archive holds)."""
+        self.scan()
+        self.step(history_segments(self.store), None)
         return self.plan
 
-    def _scan(self) -> list[Entry]:
+    def scan(self) -> None:
         """One look at every entry: the paths claimed, the hashes of the files on disk,
-        and the entries an earlier run left wanting work."""
+        and the entries an earlier run left wanting work (sorted by message id)."""
         revisit = []
         for e in self.ledger.entries():
             if e.path:
@@ -137,7 +133,30 @@ class MediaPlanner:
                 self.plan.by_hash.setdefault((e.size, e.sha256), e.path)
             elif e.status in (PENDING, FAILED) or e.reason == UNAVAILABLE or self.changed:
                 revisit.append(e)
-        return revisit
+        revisit.sort(key=lambda e: e.msg_id)
+        self._revisit, self._revisit_ids = revisit, [e.msg_id for e in revisit]
+
+    def step(self, history: list[Segment], limit: int | None) -> list[Wanted]:
+        """Number and plan the segments of ``history`` (the chat's, in id order) that end at
+        or below ``limit`` (None: all) and still want it; the files newly wanted. Call it
+        with a growing ``limit``: every message below it must be in the archive already,
+        so that numbers follow ids (media.py passes the fetch's watermark)."""
+        before = len(self.plan.wanted)
+        for seg in history:
+            if limit is not None and seg.hi > limit:
+                break
+            fresh = bool(self.ledger.counted.missing(seg.lo, seg.hi))
+            a = bisect.bisect_left(self._revisit_ids, seg.lo)
+            b = bisect.bisect_right(self._revisit_ids, seg.hi)
+            again = [e for e in self._revisit[a:b] if e is not None]
+            if fresh or again:
+                for i in range(a, b):
+                    self._revisit[i] = None
+                self._segment(seg, fresh, again)
+        wanted = self.plan.wanted[before:]
+        del self.plan.wanted[before:]
+        self.plan.wanted_files += len(wanted)
+        return wanted
 
     def _ids(self, msgs: list[m.Message]) -> list[int]:
         """The archive's ids: a migrated basic group's messages sit below 1."""
@@ -191,7 +210,7 @@ class MediaPlanner:
         reason = skip_reason(media, self.wanted_kinds, self.limit)
         if reason is None:
             self.plan.wanted.append(Wanted(e.key, e, media, msg))
-            if e.status == SKIPPED:
+            if e.status == SKIPPED or e.msg_id in self.rendered:
                 self.plan.changed_old = True
         elif e.status != SKIPPED or e.reason != reason:
             self.ledger.skipped(e.key, reason)
