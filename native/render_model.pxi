@@ -113,6 +113,7 @@ cdef Py_ssize_t D_WIDTH = slot(Document, "width")
 cdef Py_ssize_t D_HEIGHT = slot(Document, "height")
 cdef Py_ssize_t D_SPOILER = slot(Document, "spoiler")
 cdef Py_ssize_t D_TTL = slot(Document, "ttl_seconds")
+cdef Py_ssize_t D_THUMB_SIZE = slot(Document, "thumb_size")
 
 cdef Py_ssize_t G_LAT = slot(Geo, "latitude")
 cdef Py_ssize_t G_LON = slot(Geo, "longitude")

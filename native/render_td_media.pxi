@@ -50,7 +50,11 @@ cdef int td_media(W *w, TdCtx *c, object media) except -1:
             w_val(w, v)
         if truthy(F(media, D_THUMB)):
             w_key(w, b"thumbnail")
-            w_val(w, NOT_INCLUDED)
+            w_file(w, c, -F(media, D_ID))                   # a thumbnail's key: -id
+            v = F(media, D_THUMB_SIZE)
+            if truthy(v):
+                w_key(w, b"thumbnail_file_size")
+                w_val(w, v)
         mt = F(media, D_MEDIA_TYPE)
         if truthy(mt):
             w_key(w, b"media_type")

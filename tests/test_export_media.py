@@ -69,7 +69,7 @@ def test_every_file_downloaded_bit_exact_and_recorded(full):
     root = out / CHANNEL_DIR
     lines = [x for x in _lines(root) if x.get("media", {}).get("type") in ("photo", "document")]
     assert lines, "the corpus has media"
-    ids = set()
+    ids, thumbs = set(), set()
     for x in lines:
         rec = x["file"]
         data = (root / rec["path"]).read_bytes()
@@ -77,8 +77,16 @@ def test_every_file_downloaded_bit_exact_and_recorded(full):
         assert rec["size"] == len(data)
         assert rec["sha256"] == hashlib.sha256(data).hexdigest()
         ids.add(x["media"]["id"])
-    # one download per Telegram file, however many messages carry it
-    assert fetched == len(ids) < len(lines)
+        small = fake_files.thumb(x["media"]["id"])
+        if small is not None:                     # a document's thumbnail, beside it
+            assert rec["thumbnail"] == rec["path"] + "_thumb.jpg"
+            assert (root / rec["thumbnail"]).read_bytes() == small
+            thumbs.add(x["media"]["id"])
+        else:
+            assert "thumbnail" not in rec
+    assert thumbs, "the corpus has documents with thumbnails"
+    # one download per Telegram file (and thumbnail), however many messages carry it
+    assert fetched == len(ids) + len(thumbs) and len(ids) < len(lines)
     leftovers = [p for p in root.rglob("*") if p.name.endswith((".part", ".part.done", ".link"))]
     assert leftovers == []
 
@@ -105,6 +113,12 @@ def test_result_json_points_at_the_files_in_telegram_desktops_layout(full):
             assert folder == "voice_messages" and name.startswith("audio_")
         elif msg.get("file_name"):
             assert "/" not in name and not name.startswith(".")
+        if "thumbnail" in msg:                  # Telegram Desktop's order and names
+            keys = list(msg)
+            assert keys.index("file_size") + 1 == keys.index("thumbnail")
+            assert keys.index("thumbnail") + 1 == keys.index("thumbnail_file_size")
+            assert msg["thumbnail"] == path + "_thumb.jpg"
+            assert (root / msg["thumbnail"]).stat().st_size == msg["thumbnail_file_size"]
     assert seen > 20
 
 

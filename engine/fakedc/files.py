@@ -79,6 +79,19 @@ def content(fid: int) -> bytes:
     return KINDS[kind][1](seed)
 
 
+THUMBED = ("video", "sticker", "file")      # kinds whose documents carry a thumbnail
+THUMB = "m"                                 # its PhotoSize type (90 px, as Telegram's "m")
+
+
+@lru_cache(maxsize=64)
+def thumb(fid: int) -> bytes | None:
+    """The JPEG thumbnail of small file ``fid`` (a copy's too), or None if it has none."""
+    got = decode_id(fid)
+    if got is None or got[0] not in THUMBED:
+        return None
+    return media.jpeg_photo(1000 + got[1], width=90, height=60)
+
+
 def known(fid: int) -> bool:
     return decode_id(fid) is not None or bigfiles.decode(fid) is not None
 
@@ -127,9 +140,13 @@ def media_for(kind: str, seed: int, date: int, refs: Callable[[int], bytes],
             file_name=name or HOSTILE_NAMES[seed % len(HOSTILE_NAMES)])],
         "big": [types.DocumentAttributeFilename(file_name="archive.bin")],
     }[kind]
+    small = thumb(fid)
+    thumbs = None if small is None else [
+        types.PhotoStrippedSize(type="i", bytes=b"\x01\x28\x1b" + bytes(32)),
+        types.PhotoSize(type=THUMB, w=90, h=60, size=len(small))]
     doc = types.Document(id=fid, access_hash=access_hash(fid), file_reference=file_ref,
                          date=_date(date), mime_type=KINDS[kind][0], size=len(data), dc_id=2,
-                         attributes=attrs)
+                         attributes=attrs, thumbs=thumbs)
     return types.MessageMediaDocument(document=doc, voice=kind == "voice" or None,
                                       round=kind == "round" or None, video=kind == "video" or None)
 

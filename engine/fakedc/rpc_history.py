@@ -157,8 +157,15 @@ def get_file(dc, conn, req):
     err = files.check_range(req.offset, req.limit, bool(req.precise))
     if err:
         raise RpcError(400, err)
-    return types.upload.File(type=types.storage.FileUnknown(), mtime=0,
-                             bytes=files.read(fid, req.offset, req.limit))
+    which = getattr(req.location, "thumb_size", "")
+    if isinstance(req.location, types.InputDocumentFileLocation) and which:
+        small = files.thumb(fid) if which == files.THUMB else None
+        if small is None:
+            raise RpcError(400, "LOCATION_INVALID")
+        data = small[req.offset:req.offset + req.limit]
+    else:
+        data = files.read(fid, req.offset, req.limit)
+    return types.upload.File(type=types.storage.FileUnknown(), mtime=0, bytes=data)
 
 
 @handles(functions.upload.GetFileHashesRequest)

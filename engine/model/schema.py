@@ -154,9 +154,11 @@ class Document(Struct, tag="document", gc=False, omit_defaults=True):
     performer: str | None = None
     title: str | None = None
     sticker_emoji: str | None = None
-    has_thumb: bool = False
+    has_thumb: bool = False           # a real thumbnail (not only a stripped/path one)
     spoiler: bool = False
     ttl_seconds: int | None = None
+    thumb_type: str = ""              # the largest thumbnail's PhotoSize type ("m", ...)
+    thumb_size: int = 0               # its bytes
 
 
 class Geo(Struct, tag="geo", gc=False, omit_defaults=True):

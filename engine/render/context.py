@@ -97,7 +97,8 @@ class RenderContext:
     chat: m.PeerRef
     tz: dt.tzinfo = dt.UTC
     peers: dict[m.PeerRef, m.PeerInfo] = field(default_factory=dict)
-    # file id -> path relative to the chat folder, or one of the skip strings
+    # file id -> path relative to the chat folder, or one of the skip strings; -id: the
+    # file's thumbnail
     files: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self):

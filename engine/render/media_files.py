@@ -67,10 +67,15 @@ class MediaFiles:
             if not changed:
                 td, jl, changed = list(td), list(jl), True
             files[x.media.id] = answer
+            if getattr(x.media, "has_thumb", False):
+                files[-x.media.id] = e.thumb or result_json.UNAVAILABLE \
+                    if e.status == DONE else answer
             td[j] = renderer.fragment(x, ctx)
             if e.status == DONE:
-                jl[j] = jl[j][:-2] + b',"file":' + orjson.dumps(
-                    {"path": e.path, "size": e.size, "sha256": e.sha256}) + b"}\n"
+                record = {"path": e.path, "size": e.size, "sha256": e.sha256}
+                if e.thumb:
+                    record["thumbnail"] = e.thumb
+                jl[j] = jl[j][:-2] + b',"file":' + orjson.dumps(record) + b"}\n"
         return td, jl
 
 

@@ -152,7 +152,9 @@ def _media(ctx: RenderContext, media, out: dict) -> None:
         if media.size:
             out["file_size"] = media.size
         if media.has_thumb:
-            out["thumbnail"] = NOT_INCLUDED
+            out["thumbnail"] = ctx.files.get(-media.id, NOT_INCLUDED)
+            if media.thumb_size:
+                out["thumbnail_file_size"] = media.thumb_size
         if media.media_type:
             out["media_type"] = media.media_type
         if media.sticker_emoji:

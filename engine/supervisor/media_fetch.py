@@ -132,7 +132,8 @@ class MediaFetch:
             self._failed(w, str(exc) or type(exc).__name__)
             return
         path, linked = entry.path, await asyncio.to_thread(self._dedupe, dest, got)
-        self.ledger.done(w.key, path, got.size, got.sha256)
+        thumb = await self._thumb(w)
+        self.ledger.done(w.key, path, got.size, got.sha256, thumb)
         self.tally.files += 1
         self.tally.bytes_fetched += got.fetched_bytes
         self.tally.by_dc[self.home_dc] = self.tally.by_dc.get(self.home_dc, 0) \
@@ -169,6 +170,20 @@ class MediaFetch:
             if msg.id == w.msg.id and type(media) is type(w.media) and media.id == w.media.id:
                 return media
         return None
+
+    async def _thumb(self, w: Wanted) -> str:
+        """A document's thumbnail beside it (``<path>_thumb.jpg``); "" when it has none or
+        it cannot be had (result.json then says *unavailable* for it)."""
+        media, path = w.media, w.entry.thumb
+        if not isinstance(media, m.Document) or not media.thumb_type or not path:
+            return ""
+        try:
+            await dl.download(self.call, dl.location_of(media, thumb=media.thumb_type),
+                              media.thumb_size, self.root / path, key=media.id)
+        except dl.DownloadFailed as exc:
+            log.warning("media: the thumbnail %s (message %d): %s", path, w.msg.id, exc)
+            return ""
+        return path
 
     def _on_part(self, offset: int, length: int) -> None:
         self.tally.bytes_done += length

@@ -193,6 +193,9 @@ class MediaPlanner:
             path = names.contact_path(entry.n)
         else:
             path = names.media_path(media, entry.n or None, msg.date, self.clock)
+        if isinstance(media, m.Document) and media.thumb_type:
+            # Telegram Desktop derives it from the suggested path, then numbers its clash
+            entry.thumb = names.claim(names.thumb_path(path), self.taken)
         path = names.claim(path, self.taken)
         reason = skip_reason(media, self.wanted_kinds, self.limit)
         entry.path = path

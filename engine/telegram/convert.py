@@ -101,8 +101,14 @@ def entities(ents) -> list[m.Entity]:
 
 
 def _largest_photo_size(photo):
+    return _largest(photo.sizes)
+
+
+def _largest(sizes):
+    """(area, size, bytes) of the largest real PhotoSize (stripped and path ones are
+    previews, not files), or None."""
     best = None
-    for size in photo.sizes or ():
+    for size in sizes or ():
         if isinstance(size, types.PhotoSizeProgressive):
             area, nbytes = size.w * size.h, max(size.sizes or [0])
         elif isinstance(size, types.PhotoSize | types.PhotoCachedSize):
@@ -131,7 +137,10 @@ def document(d, spoiler=False, ttl=None) -> m.Document | None:
         return None
     out = m.Document(id=d.id, access_hash=d.access_hash, file_reference=d.file_reference,
                      dc_id=d.dc_id, date=ts(d.date), mime_type=d.mime_type, size=d.size,
-                     has_thumb=bool(d.thumbs), spoiler=bool(spoiler), ttl_seconds=ttl)
+                     spoiler=bool(spoiler), ttl_seconds=ttl)
+    thumb = _largest(d.thumbs)
+    if thumb is not None:        # as Telegram Desktop: a stripped preview is no thumbnail
+        out.has_thumb, out.thumb_type, out.thumb_size = True, thumb[1].type, thumb[2]
     animated = sticker = False
     for a in d.attributes:
         if isinstance(a, types.DocumentAttributeFilename):
