@@ -258,3 +258,59 @@ def test_files_come_while_the_history_is_fetched_on_connections_of_their_own(tmp
     assert early, "some files arrived before the last history page"
     page_conns = {c.connection for c in history}
     assert not page_conns & {c.connection for c in early}
+
+
+def test_verify_checks_the_files_and_a_rerun_restores_a_lost_one(tmp_path):
+    import subprocess
+    import sys
+
+    from tests._export import ROOT
+
+    def verify():
+        return subprocess.run([sys.executable, "-m", "engine", "verify", str(tmp_path)],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    with served(150) as dc:
+        _ok(tgarc(dc, tmp_path, "--media", "photo"))
+        assert verify().returncode == 0
+        root = tmp_path / CHANNEL_DIR
+        photo = sorted((root / "photos").iterdir())[0]
+        good = photo.read_bytes()
+        photo.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))       # one bit rots
+        r = verify()
+        assert r.returncode != 0 and photo.name in r.stdout + r.stderr
+        photo.unlink()                                             # or the file is lost
+        before = _getfile_ok(dc)
+        _ok(tgarc(dc, tmp_path, "--media", "photo"))
+        assert _getfile_ok(dc) - before == 1                       # that one file again
+    assert photo.read_bytes() == good
+    assert verify().returncode == 0
+
+
+def test_a_forum_topics_files_are_reached_from_its_own_folder(tmp_path):
+    """A topic's result.json and messages.jsonl sit two folders down: their paths lead back
+    to the chat's media folders; its day notes' links start at the vault root as ever."""
+    with served(300) as dc:
+        _ok(tgarc(dc, tmp_path, "--media", "all", target="@tgarc_group"))
+    root = tmp_path / "channel1500000002-tgarc-supergroup"
+    checked = 0
+    for folder in (root / "topics").iterdir():
+        doc = json.loads((folder / "result.json").read_text())
+        for msg in doc["messages"]:
+            path = _file_key(msg)
+            if path and not path.startswith("("):
+                assert path.startswith("../../")
+                assert (folder / path).resolve().is_file(), path
+                checked += 1
+        for line in (folder / "messages.jsonl").read_text().splitlines():
+            rec = json.loads(line).get("file")
+            if rec:
+                assert (folder / rec["path"]).resolve().is_file()
+        for note in (folder / "markdown").rglob("*.md"):
+            for line in note.read_text().splitlines():
+                if line.startswith("![["):
+                    assert (tmp_path / line[3:line.index("]]")]).is_file(), line
+    assert checked
+    chat_doc = json.loads((root / "result.json").read_text())
+    assert all(not (_file_key(x) or "").startswith("../") for x in chat_doc["messages"])

@@ -33,14 +33,19 @@ from engine.render import result_json
 
 
 class MediaFiles:
-    def __init__(self, ledger: Ledger):
-        self.ledger = ledger
+    """``prefix``: how result.json and messages.jsonl beside a view reach the chat folder
+    (``../../`` from a forum topic's folder); the day notes' answers never take it (their
+    links start at the vault's root)."""
+
+    def __init__(self, ledger: Ledger, prefix: str = ""):
+        self.ledger, self.prefix = ledger, prefix
+        self.td_files: dict[int, str] = {}      # the answers as result.json writes them
 
     @classmethod
-    def open(cls, root: Path) -> MediaFiles | None:
+    def open(cls, root: Path, prefix: str = "") -> MediaFiles | None:
         if not (root / layout.STATE / layout.MEDIA_LEDGER).exists():
             return None
-        return cls(Ledger.open(root, compact=False))
+        return cls(Ledger.open(root, compact=False), prefix)
 
     def close(self) -> None:
         self.ledger.close()
@@ -55,7 +60,8 @@ class MediaFiles:
     def apply(self, msgs: list[m.Message], td: list[bytes], jl: list[bytes], ctx,
               files: dict[int, str]) -> tuple[list[bytes], list[bytes]]:
         """The fragments with every message's media answer in them (copies when changed);
-        ``files`` (the stream's: day notes read it) gets each answer given."""
+        ``files`` (the stream's: day notes read it) gets each answer given, ``ctx`` (the
+        batch's) renders result.json with ``td_files``."""
         from engine.render import renderer
 
         changed = False
@@ -66,17 +72,23 @@ class MediaFiles:
                 continue
             if not changed:
                 td, jl, changed = list(td), list(jl), True
-            files[x.media.id] = answer
+            self._answer(files, x.media.id, answer)
             if getattr(x.media, "has_thumb", False):
-                files[-x.media.id] = e.thumb or result_json.UNAVAILABLE \
-                    if e.status == DONE else answer
+                self._answer(files, -x.media.id, e.thumb or result_json.UNAVAILABLE
+                             if e.status == DONE else answer)
+            ctx.files = self.td_files
             td[j] = renderer.fragment(x, ctx)
             if e.status == DONE:
-                record = {"path": e.path, "size": e.size, "sha256": e.sha256}
+                record = {"path": self.prefix + e.path, "size": e.size, "sha256": e.sha256}
                 if e.thumb:
-                    record["thumbnail"] = e.thumb
+                    record["thumbnail"] = self.prefix + e.thumb
                 jl[j] = jl[j][:-2] + b',"file":' + orjson.dumps(record) + b"}\n"
         return td, jl
+
+
+    def _answer(self, files: dict[int, str], key: int, answer: str) -> None:
+        files[key] = answer
+        self.td_files[key] = answer if answer.startswith("(") else self.prefix + answer
 
 
 def _answer(e: Entry | None) -> str | None:

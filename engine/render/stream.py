@@ -116,7 +116,7 @@ class PendingDays:
 class Stream:
     """One pass over a chat's history segments in id order (see the module's docstring)."""
 
-    def __init__(self, store: ChatStore, tz_name: str):
+    def __init__(self, store: ChatStore, tz_name: str, media_prefix: str = ""):
         self.store, self.meta, self.tz_name = store, store.cp.chat, tz_name
         self.ctx = RenderContext(self.meta.ref, ZoneInfo(tz_name))
         self.clock = self.ctx.clock
@@ -130,7 +130,8 @@ class Stream:
             self._after[i] = min(self._after[i + 1], self.history[i].date_lo or float("inf"))
         self._next = 0
         self.ids, self.dates = array("q"), array("q")
-        self.media = MediaFiles.open(store.root)      # None: no file was ever downloaded
+        # None: no file was ever downloaded; the prefix reaches the chat folder from a view's
+        self.media = MediaFiles.open(store.root, media_prefix)
 
     def close(self) -> None:
         if self.media is not None:
@@ -151,7 +152,6 @@ class Stream:
             if self.media is not None:
                 ctx = fragments.context(batch, self.tz_name, self.ctx.tz)
                 ctx.peers.update(self.override_peers)
-                ctx.files = self.ctx.files
                 td, jl = self.media.apply(msgs, td, jl, ctx, self.ctx.files)
             self.ctx.peers.update((p.ref, p) for p in batch.peers)
             self.ids.extend([x.id if x.chat == self.meta.ref else self._key(x.chat, x.id) or 0

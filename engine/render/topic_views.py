@@ -87,7 +87,7 @@ class _View:
 def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
                   tz_name: str) -> dict[int, int]:
     """Write every topic's folder from the chat's archive; messages per topic."""
-    stream = Stream(store, tz_name)
+    stream = Stream(store, tz_name, media_prefix="../../")      # topics/<id>-<slug>/
     views = {tid: _open(stream, tid, title, formats) for tid, title in topics.items()}
     md = "md" in formats
     try:

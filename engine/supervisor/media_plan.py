@@ -128,7 +128,9 @@ class MediaPlanner:
         for e in self.ledger.entries():
             if e.path:
                 self.taken.add(names.path_key(e.path))
-            if e.status == DONE:
+            if e.status == DONE and not (self.store.root / e.path).is_file():
+                revisit.append(e)            # deleted or lost since: downloaded again
+            elif e.status == DONE:
                 self.plan.done_before += 1
                 self.plan.by_hash.setdefault((e.size, e.sha256), e.path)
             elif e.status in (PENDING, FAILED) or e.reason == UNAVAILABLE or self.changed:
