@@ -314,3 +314,19 @@ def test_a_forum_topics_files_are_reached_from_its_own_folder(tmp_path):
     assert checked
     chat_doc = json.loads((root / "result.json").read_text())
     assert all(not (_file_key(x) or "").startswith("../") for x in chat_doc["messages"])
+
+
+def test_comment_threads_keep_their_files_in_their_own_folders(tmp_path):
+    with served(150) as dc:
+        _ok(tgarc(dc, tmp_path, "--media", "all", "--comments"))
+    root = tmp_path / CHANNEL_DIR
+    checked = 0
+    for folder in (root / "comments").iterdir():
+        doc = json.loads((folder / "result.json").read_text())
+        for msg in doc["messages"]:
+            path = _file_key(msg)
+            if path:
+                assert not path.startswith(("(", "../")), path
+                assert (folder / path).is_file()
+                checked += 1
+    assert checked, "the automatic copies of posts with files carry them"

@@ -161,12 +161,16 @@ class Messages:
                 fwd_from=types.MessageFwdHeader(
                     date=tl_date(date_of(post)), from_id=types.PeerChannel(channel.id),
                     channel_post=post, saved_from_peer=types.PeerChannel(channel.id),
-                    saved_from_msg_id=post))
+                    saved_from_msg_id=post),
+                media=getattr(original, "media", None))     # the post's file, as Telegram
         reply = (types.MessageReplyHeader(reply_to_msg_id=root) if pos < 3 else
                  types.MessageReplyHeader(reply_to_msg_id=root + 1, reply_to_top_id=root))
         text, entities = self._texts(False)[(h >> 8) % POOL]
+        # every thread's first comment carries a photo (comment threads have files too)
+        media = files.media_for("photo", k, date_of(post) + 65, self.file_reference) \
+            if pos == 1 else None
         return types.Message(id=msg_id, peer_id=disc.peer(), date=date, message=text,
-                             entities=entities or None, reply_to=reply,
+                             entities=entities or None, reply_to=reply, media=media,
                              from_id=types.PeerUser(disc.members[h % len(disc.members)]))
 
     def _service(self, chat: Chat, msg_id: int):

@@ -53,8 +53,11 @@ class _Spread:
 
 class MediaRun:
     def __init__(self, cfg: ExportConfig, store: ChatStore, source, tz: str,
-                 stop: asyncio.Event, tally: MediaTally):
+                 stop: asyncio.Event, tally: MediaTally, lanes: int | None = None):
         self.cfg, self.store, self.source, self.tz = cfg, store, source, tz
+        # connections besides the history's: --media-lanes; 0 for a comment thread's few
+        # files (new connections would cost more than they bring)
+        self.extra = cfg.media_lanes if lanes is None else lanes
         self.stop, self.tally = stop, tally
         self.ledger: Ledger | None = None
         self.planner: MediaPlanner | None = None
@@ -77,8 +80,9 @@ class MediaRun:
             (s.lo, s.hi) for s in store.cp.segments[:store.cp.output.assembled]
             if s.kind == "history" and s.count)
         await asyncio.to_thread(self.planner.scan)
-        self.lanes = self.source.lanes(self.cfg.media_lanes + 1)
+        self.lanes = self.source.lanes(self.extra + 1)
         self.spread = _Spread(self.lanes.calls)
+        self.spread.history = self.extra > 0
         self.fetch = MediaFetch(store.root, self.ledger, self.source,
                                 self.source.wrap(self.spread), store.cp.chat.ref,
                                 self.source.home_dc, self.stop, self.tally)
@@ -154,12 +158,12 @@ class MediaRun:
 
 @contextlib.asynccontextmanager
 async def media_run(cfg: ExportConfig, store: ChatStore, source, tz: str,
-                    stop: asyncio.Event, tally: MediaTally):
+                    stop: asyncio.Event, tally: MediaTally, lanes: int | None = None):
     """A ``MediaRun`` for the block (None with ``--media none``), released at its end."""
     if not cfg.media:
         yield None
         return
-    run = MediaRun(cfg, store, source, tz, stop, tally)
+    run = MediaRun(cfg, store, source, tz, stop, tally, lanes)
     try:
         await run.open()
         yield run

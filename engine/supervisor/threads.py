@@ -30,6 +30,7 @@ from engine.archive.store import ChatMeta, ChatStore, CorruptState, RunRecord
 from engine.render import assemble as asm
 from engine.supervisor.dispatch import Dispatch
 from engine.supervisor.fetch import PageStreams
+from engine.supervisor.media import media_run
 from engine.supervisor.outcome import Interrupted, now_iso, say
 from engine.supervisor.planning import History, Span
 from engine.telegram.source import HistoryOf, ThreadGone
@@ -129,6 +130,8 @@ class CommentThreads:
                 if got is None or chat.outcome.local_error is not None:
                     return                   # gone; or the disk refuses: nothing to render
             full = bool(await asyncio.to_thread(manifest.stale, t.root))
+            if dispatch is not None:
+                full = await self._media(thread) or full
             await asyncio.to_thread(asm.assemble, thread, list(chat.cfg.formats), chat.tz,
                                     full=full)
             if record is not None:
@@ -146,6 +149,14 @@ class CommentThreads:
                 tz=thread.cp.output.tz)
         finally:
             thread.close()
+
+    async def _media(self, thread: ChatStore) -> bool:
+        """The thread's files, into its own folder (its own ledger), over the session's
+        connection; True when an earlier run's entry changed."""
+        chat = self.chat
+        async with media_run(chat.cfg, thread, chat.source, chat.tz, chat.stop, chat.media,
+                             lanes=0) as media:
+            return media is not None and await media.close()
 
     async def _fetch(self, dispatch: Dispatch, thread: ChatStore, t: Thread
                      ) -> tuple[int, int] | None:
