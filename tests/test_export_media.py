@@ -330,3 +330,19 @@ def test_comment_threads_keep_their_files_in_their_own_folders(tmp_path):
                 assert (folder / path).is_file()
                 checked += 1
     assert checked, "the automatic copies of posts with files carry them"
+
+
+def test_a_contacts_vcard_is_written_from_the_message(tmp_path):
+    with served(150) as dc:
+        _ok(tgarc(dc, tmp_path, "--media", "photo"))     # vCards come whatever the kinds
+    root = tmp_path / CHANNEL_DIR
+    doc = json.loads((root / "result.json").read_text())
+    by_id = {x["id"]: x for x in _lines(root)}
+    cards = [x for x in doc["messages"] if "contact_vcard" in x]
+    assert cards
+    for msg in cards:
+        path = msg["contact_vcard"]
+        assert path.startswith("contacts/contact_") and path.endswith(".vcard")
+        vcard = by_id[msg["id"]]["media"]["vcard"]
+        assert (root / path).read_text() == vcard
+        assert by_id[msg["id"]]["file"]["sha256"] == hashlib.sha256(vcard.encode()).hexdigest()

@@ -240,9 +240,13 @@ class Messages:
                 "message": "", "entities": None}
         if msg_id % 67 == 11:
             user = self.users[chat.members[h % len(chat.members)]]
+            phone = f"+1555{h % 10_000_000:07d}"
+            # every other contact comes with its vCard, as a phone's share does
+            vcard = "" if h % 2 else (f"BEGIN:VCARD\nVERSION:3.0\nFN:{user.first_name} "
+                                      f"{user.last_name or ''}\nTEL:{phone}\nEND:VCARD\n")
             return {"media": types.MessageMediaContact(
-                phone_number=f"+1555{h % 10_000_000:07d}", first_name=user.first_name,
-                last_name=user.last_name or "", vcard="", user_id=user.id),
+                phone_number=phone, first_name=user.first_name,
+                last_name=user.last_name or "", vcard=vcard, user_id=user.id),
                 "message": "", "entities": None}
         if msg_id % 71 == 12:
             url = f"https://example.org/post/{msg_id}"

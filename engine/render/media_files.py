@@ -29,7 +29,10 @@ from engine.archive.media_ledger import (
     Ledger,
     file_key,
 )
+from engine.model.chat import MIGRATED_ID_SHIFT
 from engine.render import result_json
+
+_VCARD_NOT_INCLUDED = b'"contact_vcard":' + orjson.dumps(result_json.NOT_INCLUDED)
 
 
 class MediaFiles:
@@ -37,15 +40,15 @@ class MediaFiles:
     (``../../`` from a forum topic's folder); the day notes' answers never take it (their
     links start at the vault's root)."""
 
-    def __init__(self, ledger: Ledger, prefix: str = ""):
-        self.ledger, self.prefix = ledger, prefix
+    def __init__(self, ledger: Ledger, chat: m.PeerRef, prefix: str = ""):
+        self.ledger, self.chat, self.prefix = ledger, chat, prefix
         self.td_files: dict[int, str] = {}      # the answers as result.json writes them
 
     @classmethod
-    def open(cls, root: Path, prefix: str = "") -> MediaFiles | None:
+    def open(cls, root: Path, chat: m.PeerRef, prefix: str = "") -> MediaFiles | None:
         if not (root / layout.STATE / layout.MEDIA_LEDGER).exists():
             return None
-        return cls(Ledger.open(root, compact=False), prefix)
+        return cls(Ledger.open(root, compact=False), chat, prefix)
 
     def close(self) -> None:
         self.ledger.close()
@@ -66,6 +69,16 @@ class MediaFiles:
 
         changed = False
         for j, x in enumerate(msgs):
+            if isinstance(x.media, m.Contact):
+                e = self.ledger.get(file_key("contact", self._ident(x)))
+                if e is not None and e.status == DONE:
+                    if not changed:
+                        td, jl, changed = list(td), list(jl), True
+                    # the vCard's path where the renderer wrote "not included"
+                    td[j] = td[j].replace(_VCARD_NOT_INCLUDED, b'"contact_vcard":'
+                                          + orjson.dumps(self.prefix + e.path))
+                    jl[j] = self._record(jl[j], e)
+                continue
             e = self.entry(x.media)
             answer = _answer(e)
             if answer is None:
@@ -79,11 +92,20 @@ class MediaFiles:
             ctx.files = self.td_files
             td[j] = renderer.fragment(x, ctx)
             if e.status == DONE:
-                record = {"path": self.prefix + e.path, "size": e.size, "sha256": e.sha256}
-                if e.thumb:
-                    record["thumbnail"] = self.prefix + e.thumb
-                jl[j] = jl[j][:-2] + b',"file":' + orjson.dumps(record) + b"}\n"
+                jl[j] = self._record(jl[j], e)
         return td, jl
+
+    def _ident(self, x: m.Message) -> int:
+        """The archive's id (a migrated group's messages sit below 1), as the ledger keys a
+        contact."""
+        return x.id if x.chat == self.chat else x.id - MIGRATED_ID_SHIFT
+
+    def _record(self, line: bytes, e: Entry) -> bytes:
+        """The JSONL line with its file's record."""
+        record = {"path": self.prefix + e.path, "size": e.size, "sha256": e.sha256}
+        if e.thumb:
+            record["thumbnail"] = self.prefix + e.thumb
+        return line[:-2] + b',"file":' + orjson.dumps(record) + b"}\n"
 
 
     def _answer(self, files: dict[int, str], key: int, answer: str) -> None:

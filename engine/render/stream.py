@@ -131,7 +131,7 @@ class Stream:
         self._next = 0
         self.ids, self.dates = array("q"), array("q")
         # None: no file was ever downloaded; the prefix reaches the chat folder from a view's
-        self.media = MediaFiles.open(store.root, media_prefix)
+        self.media = MediaFiles.open(store.root, self.meta.ref, media_prefix)
 
     def close(self) -> None:
         if self.media is not None:

@@ -19,6 +19,7 @@ What comes out is the ``Wanted`` list the downloader works through (media_fetch.
 from __future__ import annotations
 
 import bisect
+import hashlib
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -75,8 +76,6 @@ def settings(kinds_: tuple[str, ...], limit: int | None) -> dict:
 
 def skip_reason(media, wanted: frozenset[str], limit: int | None) -> str | None:
     """Why ``media`` is not downloaded under these settings, or None if it is."""
-    if isinstance(media, m.Contact):
-        return NOT_INCLUDED       # vCards are not written yet (docs/media.md)
     if media.ttl_seconds:
         return UNAVAILABLE        # self-destructing: Telegram Desktop never has it
     if not media.access_hash and not media.file_reference:
@@ -191,8 +190,14 @@ class MediaPlanner:
     def _settle(self, entry: Entry, msg: m.Message) -> Entry:
         """A new entry's path (claimed now, even for a skipped file) and status."""
         media = msg.media
-        if isinstance(media, m.Contact):
-            path = names.contact_path(entry.n)
+        if isinstance(media, m.Contact):      # its bytes are in the message: written now
+            entry.path = names.claim(names.contact_path(entry.n), self.taken)
+            data = media.vcard.encode()
+            (self.store.root / entry.path).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.store.root / entry.path, data)
+            entry.status, entry.size = DONE, len(data)
+            entry.sha256 = hashlib.sha256(data).hexdigest()
+            return entry
         else:
             path = names.media_path(media, entry.n or None, msg.date, self.clock)
         if isinstance(media, m.Document) and media.thumb_type:
