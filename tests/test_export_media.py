@@ -20,8 +20,10 @@ pytest.importorskip("av", reason="engine.fakedc.media needs PyAV")
 from engine.fakedc import files as fake_files
 from engine.fakedc.faults import Rule
 from engine.render.result_json import NOT_INCLUDED, TOO_LARGE, UNAVAILABLE
+from engine.telegram.download import PART
 from tests._export import CHANNEL_DIR, outputs, served, tgarc
 
+FULL = 500          # messages: every kind of media fakedc serves appears among them
 MEDIA_DIRS = ("photos", "video_files", "animations", "stickers", "voice_messages",
               "round_video_messages", "files", "contacts")
 
@@ -54,7 +56,7 @@ def _getfile_ok(dc) -> int:
 def full(tmp_path_factory):
     """One export of the demo channel with every kind of media."""
     out = tmp_path_factory.mktemp("media-all")
-    with served(150) as dc:
+    with served(FULL) as dc:
         r = tgarc(dc, out, "--media", "all", "--workers", "2")
         _ok(r)
         fetched = _getfile_ok(dc)
@@ -85,8 +87,10 @@ def test_every_file_downloaded_bit_exact_and_recorded(full):
         else:
             assert "thumbnail" not in rec
     assert thumbs, "the corpus has documents with thumbnails"
-    # one download per Telegram file (and thumbnail), however many messages carry it
-    assert fetched == len(ids) + len(thumbs) and len(ids) < len(lines)
+    # one download per Telegram file (and thumbnail), however many messages carry it: each
+    # of its parts asked for once
+    parts = sum(-(-len(fake_files.content(i)) // PART) for i in ids)
+    assert fetched == parts + len(thumbs) and len(ids) < len(lines)
     leftovers = [p for p in root.rglob("*") if p.name.endswith((".part", ".part.done", ".link"))]
     assert leftovers == []
 
@@ -157,7 +161,7 @@ def test_filters_size_limit_and_widening_later(tmp_path, full):
     """``--media photo,video --max-media-size 5500``: the skip strings; a later run with
     ``--media all`` downloads the rest under the names first given, and its outputs equal
     an export that had ``--media all`` from the start."""
-    with served(150) as dc:
+    with served(FULL) as dc:
         _ok(tgarc(dc, tmp_path, "--media", "photo,video", "--max-media-size", "5500"))
         root = tmp_path / CHANNEL_DIR
         doc = json.loads((root / "result.json").read_text())
@@ -346,3 +350,21 @@ def test_a_contacts_vcard_is_written_from_the_message(tmp_path):
         vcard = by_id[msg["id"]]["media"]["vcard"]
         assert (root / path).read_text() == vcard
         assert by_id[msg["id"]]["file"]["sha256"] == hashlib.sha256(vcard.encode()).hexdigest()
+
+
+def test_names_and_keys_match_the_golden_files(full):
+    """Telegram Desktop's names, folders and key order for every kind of media fakedc serves,
+    and each file's bytes by sha256 (fakedc's media are the same on every x86-64 CPU).
+    TGARC_UPDATE_GOLDEN=1 rewrites them after an intended change: review the diff."""
+    out, _, _ = full
+    root = out / CHANNEL_DIR
+    golden = Path(__file__).parent / "golden"
+    files = {path: hashlib.sha256(data).hexdigest()
+             for path, data in sorted(_media_files(root).items())}
+    got = {"result.json": (root / "result.json").read_bytes(),
+           "media_files.json": json.dumps(files, indent=1).encode() + b"\n"}
+    for name, data in got.items():
+        path = golden / f"media_channel_{name}"
+        if os.environ.get("TGARC_UPDATE_GOLDEN") == "1":
+            path.write_bytes(data)
+        assert data == path.read_bytes(), f"{path.name} changed; review and TGARC_UPDATE_GOLDEN=1"
