@@ -119,7 +119,8 @@ class Messages:
                     max_id=thread + 3, recent_repliers=[])
         big = self.attached.get((chat.id, msg_id))
         if big is not None:
-            kw["media"] = files.big_media(big, ts, self.file_reference(big), self.file_dc(big))
+            kw["media"] = files.big_media(big, ts, self.file_reference(big),
+                                           self.said_dcs.get(big, self.file_dc(big)))
         if chat.kind == "user":
             from_id = types.PeerUser(self.ME if msg_id % 2 else chat.id)
             out = msg_id % 2 == 1
