@@ -62,7 +62,7 @@ class _DCLane(_Lane):
             self._forget()
             host, port = self.dcs.addresses[self.dc_id]
             if not self.sender.auth_key:
-                self.authorized = False       # a new key: DC 4 does not know it yet
+                self.authorized = False       # a new key: that DC does not know it yet
             c = self.client
             await self.sender.connect(c._connection(
                 host, port, self.dc_id, loggers=c._log, proxy=c._proxy,
@@ -81,7 +81,7 @@ class _DCLane(_Lane):
                                                                         c._init_request))
                 self.authorized = True
             except BaseException:
-                # never leave a connected sender whose key DC 4 has not accepted: the next
+                # never leave a connected sender whose key the DC has not accepted: the next
                 # call would take it for an authorized one
                 with contextlib.suppress(Exception):
                     await self.sender.disconnect()
