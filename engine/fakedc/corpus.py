@@ -56,6 +56,8 @@ class Corpus(Messages):
         self.file_epochs: dict[int, int] = {}   # file id -> expire_file_reference() calls
         self.attached: dict[tuple[int, int], int] = {}   # (chat id, message id) -> big file id
         self.file_dcs: dict[int, int] = {}      # file id -> its DC, where not the home DC (2)
+        self.said_dcs: dict[int, int] = {}      # file id -> the DC its message names, where
+        #                                         that is not file_dc (moved: FILE_MIGRATE)
         self.me = types.User(id=self.ME, is_self=True, access_hash=self._hash(self.ME),
                              first_name="Archivist", last_name="Test", username="archivist",
                              phone="15550001234")
@@ -245,15 +247,17 @@ class Corpus(Messages):
             return chat.top_id
 
     def add_big_files(self, count: int, size: int, key: str = "channel",
-                      dc: int = 2) -> list[int]:
+                      dc: int = 2, said: int | None = None) -> list[int]:
         """``count`` new messages at the top of chat ``key``, each carrying a big file of
-        ``size`` bytes (bigfiles.py: made per offset, never held) that lives on DC ``dc``;
-        their message ids."""
+        ``size`` bytes (bigfiles.py: made per offset, never held) that lives on DC ``dc``
+        while its message names DC ``said`` (default: ``dc``); their message ids."""
         ids = []
         for _ in range(count):
             fid = bigfiles.big_id(len(self.attached), size)
             if dc != 2:
                 self.file_dcs[fid] = dc
+            if said is not None and said != dc:
+                self.said_dcs[fid] = said
             mid = self.add_message(key, f"Big file {bigfiles.file_name(fid)}: {size} bytes")
             self.attached[(self.chats[key].id, mid)] = fid
             ids.append(mid)

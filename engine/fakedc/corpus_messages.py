@@ -122,7 +122,8 @@ class Messages:
             kind, seed = files.decode_id(big)
             kw["media"] = files.media_for(kind, seed, ts, self.file_reference, fid=big)
         elif big is not None:
-            kw["media"] = files.big_media(big, ts, self.file_reference(big), self.file_dc(big))
+            kw["media"] = files.big_media(big, ts, self.file_reference(big),
+                                          self.said_dcs.get(big, self.file_dc(big)))
         if chat.kind == "user":
             from_id = types.PeerUser(self.ME if msg_id % 2 else chat.id)
             out = msg_id % 2 == 1

@@ -72,14 +72,18 @@ class FakeDC(Served):
             raise ValueError(f"other DCs are positive ids other than {DC_ID}: {other_dcs}")
         self.other_dcs = {d: OtherDC(self, d) for d in other_dcs}      # dcs.py
         self.exported: dict[int, tuple[bytes, int, int]] = {}   # auth.exportAuthorization's
-        # (count, size[, dc]) each: messages at the top of @tgarc_demo carrying big files
-        # (bigfiles.py); only when asked, so the default corpus stays as it is
+        # (count, size[, dc[, said]]) each: messages at the top of @tgarc_demo carrying big
+        # files (bigfiles.py) that live on DC dc (home) while their messages name DC said
+        # (dc; another: a file moved since, which that DC answers with FILE_MIGRATE); only
+        # when asked, so the default corpus stays as it is
         self.big_messages = []
         for count, size, *where in big_files:
             dc_id = where[0] if where else DC_ID
+            said = where[1] if len(where) > 1 else None
             if dc_id != DC_ID and dc_id not in self.other_dcs:
                 raise ValueError(f"big files on DC {dc_id}, which this server does not run")
-            self.big_messages += self.corpus.add_big_files(count, size, dc=dc_id)
+            self.big_messages += self.corpus.add_big_files(count, size, dc=dc_id,
+                                                             said=said)
         self._port = port
         self.rules = list(rules or [])
         self.budget = budget

@@ -4,7 +4,9 @@
 published per-DC limits as the default budget: at most ``SMALL`` small files and
 ``LARGE`` large ones (over ``LARGE_FROM`` bytes) at once, every file itself
 ``download.PARALLEL`` parts at a time, all of it spread over ``cfg.media_lanes``
-connections to the home DC (engine/telegram/download_lanes.py). Each file:
+connections to the home DC (engine/telegram/download_lanes.py); a file on another DC goes
+over the run's connection to that DC (``source.dc_call``: engine/telegram/download_dcs.py,
+authorized once per run by an exported authorization). Each file:
 
 * goes to its ledger path through ``<path>.part`` (engine/telegram/download.py: resumed
   from its durable parts after a crash, renamed only once whole and its size checked);
@@ -14,7 +16,8 @@ connections to the home DC (engine/telegram/download_lanes.py). Each file:
 * FILE_REFERENCE_EXPIRED: the message is read again for a fresh reference and the
   download goes on from its durable parts; a file that still fails is ``failed`` in the
   ledger (result.json: *unavailable*) and tried again by the next run;
-* a file on another DC is ``failed`` for now (docs/media.md, known gaps).
+* FILE_MIGRATE_X (the file is not where its media says): the download goes on from DC X
+  with the parts it has (at most ``MIGRATIONS`` moves, then ``failed``).
 
 A lost network, a revoked session, a flood wait over the ceiling or a local error
 (disk full) stop the pass and go up as they do for history; Ctrl-C stops it at once
@@ -40,6 +43,7 @@ log = logging.getLogger("tgarc.media")
 
 SMALL, LARGE = 5, 2           # files at once per DC (Telegram's published limits)
 LARGE_FROM = 10 << 20         # bytes: a "large" file, as Telegram's upload rules count
+MIGRATIONS = 3                # FILE_MIGRATE moves followed per file before it fails
 
 
 @dataclass
@@ -54,7 +58,7 @@ class MediaTally:
     dedup_bytes: int = 0
     refreshes: int = 0        # file references renewed
     seconds: float = 0.0
-    by_dc: dict[int, int] = field(default_factory=dict)   # bytes fetched per DC
+    by_dc: dict[int, int] = field(default_factory=dict)   # bytes fetched per DC (as parts land)
     errors: list[str] = field(default_factory=list)
 
 
@@ -119,12 +123,8 @@ class MediaFetch:
             await self._one(w)
 
     async def _one(self, w: Wanted) -> None:
-        media, entry = w.media, w.entry
+        entry = w.entry
         dest = self.root / entry.path
-        if media.dc_id and self.home_dc and media.dc_id != self.home_dc:
-            self._failed(w, f"the file is on DC {media.dc_id}; tgarc downloads from the "
-                            f"account's home DC only (yet)")
-            return
         await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
         try:
             got = await self._download(w, dest)
@@ -136,28 +136,45 @@ class MediaFetch:
         self.ledger.done(w.key, path, got.size, got.sha256, thumb)
         self.tally.files += 1
         self.tally.bytes_fetched += got.fetched_bytes
-        self.tally.by_dc[self.home_dc] = self.tally.by_dc.get(self.home_dc, 0) \
-            + got.fetched_bytes
         if linked:
             self.tally.dedup_files += 1
             self.tally.dedup_bytes += got.size
         log.debug("media: %s (%d bytes%s)", path, got.size, ", linked" if linked else "")
 
     async def _download(self, w: Wanted, dest: Path) -> dl.Downloaded:
-        media = w.media
-        for attempt in range(2):
+        """The file from the DC its media names (home when it names none); FILE_MIGRATE
+        moves it to the DC Telegram names and an expired reference is renewed once, the
+        parts already on disk kept each time (download() resumes from its journal)."""
+        media, refreshed, hops = w.media, False, 0
+        dc = media.dc_id or self.home_dc
+        while True:
+            call = await self._call_for(dc)
             try:
-                return await dl.download(self.call, dl.location_of(media), media.size, dest,
-                                         key=media.id, on_part=self._on_part)
+                return await dl.download(call, dl.location_of(media), media.size, dest,
+                                         key=media.id, on_part=self._counter(dc))
+            except dl.WrongDC as exc:
+                hops += 1
+                if exc.dc == dc or hops > MIGRATIONS:
+                    raise dl.DownloadFailed(f"Telegram sent the file from DC {dc} to DC "
+                                            f"{exc.dc} ({hops} moves); given up") from None
+                log.info("media: %s: FILE_MIGRATE from DC %d to DC %d", w.entry.path, dc,
+                         exc.dc)
+                dc = exc.dc
             except dl.ReferenceExpired:
-                if attempt:
+                if refreshed:
                     raise
+                refreshed = True
                 fresh = await self._refresh(w)
                 if fresh is None:
                     raise dl.DownloadFailed("the message or its file is gone "
                                             "(FILE_REFERENCE_EXPIRED)") from None
-                media = fresh
-        raise AssertionError("unreachable")
+                media = w.media = fresh               # its thumbnail needs the new one too
+
+    async def _call_for(self, dc: int):
+        """The home DC's lanes, or the run's connection to DC ``dc`` (in the takeout)."""
+        if not self.home_dc or dc == self.home_dc:
+            return self.call
+        return self.source.wrap(await self.source.dc_call(dc))
 
     async def _refresh(self, w: Wanted) -> m.Photo | m.Document | None:
         """The message read again: its media with a fresh file reference, or None."""
@@ -177,16 +194,23 @@ class MediaFetch:
         media, path = w.media, w.entry.thumb
         if not isinstance(media, m.Document) or not media.thumb_type or not path:
             return ""
+        dc = media.dc_id or self.home_dc
         try:
-            await dl.download(self.call, dl.location_of(media, thumb=media.thumb_type),
-                              media.thumb_size, self.root / path, key=media.id)
+            await dl.download(await self._call_for(dc),
+                              dl.location_of(media, thumb=media.thumb_type),
+                              media.thumb_size, self.root / path, key=media.id,
+                              on_part=self._counter(dc))
         except dl.DownloadFailed as exc:
             log.warning("media: the thumbnail %s (message %d): %s", path, w.msg.id, exc)
             return ""
         return path
 
-    def _on_part(self, offset: int, length: int) -> None:
-        self.tally.bytes_done += length
+    def _counter(self, dc: int):
+        """``on_part`` for parts fetched from DC ``dc``."""
+        def on_part(offset: int, length: int) -> None:
+            self.tally.bytes_done += length
+            self.tally.by_dc[dc] = self.tally.by_dc.get(dc, 0) + length
+        return on_part
 
     def _dedupe(self, dest: Path, got: dl.Downloaded) -> bool:
         """In a thread: a file the chat holds already becomes a link to it."""

@@ -21,7 +21,8 @@ renamed to ``<dest>``: a ``<dest>`` exists only complete and checked.
 
 What goes wrong comes out as our exceptions, never Telethon's: ``ReferenceExpired``
 (re-fetch the message for a fresh file reference and call again: the parts on disk are
-kept), ``WrongDC`` (FILE_MIGRATE: the file lives on another DC, not served yet),
+kept), ``WrongDC`` (FILE_MIGRATE: the file lives on another DC; call again with that DC's call,
+``Source.dc_call``, engine/telegram/download_dcs.py: the parts on disk are kept),
 ``SizeMismatch`` (a part came back shorter or longer than the size we were told implies:
 the file is never reported done), ``DownloadFailed`` for any other refusal, the
 middleware's ``TelegramFailure``s, and ``OSError`` from the disk (ENOSPC: free space, run
@@ -77,8 +78,7 @@ class ReferenceExpired(DownloadFailed):
 
 class WrongDC(DownloadFailed):
     def __init__(self, dc: int):
-        super().__init__(f"the file is stored in DC {dc}; downloading from another DC is "
-                         f"not supported yet")
+        super().__init__(f"the file is stored in DC {dc} (FILE_MIGRATE_{dc})")
         self.dc = dc
 
 

@@ -21,6 +21,7 @@ from telethon import errors
 
 from engine.telegram import rawpage
 from engine.telegram.client import ConfigError, credentials, make_client, open_session
+from engine.telegram.download_dcs import OtherDCs
 from engine.telegram.download_lanes import Lanes
 from engine.telegram.middleware import (
     AuthRevoked,
@@ -90,10 +91,15 @@ async def _session(client, cfg, stats, on_flood, proxy=None):
                                               timeout=cfg.timeout,
                                               flood_ceiling=cfg.flood_ceiling,
                                               on_flood=on_flood)
+        # files on other DCs: one connection each, authorized once, kept for the run
+        source.dcs = OtherDCs(client, call, stats, link=link, timeout=cfg.timeout,
+                              flood_ceiling=cfg.flood_ceiling, on_flood=on_flood)
         try:
             yield source, stats, cache
         except errors.RPCError as exc:       # whatever no layer or caller handled
             raise TelegramFailure(f"Telegram refused {method_name(exc.request)}: "
                                   f"{exc.message}") from exc
+        finally:
+            await source.close_dcs()
     finally:
         await client.disconnect()

@@ -59,6 +59,7 @@ class Source(Resolver, Members):
         self._dialogs: dict[int, object] | None = None
         self._full: tuple[object, object] | None = None     # (peer, its full info)
         self.lane_factory = None            # n -> Lanes (engine/telegram/session.py)
+        self.dcs = None                     # OtherDCs (engine/telegram/download_dcs.py)
 
     @property
     def home_dc(self) -> int:
@@ -72,6 +73,24 @@ class Source(Resolver, Members):
 
             return Lanes(self.client, self.call, n, None)
         return self.lane_factory(n)
+
+    async def dc_call(self, dc_id: int):
+        """A call on DC ``dc_id`` for file parts: the home stack for the home DC, else a
+        connection to that DC authorized from home, opened once for the run (its first
+        request exports the authorization) and closed by ``close_dcs()``."""
+        if dc_id == self.home_dc:
+            return self.call
+        if self.dcs is None:
+            from engine.telegram.download_dcs import OtherDCs
+            from engine.telegram.middleware import TelegramStats
+
+            self.dcs = OtherDCs(self.client, self.call, TelegramStats())
+        return await self.dcs.call(dc_id)
+
+    async def close_dcs(self) -> None:
+        """Close the connections ``dc_call`` opened (the end of the run)."""
+        if self.dcs is not None:
+            await self.dcs.close()
 
     def wrap(self, call):
         """``call`` with this run's takeout session around each request (as history's)."""
