@@ -1,2 +1,2 @@
 """Media files: Telegram Desktop's kinds, folders and file names, and the ``--media`` /
-``--max-media-size`` parsers (issue 12; not wired into the export yet). See docs/media.md."""
+``--max-media-size`` parsers, numbering. See docs/media.md."""

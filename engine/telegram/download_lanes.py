@@ -1,4 +1,4 @@
-"""More connections to the home DC for downloads (not wired into export yet).
+"""More connections to the home DC for downloads (the media pass uses them).
 
 Telethon carries all of a client's requests over one ``MTProtoSender``, which is one TCP
 connection. They are pipelined on it, but they share its window. ``Lanes`` opens
