@@ -198,8 +198,7 @@ class MediaPlanner:
             entry.status, entry.size = DONE, len(data)
             entry.sha256 = hashlib.sha256(data).hexdigest()
             return entry
-        else:
-            path = names.media_path(media, entry.n or None, msg.date, self.clock)
+        path = names.media_path(media, entry.n or None, msg.date, self.clock)
         if isinstance(media, m.Document) and media.thumb_type:
             # Telegram Desktop derives it from the suggested path, then numbers its clash
             entry.thumb = names.claim(names.thumb_path(path), self.taken)
