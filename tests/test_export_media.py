@@ -393,3 +393,19 @@ def test_kill_9_at_any_moment_then_a_rerun_gives_the_same_archive(tmp_path, full
     leftovers = [p for p in (tmp_path / CHANNEL_DIR).rglob("*")
                  if p.name.endswith((".part", ".part.done", ".link", ".tmp"))]
     assert leftovers == []
+
+
+def test_a_ledger_that_is_garbage_is_set_aside_and_the_archive_stays_the_same(tmp_path):
+    with served(150) as dc:
+        _ok(tgarc(dc, tmp_path, "--media", "all"))
+        root = tmp_path / CHANNEL_DIR
+        before, files_before = outputs(tmp_path), _media_files(root)
+        (root / "state" / "media.ledger").write_bytes(b"not a ledger at all, sorry")
+        fetched = _getfile_ok(dc)
+        r = tgarc(dc, tmp_path, "--media", "all")
+        _ok(r)
+        assert "was not a media ledger" in r.stderr
+        assert _getfile_ok(dc) == fetched           # the files on disk were taken as they are
+    assert outputs(tmp_path) == before
+    assert _media_files(root) == files_before
+    assert list((root / "state").glob("media.ledger.damaged-*"))

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
+import os
 import sys
 import time
+from pathlib import Path
 
-from engine.archive.media_ledger import Ledger
+from engine.archive.media_ledger import Ledger, NotALedger
 from engine.archive.ranges import IdRanges
 from engine.archive.store import ChatStore
 from engine.config import ExportConfig
@@ -71,7 +74,7 @@ class MediaRun:
 
     async def open(self) -> None:
         store = self.store
-        self.ledger = await asyncio.to_thread(Ledger.open, store.root)
+        self.ledger = await asyncio.to_thread(_open_ledger, store.root)
         for line in self.ledger.notices:
             say(f"{store.root.name}: {line}")
         self.planner = MediaPlanner(store, self.ledger, self.cfg.media,
@@ -154,6 +157,23 @@ class MediaRun:
             await self.lanes.close()
         if self.ledger is not None:
             self.ledger.close()
+
+
+def _open_ledger(root: Path) -> Ledger:
+    """The chat's ledger; one that is not a ledger at all is set aside and a new one
+    begun: numbering the archive again in id order gives the same names, and files
+    already on disk are taken as they are (download() hashes a complete file instead of
+    fetching it)."""
+    try:
+        return Ledger.open(root)
+    except NotALedger as exc:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = exc.path.with_name(f"{exc.path.name}.damaged-{stamp}")
+        os.replace(exc.path, aside)
+        ledger = Ledger.open(root)
+        ledger.notices.append(f"state/{exc.path.name} was not a media ledger; kept as "
+                              f"state/{aside.name} and begun again (files on disk are kept)")
+        return ledger
 
 
 @contextlib.asynccontextmanager
