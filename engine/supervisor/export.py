@@ -64,6 +64,9 @@ class ChatExport:
         self.tz = cfg.tz                                 # the chat's zone (zone())
         self.media = MediaTally()                        # the chat's downloads
         self.media_changed = False                       # old messages' files changed
+        self.media_since: float | None = None            # perf_counter while a pass runs
+        self.media_retries0 = 0                          # stats.retries when it began
+        self.media_retries = 0                           # retries during its passes
 
     def abort(self) -> None:
         """The second Ctrl-C (called on the event loop): workers killed at once."""
@@ -154,8 +157,13 @@ class ChatExport:
                                                                run_no, meta.ref)
             await self.fetch(run_no, meta.ref)
             if not self.stop.is_set() and self.outcome.local_error is None:
-                self.media_changed = await media_pass(cfg, store, source, self.tz, self.stop,
-                                                      self.media)
+                self.media_since, self.media_retries0 = time.perf_counter(), self.stats.retries
+                try:
+                    self.media_changed = await media_pass(cfg, store, source, self.tz,
+                                                          self.stop, self.media)
+                finally:       # for the progress line and export_metrics.json (tally.py)
+                    self.media_since = None
+                    self.media_retries += self.stats.retries - self.media_retries0
             ok = not self.outcome.failures
         except BaseException as exc:
             # the run's record says how it ended (best effort: the disk may be full)
