@@ -173,6 +173,21 @@ def test_synthetic_progress_has_media_only_while_active(synthetic):
     assert last["eta_s"] == pytest.approx(5 / last["mb_per_second"], rel=0.05)
 
 
+def test_terminal_line_shows_media_while_active(tmp_path):
+    path, err = tmp_path / "export_metrics.json", tmp_path / "aggregator.err"
+    agg = Aggregator.start(path, progress="tty", stderr_path=err)
+    try:
+        agg.send(Plan("Terminal", 50, 1, 4096))
+        agg.send(Progress(50))
+        agg.send(_snap(True, 3 * MIB, 8 * MIB, 1.0))
+        time.sleep(1.2)
+        metrics = agg.finish(Finish("done", 50))
+    finally:
+        agg.close()
+    assert metrics["media_download"]["bytes_done"] == 3 * MIB
+    assert "media 3.0/8.0 MB, 0.0 MB/s" in err.read_text()
+
+
 # ---- tgarc tune -------------------------------------------------------------------------------
 def _shape(m: dict, *, wall, busy, blocked, fetch, media_s=None) -> dict:
     m = copy.deepcopy(m)
