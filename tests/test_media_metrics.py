@@ -33,11 +33,11 @@ def _on_disk(root: Path) -> list[Path]:
 # ---- the real CLI against fakedc ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def media_run(tmp_path_factory):
-    """--media all over a throttled link (2 MB/s a connection) with one 8 MiB file, so the
+    """--media all over a throttled link (2 MB/s a connection) with one 12 MiB file, so the
     pass lasts long enough for progress lines; then the same again (nothing to fetch)."""
     pytest.importorskip("av", reason="engine.fakedc.media needs PyAV")
     out = tmp_path_factory.mktemp("media-metrics")
-    with served(150, big_files=((1, 8 * MIB),), bandwidth=2_000_000) as dc:
+    with served(150, big_files=((1, 12 * MIB),), bandwidth=2_000_000) as dc:
         first = tgarc(dc, out, "--media", "all")
         assert first.returncode == 0, first.stderr
         metrics = orjson.loads((out / "export_metrics.json").read_bytes())
@@ -53,7 +53,7 @@ def test_the_section_counts_the_files_on_disk(media_run):
     md = m["media_download"]
     files = _on_disk(out / CHANNEL_DIR)
     sizes = sum(p.stat().st_size for p in files)
-    assert files and any(p.stat().st_size == 8 * MIB for p in files)
+    assert files and any(p.stat().st_size == 12 * MIB for p in files)
     assert md["files"] == len(files) and md["failed"] == 0
     assert md["bytes_done"] == md["bytes_total"] == sizes
     assert md["bytes_fetched"] == sizes                      # a fresh run resumed nothing
@@ -82,7 +82,7 @@ def test_progress_lines_show_the_bytes_while_the_pass_runs(media_run):
     records = _records(r.stderr)
     progress = [x for x in records if x["event"] == "progress"]
     media = [x["media"] for x in progress if "media" in x]
-    assert media, r.stderr                        # an 8 MiB file at ~4 MB/s: a few ticks
+    assert media, r.stderr                        # a 12 MiB file at ~4 MB/s: 3 s of ticks
     done = [x["bytes_done"] for x in media]
     assert done == sorted(done) and all(0 <= d <= x["bytes_total"] for x in media
                                             for d in [x["bytes_done"]])
