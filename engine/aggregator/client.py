@@ -20,6 +20,7 @@ from engine.model.events import (
     CacheSnapshot,
     Finish,
     LinkState,
+    MediaSnapshot,
     Progress,
     QueueSample,
     Stages,
@@ -42,6 +43,8 @@ def _coalesce_key(event):
         return ("telegram",)
     if isinstance(event, LinkState):
         return ("link",)
+    if isinstance(event, MediaSnapshot):
+        return ("media",)
     if isinstance(event, CacheSnapshot):
         return ("cache", event.name)
     if isinstance(event, WorkerBusy):

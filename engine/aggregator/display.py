@@ -10,6 +10,7 @@ import orjson
 from .metrics import duration, summary_lines
 
 RATE_WINDOW = 10.0      # seconds of history behind the displayed rate and ETA
+MIB = float(1 << 20)
 
 
 class Rate:
@@ -42,6 +43,22 @@ class Display:
 
     def __init__(self, start: float | None = None):
         self.rate = Rate(start)
+        self.media_rate: Rate | None = None     # bytes/s of the media pass under way
+
+    def media(self, fold, now: float) -> dict | None:
+        """While a media pass runs: the run's media bytes done / total, MB/s over the last
+        RATE_WINDOW seconds of this pass, and the ETA; else None (and the rate restarts)."""
+        md = fold.media_active()
+        if md is None:
+            self.media_rate = None
+            return None
+        if self.media_rate is None:
+            self.media_rate = Rate()
+        rate = self.media_rate.update(now, md.bytes_done)
+        e = eta(md.bytes_done, md.bytes_total, rate)
+        return {"files": md.files, "failed": md.failed, "bytes_done": md.bytes_done,
+                "bytes_total": md.bytes_total, "mb_per_second": round(rate / MIB, 2),
+                "eta_s": None if e is None else round(e, 1)}
 
     def tick(self, fold, now: float) -> None:
         pass
@@ -54,9 +71,9 @@ class Display:
 
 
 class JsonDisplay(Display):
-    """One JSON line a second (with ``flood`` during a flood wait and ``reconnecting``
-    while the connection to Telegram is being restored); at the end a ``summary`` line,
-    then the human summary."""
+    """One JSON line a second (with ``flood`` during a flood wait, ``reconnecting`` while
+    the connection to Telegram is being restored and ``media`` while a media pass runs);
+    at the end a ``summary`` line, then the human summary."""
 
     def __init__(self, start: float | None = None, stream=None):
         super().__init__(start)
@@ -83,6 +100,9 @@ class JsonDisplay(Display):
         if link is not None:
             rec["reconnecting"] = {"offline_s": round(link.offline_s, 1),
                                    "limit_s": round(link.limit_s, 1)}
+        media = self.media(fold, now)
+        if media is not None:
+            rec["media"] = media
         self._write(orjson.dumps(rec).decode())
 
     def note(self, line: str) -> None:
@@ -97,14 +117,17 @@ class JsonDisplay(Display):
             "messages_per_second": metrics["messages_per_second"],
             "flood_waits": metrics["telegram"]["flood_waits"],
             "peak_pss_mb": metrics["resources"]["peak_pss_mb"],
-            "recommendation": metrics["recommendation"]}).decode())
+            "recommendation": metrics["recommendation"],
+            **({"media_download": metrics["media_download"]}
+               if "media_download" in metrics else {})}).decode())
         for line in summary_lines(metrics):
             self._write(line)
 
 
 class TtyDisplay(Display):
-    """A rich progress line: done / total, msgs/s, ETA, flood waits (and the one under way),
-    "reconnecting (n s)" while the connection to Telegram is being restored."""
+    """A rich progress line: done / total, msgs/s, ETA, media MB done / total, MB/s and ETA
+    while a media pass runs, flood waits (and the one under way), "reconnecting (n s)"
+    while the connection to Telegram is being restored."""
 
     def __init__(self, start: float | None = None, force_terminal: bool = False):
         super().__init__(start)
@@ -131,6 +154,11 @@ class TtyDisplay(Display):
                  f"{rate:,.0f}/s"]
         if e is not None:
             parts.append(f"ETA {duration(e)}")
+        media = self.media(fold, now)
+        if media is not None:
+            parts.append(f"media {media['bytes_done'] / MIB:,.1f}/{media['bytes_total'] / MIB:,.1f}"
+                         f" MB, {media['mb_per_second']:,.1f} MB/s"
+                         + ("" if media["eta_s"] is None else f", ETA {duration(media['eta_s'])}"))
         active = fold.flood_active(now)
         link = fold.reconnecting()
         if link is not None:

@@ -12,6 +12,7 @@ from engine.model.events import (
     Finish,
     Flood,
     LinkState,
+    MediaSnapshot,
     Plan,
     Progress,
     QueueSample,
@@ -22,6 +23,8 @@ from engine.model.events import (
 
 STAGES = ("fetch", "decode", "render", "write", "media_download", "transcode")
 """Stages always present in ``stages`` (zeros when a run had none); others are added as seen."""
+
+MIB = float(1 << 20)     # "MB" in export_metrics.json
 
 EXACT_SAMPLES = 100_000
 """Per stage, percentiles are exact up to this many samples, then come from a uniform
@@ -102,6 +105,7 @@ class Fold:
     flood_event_seconds: float = 0.0
     flood_latest: Flood | None = None
     flood_until: float = 0.0                   # monotonic time the latest flood wait ends
+    media: MediaSnapshot | None = None          # the latest; None: no media asked for
     finish: Finish | None = None
     bad_records: int = 0
 
@@ -133,6 +137,8 @@ class Fold:
             self.link = ev
         elif isinstance(ev, CacheSnapshot):
             self.caches[ev.name] = ev
+        elif isinstance(ev, MediaSnapshot):
+            self.media = ev
         elif isinstance(ev, Flood):
             self.flood_events += 1
             self.flood_event_seconds += max(0, ev.seconds)
@@ -167,6 +173,33 @@ class Fold:
         if self.link is not None and self.link.offline_s > 0:
             return self.link
         return None
+
+    def media_active(self) -> MediaSnapshot | None:
+        """The media totals while a media pass is under way, else None."""
+        if self.media is not None and self.media.active and self.finish is None:
+            return self.media
+        return None
+
+    def media_download(self) -> dict | None:
+        """The ``media_download`` section (None when the run asked for no media)."""
+        md = self.media
+        if md is None:
+            return None
+        seconds = max(0.0, float(md.seconds))
+        return {
+            "files": md.files,
+            "failed": md.failed,
+            "bytes_total": md.bytes_total,
+            "bytes_done": md.bytes_done,
+            "bytes_fetched": md.bytes_fetched,
+            "seconds": round(seconds, 3),
+            "mb_per_second": round(md.bytes_fetched / MIB / seconds, 3) if seconds > 0 else 0.0,
+            "bytes_by_dc": {str(dc): n for dc, n in sorted(md.by_dc.items())},
+            "dedup_files": md.dedup_files,
+            "dedup_bytes": md.dedup_bytes,
+            "reference_refreshes": md.refreshes,
+            "retries": md.retries,
+        }
 
     def busy_fractions(self, end_mono: float) -> list[float]:
         """busy_seconds / wall of the slot; every slot runs from the plan to the end."""

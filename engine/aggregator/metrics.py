@@ -119,10 +119,28 @@ SATURATED = 0.80        # mean busy at or above this ...
 BLOCKED = 0.10          # ... and the fetcher blocked on full rings this share of the wall: more
 IDLE = 0.50             # mean busy below this: fewer
 MIN_WALL = 1.0          # seconds; a shorter run says nothing
+DOWNLOAD_BOUND = 0.50   # media downloads took at least this share of the wall: say so
 
 
 def _pct(x: float) -> str:
     return f"{round(x * 100)} %"
+
+
+def _media_share(metrics: dict, wall: float) -> tuple[float, float, str | None]:
+    """(share of the wall, seconds, the reason's prefix) of the media downloads; the prefix
+    is None when the run asked for no media, "" when they took under half the wall."""
+    section = metrics.get("media_download")
+    if not isinstance(section, dict):
+        return 0.0, 0.0, None
+    seconds = section.get("seconds")
+    seconds = float(seconds) if _is_num(seconds) else 0.0
+    seconds = min(max(0.0, seconds), wall)
+    share = seconds / wall if wall > 0 else 0.0
+    if share < DOWNLOAD_BOUND:
+        return share, seconds, ""
+    return share, seconds, (f"download-bound: media downloads took {_pct(share)} of the wall "
+                            f"(network time, not CPU: more workers would not shorten it), so "
+                            f"the workers are judged on the other {wall - seconds:.1f} s")
 
 
 def recommend(metrics: dict, cpu_count: int | None = None) -> dict:
@@ -135,25 +153,34 @@ def recommend(metrics: dict, cpu_count: int | None = None) -> dict:
     wall = float(metrics.get("wall_seconds") or 0.0)
     messages = int(metrics.get("messages") or 0)
     busy = sum(fractions) / len(fractions) if fractions else 0.0
-    blocked = float(metrics["queues"]["producer_blocked_seconds"]) / wall if wall > 0 else 0.0
+    # media downloads are network time in which workers have nothing to do: judge the
+    # workers on the rest of the wall (docs/metrics.md, the worker-count rule)
+    media, media_s, note = _media_share(metrics, wall)
+    rest = wall - media_s
+    if media_s > 0 and rest > 0:
+        busy = min(1.0, busy * wall / rest)
+    blocked = float(metrics["queues"]["producer_blocked_seconds"]) / rest if rest > 0 else 0.0
     blocked = min(1.0, max(0.0, blocked))
     fetch = metrics["stages"].get("fetch", {}).get("total_seconds", 0.0)
-    fetch_share = min(1.0, fetch / wall) if wall > 0 else 0.0
+    fetch_share = min(1.0, fetch / rest) if rest > 0 else 0.0
     facts = {"current_workers": current, "cpu_count": cpus, "mean_busy_fraction": round(busy, 4),
              "producer_blocked_fraction": round(blocked, 4),
-             "fetch_fraction": round(fetch_share, 4)}
+             "fetch_fraction": round(fetch_share, 4),
+             **({"media_fraction": round(media, 4)} if note is not None else {})}
 
     def out(n: int, reason: str) -> dict:
         n = min(max(1, n), cap)
         if current > cap and n == cap and "CPU" not in reason:
             reason += f"; capped at {cap} (CPUs - 1)"
-        return {"workers": n, "reason": reason, **facts}
+        return {"workers": n, "reason": (note + "; " if note else "") + reason, **facts}
 
-    if current < 1 or wall < MIN_WALL or messages == 0 or not any(fractions):
+    if current < 1 or rest < MIN_WALL or messages == 0 or not any(fractions):
         keep = min(max(1, current), cap)
-        why = ("no worker busy time was reported" if messages and wall >= MIN_WALL
-               else f"{messages} messages in {wall:.1f} s")
-        return {"workers": keep, "reason": f"too little data to tune ({why}); keeping {keep}"
+        why = ("no worker busy time was reported" if messages and rest >= MIN_WALL
+               else f"{messages} messages in {rest:.1f} s"
+               + (" besides the media downloads" if media_s > 0 else ""))
+        return {"workers": keep, "reason": (note + "; " if note else "")
+                + f"too little data to tune ({why}); keeping {keep}"
                 + (f" (at most CPUs - 1 = {cap})" if current > cap else ""), **facts}
     if busy >= SATURATED and blocked >= BLOCKED:
         want = max(current + 1, math.ceil(current * busy / TARGET_BUSY))

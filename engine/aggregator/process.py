@@ -75,6 +75,11 @@ class Run:
             "recommendation": {"workers": 1, "reason": ""},
             "aggregator": {"pid": os.getpid(), "bad_records": f.bad_records},
         }
+        md = f.media_download()
+        if md is not None:                   # --media other than none: the downloads
+            m["media_download"] = md
+            m["media"].update(downloaded=md["files"], bytes=md["bytes_done"],
+                              deduplicated=md["dedup_files"], failed=md["failed"])
         m["recommendation"] = recommend(m)
         return m
 

@@ -4,7 +4,7 @@
     worker i  ──events─► supervisor        Ack, Failed
     supervisor ─events─► aggregator        Proc, Plan, Stages, Progress, TelegramSnapshot,
                                            LinkState, CacheSnapshot, QueueSample,
-                                           WorkerBusy, Flood, Finish
+                                           WorkerBusy, Flood, MediaSnapshot, Finish
 
 Each record is one ring record. Cumulative figures (progress, Telegram counters, cache
 counters, busy seconds) are sent as running totals so a lost or late record never
@@ -146,6 +146,23 @@ class Flood(Struct, tag="flood", array_like=True):
     seconds: int
 
 
+class MediaSnapshot(Struct, tag="media", array_like=True):
+    """Running totals of the run's media downloads (--media), summed over its chats'
+    ``MediaTally`` (engine/supervisor/media_fetch.py); sent only when media was asked for."""
+    active: bool              # a media pass is under way now
+    files: int                # downloaded (or linked) this run
+    failed: int
+    bytes_total: int          # of the files wanted
+    bytes_done: int           # durable so far (resumed parts included)
+    bytes_fetched: int        # asked of Telegram by this run
+    dedup_files: int          # stored once, as a link to an identical file
+    dedup_bytes: int
+    refreshes: int            # file references renewed
+    seconds: float            # spent in media passes (the current one included)
+    retries: int              # Telegram request retries while a media pass ran
+    by_dc: dict[int, int] = {}   # bytes fetched per DC
+
+
 class Finish(Struct, tag="finish", array_like=True):
     """The run ended. ``status``: done, failed, interrupted, error."""
     status: str
@@ -154,7 +171,7 @@ class Finish(Struct, tag="finish", array_like=True):
 
 
 AggEvent = (Proc | Plan | Stages | Progress | TelegramSnapshot | LinkState | CacheSnapshot
-            | QueueSample | WorkerBusy | Flood | Finish)
+            | QueueSample | WorkerBusy | Flood | MediaSnapshot | Finish)
 
 ENCODER = msgspec.msgpack.Encoder()
 JOB_DECODER = msgspec.msgpack.Decoder(Job)

@@ -65,6 +65,9 @@ class ChatExport:
         self.media = MediaTally()                        # the chat's downloads
         self.media_changed = False                       # old messages' files changed
         self.media_run: MediaRun | None = None           # while the history is fetched
+        self.media_since: float | None = None            # perf_counter while media runs
+        self.media_retries0 = 0                          # stats.retries when it began
+        self.media_retries = 0                           # retries while it ran
 
     def abort(self) -> None:
         """The second Ctrl-C (called on the event loop): workers killed at once."""
@@ -155,10 +158,18 @@ class ChatExport:
                                                                run_no, meta.ref)
             async with media_run(cfg, store, source, self.tz, self.stop, self.media) as media:
                 self.media_run = media
-                await self.fetch(run_no, meta.ref)
-                if media is not None and not self.stop.is_set() \
-                        and self.outcome.local_error is None:
-                    self.media_changed = await media.close()
+                if media is not None:    # for the progress line and export_metrics.json
+                    self.media_since = time.perf_counter()
+                    self.media_retries0 = self.stats.retries
+                try:
+                    await self.fetch(run_no, meta.ref)
+                    if media is not None and not self.stop.is_set() \
+                            and self.outcome.local_error is None:
+                        self.media_changed = await media.close()
+                finally:
+                    if media is not None:
+                        self.media_since = None
+                        self.media_retries += self.stats.retries - self.media_retries0
             ok = not self.outcome.failures
         except BaseException as exc:
             # the run's record says how it ended (best effort: the disk may be full)

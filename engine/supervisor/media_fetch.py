@@ -57,7 +57,9 @@ class MediaTally:
     dedup_files: int = 0
     dedup_bytes: int = 0
     refreshes: int = 0        # file references renewed
-    seconds: float = 0.0
+    seconds: float = 0.0      # while at least one file was downloading (busy time)
+    busy_since: float | None = None   # perf_counter since files are downloading, if they are
+    busy: int = 0             # files downloading now (every MediaFetch of the chat together)
     by_dc: dict[int, int] = field(default_factory=dict)   # bytes fetched per DC (as parts land)
     errors: list[str] = field(default_factory=list)
 
@@ -82,12 +84,11 @@ class MediaFetch:
         self.by_hash = by_hash
         self._queues = (asyncio.Queue(), asyncio.Queue())       # small, large
         self._task = asyncio.create_task(self._run())
-        self._t0 = time.perf_counter()
 
     def feed(self, wanted: list[Wanted]) -> None:
         for w in wanted:
             self._queues[w.media.size > LARGE_FROM].put_nowait(w)
-            self.tally.bytes_total += w.media.size
+            self.tally.bytes_total += w.media.size + _thumb_size(w)
 
     async def finish(self) -> None:
         """Every file fed downloaded (or failed); the first error that stopped the
@@ -95,10 +96,7 @@ class MediaFetch:
         for q, n in zip(self._queues, (SMALL, LARGE), strict=True):
             for _ in range(n):
                 q.put_nowait(None)
-        try:
-            await self._task
-        finally:
-            self.tally.seconds += time.perf_counter() - self._t0
+        await self._task
 
     def cancel(self) -> None:
         self._task.cancel()
@@ -120,7 +118,17 @@ class MediaFetch:
 
     async def _worker(self, queue: asyncio.Queue) -> None:
         while (w := await queue.get()) is not None:
-            await self._one(w)
+            t = self.tally
+            t.busy += 1
+            if t.busy == 1:
+                t.busy_since = time.perf_counter()
+            try:
+                await self._one(w)
+            finally:
+                t.busy -= 1
+                if not t.busy:
+                    t.seconds += time.perf_counter() - t.busy_since
+                    t.busy_since = None
 
     async def _one(self, w: Wanted) -> None:
         entry = w.entry
@@ -196,13 +204,15 @@ class MediaFetch:
             return ""
         dc = media.dc_id or self.home_dc
         try:
-            await dl.download(await self._call_for(dc),
-                              dl.location_of(media, thumb=media.thumb_type),
-                              media.thumb_size, self.root / path, key=media.id,
-                              on_part=self._counter(dc))
+            got = await dl.download(await self._call_for(dc),
+                                    dl.location_of(media, thumb=media.thumb_type),
+                                    media.thumb_size, self.root / path, key=media.id,
+                                    on_part=self._counter(dc))
         except dl.DownloadFailed as exc:
             log.warning("media: the thumbnail %s (message %d): %s", path, w.msg.id, exc)
             return ""
+        self.tally.files += 1                      # a file on disk of its own
+        self.tally.bytes_fetched += got.fetched_bytes
         return path
 
     def _counter(self, dc: int):
@@ -235,6 +245,12 @@ class MediaFetch:
         if len(self.tally.errors) < 20:
             self.tally.errors.append(f"{w.entry.path}: {error}")
         log.warning("media: %s (message %d): %s", w.entry.path, w.msg.id, error)
+
+
+def _thumb_size(w: Wanted) -> int:
+    media = w.media
+    return media.thumb_size if isinstance(media, m.Document) and media.thumb_type \
+        and w.entry.thumb else 0
 
 
 class Stopped(Exception):

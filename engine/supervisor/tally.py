@@ -9,6 +9,7 @@ ever writes the aggregator's ring.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from engine.model import events as ev
 
@@ -67,3 +68,34 @@ def report_tally(agg, tally: Tally, stats, cache, exports: list) -> None:
         agg.send(ev.QueueSample(dispatch.pool.fill(), dispatch.pool.blocked_seconds))
     for i, b in enumerate(busy):
         agg.send(ev.WorkerBusy(i, b))
+    media = media_snapshot(stats, exports)
+    if media is not None:
+        agg.send(media)
+
+
+def media_snapshot(stats, exports: list) -> ev.MediaSnapshot | None:
+    """The run's media downloads so far, summed over its chats; None when the run asked
+    for no media (``--media none``: no record, so its metrics stay as they were)."""
+    if not exports or not exports[-1].cfg.media:
+        return None
+    now, snap = time.perf_counter(), ev.MediaSnapshot(False, *[0] * 8, 0.0, 0, {})
+    for e in exports:
+        t = e.media
+        snap.files += t.files
+        snap.failed += t.failed
+        snap.bytes_total += t.bytes_total
+        snap.bytes_done += t.bytes_done
+        snap.bytes_fetched += t.bytes_fetched
+        snap.dedup_files += t.dedup_files
+        snap.dedup_bytes += t.dedup_bytes
+        snap.refreshes += t.refreshes
+        snap.seconds += t.seconds
+        if t.busy_since is not None:            # files downloading now: their time so far
+            snap.seconds += now - t.busy_since
+        snap.retries += e.media_retries
+        for dc, n in t.by_dc.items():
+            snap.by_dc[dc] = snap.by_dc.get(dc, 0) + n
+        if e.media_since is not None:           # a media run under way
+            snap.active = True
+            snap.retries += stats.retries - e.media_retries0
+    return snap
