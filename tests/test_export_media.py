@@ -409,3 +409,17 @@ def test_a_ledger_that_is_garbage_is_set_aside_and_the_archive_stays_the_same(tm
     assert outputs(tmp_path) == before
     assert _media_files(root) == files_before
     assert list((root / "state").glob("media.ledger.damaged-*"))
+
+
+def test_flood_waits_dropped_connections_and_lost_replies_cost_retries_not_files(tmp_path,
+                                                                                 full):
+    rules = [Rule("GetFileRequest", "flood_wait", probability=0.08, seconds=1, seed=1),
+             Rule("GetFileRequest", "drop_after", probability=0.05, seed=2),
+             Rule("GetFileRequest", "no_reply", probability=0.03, seed=3, times=2)]
+    with served(FULL, rules=rules) as dc:
+        _ok(tgarc(dc, tmp_path, "--media", "all", "--request-timeout", "2", timeout=300))
+        fired = {r.kind: r.fired for r in rules}
+    assert all(fired.values()), fired                  # every kind of trouble happened
+    full_out, _, _ = full
+    assert _media_files(tmp_path / CHANNEL_DIR) == _media_files(full_out / CHANNEL_DIR)
+    assert outputs(tmp_path) == outputs(full_out)
