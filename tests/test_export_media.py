@@ -423,3 +423,31 @@ def test_flood_waits_dropped_connections_and_lost_replies_cost_retries_not_files
     full_out, _, _ = full
     assert _media_files(tmp_path / CHANNEL_DIR) == _media_files(full_out / CHANNEL_DIR)
     assert outputs(tmp_path) == outputs(full_out)
+
+
+@pytest.mark.parametrize(("media", "kinds", "limit", "want"), [
+    (dict(kind="photo"), {"photo"}, None, None),
+    (dict(kind="photo", ttl_seconds=10), {"photo"}, None, UNAVAILABLE),   # self-destructing
+    (dict(kind="photo", access_hash=0, file_reference=b""), {"photo"}, None, UNAVAILABLE),
+    (dict(kind="photo"), {"video"}, None, NOT_INCLUDED),
+    (dict(kind="doc", media_type="voice_message", mime_type="audio/ogg"), {"voice"}, None,
+     None),
+    (dict(kind="doc", media_type="voice_message", mime_type="audio/ogg"), {"audio"}, None,
+     NOT_INCLUDED),
+    (dict(kind="doc", size=1000), {"document"}, 1000, None),      # exactly the limit: kept
+    (dict(kind="doc", size=1001), {"document"}, 1000, TOO_LARGE),
+    (dict(kind="doc", size=1001), {"photo"}, 1000, NOT_INCLUDED),  # the kind decides first
+])
+def test_skip_reasons_follow_telegram_desktops_order(media, kinds, limit, want):
+    from engine import model as m
+    from engine.archive import media_ledger as ml
+    from engine.supervisor.media_plan import skip_reason
+
+    fields = dict(media)
+    kind = fields.pop("kind")
+    fields.setdefault("access_hash", 7)
+    fields.setdefault("file_reference", b"r")
+    obj = m.Photo(id=1, **fields) if kind == "photo" else m.Document(id=1, **fields)
+    strings = {None: None, UNAVAILABLE: ml.UNAVAILABLE, NOT_INCLUDED: ml.NOT_INCLUDED,
+               TOO_LARGE: ml.TOO_LARGE}
+    assert skip_reason(obj, frozenset(kinds), limit) == strings[want]
