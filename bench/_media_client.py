@@ -6,10 +6,11 @@ A process per contender, not a coroutine in pytest's: fakedc runs in pytest's pr
 client's CPU, its memory (PSS is sampled from outside) and a SIGKILL all stay apart from the
 server's. SPEC is JSON: ``mode`` (``baseline``: a sequential ``client.download_media`` loop;
 ``tgarc``: ``engine.telegram.download`` over ``lanes`` connections, ``big_at_once`` big files
-and ``small_at_once`` photos at a time), ``big`` (message ids of @tgarc_demo), ``photos`` (how
-many of its newest photos) and ``out``, the folder. Connecting and fetching the messages is
-not timed, for either contender. The last stdout line is JSON: seconds, bytes and each
-file's path and id.
+and ``small_at_once`` photos at a time), ``big`` (message ids of @tgarc_demo), ``ids`` (more
+message ids, downloaded after ``big``: the files a ``tgarc export`` fetched, one message per
+file), ``photos`` (how many of its newest photos) and ``out``, the folder. Connecting and
+fetching the messages is not timed, for either contender. The last stdout line is JSON:
+seconds, bytes and each file's path and id.
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ async def main(spec: dict) -> dict:
     await client.connect()
     try:
         big = await client.get_messages("tgarc_demo", ids=spec["big"]) if spec["big"] else []
+        if spec.get("ids"):        # any media message: what a `tgarc export` downloaded
+            big += await client.get_messages("tgarc_demo", ids=spec["ids"])
         photos = []
         if spec["photos"]:
             async for msg in client.iter_messages("tgarc_demo", wait_time=0):
