@@ -451,3 +451,21 @@ def test_skip_reasons_follow_telegram_desktops_order(media, kinds, limit, want):
     strings = {None: None, UNAVAILABLE: ml.UNAVAILABLE, NOT_INCLUDED: ml.NOT_INCLUDED,
                TOO_LARGE: ml.TOO_LARGE}
     assert skip_reason(obj, frozenset(kinds), limit) == strings[want]
+
+
+def test_an_expired_reference_in_a_comment_thread_is_renewed_from_the_thread(tmp_path):
+    """A comment belongs to the discussion group, not the channel: its message is read
+    again through the thread (messages.getReplies), and the photo still arrives."""
+    from engine.fakedc.corpus_messages import comment_photo
+
+    rules = [Rule("GetFileRequest", "expire_ref", nth=1, file_id=comment_photo(1))]
+    with served(150, rules=rules) as dc:
+        _ok(tgarc(dc, tmp_path, "--media", "photo", "--comments"))
+        assert rules[0].fired == 1
+        rereads = [c for c in dc.calls_to("GetRepliesRequest") if c.args.get("max_id")]
+    folder = tmp_path / CHANNEL_DIR / "comments" / "10"
+    doc = json.loads((folder / "result.json").read_text())
+    photos = [x["photo"] for x in doc["messages"] if "photo" in x]
+    assert photos and not photos[0].startswith("(")
+    assert (folder / photos[0]).read_bytes() == fake_files.content(comment_photo(1))
+    assert rereads

@@ -29,6 +29,12 @@ from .world import (
 )
 
 
+def comment_photo(k: int) -> int:
+    """The photo of thread ``k``'s first comment: a file of the thread's own (a copy's id,
+    files.copy_id), so a test can name it in a fault rule."""
+    return files.copy_id(files.file_id("photo", k), 128 + k % 128)
+
+
 class Messages:
     """Message making for ``Corpus``: uses its ``seed``, ``chats``, ``users``, ``ME``,
     ``file_ref_version``, ``file_epochs``, ``attached`` (big files) and ``chat_by_id``."""
@@ -168,8 +174,8 @@ class Messages:
                  types.MessageReplyHeader(reply_to_msg_id=root + 1, reply_to_top_id=root))
         text, entities = self._texts(False)[(h >> 8) % POOL]
         # every thread's first comment carries a photo (comment threads have files too)
-        media = files.media_for("photo", k, date_of(post) + 65, self.file_reference) \
-            if pos == 1 else None
+        media = files.media_for("photo", k, date_of(post) + 65, self.file_reference,
+                                fid=comment_photo(k)) if pos == 1 else None
         return types.Message(id=msg_id, peer_id=disc.peer(), date=date, message=text,
                              entities=entities or None, reply_to=reply, media=media,
                              from_id=types.PeerUser(disc.members[h % len(disc.members)]))

@@ -37,6 +37,7 @@ from engine.render.stream import history_segments
 from engine.supervisor.media_fetch import MediaFetch, MediaTally, Stopped
 from engine.supervisor.media_plan import MediaPlanner, Plan
 from engine.supervisor.outcome import Interrupted, say
+from engine.telegram.source import HistoryOf
 
 log = logging.getLogger("tgarc.media")
 
@@ -56,8 +57,10 @@ class _Spread:
 
 class MediaRun:
     def __init__(self, cfg: ExportConfig, store: ChatStore, source, tz: str,
-                 stop: asyncio.Event, tally: MediaTally, lanes: int | None = None):
+                 stop: asyncio.Event, tally: MediaTally, lanes: int | None = None,
+                 thread: HistoryOf | None = None):
         self.cfg, self.store, self.source, self.tz = cfg, store, source, tz
+        self.thread = thread              # a comment thread's run: where to re-read messages
         # connections besides the history's: --media-lanes; 0 for a comment thread's few
         # files (new connections would cost more than they bring)
         self.extra = cfg.media_lanes if lanes is None else lanes
@@ -88,7 +91,7 @@ class MediaRun:
         self.spread.history = self.extra > 0
         self.fetch = MediaFetch(store.root, self.ledger, self.source,
                                 self.source.wrap(self.spread), store.cp.chat.ref,
-                                self.source.home_dc, self.stop, self.tally)
+                                self.source.home_dc, self.stop, self.tally, self.thread)
         self.fetch.start(self.planner.plan.by_hash)
 
     def fetching(self, spans: list[tuple[int, int]]) -> None:
@@ -178,12 +181,13 @@ def _open_ledger(root: Path) -> Ledger:
 
 @contextlib.asynccontextmanager
 async def media_run(cfg: ExportConfig, store: ChatStore, source, tz: str,
-                    stop: asyncio.Event, tally: MediaTally, lanes: int | None = None):
+                    stop: asyncio.Event, tally: MediaTally, lanes: int | None = None,
+                    thread: HistoryOf | None = None):
     """A ``MediaRun`` for the block (None with ``--media none``), released at its end."""
     if not cfg.media:
         yield None
         return
-    run = MediaRun(cfg, store, source, tz, stop, tally, lanes)
+    run = MediaRun(cfg, store, source, tz, stop, tally, lanes, thread)
     try:
         await run.open()
         yield run

@@ -38,6 +38,7 @@ from engine import model as m
 from engine.archive.media_ledger import Ledger
 from engine.supervisor.media_plan import Plan, Wanted
 from engine.telegram import download as dl
+from engine.telegram.source import HistoryOf
 
 log = logging.getLogger("tgarc.media")
 
@@ -66,9 +67,11 @@ class MediaTally:
 
 class MediaFetch:
     def __init__(self, root: Path, ledger: Ledger, source, call, chat: m.PeerRef,
-                 home_dc: int, stop: asyncio.Event, tally: MediaTally | None = None):
+                 home_dc: int, stop: asyncio.Event, tally: MediaTally | None = None,
+                 thread: HistoryOf | None = None):
         self.root, self.ledger, self.source, self.call = root, ledger, source, call
         self.chat, self.home_dc, self.stop = chat, home_dc, stop
+        self.thread = thread       # a comment thread's files: its messages are read there
         self.tally = tally or MediaTally()
         self.by_hash: dict[tuple[int, str], str] = {}
 
@@ -185,10 +188,15 @@ class MediaFetch:
         return self.source.wrap(await self.source.dc_call(dc))
 
     async def _refresh(self, w: Wanted) -> m.Photo | m.Document | None:
-        """The message read again: its media with a fresh file reference, or None."""
-        if w.msg.chat != self.chat:
-            return None            # a migrated group's message: no peer to ask (yet)
-        batch, _gone = await self.source.messages(w.msg.chat, [w.msg.id])
+        """The message read again: its media with a fresh file reference, or None. A comment
+        thread's message (``thread``) or a migrated group's is read through its own history."""
+        of = self.thread
+        if of is None and w.msg.chat != self.chat:
+            of = HistoryOf(peer=w.msg.chat)
+        if of is None:
+            batch, _gone = await self.source.messages(w.msg.chat, [w.msg.id])
+        else:
+            batch = await self.source.reread(w.msg.chat, [w.msg.id], of)
         self.tally.refreshes += 1
         for msg in batch.messages:
             media = msg.media

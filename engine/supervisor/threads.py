@@ -131,7 +131,7 @@ class CommentThreads:
                     return                   # gone; or the disk refuses: nothing to render
             full = bool(await asyncio.to_thread(manifest.stale, t.root))
             if dispatch is not None:
-                full = await self._media(thread) or full
+                full = await self._media(thread, t.post) or full
             await asyncio.to_thread(asm.assemble, thread, list(chat.cfg.formats), chat.tz,
                                     full=full)
             if record is not None:
@@ -150,12 +150,12 @@ class CommentThreads:
         finally:
             thread.close()
 
-    async def _media(self, thread: ChatStore) -> bool:
+    async def _media(self, thread: ChatStore, post: int) -> bool:
         """The thread's files, into its own folder (its own ledger), over the session's
         connection; True when an earlier run's entry changed."""
         chat = self.chat
         async with media_run(chat.cfg, thread, chat.source, chat.tz, chat.stop, chat.media,
-                             lanes=0) as media:
+                             lanes=0, thread=HistoryOf(thread=post)) as media:
             return media is not None and await media.close()
 
     async def _fetch(self, dispatch: Dispatch, thread: ChatStore, t: Thread

@@ -232,6 +232,19 @@ class Source(Resolver, Members):
             request = functions.InvokeWithTakeoutRequest(self.takeout_id, request)
         return await self.call(rawpage.raw(request))
 
+    async def reread(self, chat: m.PeerRef, ids: list[int], of: HistoryOf) -> m.Batch:
+        """Messages ``ids`` (≤ 100 apart) of another history than the chat's own -- a comment
+        thread, a migrated basic group -- read again through an id window of that history
+        (``getMessages`` would ask the chat): current versions, fresh file references."""
+        lo, hi = min(ids), max(ids)
+        res = await self._invoke(self._history(of, offset_id=hi + 1, limit=min(PAGE, hi - lo + 1),
+                                               min_id=lo - 1, max_id=hi + 1))
+        batch = convert.page(res, chat, 0)
+        wanted = set(ids)
+        batch.messages = sorted((x for x in batch.messages if x.id in wanted),
+                                key=lambda x: x.id)
+        return batch
+
     async def messages(self, chat: m.PeerRef, ids: list[int]) -> tuple[m.Batch, set[int]]:
         """Current versions of ``ids`` (≤ 100) and the ids Telegram no longer has."""
         wanted = [types.InputMessageID(i) for i in ids]
