@@ -140,6 +140,12 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(env, tmp_path):
     (["--workers", "-4"], "--workers must be a number from 1 to 64"),
     (["--fetch-streams", "0"], "--fetch-streams must be 1 or more, not 0"),
     (["--topic", "0"], "--topic ID takes one forum topic (a positive id)"),
+    (["--media", "pictures"], "--media: unknown kind 'pictures'"),
+    (["--media", "none,photo"], "--media: 'none' cannot be combined"),
+    (["--media", ""], "--media: no kinds given"),
+    (["--max-media-size", "lots"], "--max-media-size: cannot read 'lots'"),
+    (["--max-media-size=-5M"], "--max-media-size: cannot read '-5M'"),
+    (["--media-lanes", "0"], "--media-lanes must be 1 or more, not 0"),
 ])
 def test_nonsense_export_flags_are_exit_2_and_create_nothing(env, tmp_path, flags, says):
     r = tgarc(tmp_path, "export", "@tgarc_demo", "--out", "out", *flags, env=env)
@@ -151,7 +157,9 @@ def test_the_same_nonsense_from_a_config_file_is_exit_2(env, tmp_path):
     toml = tmp_path / "tgarc.toml"
     for setting, says in (("min_id = -5", "--min-id must be 0 or more"),
                           ('format = ""', "unknown format ''"),
-                          ("refresh_edits = -1", "--refresh-edits must be 0 or more")):
+                          ("refresh_edits = -1", "--refresh-edits must be 0 or more"),
+                          ('media = ["photo", "film"]', "--media: unknown kind 'film'"),
+                          ('max_media_size = "2Q"', "--max-media-size: cannot read '2Q'")):
         toml.write_text(f'out = "out"\n{setting}\n')
         r = tgarc(tmp_path, "export", "@tgarc_demo", "--config", toml.name, env=env)
         assert says in one_error(r, 2)

@@ -469,3 +469,24 @@ def test_an_expired_reference_in_a_comment_thread_is_renewed_from_the_thread(tmp
     assert photos and not photos[0].startswith("(")
     assert (folder / photos[0]).read_bytes() == fake_files.content(comment_photo(1))
     assert rereads
+
+
+def test_the_config_file_chooses_media_and_a_flag_beats_it(tmp_path):
+    import subprocess
+    import sys
+
+    from tests._export import env_for
+
+    toml = tmp_path / "tgarc.toml"
+    toml.write_text('media = ["voice"]\nmax_media_size = "1G"\n')
+    with served(150) as dc:
+        for out, flags in (("file", ()), ("flag", ("--media", "photo"))):
+            args = [sys.executable, "-m", "engine", "export", "@tgarc_demo", "--out",
+                    str(tmp_path / out), "--tz", "UTC", "--quiet", "--config", str(toml),
+                    *flags]
+            _ok(subprocess.run(args, env=env_for(dc), capture_output=True, text=True,
+                               timeout=120))
+    assert {p.split("/")[0] for p in _media_files(tmp_path / "file" / CHANNEL_DIR)} == {
+        "voice_messages", "contacts"}
+    assert {p.split("/")[0] for p in _media_files(tmp_path / "flag" / CHANNEL_DIR)} == {
+        "photos", "contacts"}
