@@ -490,3 +490,28 @@ def test_the_config_file_chooses_media_and_a_flag_beats_it(tmp_path):
         "voice_messages", "contacts"}
     assert {p.split("/")[0] for p in _media_files(tmp_path / "flag" / CHANNEL_DIR)} == {
         "photos", "contacts"}
+
+
+def test_an_edit_that_replaces_a_file_brings_the_new_one(tmp_path):
+    """--refresh-edits finds a message whose media was replaced: the new file takes the next
+    number of its counter (the message was counted before), is downloaded, and the outputs
+    point at it; the old file stays (the archive keeps every version)."""
+    with served(150) as dc:
+        _ok(tgarc(dc, tmp_path, "--media", "all"))
+        root = tmp_path / CHANNEL_DIR
+        doc = json.loads((root / "result.json").read_text())
+        target = next(x for x in reversed(doc["messages"]) if "photo" in x)
+        old_path = target["photo"]
+        chat = dc.corpus.chats["channel"]
+        new_file = fake_files.copy_id(fake_files.file_id("photo", 1), 77)
+        dc.corpus.attached[(chat.id, target["id"])] = new_file
+        dc.corpus.edit_message("channel", target["id"], "a new picture")
+        _ok(tgarc(dc, tmp_path, "--media", "all", "--refresh-edits", "30"))
+    doc = json.loads((root / "result.json").read_text())
+    msg = next(x for x in doc["messages"] if x["id"] == target["id"])
+    assert msg["photo"] != old_path and msg["photo"].startswith("photos/photo_")
+    assert (root / msg["photo"]).read_bytes() == fake_files.content(new_file)
+    assert (root / old_path).is_file()
+    numbers = [int(p.split("_")[1].split("@")[0]) for p in _media_files(root) if
+               p.startswith("photos/")]
+    assert int(msg["photo"].split("_")[1].split("@")[0]) == max(numbers)

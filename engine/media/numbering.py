@@ -47,7 +47,8 @@ def entry_key(msg: m.Message) -> tuple[str, int] | None:
 
 def number(ledger: Ledger, messages: Sequence[m.Message], *, ids: Sequence[int] | None = None,
            span: tuple[int, int] | None = None,
-           settle: Callable[[Entry, m.Message], Entry] | None = None) -> list[Entry]:
+           settle: Callable[[Entry, m.Message], Entry] | None = None,
+           count: bool = True) -> list[Entry]:
     """Give every new file among ``messages`` (one page, ascending ids) its ledger entry
     and number, durably, in one ledger group. Returns the new entries (status pending
     unless ``settle(entry, message)`` -- run on each new entry before it is written --
@@ -58,7 +59,7 @@ def number(ledger: Ledger, messages: Sequence[m.Message], *, ids: Sequence[int] 
     below 1), default their own. ``span``: the id range recorded as counted, default first
     id to last; ``messages`` must be every message of it (a history page or segment, as
     fetched). A refresh page (edited messages, scattered ids) holds only ids counted
-    already, so it may pass too."""
+    already: pass ``count=False`` and no id range is recorded."""
     if not messages:
         if span is not None:
             ledger.put([], counters=dict(ledger.counters), counted=span)
@@ -84,5 +85,6 @@ def number(ledger: Ledger, messages: Sequence[m.Message], *, ids: Sequence[int] 
         entry = Entry(which[0], which[1], names.counter(msg.media) or "", n or 0, ident,
                       PENDING)
         new[key] = settle(entry, msg) if settle is not None else entry
-    ledger.put(new.values(), counters=dict(counters), counted=span or (ids[0], ids[-1]))
+    ledger.put(new.values(), counters=dict(counters),
+               counted=(span or (ids[0], ids[-1])) if count else None)
     return list(new.values())

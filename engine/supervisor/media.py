@@ -122,6 +122,9 @@ class MediaRun:
                 limit = max(hi for _, hi in self.spans.ranges)
             history = history_segments(self.store)        # on the loop: a snapshot
             wanted = await asyncio.to_thread(self.planner.step, history, limit)
+            if final:                                     # files edits brought, after all
+                wanted += await asyncio.to_thread(self.planner.edits,
+                                                  list(self.store.cp.segments))
             self.fetch.feed(wanted)
             if not self._again or final:
                 return

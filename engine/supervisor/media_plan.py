@@ -38,6 +38,7 @@ from engine.archive.media_ledger import (
     UNAVAILABLE,
     Entry,
     Ledger,
+    file_key,
 )
 from engine.archive.ranges import IdRanges
 from engine.archive.store import ChatStore, Segment
@@ -85,6 +86,16 @@ def skip_reason(media, wanted: frozenset[str], limit: int | None) -> str | None:
     if kinds.exceeds(media.size, limit):
         return TOO_LARGE
     return None
+
+
+def _new_file(ledger: Ledger, x: m.Message) -> bool:
+    """Whether ``x`` carries a photo or document the ledger has never seen."""
+    media = x.media
+    if isinstance(media, m.Photo):
+        return file_key("photo", media.id) not in ledger
+    if isinstance(media, m.Document):
+        return file_key("document", media.id) not in ledger
+    return False
 
 
 class MediaPlanner:
@@ -159,14 +170,42 @@ class MediaPlanner:
         self.plan.wanted_files += len(wanted)
         return wanted
 
+    def edits(self, segments: list[Segment]) -> list[Wanted]:
+        """Files that edits brought (``--refresh-edits`` segments: a message whose media was
+        replaced) and the ledger lacks: each takes the next number of its counter (its
+        message was counted before), in id order; the files newly wanted. Run it after the
+        history's last step."""
+        before = len(self.plan.wanted)
+        newest: dict[int, m.Message] = {}        # refresh segments win in catalogue order
+        for seg in segments:
+            if seg.kind == "refresh":
+                newest.update((self._ident(x), x)
+                              for x in self.store.read_segment(seg.name).messages)
+        ids = sorted(i for i, x in newest.items() if _new_file(self.ledger, x))
+        msgs = [newest[i] for i in ids]
+        if msgs:
+            new = number(self.ledger, msgs, ids=ids, settle=self._settle, count=False)
+            self.plan.numbered += len(new)
+            for ident, msg in zip(ids, msgs, strict=True):
+                entry = self._pending_new.pop(ident, None)
+                if entry is not None:
+                    self.plan.wanted.append(Wanted(entry.key, entry, msg.media, msg))
+                    self.plan.changed_old = True     # an archived message's file: re-render
+        wanted = self.plan.wanted[before:]
+        del self.plan.wanted[before:]
+        self.plan.wanted_files += len(wanted)
+        return wanted
+
+    def _ident(self, x: m.Message) -> int:
+        """The archive's id: a migrated basic group's messages sit below 1."""
+        return x.id if x.chat == self.meta.ref else x.id - MIGRATED_ID_SHIFT
+
     def _ids(self, msgs: list[m.Message]) -> list[int]:
-        """The archive's ids: a migrated basic group's messages sit below 1."""
-        ref = self.meta.ref
-        return [x.id if x.chat == ref else x.id - MIGRATED_ID_SHIFT for x in msgs]
+        return [self._ident(x) for x in msgs]
 
     def _segment(self, seg: Segment, fresh: bool, revisit: list[Entry]) -> None:
         msgs = [x for x in self.store.read_segment(seg.name).messages if x.type != "empty"]
-        msgs.sort(key=lambda x: x.id if x.chat == self.meta.ref else x.id - MIGRATED_ID_SHIFT)
+        msgs.sort(key=self._ident)
         ids = self._ids(msgs)
         if fresh:
             new = number(self.ledger, msgs, ids=ids, span=(seg.lo, seg.hi),
