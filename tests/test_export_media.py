@@ -515,3 +515,21 @@ def test_an_edit_that_replaces_a_file_brings_the_new_one(tmp_path):
     numbers = [int(p.split("_")[1].split("@")[0]) for p in _media_files(root) if
                p.startswith("photos/")]
     assert int(msg["photo"].split("_")[1].split("@")[0]) == max(numbers)
+
+
+def test_a_ledger_damaged_midway_is_cut_and_the_rest_numbered_again_the_same(tmp_path):
+    with served(FULL) as dc:
+        _ok(tgarc(dc, tmp_path, "--media", "all"))
+        root = tmp_path / CHANNEL_DIR
+        before, files_before = outputs(tmp_path), _media_files(root)
+        ledger = root / "state" / "media.ledger"
+        data = bytearray(ledger.read_bytes())
+        data[len(data) // 3] ^= 0xFF                          # bit rot a third of the way in
+        ledger.write_bytes(bytes(data))
+        fetched = _getfile_ok(dc)
+        r = tgarc(dc, tmp_path, "--media", "all")
+        _ok(r)
+        assert "is damaged at byte" in r.stderr
+        assert _getfile_ok(dc) == fetched                 # files on disk taken as they are
+    assert outputs(tmp_path) == before
+    assert _media_files(root) == files_before
