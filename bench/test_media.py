@@ -25,29 +25,21 @@ a process of its own (bench/_media_client.py), so neither's CPU or memory is the
   served twice (its GetFileRequest log) ≤ 2 MiB; the file's sha256 right; the peak PSS of
   the tgarc process tree (psutil, a thread sampling every 50 ms) < 200 MB in both runs.
 
-Measured 2026-12-04 on the 2-vCPU dev box (shared; fakedc, tgarc and the baseline on it),
-full mode, one round (``pytest bench/test_media.py -s``: 7 min, the baseline 5 of them):
+Measured 2026-12-04 23:36 UTC on the 2-vCPU dev box (shared with a CI run; fakedc, tgarc and
+the baseline on it), full mode, one round (``pytest bench/test_media.py -s``: 7 min, the
+baseline 5 of them):
 
     250 files (20 × 20 MB + 200 × 150 kB + the corpus's 30; 433.3 MB), every sha256 right
-      baseline download_media loop:            296.4 s   1.46 MB/s
-      tgarc export --media all --media-lanes 2: 54.9 s   7.89 MB/s   5.40×  (bar ≥ 3.5×: met)
-      tgarc export --media all --media-lanes 4: 28.7 s  15.10 MB/s  10.33×
+      baseline download_media loop:            300.8 s   1.44 MB/s
+      tgarc export --media all --media-lanes 2: 37.5 s  11.55 MB/s   8.02×  (bar ≥ 3.5×: met)
+      tgarc export --media all --media-lanes 4: 24.4 s  17.77 MB/s  12.34×
     200 MB file, --media-lanes 2, kill -9 with 191/382 parts durable (194 served): the
       re-run fetched 191 parts, 1.50 MiB of them a second time (bar ≤ 2 MiB: met), sha256
-      right; peak PSS of the tgarc process tree 112.1 MB killed run, 107.7 MB re-run
+      right; peak PSS of the tgarc process tree 110.5 MB killed run, 115.2 MB re-run
       (bar < 200 MB: met; workers included)
 
-The export's own summary line (its fetch loop only) gave the same MB/s to the one decimal
-it prints (7.9, 15.1): planning and opening the lanes are lost in that rounding (a few
-tenths of a second at most). Before the wiring this file drove engine.telegram.download
-from the bench (200 photo messages of fakedc's 4 photos, 400.5 MB): 5.33× at 2 connections,
-9.92× at 4. The export lands on the same ratios, so those piece-level runs added nothing
-and are gone (docs/benchmarks.md keeps their table).
-
-``TGARC_BENCH_QUICK=1`` shrinks everything to a smoke run (2 files of 1 MB, 5 small files,
-a 4 MB kill file, 2 lanes only; about 10 s, most of it starting the CLI three times).
-``TGARC_BENCH_MEDIA_LANES=2,4`` picks the ``--media-lanes`` measured (the first is the one
-held to the bar; the kill run uses it too).
+The lanes count is the connections besides the history's; once the history is in, its
+connection carries files too (docs/benchmarks.md, "Media download").
 """
 
 from __future__ import annotations
