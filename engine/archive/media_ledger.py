@@ -70,11 +70,12 @@ _CODE = {k: i for i, k in enumerate(KINDS)}
 
 
 class NotALedger(Exception):
-    """``state/media.ledger`` does not even start as one (exit code 4): rebuild it
-    (engine/media/ledger_rebuild.py), which sets this file aside."""
+    """``state/media.ledger`` does not even start as one (exit code 4 where it stops a
+    command; the export sets it aside and begins a new one: engine/supervisor/media.py)."""
 
     def __init__(self, path: Path):
-        super().__init__(f"{path} is not a tgarc media ledger; rebuild it from the media files")
+        super().__init__(f"{path} is not a tgarc media ledger; the next `tgarc export` of "
+                         f"the chat sets it aside and numbers its files again")
         self.path = path
 
 
