@@ -105,6 +105,17 @@ def test_the_device_type_without_the_encoders_is_not_enough_and_says_which_is_mi
         "PyAV 18.1.0's FFmpeg was built without h264_nvenc/hevc_nvenc (")
 
 
+def test_the_encoders_without_the_device_type_are_not_enough_either():
+    v = detect(caps(device_types=STOCK_TYPES - {"cuda"}))
+    s = steps(v)
+    assert s["vaapi.build"].reason.startswith(
+        "PyAV 18.1.0's FFmpeg was built without the vaapi device type (its device types: amf, "
+        "drm, qsv)")
+    assert s["nvenc.build"].reason.startswith(
+        "PyAV 18.1.0's FFmpeg was built without the cuda device type (")
+    assert v.encoder == "libx264"
+
+
 def test_without_pyav_or_with_an_old_one_every_path_stops_at_build():
     for version, text in ((None, "PyAV is not importable"), ("17.0.1", "needs PyAV >= 18")):
         v = detect(caps(pyav=version))
