@@ -20,7 +20,7 @@ WITHOUT_NATIVE = (
 
 def run(args, code=None, **env):
     full_env = {k: v for k, v in os.environ.items()
-                if k not in ("TGARC_REQUIRE_NATIVE", "TGARC_RING_IMPL")}
+                if k not in ("TGARC_REQUIRE_NATIVE", "TGARC_RING_IMPL", "FORCE_CPU_TRANSCODE")}
     full_env.update(env)
     cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "engine", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=60)
@@ -61,6 +61,25 @@ def test_require_native_without_the_build_is_one_clear_line_and_exit_2():
 def test_forcing_the_pure_twin_is_honoured():
     r = run(["doctor", "--json"], TGARC_RING_IMPL="pure")
     assert json.loads(r.stdout)["ring"]["implementation"] == "pure"
+
+
+def test_doctor_prints_the_encoder_cascade_with_its_reasons():
+    """On the stock PyAV wheel: VA-API stops at the build, the CPU is chosen, each step says
+    why (docs/transcode.md); FORCE_CPU_TRANSCODE=1 skips the hardware; a bad value is exit 2."""
+    info = json.loads(run(["doctor", "--json"]).stdout)["transcode"]
+    steps = {s["step"]: s for s in info["steps"]}
+    assert not steps["vaapi.build"]["ok"] and "without the vaapi device type" in \
+        steps["vaapi.build"]["reason"]
+    assert info["steps"][-1]["step"] == "chosen" and info["encoder"] in info["steps"][-1]["reason"]
+    human = run(["doctor"]).stderr
+    assert f"  {'chosen:':<19} {info['encoder']} (" in human
+    assert "vaapi.build:        no     PyAV" in human
+    forced = json.loads(run(["doctor", "--json"], FORCE_CPU_TRANSCODE="1").stdout)["transcode"]
+    assert forced["encoder"] == "libx264" and [s["step"] for s in forced["steps"]] == [
+        "force", "chosen"]
+    bad = run(["doctor"], FORCE_CPU_TRANSCODE="maybe")
+    assert bad.returncode == 2 and bad.stderr.startswith("tgarc: FORCE_CPU_TRANSCODE='maybe'")
+    assert len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_usage_errors_exit_2():

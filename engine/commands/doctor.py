@@ -81,7 +81,24 @@ def report() -> dict:
     except ImportError as exc:
         info["ffmpeg"] = f"PyAV not importable ({exc}); pip install av"
     info["ring"]["self_test"] = _ring_self_test(transport)
+    from engine.media import hwaccel
+
+    info["transcode"] = hwaccel.detected().as_dict()
     return info
+
+
+def _transcode_lines(verdict: dict) -> list[str]:
+    """The encoder cascade, one step a line; the last line names the encoder chosen."""
+    where = "CPU" if verdict["hwaccel"] == "none" else verdict["hwaccel"]
+    where += f" on {verdict['device']}" if verdict["device"] else ""
+    lines = ["transcode encoder (docs/transcode.md):"]
+    for step in verdict["steps"]:
+        if step["step"] == "chosen":
+            continue
+        mark = ("yes" if step["step"] == "force" else "ok") if step["ok"] else "no"
+        lines.append(f"  {step['step'] + ':':<19} {mark:<6} {step['reason']}")
+    lines.append(f"  {'chosen:':<19} {verdict['encoder']} ({where})")
+    return lines
 
 
 def render(info: dict) -> str:
@@ -101,6 +118,7 @@ def render(info: dict) -> str:
         t = info[key]
         lines += [f"{label}: {t['implementation']}", f"  why:        {t['why']}",
                   f"  self-test:  {t['self_test']}"]
+    lines += _transcode_lines(info["transcode"])
     return "\n".join(lines)
 
 
