@@ -85,9 +85,9 @@ class MediaFiles:
                 continue
             if not changed:
                 td, jl, changed = list(td), list(jl), True
-            self._answer(files, x.media.id, answer)
+            self._give(files, x.media.id, answer)
             if getattr(x.media, "has_thumb", False):
-                self._answer(files, -x.media.id, e.thumb or result_json.UNAVAILABLE
+                self._give(files, -x.media.id, e.thumb or result_json.UNAVAILABLE
                              if e.status == DONE else answer)
             ctx.files = self.td_files
             td[j] = renderer.fragment(x, ctx)
@@ -107,8 +107,8 @@ class MediaFiles:
             record["thumbnail"] = self.prefix + e.thumb
         return line[:-2] + b',"file":' + orjson.dumps(record) + b"}\n"
 
-
-    def _answer(self, files: dict[int, str], key: int, answer: str) -> None:
+    def _give(self, files: dict[int, str], key: int, answer: str) -> None:
+        """``answer`` for ``key``: as the day notes link it, and as result.json writes it."""
         files[key] = answer
         self.td_files[key] = answer if answer.startswith("(") else self.prefix + answer
 
