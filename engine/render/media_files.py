@@ -40,18 +40,28 @@ class MediaFiles:
     (``../../`` from a forum topic's folder); the day notes' answers never take it (their
     links start at the vault's root)."""
 
-    def __init__(self, ledger: Ledger, chat: m.PeerRef, prefix: str = ""):
-        self.ledger, self.chat, self.prefix = ledger, chat, prefix
+    def __init__(self, root: Path, chat: m.PeerRef, prefix: str = ""):
+        self.root, self.chat, self.prefix = root, chat, prefix
+        self._ledger: Ledger | None = None      # opened at the first message (apply)
         self.td_files: dict[int, str] = {}      # the answers as result.json writes them
 
     @classmethod
     def open(cls, root: Path, chat: m.PeerRef, prefix: str = "") -> MediaFiles | None:
+        """None when the chat has no ledger (never exported with media)."""
         if not (root / layout.STATE / layout.MEDIA_LEDGER).exists():
             return None
-        return cls(Ledger.open(root, compact=False), chat, prefix)
+        return cls(root, chat, prefix)
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger.open(self.root, compact=False)
+        return self._ledger
 
     def close(self) -> None:
-        self.ledger.close()
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
 
     def entry(self, media) -> Entry | None:
         if isinstance(media, m.Photo):
