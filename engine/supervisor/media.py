@@ -109,7 +109,8 @@ class MediaRun:
             self._stepping = asyncio.create_task(self._step())
 
     def _watermark(self) -> int | None:
-        """The highest id below which every id this run fetches is in the archive."""
+        """The highest id below which every id this run fetches is in the archive; None
+        when all of it is (every segment may be numbered)."""
         covered = self.store.cp.covered()
         gaps = [g for lo, hi in self.spans.ranges for g in covered.missing(lo, hi)]
         return min(lo for lo, _ in gaps) - 1 if gaps else None
@@ -117,9 +118,9 @@ class MediaRun:
     async def _step(self, final: bool = False) -> None:
         while True:
             self._again = False
-            limit = None if final else self._watermark()
-            if limit is None and not final and self.spans.ranges:
-                limit = max(hi for _, hi in self.spans.ranges)
+            # the final step too: a batch that failed leaves a gap, and what lies above it
+            # waits for the run that fills it (numbers follow ids)
+            limit = self._watermark()
             history = history_segments(self.store)        # on the loop: a snapshot
             wanted = await asyncio.to_thread(self.planner.step, history, limit)
             if final:                                     # files edits brought, after all
