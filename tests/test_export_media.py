@@ -533,3 +533,50 @@ def test_a_ledger_damaged_midway_is_cut_and_the_rest_numbered_again_the_same(tmp
         assert _getfile_ok(dc) == fetched                 # files on disk taken as they are
     assert outputs(tmp_path) == before
     assert _media_files(root) == files_before
+
+
+def test_videos_and_audio_are_probed_by_the_workers_and_a_broken_one_is_recorded(tmp_path):
+    """Every downloaded video, round video, GIF, voice note and audio file is read by a
+    worker (PyAV): its streams go into messages.jsonl. A video that arrives whole but is
+    not readable media is kept, recorded as corrupt with one warning, and the export
+    completes."""
+    with served(FULL) as dc:
+        broken = dc.corpus.add_copies(1, kind="broken_video")
+        r = tgarc(dc, tmp_path, "--media", "all", "--workers", "2")
+        _ok(r)
+    assert "1 do not read as media" in r.stderr
+    root = tmp_path / CHANNEL_DIR
+    kinds_seen = set()
+    for x in _lines(root):
+        media, rec = x.get("media", {}), x.get("file")
+        if not rec or media.get("type") != "document":
+            continue
+        mt = media.get("media_type")
+        if x["id"] in broken:
+            assert "probe" not in rec and rec["corrupt"].startswith("corrupt: ")
+            assert (root / rec["path"]).stat().st_size == rec["size"]      # the file stays
+            continue
+        if mt in ("video_file", "video_message", "animation", "voice_message", "audio_file"):
+            kinds_seen.add(mt)
+            p = rec["probe"]
+            assert p["duration"] == pytest.approx(media["duration"], abs=0.1)
+            if mt in ("video_file", "video_message", "animation"):
+                assert (p["width"], p["height"], p["video_codec"]) == \
+                    (media["width"], media["height"], "h264")
+            else:
+                assert p["audio_codec"] in ("opus", "mp3") and "width" not in p
+        else:
+            assert "probe" not in rec                    # photos, stickers, files: not read
+    assert kinds_seen == {"video_file", "video_message", "animation", "voice_message",
+                          "audio_file"}
+
+
+def test_a_probe_fills_what_telegrams_attributes_leave_out():
+    from engine import model as m
+    from engine.render.media_files import fill
+
+    doc = m.Document(id=1, media_type="video_file", mime_type="video/mp4")
+    got = fill(doc, {"duration": 2.5, "width": 640, "height": 360, "video_codec": "h264"})
+    assert (got.duration, got.width, got.height) == (2.5, 640, 360)
+    known = m.Document(id=1, duration=3.0, width=320, height=240)
+    assert fill(known, {"duration": 2.5, "width": 640, "height": 360}) is known

@@ -98,7 +98,8 @@ class Entry(Struct, array_like=True, gc=False, omit_defaults=True):
     size: int = 0
     sha256: str = ""          # hex
     attempts: int = 0
-    error: str = ""           # the last failure
+    error: str = ""           # the last failure; for a done file, why it does not probe
+    probe: bytes = b""        # msgpack map of its engine.media.probe.Probe (probed kinds)
 
     @property
     def key(self) -> int:
@@ -330,13 +331,16 @@ class Ledger:
         self.put([entry])
         return entry
 
-    def done(self, key: int, path: str, size: int, sha256: str, thumb: str = "") -> Entry:
+    def done(self, key: int, path: str, size: int, sha256: str, thumb: str = "",
+             probe: bytes = b"", error: str = "") -> Entry:
         """Downloaded: call it only once the file is durable at ``path`` (the downloader
-        fsyncs and renames it), so a ``done`` entry always has its file behind it."""
+        fsyncs and renames it), so a ``done`` entry always has its file behind it.
+        ``error``: why the file, although whole, does not probe (corrupt media)."""
         e = self.get(key)
         attempts = e.attempts + 1 if e is not None else 1
         return self.update(key, status=DONE, reason="", path=path, size=size, sha256=sha256,
-                           thumb=thumb, attempts=attempts, error="")
+                           thumb=thumb, attempts=attempts, error=error[:_ERROR_CHARS],
+                           probe=probe)
 
     def failed(self, key: int, error: str) -> Entry:
         e = self.get(key)

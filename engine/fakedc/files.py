@@ -43,7 +43,14 @@ KINDS = {
     "audio": ("audio/mpeg", lambda s: media.mp3_audio(s, title=f"Track {s}")),
     "file": ("application/octet-stream", lambda s: media.document(s, 4096 + 1000 * s)),
     "big": ("application/octet-stream", lambda s: media.document(s, 3 * ONE_MB + 12345)),
+    # a video whose download is whole but whose bytes are not (the first half of an MP4):
+    # only in a corpus that asks for it (Corpus.add_copies(kind="broken_video"))
+    "broken_video": ("video/mp4", lambda s: _half(media.h264_mp4(s))),
 }
+
+
+def _half(data: bytes) -> bytes:
+    return data[:len(data) // 2]
 KIND_NAMES = tuple(KINDS)
 
 
@@ -139,6 +146,7 @@ def media_for(kind: str, seed: int, date: int, refs: Callable[[int], bytes],
         "file": [types.DocumentAttributeFilename(
             file_name=name or HOSTILE_NAMES[seed % len(HOSTILE_NAMES)])],
         "big": [types.DocumentAttributeFilename(file_name="archive.bin")],
+        "broken_video": [types.DocumentAttributeVideo(duration=1.0, w=320, h=240)],
     }[kind]
     small = thumb(fid)
     thumbs = None if small is None else [

@@ -46,11 +46,19 @@ class PagesJob(Struct, tag="pages", array_like=True):
     folder: str = ""
 
 
+class ProbeJob(Struct, tag="probe", array_like=True):
+    """A downloaded media file to read with PyAV (engine/media/probe.py): ``path`` is
+    relative to the pool's folder (the chat's), ``decode`` reads every frame too."""
+    seq: int
+    path: str
+    decode: bool = False
+
+
 class Stop(Struct, tag="stop", array_like=True):
     """No more jobs: finish what is queued and exit 0."""
 
 
-Job = BatchJob | PagesJob | Stop
+Job = BatchJob | PagesJob | ProbeJob | Stop
 
 
 # ---- worker -> supervisor ---------------------------------------------------------------------
@@ -79,7 +87,18 @@ class Failed(Struct, tag="failed", array_like=True):
     path: str = ""
 
 
-WorkerEvent = Ack | Failed
+class Probed(Struct, tag="probed", array_like=True):
+    """``ProbeJob`` ``seq`` done: ``probe`` is the msgpack map of an
+    ``engine.media.probe.Probe``'s fields that are set, or ``error`` says in one line why
+    the file does not probe (corrupt, not media)."""
+    seq: int
+    worker: int
+    probe: bytes = b""
+    error: str = ""
+    seconds: float = 0.0
+
+
+WorkerEvent = Ack | Failed | Probed
 
 
 # ---- supervisor -> aggregator -----------------------------------------------------------------

@@ -3,8 +3,10 @@
 Workers render result.json fragments without knowing about files (every file "not
 included"); at assembly, the messages whose file has another answer -- downloaded (its
 path), too large, unavailable -- are rendered again with it, and their messages.jsonl
-line gains ``"file": {"path", "size", "sha256"}``. A chat without a ledger (never
-exported with media) keeps exactly the fragments the workers wrote.
+line gains ``"file": {"path", "size", "sha256", "thumbnail", "probe" | "corrupt"}``; a
+document whose attributes lack a duration or dimensions gets the probe's in result.json
+(``fill``). A chat without a ledger (never exported with media) keeps exactly the
+fragments the workers wrote.
 
 The ledger is opened read-only for the assembly (no compaction) and each message's
 entry read with one ``pread`` (engine/archive/media_ledger.py), so memory holds only the
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import orjson
 
 from engine import model as m
@@ -100,6 +103,10 @@ class MediaFiles:
                 self._give(files, -x.media.id, e.thumb or result_json.UNAVAILABLE
                              if e.status == DONE else answer)
             ctx.files = self.td_files
+            if e.status == DONE and e.probe and isinstance(x.media, m.Document):
+                filled = fill(x.media, msgspec.msgpack.decode(e.probe))
+                if filled is not x.media:
+                    x = msgspec.structs.replace(x, media=filled)
             td[j] = renderer.fragment(x, ctx)
             if e.status == DONE:
                 jl[j] = self._record(jl[j], e)
@@ -115,12 +122,28 @@ class MediaFiles:
         record = {"path": self.prefix + e.path, "size": e.size, "sha256": e.sha256}
         if e.thumb:
             record["thumbnail"] = self.prefix + e.thumb
+        if e.probe:
+            record["probe"] = msgspec.msgpack.decode(e.probe)
+        elif e.error:
+            record["corrupt"] = e.error
         return line[:-2] + b',"file":' + orjson.dumps(record) + b"}\n"
 
     def _give(self, files: dict[int, str], key: int, answer: str) -> None:
         """``answer`` for ``key``: as the day notes link it, and as result.json writes it."""
         files[key] = answer
         self.td_files[key] = answer if answer.startswith("(") else self.prefix + answer
+
+
+def fill(doc: m.Document, probe: dict) -> m.Document:
+    """``doc`` with what the probe found where Telegram's attributes say nothing (no
+    duration, no dimensions), as result.json's ``duration_seconds``/``width``/``height``
+    then show; ``doc`` itself when nothing is missing."""
+    changes = {}
+    if not doc.duration and probe.get("duration"):
+        changes["duration"] = float(probe["duration"])
+    if not doc.width and probe.get("width") and probe.get("height"):
+        changes["width"], changes["height"] = probe["width"], probe["height"]
+    return msgspec.structs.replace(doc, **changes) if changes else doc
 
 
 def _answer(e: Entry | None) -> str | None:

@@ -95,13 +95,15 @@ class Dispatch:
         self._last_commit = time.monotonic()
         self.on_acks = None            # called (on the loop) after acknowledgements arrived
         self._acked = False
+        self.probes: dict[int, asyncio.Future] = {}     # ProbeJob seq -> (Probed | str)
         self.pool = WorkerPool(
             workers, str(root), tz, capacity=RING_BYTES,
             on_ack=lambda ack: self._hear("ack", ack),
             on_failed=lambda seq, error, local=None: self._hear("failed", seq, error, local),
             on_release=lambda seq: self._hear("release", seq),
             on_proc=lambda pid, alive: self._hear("proc", pid, alive),
-            on_error=lambda exc: self._hear("error", exc))
+            on_error=lambda exc: self._hear("error", exc),
+            on_probed=lambda event: self._hear("probed", event))
         self._limit = self.pool.max_job_bytes // 2
 
     # ---- the event loop's side ----------------------------------------------------------------
@@ -139,6 +141,19 @@ class Dispatch:
             self.pool.submit(seq, ev.ENCODER.encode(ev.PagesJob(
                 seq, name, dest.chat, lo, hi, [p for p, _, _ in piece],
                 history.messages_chat, dest.folder)))
+
+    def probe(self, path: str, decode: bool = False) -> asyncio.Future:
+        """A downloaded file (relative to the chat's folder) read by a worker: the future
+        gives its ``Probed``, or a one-line string when no worker could (one died on it
+        twice, or the pool is gone)."""
+        seq = next(self._seqs)
+        fut = self.probes[seq] = self.loop.create_future()
+        if self.broken:
+            fut.set_result("the worker pool is gone")
+            del self.probes[seq]
+        else:
+            self.pool.submit(seq, ev.ENCODER.encode(ev.ProbeJob(seq, path, decode)))
+        return fut
 
     def _pieces(self, pages: list[Page]) -> Iterator[list[Page]]:
         """Pages as jobs that fit a ring: cut in halves at a page boundary while too big."""
@@ -196,6 +211,10 @@ class Dispatch:
         threads waiting to settle must wake, and the run stops."""
         self.broken = True
         self.stop.set()
+        for fut in self.probes.values():
+            if not fut.done():
+                fut.set_result("the worker pool is gone")
+        self.probes.clear()
         for _ in range(self._wake):
             self.permits.release()
         for dest in self.dests:
@@ -241,7 +260,17 @@ class Dispatch:
         self.outcome.fetched += ack.messages
         self.tally.acknowledged(ack)
 
+    def _on_probed(self, event: ev.Probed) -> None:
+        fut = self.probes.pop(event.seq, None)
+        if fut is not None and not fut.done():
+            fut.set_result(event)
+
     def _on_failed(self, seq: int, error: str, local: OSError | None) -> None:
+        fut = self.probes.pop(seq, None)
+        if fut is not None:                   # a probe the workers could not finish
+            if not fut.done():
+                fut.set_result(error)
+            return
         job = self.jobs[seq]
         job.dest.failed += 1
         log.error("%smessages %d..%d failed: %s", job.dest.label, job.lo, job.hi, error)
@@ -254,7 +283,9 @@ class Dispatch:
         self.outcome.failures.append(f"{job.dest.label}messages {job.lo}..{job.hi}: {error}")
 
     def _on_release(self, seq: int) -> None:
-        job = self.jobs.pop(seq)
+        job = self.jobs.pop(seq, None)
+        if job is None:                       # a probe: no permit, no destination
+            return
         job.permit[0] -= 1
         if not job.permit[0]:
             self.permits.release()

@@ -162,10 +162,7 @@ class ChatExport:
                     self.media_since = time.perf_counter()
                     self.media_retries0 = self.stats.retries
                 try:
-                    await self.fetch(run_no, meta.ref)
-                    if media is not None and not self.stop.is_set() \
-                            and self.outcome.local_error is None:
-                        self.media_changed = await media.close()
+                    await self.fetch(run_no, meta.ref)        # media closes in there
                 finally:
                     if media is not None:
                         self.media_since = None
@@ -203,7 +200,8 @@ class ChatExport:
             await dispatch.close()
 
     async def fetch(self, run_no: int, chat: m.PeerRef) -> None:
-        """The spans the archive lacks, through the worker pool into the chat's store."""
+        """The spans the archive lacks, through the worker pool into the chat's store; with
+        media, the downloads too (they end before the pool does)."""
         cfg, store = self.cfg, self.store
         # Workers start first: they import while the plan's requests are in flight.
         async with self.dispatching() as dispatch:
@@ -215,15 +213,21 @@ class ChatExport:
                      len(spans), estimate, " ".join(
                          f"{s.lo + s.history.id_shift}..{s.hi + s.history.id_shift}"
                          for s in spans[:20]))
-            if self.media_run is not None:
-                self.media_run.fetching([(s.lo + s.history.id_shift, s.hi + s.history.id_shift)
-                                         for s in spans])
-                dispatch.on_acks = self.media_run.poke
+            media = self.media_run
+            if media is not None:
+                media.fetching([(s.lo + s.history.id_shift, s.hi + s.history.id_shift)
+                                for s in spans], dispatch.probe)
+                dispatch.on_acks = media.poke
             if spans:
                 dest = dispatch.destination(store, chat, run_no)
                 await PageStreams(self.source, dispatch, dest, self.tally,
                                   self.stop.is_set).run(split_spans(spans, cfg.fetch_streams),
                                                         cfg.fetch_streams)
+                await dispatch.settled(dest)      # every page archived: numbers follow ids
+            # the workers stay up until the last file is in: they probe the downloads
+            if media is not None and not self.stop.is_set() \
+                    and self.outcome.local_error is None:
+                self.media_changed = await media.close()
 
     # ---- the outputs ------------------------------------------------------------------------
     async def render(self, store: ChatStore, topics: dict[int, str]) -> None:

@@ -94,10 +94,12 @@ class MediaRun:
                                 self.source.home_dc, self.stop, self.tally, self.thread)
         self.fetch.start(self.planner.plan.by_hash)
 
-    def fetching(self, spans: list[tuple[int, int]]) -> None:
-        """The id ranges (the archive's ids) this run's history fetch will fill."""
+    def fetching(self, spans: list[tuple[int, int]], prober=None) -> None:
+        """The id ranges (the archive's ids) this run's history fetch will fill, and the
+        worker pool's ``probe`` that reads each downloaded file (dispatch.py)."""
         for lo, hi in spans:
             self.spans.add(lo, hi)
+        self.fetch.prober = prober
 
     def poke(self) -> None:
         """Segments were acknowledged (on the loop): number what is now below the watermark."""
@@ -208,9 +210,13 @@ def _report(folder: str, plan: Plan, tally: MediaTally) -> None:
     line = f"{folder}: media: {tally.files} file(s) downloaded ({mb:.1f} MB{rate})"
     if tally.dedup_files:
         line += f", {tally.dedup_files} stored once as a link to an identical file"
+    if tally.corrupt:
+        line += (f"; {tally.corrupt} do not read as media (kept as Telegram sent them, "
+                 f"recorded as corrupt in messages.jsonl)")
     if tally.failed:
         line += (f"; {tally.failed} could not be downloaded (marked unavailable, tried again "
                  f"by the next run): {tally.errors[0]}")
+    if tally.failed or tally.corrupt:
         say(line)                  # a warning, in tgarc.log too
     else:
         log.info("%s", line)

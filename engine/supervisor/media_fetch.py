@@ -36,12 +36,14 @@ from pathlib import Path
 
 from engine import model as m
 from engine.archive.media_ledger import Ledger
+from engine.media import kinds
 from engine.supervisor.media_plan import Plan, Wanted
 from engine.telegram import download as dl
 from engine.telegram.source import HistoryOf
 
 log = logging.getLogger("tgarc.media")
 
+PROBED = frozenset({"video", "round", "gif", "voice", "audio"})   # kinds a worker reads
 SMALL, LARGE = 5, 2           # files at once per DC (Telegram's published limits)
 LARGE_FROM = 10 << 20         # bytes: a "large" file, as Telegram's upload rules count
 MIGRATIONS = 3                # FILE_MIGRATE moves followed per file before it fails
@@ -55,6 +57,9 @@ class MediaTally:
     bytes_total: int = 0      # of the files wanted
     bytes_done: int = 0       # durable so far (resumed parts included)
     bytes_fetched: int = 0    # asked of Telegram by this run
+    probed: int = 0           # files read by a worker (engine/media/probe.py)
+    probe_seconds: float = 0.0
+    corrupt: int = 0          # downloaded whole but not readable as media
     dedup_files: int = 0
     dedup_bytes: int = 0
     refreshes: int = 0        # file references renewed
@@ -72,6 +77,7 @@ class MediaFetch:
         self.root, self.ledger, self.source, self.call = root, ledger, source, call
         self.chat, self.home_dc, self.stop = chat, home_dc, stop
         self.thread = thread       # a comment thread's files: its messages are read there
+        self.prober = None         # path -> Future(Probed | str): the worker pool's (dispatch)
         self.tally = tally or MediaTally()
         self.by_hash: dict[tuple[int, str], str] = {}
 
@@ -144,7 +150,8 @@ class MediaFetch:
             return
         path, linked = entry.path, await asyncio.to_thread(self._dedupe, dest, got)
         thumb = await self._thumb(w)
-        self.ledger.done(w.key, path, got.size, got.sha256, thumb)
+        probe, corrupt = await self._probe(w)
+        self.ledger.done(w.key, path, got.size, got.sha256, thumb, probe, corrupt)
         self.tally.files += 1
         self.tally.bytes_fetched += got.fetched_bytes
         if linked:
@@ -222,6 +229,26 @@ class MediaFetch:
         self.tally.files += 1                      # a file on disk of its own
         self.tally.bytes_fetched += got.fetched_bytes
         return path
+
+    async def _probe(self, w: Wanted) -> tuple[bytes, str]:
+        """(msgpack map of its Probe, "") for a video, round video, GIF, voice note or audio
+        file read by a worker, or (b"", why) when it does not probe: the file stays (it is
+        what Telegram sent), recorded as corrupt, one warning."""
+        if self.prober is None or kinds.kind(w.media) not in PROBED:
+            return b"", ""
+        got = await self.prober(w.entry.path)
+        if isinstance(got, str):                  # no worker could read it (died on it)
+            why = f"corrupt: {got}"
+        elif got.error:
+            why = f"corrupt: {got.error}"
+        else:
+            self.tally.probed += 1
+            self.tally.probe_seconds += got.seconds
+            return got.probe, ""
+        self.tally.corrupt += 1
+        log.warning("media: %s (message %d) does not read as media: %s", w.entry.path,
+                    w.msg.id, why)
+        return b"", why
 
     def _counter(self, dc: int):
         """``on_part`` for parts fetched from DC ``dc``."""

@@ -38,9 +38,11 @@ class WorkersFailing(RuntimeError):
 
 class WorkerPool:
     def __init__(self, n: int, root: str, tz_name: str, *, capacity: int = 4 << 20,
-                 on_ack, on_failed, on_release=None, on_proc=None, on_error=None):
+                 on_ack, on_failed, on_release=None, on_proc=None, on_error=None,
+                 on_probed=None):
         self.n, self.root, self.tz_name, self.capacity = n, root, tz_name, capacity
         self.on_ack, self.on_failed = on_ack, on_failed
+        self.on_probed = on_probed or (lambda event: None)
         self.on_release = on_release or (lambda seq: None)
         self.on_proc = on_proc or (lambda pid, alive: None)
         self.on_error = on_error or (lambda exc: None)
@@ -180,6 +182,8 @@ class WorkerPool:
             self._crashes = 0
             if isinstance(event, ev.Ack):
                 self.on_ack(event)
+            elif isinstance(event, ev.Probed):
+                self.on_probed(event)
             elif event.errno:
                 self.on_failed(event.seq, event.error, OSError(event.errno, event.error,
                                                                event.path or None))

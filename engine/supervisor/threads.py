@@ -131,7 +131,7 @@ class CommentThreads:
                     return                   # gone; or the disk refuses: nothing to render
             full = bool(await asyncio.to_thread(manifest.stale, t.root))
             if dispatch is not None:
-                full = await self._media(thread, t.post) or full
+                full = await self._media(thread, t.post, dispatch) or full
             await asyncio.to_thread(asm.assemble, thread, list(chat.cfg.formats), chat.tz,
                                     full=full)
             if record is not None:
@@ -150,13 +150,17 @@ class CommentThreads:
         finally:
             thread.close()
 
-    async def _media(self, thread: ChatStore, post: int) -> bool:
+    async def _media(self, thread: ChatStore, post: int, dispatch: Dispatch) -> bool:
         """The thread's files, into its own folder (its own ledger), over the session's
-        connection; True when an earlier run's entry changed."""
+        connection, probed by the pool's workers; True when an earlier run's entry changed."""
         chat = self.chat
         async with media_run(chat.cfg, thread, chat.source, chat.tz, chat.stop, chat.media,
                              lanes=0, thread=HistoryOf(thread=post)) as media:
-            return media is not None and await media.close()
+            if media is None:
+                return False
+            media.fetching([], lambda path: dispatch.probe(
+                f"{layout.COMMENTS}/{post}/{path}"))
+            return await media.close()
 
     async def _fetch(self, dispatch: Dispatch, thread: ChatStore, t: Thread
                      ) -> tuple[int, int] | None:

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
+
 from engine import model as m
 from engine.archive import layout
 from engine.archive.segment import write_segment
@@ -65,6 +67,9 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                 if isinstance(job, ev.Stop):
                     events.close()
                     return 0
+                if isinstance(job, ev.ProbeJob):
+                    events.put(encode(_probe(job, index, root)))
+                    continue
                 t0 = perf()
                 try:
                     if isinstance(job, ev.PagesJob):
@@ -96,6 +101,23 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                                          t1 - t0, t2 - t1, t3 - t2)))
     except PeerDied:
         return 3                       # the supervisor is gone: nothing to do for anyone
+
+
+def _probe(job: ev.ProbeJob, index: int, root: str) -> ev.Probed:
+    """A downloaded file read with PyAV: its streams, or why not. A file that makes the
+    decoder crash takes this process with it; the pool then retries it once on a fresh
+    worker and reports it failed (supervisor/pool.py)."""
+    from engine.media import probe
+
+    t0 = time.perf_counter()
+    try:
+        got = probe.probe(Path(root) / job.path, decode=job.decode)
+    except probe.ProbeFailed as exc:
+        return ev.Probed(job.seq, index, error=str(exc), seconds=time.perf_counter() - t0)
+    # a map, not the Struct's array: readers need no import of engine.media to read it
+    fields = {k: v for k, v in msgspec.structs.asdict(got).items() if v is not None}
+    return ev.Probed(job.seq, index, probe=msgspec.msgpack.encode(fields),
+                     seconds=time.perf_counter() - t0)
 
 
 def main(index: int, jobs, events, root: str, tz_name: str) -> None:
