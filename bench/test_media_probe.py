@@ -10,10 +10,14 @@ the last packets of each stream), ``probe(path, decode=True)`` (every frame deco
 ``import av``, the probe, msgpack back). ``TGARC_BENCH_QUICK=1``: a 1 s 320×240 clip, to
 check that it runs (figures meaningless).
 
-Measured 2026-12-05 00:15 UTC on the 2-vCPU dev box (shared with other sessions' work),
-medians (docs/media.md, "Probing"):
+Measured 2026-12-05 00:04 UTC on the 2-vCPU dev box (load 0.3-0.8), the clip 4,899,178 bytes;
+pytest-benchmark medians (docs/media.md, "Probing"):
 
-    probe(path), 720p 4 s H.264 + AAC, 4.9 MB:           see docs/media.md
+    probe(path)                  2.48 ms   (391 rounds; measured apart: a plain av.open(path)
+                                            + codec contexts 2.13 ms, guards 2.23, + tail 2.28)
+    probe(path, decode=True)   162.6 ms    (120 frames + audio: every frame decoded)
+    probe_in_child(path)       107.3 ms    (10 rounds; `python -c pass` 23 ms, `import av,
+                                            msgspec` in a fresh interpreter 90 ms)
 """
 
 from __future__ import annotations

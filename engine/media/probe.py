@@ -222,7 +222,6 @@ def _check_tail(container: Any, size: int, reader: _Budgeted, av: Any) -> None:
 
 def _decode_all(container: Any, av: Any) -> None:
     """Decodes every audio/video packet; ProbeFailed on an error or a stream with no frames."""
-    container.seek(0)
     streams = [s for s in container.streams if s.type in ("video", "audio")]
     frames = {s.index: 0 for s in streams}
     where = "demuxing"
@@ -261,13 +260,13 @@ def probe(path: str | os.PathLike, *, decode: bool = False) -> Probe:
         except (OSError, ValueError, RuntimeError) as exc:
             raise ProbeFailed(f"cannot read ({size} bytes): {_why(exc)}") from None
         with container:
-            info = _describe(container, av)
             try:
+                info = _describe(container, av)
                 if decode:
                     _decode_all(container, av)
                 else:
                     _check_tail(container, size, reader, av)
-            except (OSError, ValueError, RuntimeError) as exc:  # av.FFmpegError is one of them
+            except (av.FFmpegError, OSError, ValueError, RuntimeError) as exc:
                 raise ProbeFailed(f"cannot read ({size} bytes): {_why(exc)}") from None
     return info
 
