@@ -115,6 +115,60 @@ def test_an_mp3s_cover_art_is_not_its_video(tmp_path):
         assert got.duration == pytest.approx(1.0, abs=0.1)
 
 
+# Containers Telegram files come in besides fakedc's: (muxer, video codec, audio codec,
+# the demuxer's name and the codec ids probe reports). Made here with PyAV from lavfi.
+OTHERS = {
+    "webm": ("webm", "libvpx-vp9", "libopus", "matroska,webm", "vp9", "opus"),
+    "mkv": ("matroska", "libx264", "aac", "matroska,webm", "h264", "aac"),
+    "ts": ("mpegts", "libx264", "aac", "mpegts", "h264", "aac"),
+    "avi": ("avi", "mpeg4", "libmp3lame", "avi", "mpeg4", "mp3"),
+    "mov": ("mov", "libx264", "aac", MP4, "h264", "aac"),
+    "m4a": ("ipod", None, "aac", MP4, None, "aac"),
+    "flac": ("flac", None, "flac", "flac", None, "flac"),
+    "wav": ("wav", None, "pcm_s16le", "wav", None, "pcm_s16le"),
+    "gif": ("gif", "gif", None, "gif", "gif", None),
+}
+
+
+def lavfi_clip(path: Path, muxer: str, vcodec: str | None, acodec: str | None) -> Path:
+    """A 1 s 160x120 15 fps test pattern and/or 48 kHz tone, encoded and muxed by PyAV."""
+    pix = "rgb8" if vcodec == "gif" else "yuv420p"
+    with av.open(str(path), "w", format=muxer) as out:
+        jobs = []  # every stream is added before the first packet is muxed
+        if vcodec:
+            vs = out.add_stream(vcodec, rate=15)
+            vs.width, vs.height, vs.pix_fmt = 160, 120, pix
+            if vcodec == "libvpx-vp9":
+                vs.options = {"deadline": "realtime", "cpu-used": "8"}
+            jobs.append((vs, "testsrc2=size=160x120:rate=15:duration=1", pix))
+        if acodec:
+            aus = out.add_stream(acodec, rate=48000, layout="mono")
+            jobs.append((aus, "sine=sample_rate=48000:duration=1", None))
+        for stream, source, fmt in jobs:
+            with av.open(source, format="lavfi") as src:
+                for frame in src.decode(src.streams[0]):
+                    frame = frame.reformat(format=fmt) if fmt else frame
+                    frame.pts = None
+                    out.mux(stream.encode(frame))
+            out.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("ext", sorted(OTHERS))
+def test_other_containers_probe_clean(tmp_path, ext):
+    """No false alarm: e.g. seeking a WAV to its very end is EOF, not a missing tail."""
+    muxer, vcodec, acodec, fmt, vid, aid = OTHERS[ext]
+    path = lavfi_clip(tmp_path / f"clip.{ext}", muxer, vcodec, acodec)
+    for decode in (False, True):
+        got = probe(path, decode=decode)
+        assert (got.format, got.video_codec, got.audio_codec) == (fmt, vid, aid)
+        assert got.width == (160 if vcodec else None)
+        assert got.duration == pytest.approx(1.0, abs=0.1)
+    if ext == "wav":  # half a WAV: its header's data size says where the tail should be
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        assert "ends past the file" in failure(path)
+
+
 def moov_at_end(data: bytes) -> bytes:
     """The same MP4 remuxed (stream copy) without +faststart: its moov after the mdat."""
     src = av.open(io.BytesIO(data))

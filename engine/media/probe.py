@@ -191,7 +191,7 @@ def _check_tail(container: Any, size: int, reader: _Budgeted, av: Any) -> None:
         reader.budget = TAIL_BUDGET
         if s.type not in ("video", "audio") or not s.duration:
             continue
-        end = (s.start_time or 0) + s.duration
+        end = (s.start_time or 0) + s.duration - 1  # its last tick: the end itself is EOF
         try:
             container.seek(end, stream=s, any_frame=True, backward=True)
         except av.FFmpegError:
