@@ -41,6 +41,8 @@ FORMATS = (
     "bmp_pipe,tiff_pipe,gif_pipe"
 )
 TAIL_PACKETS = 8  # packets read at the end of each stream by the default probe
+OPEN_BUDGET = 32 << 20  # bytes FFmpeg may read to open a file (its probesize is 5 MB)
+TAIL_BUDGET = 4 << 20  # bytes it may read looking for a stream's last packets
 EXIT_FAILED = 3  # the child's exit status for a ProbeFailed (its reason on stderr)
 
 
@@ -55,7 +57,10 @@ class Probe(msgspec.Struct, array_like=True, omit_defaults=True, frozen=True):
     ``"jpeg_pipe"``…); ``streams`` counts every stream; ``duration`` is in seconds, the
     container's, else the longest stream's (None for a still image); ``width``/``height``
     and ``video_codec`` are the first video stream's, ``audio_codec``/``sample_rate``/
-    ``channels`` the first audio stream's; codec names are FFmpeg's codec ids (``"h264"``,
+    ``channels`` the first audio stream's (an audio file's cover art is not a video stream
+    here, though ``streams`` counts it); ``width``/``height`` are the coded frame size (a
+    phone video's display rotation is not applied: PyAV 18.1 shows it only on decoded frames);
+    codec names are FFmpeg's codec ids (``"h264"``,
     ``"aac"``, ``"opus"``, ``"mp3"``, ``"mjpeg"``, ``"webp"``); ``bitrate`` is the
     container's, in bits per second.
     """
@@ -88,6 +93,34 @@ def _why(exc: BaseException) -> str:
 
 def _refuse_nested(url: str, flags: int, options: dict) -> None:
     raise PermissionError(f"a media file may not open another file ({url})")
+
+
+class _Budgeted:
+    """The file as FFmpeg reads it: EOF once ``budget`` bytes were read (None: no limit).
+
+    FFmpeg's demuxers resync over junk for as long as it lasts (an MP3 followed by a
+    terabyte of zeros in a sparse file is read to the end); custom I/O gets no interrupt
+    callback, so the default probe bounds what it reads here.
+    """
+
+    def __init__(self, fh: Any, budget: int | None) -> None:
+        self.fh, self.budget, self.exhausted = fh, budget, False
+
+    def read(self, n: int = -1) -> bytes:
+        if self.budget is None:
+            return self.fh.read(n)
+        if self.budget <= 0:
+            self.exhausted = True
+            return b""
+        data = self.fh.read(self.budget if n < 0 else min(n, self.budget))
+        self.budget -= len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.fh.tell()
 
 
 def _open_regular(path: str | os.PathLike) -> tuple[Any, int]:
@@ -129,6 +162,8 @@ def _describe(container: Any, av: Any) -> Probe:
         if seconds is not None:
             longest = max(longest or 0.0, seconds)
         codec = ctx.codec.canonical_name
+        if s.type == "video" and s.disposition & av.stream.Disposition.attached_pic:
+            continue  # an audio file's cover art: not the file's picture size
         if s.type == "video" and "video_codec" not in fields:
             if not (ctx.width and ctx.height):
                 raise ProbeFailed(f"video stream #{s.index} has no frame size (corrupt header)")
@@ -150,12 +185,13 @@ def _describe(container: Any, av: Any) -> Probe:
     )
 
 
-def _check_tail(container: Any, size: int, av: Any) -> None:
+def _check_tail(container: Any, size: int, reader: _Budgeted, av: Any) -> None:
     """Reads the last few packets of each timed stream: they must be there, whole."""
     for s in container.streams:
+        reader.budget = TAIL_BUDGET
         if s.type not in ("video", "audio") or not s.duration:
             continue
-        end = (s.start_time or 0) + s.duration
+        end = (s.start_time or 0) + s.duration - 1  # its last tick: the end itself is EOF
         try:
             container.seek(end, stream=s, any_frame=True, backward=True)
         except av.FFmpegError:
@@ -165,13 +201,19 @@ def _check_tail(container: Any, size: int, av: Any) -> None:
             for packet in container.demux(s):
                 if packet.size == 0:
                     continue
-                if packet.is_corrupt or (packet.pos is not None and packet.pos + packet.size > size):
+                past_end = packet.pos is not None and packet.pos + packet.size > size
+                if packet.is_corrupt or past_end:
                     raise ProbeFailed(f"truncated: {s.type} stream #{s.index} ends past the file")
                 seen += 1
                 if seen >= TAIL_PACKETS:
                     break
         except av.FFmpegError as exc:
             raise ProbeFailed(f"corrupt {s.type} stream #{s.index}: {_why(exc)}") from None
+        if not seen and reader.exhausted:
+            raise ProbeFailed(
+                f"no {s.type} packet in the {TAIL_BUDGET >> 20} MiB read at the end of stream "
+                f"#{s.index} ({size} bytes): padding or garbage"
+            )
         if not seen:
             raise ProbeFailed(
                 f"truncated: {s.type} stream #{s.index} has no data at its end ({size} bytes)"
@@ -180,7 +222,6 @@ def _check_tail(container: Any, size: int, av: Any) -> None:
 
 def _decode_all(container: Any, av: Any) -> None:
     """Decodes every audio/video packet; ProbeFailed on an error or a stream with no frames."""
-    container.seek(0)
     streams = [s for s in container.streams if s.type in ("video", "audio")]
     frames = {s.index: 0 for s in streams}
     where = "demuxing"
@@ -201,28 +242,31 @@ def _decode_all(container: Any, av: Any) -> None:
 def probe(path: str | os.PathLike, *, decode: bool = False) -> Probe:
     """Describes the media file at ``path``; raises :class:`ProbeFailed` if it is not one.
 
-    Reads the header, stream info and the last packets of each stream (a few ms);
-    ``decode=True`` decodes every frame too (as long as playing the file takes the CPU).
+    Reads the header, stream info and the last packets of each stream (a few ms, at most
+    :data:`OPEN_BUDGET` + :data:`TAIL_BUDGET` per stream bytes); ``decode=True`` reads and
+    decodes every frame instead, however long that takes (use :func:`probe_in_child` with a
+    timeout for that on files from strangers).
     """
     av = _av()
     fh, size = _open_regular(path)
+    reader = _Budgeted(fh, None if decode else OPEN_BUDGET)
     with fh:
         try:
             container = av.open(
-                fh, "r", container_options={"format_whitelist": FORMATS}, io_open=_refuse_nested
+                reader, "r", container_options={"format_whitelist": FORMATS}, io_open=_refuse_nested
             )
         except av.FFmpegError as exc:
             raise ProbeFailed(f"not media FFmpeg can read ({size} bytes): {_why(exc)}") from None
         except (OSError, ValueError, RuntimeError) as exc:
             raise ProbeFailed(f"cannot read ({size} bytes): {_why(exc)}") from None
         with container:
-            info = _describe(container, av)
             try:
+                info = _describe(container, av)
                 if decode:
                     _decode_all(container, av)
                 else:
-                    _check_tail(container, size, av)
-            except (OSError, ValueError, RuntimeError) as exc:  # av.FFmpegError is one of them
+                    _check_tail(container, size, reader, av)
+            except (av.FFmpegError, OSError, ValueError, RuntimeError) as exc:
                 raise ProbeFailed(f"cannot read ({size} bytes): {_why(exc)}") from None
     return info
 
