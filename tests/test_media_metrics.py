@@ -70,6 +70,12 @@ def test_the_section_counts_the_files_on_disk(media_run):
     assert md["dedup_files"] == sum(len(ps) - 1 for ps in linked)
     assert md["dedup_bytes"] == sum((len(ps) - 1) * ps[0].stat().st_size for ps in linked)
     assert md["reference_refreshes"] == 0 and md["retries"] == 0
+    # the corpus's videos, round videos, GIFs, voice notes and audio files, each read once
+    probed = [p for p in files if (p.parent.name in ("video_files", "round_video_messages",
+                                                     "voice_messages", "animations")
+              and not p.name.endswith("_thumb.jpg")) or p.suffix == ".mp3"]
+    assert md["probed"] == len(probed) > 0
+    assert md["corrupt"] == 0 and md["probe_seconds"] > 0
     assert 0 < md["seconds"] < m["wall_seconds"]
     assert md["mb_per_second"] == pytest.approx(md["bytes_fetched"] / MIB / md["seconds"],
                                                 rel=1e-3)
@@ -159,7 +165,8 @@ def test_synthetic_section_is_the_latest_totals(synthetic):
         "files": 7, "failed": 1, "bytes_total": 12 * MIB, "bytes_done": 10 * MIB,
         "bytes_fetched": 9 * MIB, "seconds": 4.0, "mb_per_second": 2.25,
         "bytes_by_dc": {"2": 8 * MIB, "4": MIB}, "dedup_files": 2, "dedup_bytes": 3000,
-        "reference_refreshes": 1, "retries": 2}
+        "reference_refreshes": 1, "retries": 2, "probed": 0, "corrupt": 0,
+        "probe_seconds": 0.0}
     assert m["media"]["downloaded"] == 7 and m["media"]["failed"] == 1
 
 

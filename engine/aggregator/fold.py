@@ -199,6 +199,9 @@ class Fold:
             "dedup_bytes": md.dedup_bytes,
             "reference_refreshes": md.refreshes,
             "retries": md.retries,
+            "probed": md.probed,
+            "corrupt": md.corrupt,
+            "probe_seconds": round(md.probe_seconds, 3),
         }
 
     def busy_fractions(self, end_mono: float) -> list[float]:

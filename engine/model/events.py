@@ -180,6 +180,9 @@ class MediaSnapshot(Struct, tag="media", array_like=True):
     seconds: float            # spent in media passes (the current one included)
     retries: int              # Telegram request retries while a media pass ran
     by_dc: dict[int, int] = {}   # bytes fetched per DC
+    probed: int = 0           # files a worker read (engine/media/probe.py)
+    corrupt: int = 0          # downloaded whole, not readable as media
+    probe_seconds: float = 0.0
 
 
 class Finish(Struct, tag="finish", array_like=True):

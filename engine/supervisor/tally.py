@@ -89,6 +89,9 @@ def media_snapshot(stats, exports: list) -> ev.MediaSnapshot | None:
         snap.dedup_files += t.dedup_files
         snap.dedup_bytes += t.dedup_bytes
         snap.refreshes += t.refreshes
+        snap.probed += t.probed
+        snap.corrupt += t.corrupt
+        snap.probe_seconds += t.probe_seconds
         snap.seconds += t.seconds
         if t.busy_since is not None:            # files downloading now: their time so far
             snap.seconds += now - t.busy_since
