@@ -1,10 +1,11 @@
 """The run's downloads: the planned files fetched over several connections, into place.
 
-``MediaFetch.run(plan)`` works through ``media_plan.Plan.wanted`` with Telegram's
-published per-DC limits as the default budget: at most ``SMALL`` small files and
-``LARGE`` large ones (over ``LARGE_FROM`` bytes) at once, every file itself
-``download.PARALLEL`` parts at a time, all of it spread over ``cfg.media_lanes``
-connections to the home DC (engine/telegram/download_lanes.py); a file on another DC goes
+``start`` → ``feed(wanted)`` (as media.py plans them, while the history comes in) →
+``finish``; ``run(plan)`` does all three at once. Telegram's published per-DC limits are
+the default budget: at most ``SMALL`` small files and ``LARGE`` large ones (over
+``LARGE_FROM`` bytes) at once, every file itself ``download.PARALLEL`` parts at a time,
+over the call media.py gives (the ``--media-lanes`` connections to the home DC,
+engine/telegram/download_lanes.py, and the history's own once it is done); a file on another DC goes
 over the run's connection to that DC (``source.dc_call``: engine/telegram/download_dcs.py,
 authorized once per run by an exported authorization). Each file:
 
@@ -18,6 +19,10 @@ authorized once per run by an exported authorization). Each file:
   ledger (result.json: *unavailable*) and tried again by the next run;
 * FILE_MIGRATE_X (the file is not where its media says): the download goes on from DC X
   with the parts it has (at most ``MIGRATIONS`` moves, then ``failed``).
+* a document's thumbnail follows it (``<path>_thumb.jpg``), and a video, round video, GIF,
+  voice note or audio file is read by a worker (``prober``: the pool's ``ProbeJob``,
+  engine/media/probe.py) before the entry is ``done``; one that does not read as media is
+  kept and recorded as corrupt.
 
 A lost network, a revoked session, a flood wait over the ceiling or a local error
 (disk full) stop the pass and go up as they do for history; Ctrl-C stops it at once
