@@ -4,10 +4,13 @@ The pool thread owns every ring end the supervisor holds (a ring end belongs to 
 thread): it places submitted jobs on the worker with the most free ring space (a full
 ring leaves the job pending: backpressure reaches the fetcher through ``max_inflight``),
 drains acknowledgements, and replaces a worker that died: a fresh process on fresh
-rings, and every batch it had not acknowledged is sent again. A batch that takes down
-two workers is given up as failed instead of killing a third.
+rings, and every job it had not acknowledged is sent again. The death counts against the
+oldest of them only (a worker takes its jobs in order: that is the one it died on); a job
+(a batch, a probe of a hostile file) that takes down two workers is given up as failed
+instead of killing a third, and the jobs queued behind it are not.
 
-Callbacks (``on_ack``, ``on_failed``, ``on_release``, ``on_proc``, ``on_error``) run in
+Callbacks (``on_ack``, ``on_failed``, ``on_release``, ``on_proc``, ``on_error``,
+``on_probed``) run in
 the pool thread (``on_proc`` also in the thread that starts the pool): they must not
 touch what another thread owns. The supervisor's ``Dispatch`` (dispatch.py) only queues
 what they report and hands it to the event loop.
@@ -222,9 +225,13 @@ class WorkerPool:
         self.job_rings.replace(i)
         self.event_rings.replace(i)
         self._spawn(i)
+        # The worker takes its jobs in order, so the oldest unacknowledged one is the job it
+        # died on; those queued behind it are not to blame and go again as they were.
+        culprit = next(iter(lost), None)
         for seq in sorted(lost, reverse=True):
-            self.attempts[seq] = self.attempts.get(seq, 0) + 1
-            if self.attempts[seq] >= MAX_ATTEMPTS:
+            if seq == culprit:
+                self.attempts[seq] = self.attempts.get(seq, 0) + 1
+            if self.attempts.get(seq, 0) >= MAX_ATTEMPTS:
                 self.on_failed(seq, f"a worker died twice processing this batch "
                                     f"(last exit code {p.exitcode})")
                 self.on_release(seq)
