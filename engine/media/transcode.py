@@ -1,0 +1,255 @@
+"""A compact copy of a video, made with PyAV on the CPU: ``transcode(src, dest)`` (issue 13).
+
+Not wired into the export yet (no flags, no jobs): docs/transcode.md, "The transcode function".
+
+* Video: decoded, scaled on the CPU when ``max_height`` is below the source height (aspect kept,
+  even dimensions, never upscaled), ``yuv420p``, encoded with libx264 (``h264``), libx265
+  (``h265``) or SVT-AV1 / libaom (``av1``) where the PyAV build has them, at a constant-quality
+  ``crf`` (:data:`DEFAULT_CRF`). Anything else is one :class:`TranscodeFailed`.
+* Audio: the first audio stream is copied packet for packet when MP4 takes its codec
+  (:data:`COPY_AUDIO`), else re-encoded to AAC (mono stays mono, anything else becomes stereo).
+* Deterministic: libx264's bytes depend on its thread count, so each encode uses exactly one
+  thread (parallelism comes from worker processes), and the muxer is ``+bitexact`` (no Lavf
+  version string; PyAV copies no metadata, so no creation time). x264's AVX-512 code gives a
+  different file from one encode to the next in one process (docs/fakedc.md, issue 18), so on
+  a CPU with AVX-512 x264 is held to its AVX2 code (:func:`x264_params`; same speed here). The
+  same source, options, PyAV build and kind of CPU give byte-identical files in any process
+  (x264's SSE2, AVX2 and AVX-512 paths differ from one another).
+* Written to ``dest + ".part"``, fsynced and renamed: ``dest`` is whole or absent. Any failure
+  removes the ``.part`` and raises :class:`TranscodeFailed` with a one-line reason.
+
+``verify(dest, src_duration, height=..., audio=...)`` decodes a copy back and checks it, for
+``--transcode-replace``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+# codec -> encoders to try, in order, with their options for one thread and a fixed preset
+ENCODERS: dict[str, tuple[tuple[str, dict[str, str]], ...]] = {
+    "h264": (("libx264", {"preset": "veryfast", "threads": "1"}),),
+    "h265": (("libx265", {"preset": "veryfast",
+                          "x265-params": "pools=1:frame-threads=1:log-level=error"}),),
+    "av1": (("libsvtav1", {"preset": "10", "svtav1-params": "lp=1"}),
+            ("libaom-av1", {"cpu-used": "8", "row-mt": "0", "threads": "1"})),
+}
+# constant-quality default per codec: x264's and x265's own defaults, SVT-AV1's middle
+DEFAULT_CRF = {"h264": 23, "h265": 28, "av1": 35}
+# audio codecs FFmpeg's MP4 muxer takes as they are; others are re-encoded to AAC
+COPY_AUDIO = frozenset({"aac", "mp3", "opus", "flac", "alac", "ac3", "eac3"})
+AUDIO_BITRATE = 128_000
+MUX_OPTIONS = {"fflags": "+bitexact", "movflags": "+faststart"}
+DURATION_TOLERANCE = 0.1  # seconds, for verify()
+
+
+class TranscodeFailed(Exception):
+    """The copy could not be made or did not verify: one line."""
+
+
+class Result(msgspec.Struct, frozen=True):
+    """One transcode: the encoder used, the copy's size and duration, and what it cost."""
+
+    encoder: str
+    width: int
+    height: int
+    duration: float     # seconds, of the copy's video as decoded-encoded
+    bytes_in: int
+    bytes_out: int
+    seconds: float      # wall time of the transcode
+    fps: float          # video frames per wall second
+
+
+def _av() -> Any:
+    import av  # heavy, and only workers transcode
+
+    return av
+
+
+def _why(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+@functools.lru_cache(maxsize=1)
+def x264_params() -> str:
+    """``asm=AVX2`` on a CPU with AVX-512 (deterministic there), else x264's own choice."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return ""
+    return "asm=AVX2" if "avx512f" in flags and "avx2" in flags else ""
+
+
+def pick_encoder(codec: str, encoder: str | None = None) -> tuple[str, dict[str, str]]:
+    """The encoder for ``codec`` (or the one named) and its options; TranscodeFailed if absent."""
+    if codec not in ENCODERS:
+        raise TranscodeFailed(f"unknown codec {codec!r} (h264, h265 or av1)")
+    have = _av().codecs_available
+    for name, options in ENCODERS[codec]:
+        if (encoder is None or encoder == name) and name in have:
+            options = dict(options)
+            if name == "libx264" and x264_params():
+                options["x264-params"] = x264_params()
+            return name, options
+    if encoder is not None and encoder in have:
+        return encoder, {"threads": "1"}
+    wanted = encoder or " or ".join(n for n, _ in ENCODERS[codec])
+    raise TranscodeFailed(f"this PyAV build has no {wanted} encoder for {codec}")
+
+
+def scaled(width: int, height: int, max_height: int | None) -> tuple[int, int]:
+    """The output size: the source's (made even), or scaled down to ``max_height``."""
+    if max_height is not None and max_height < height:
+        width, height = width * max_height / height, max_height
+    return max(2, round(width / 2) * 2), max(2, int(height) // 2 * 2)
+
+
+def _video_stream(out: Any, src: Any, name: str, options: dict, size: tuple[int, int],
+                  crf: int) -> Any:
+    rate = src.average_rate or src.guessed_rate or 30
+    vs = out.add_stream(name, rate=rate, options={**options, "crf": str(crf)})
+    vs.width, vs.height = size
+    vs.pix_fmt = "yuv420p"
+    vs.time_base = src.time_base
+    ctx = vs.codec_context
+    ctx.time_base = src.time_base
+    ctx.thread_count = 1
+    ctx.thread_type = "NONE"
+    return vs
+
+
+def _audio_stream(out: Any, src: Any) -> tuple[Any, bool]:
+    """(output stream, copied?) for the source's audio stream."""
+    if src.codec_context.name in COPY_AUDIO:
+        return out.add_stream_from_template(src), True
+    mono = src.codec_context.channels == 1  # AAC gets mono or stereo (more is downmixed)
+    aus = out.add_stream("aac", rate=src.codec_context.sample_rate or 48000,
+                         layout="mono" if mono else "stereo")
+    aus.bit_rate = AUDIO_BITRATE
+    aus.codec_context.thread_count = 1
+    return aus, False
+
+
+def _encode(frame: Any, vs: Any, size: tuple[int, int]) -> Any:
+    out = frame.reformat(width=size[0], height=size[1], format="yuv420p", threads=1)
+    out.pict_type = 0  # AV_PICTURE_TYPE_NONE: the encoder places its own keyframes
+    return vs.encode(out)
+
+
+def _pump(inp: Any, out: Any, vin: Any, ain: Any, name: str, options: dict,
+          size: tuple[int, int], crf: int) -> tuple[int, float]:
+    """Decode, encode and mux every packet; (video frames, video seconds)."""
+    vs = _video_stream(out, vin, name, options, size, crf)
+    aus, copy = _audio_stream(out, ain) if ain is not None else (None, False)
+    frames, end = 0, 0
+    for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
+        if packet.stream is vin:
+            for frame in packet.decode():
+                frames += 1
+                end = max(end, (frame.pts or 0) + (frame.duration or 0))
+                out.mux(_encode(frame, vs, size))
+        elif copy:
+            if packet.dts is not None:
+                packet.stream = aus
+                out.mux(packet)
+        else:
+            for frame in packet.decode():
+                frame.pts = None
+                out.mux(aus.encode(frame))
+    out.mux(vs.encode())
+    if aus is not None and not copy:
+        out.mux(aus.encode())
+    if frames == 0:
+        raise TranscodeFailed("the source has no decodable video frame")
+    return frames, float(end * vin.time_base)
+
+
+def _sync_rename(part: Path, dest: Path) -> None:
+    fd = os.open(part, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(part, dest)
+    dirfd = os.open(dest.parent, os.O_RDONLY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+
+
+def transcode(src: str | os.PathLike, dest: str | os.PathLike, *, codec: str = "h264",
+              max_height: int | None = None, crf: int | None = None,
+              encoder: str | None = None) -> Result:
+    """Make ``dest`` (an MP4) from the video ``src``; see the module's docstring."""
+    av = _av()
+    name, options = pick_encoder(codec, encoder)
+    crf = DEFAULT_CRF[codec] if crf is None else crf
+    src, dest = Path(src), Path(dest)
+    part = dest.with_name(dest.name + ".part")
+    started = time.perf_counter()
+    try:
+        with av.open(str(src)) as inp:
+            vin = next((s for s in inp.streams.video), None)
+            if vin is None:
+                raise TranscodeFailed(f"{src.name}: no video stream")
+            ain = next((s for s in inp.streams.audio), None)
+            vin.thread_count, vin.thread_type = 1, "NONE"
+            size = scaled(vin.codec_context.width, vin.codec_context.height, max_height)
+            with av.open(str(part), "w", format="mp4", options=MUX_OPTIONS) as out:
+                frames, duration = _pump(inp, out, vin, ain, name, options, size, crf)
+        _sync_rename(part, dest)
+    except BaseException as exc:
+        part.unlink(missing_ok=True)
+        if isinstance(exc, TranscodeFailed):
+            raise
+        if isinstance(exc, (av.FFmpegError, OSError, ValueError, RuntimeError, StopIteration)):
+            raise TranscodeFailed(f"{src.name}: {_why(exc)}") from exc
+        raise
+    seconds = time.perf_counter() - started
+    return Result(encoder=name, width=size[0], height=size[1], duration=duration,
+                  bytes_in=src.stat().st_size, bytes_out=dest.stat().st_size,
+                  seconds=seconds, fps=frames / seconds if seconds else 0.0)
+
+
+def _decoded(path: Path) -> tuple[int, float, bool]:
+    """(video height, decoded video duration in seconds, has audio) of a file."""
+    av = _av()
+    with av.open(str(path)) as inp:
+        vin = inp.streams.video[0]
+        ain = next((s for s in inp.streams.audio), None)
+        height, end, sound = 0, 0, False
+        for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
+            for frame in packet.decode():
+                if packet.stream is vin:
+                    height = frame.height
+                    end = max(end, (frame.pts or 0) + (frame.duration or 0))
+                else:
+                    sound = True
+        return height, float(end * vin.time_base), sound
+
+
+def verify(dest: str | os.PathLike, src_duration: float, height: int | None = None, *,
+           audio: bool = False) -> float:
+    """Decode ``dest`` back: its video lasts ``src_duration`` (± 0.1 s), is ``height`` high,
+    and has decodable audio when ``audio``; its duration, else TranscodeFailed."""
+    dest = Path(dest)
+    try:
+        got_height, duration, sound = _decoded(dest)
+    except (_av().FFmpegError, OSError, ValueError, IndexError) as exc:
+        raise TranscodeFailed(f"{dest.name} does not decode: {_why(exc)}") from exc
+    if abs(duration - src_duration) > DURATION_TOLERANCE:
+        raise TranscodeFailed(
+            f"{dest.name} lasts {duration:.3f} s, the source {src_duration:.3f} s")
+    if height is not None and got_height != height:
+        raise TranscodeFailed(f"{dest.name} is {got_height} p high, not {height} p")
+    if audio and not sound:
+        raise TranscodeFailed(f"{dest.name} has no decodable audio, the source had")
+    return duration
