@@ -1,0 +1,135 @@
+"""Issue 13 point 2: what ``transcode()`` costs, in 1 process and in 2 at once, beside plain PyAV.
+
+    .venv/bin/python -m pytest bench/test_transcode.py -p no:cacheprovider -s
+
+The clip is made here with PyAV: lavfi ``testsrc2`` 1280×720 at 30 fps for 10 s, libx264
+ultrafast crf 18 (a phone-like bitrate), plus a 440 Hz AAC tone, in an MP4. Each case turns it
+into H.264 at ``transcode()``'s defaults (libx264 veryfast, crf 23, source height, one encoder
+thread, audio copied). fps = video frames / wall seconds:
+
+* ``transcode()`` in this process;
+* ``transcode()`` in 2 spawned processes at once, each on its own copy (fps of both together);
+* a plain PyAV loop (decode, ``reformat`` to yuv420p, encode, copy no audio) with the same
+  encoder options, at one thread and at FFmpeg's automatic thread count.
+
+``TGARC_BENCH_QUICK=1``: a 1 s 320×240 clip, to check that it runs (figures meaningless).
+Figures: docs/transcode.md, "The transcode function (not wired yet)".
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+av = pytest.importorskip("av")
+
+from engine.media.transcode import transcode, verify  # noqa: E402
+
+QUICK = os.environ.get("TGARC_BENCH_QUICK") == "1"
+WIDTH, HEIGHT, SECONDS = (320, 240, 1) if QUICK else (1280, 720, 10)
+FRAMES = 30 * SECONDS
+ROUNDS = 1 if QUICK else 3
+
+
+def make_clip() -> bytes:
+    buf = io.BytesIO()
+    video = av.open(f"testsrc2=size={WIDTH}x{HEIGHT}:rate=30:duration={SECONDS}", format="lavfi")
+    audio = av.open(f"sine=frequency=440:sample_rate=48000:duration={SECONDS}", format="lavfi")
+    with video, audio, av.open(buf, "w", format="mp4") as out:
+        vs = out.add_stream("libx264", rate=30, options={"preset": "ultrafast", "crf": "18"})
+        vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        aus = out.add_stream("aac", rate=48000, layout="mono")
+        for frame in video.decode(video=0):
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = None
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode())
+        for frame in audio.decode(audio=0):
+            frame.pts = None
+            out.mux(aus.encode(frame))
+        out.mux(aus.encode())
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("transcode") / "clip720.mp4"
+    path.write_bytes(make_clip())
+    return path
+
+
+def _timed(benchmark, fn, *args):
+    """Run ``fn`` ROUNDS times under the benchmark; (last result, median wall seconds)."""
+    walls: list[float] = []
+
+    def once():
+        t = time.perf_counter()
+        got = fn(*args)
+        walls.append(time.perf_counter() - t)
+        return got
+    got = benchmark.pedantic(once, rounds=ROUNDS, iterations=1)
+    return got, statistics.median(walls)
+
+
+def _report(benchmark, name: str, fps: float, **extra) -> None:
+    benchmark.extra_info.update(fps=round(fps, 1), frames=FRAMES, **extra)
+    print(f"\n{name}: {fps:.1f} fps ({fps / 30:.2f}x realtime) {extra}")
+
+
+def _one(args: tuple[str, str]) -> float:
+    got = transcode(*args)
+    return got.fps
+
+
+def test_transcode_one_process(benchmark, clip, tmp_path):
+    dest = tmp_path / "out.mp4"
+    got, wall = _timed(benchmark, transcode, clip, dest)
+    verify(dest, SECONDS, HEIGHT, audio=True)
+    _report(benchmark, "transcode() x1", FRAMES / wall,
+            bytes_in=got.bytes_in, bytes_out=got.bytes_out, encoder=got.encoder)
+
+
+def test_transcode_two_processes(benchmark, clip, tmp_path):
+    jobs = [(str(clip), str(tmp_path / f"out{n}.mp4")) for n in range(2)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_one, jobs)                        # warm: interpreters started, av imported
+
+        def both() -> list[float]:
+            return pool.map(_one, jobs)
+        _, wall = _timed(benchmark, both)
+    assert Path(jobs[0][1]).read_bytes() == Path(jobs[1][1]).read_bytes()
+    _report(benchmark, "transcode() x2 processes", 2 * FRAMES / wall)
+
+
+def plain(src: Path, dest: Path, threads: int) -> int:
+    """The shortest PyAV transcode loop: no scaling, no audio, no guards."""
+    frames = 0
+    with av.open(str(src)) as inp, av.open(str(dest), "w", format="mp4") as out:
+        vin = inp.streams.video[0]
+        vs = out.add_stream("libx264", rate=vin.average_rate,
+                            options={"preset": "veryfast", "crf": "23"})
+        vs.width, vs.height, vs.pix_fmt = vin.codec_context.width, vin.codec_context.height, \
+            "yuv420p"
+        vs.codec_context.thread_count = threads
+        vin.codec_context.thread_count = threads
+        for frame in inp.decode(vin):
+            frame = frame.reformat(format="yuv420p")
+            frame.pts, frames = None, frames + 1
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode())
+    return frames
+
+
+@pytest.mark.parametrize("threads", [1, 0], ids=["1thread", "auto"])
+def test_plain_pyav_loop(benchmark, clip, tmp_path, threads):
+    frames, wall = _timed(benchmark, plain, clip, tmp_path / "plain.mp4", threads)
+    assert frames == FRAMES
+    _report(benchmark, f"plain PyAV loop, threads={threads or 'auto'}", FRAMES / wall)
+
+
