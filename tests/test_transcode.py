@@ -115,6 +115,25 @@ def test_corrupt_source_leaves_nothing(clip, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4"]
 
 
+def test_failure_mid_encode_removes_the_part(clip, tmp_path, monkeypatch):
+    import engine.media.transcode as tx
+
+    calls, seen = [], []
+    real = tx._encode
+
+    def failing(frame, vs, size):
+        calls.append(1)
+        if len(calls) == 10:
+            seen.extend(p.name for p in tmp_path.iterdir())
+            raise av.error.InvalidDataError(1094995529, "Invalid data found")
+        return real(frame, vs, size)
+    monkeypatch.setattr(tx, "_encode", failing)
+    with pytest.raises(TranscodeFailed, match="InvalidDataError"):
+        transcode(clip, tmp_path / "out.mp4")
+    assert seen == ["out.mp4.part"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_not_media_leaves_nothing(tmp_path):
     bad = tmp_path / "text.mp4"
     bad.write_text("not a video\n" * 100)
