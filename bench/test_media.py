@@ -64,8 +64,7 @@ from engine.fakedc import bigfiles, files
 from engine.fakedc.corpus import Corpus
 from engine.fakedc.server import FakeDC
 from engine.telegram.download import PART
-from engine.telegram.download_journal import HEADER, RECORD
-from tests._export import CHANNEL_DIR, env_for, start, tgarc
+from tests._export import CHANNEL_DIR, durable_parts, env_for, start, tgarc
 
 QUICK = os.environ.get("TGARC_BENCH_QUICK") == "1"
 MB = 1000 * 1000
@@ -224,19 +223,6 @@ def kill_dc():
         yield server
 
 
-def _journal_parts(root: Path) -> set[int]:
-    """Part indexes the ``.part.done`` journals under ``root`` hold (torn tail ignored)."""
-    done = set()
-    for j in root.rglob("*.part.done"):
-        try:
-            data = j.read_bytes()
-        except FileNotFoundError:
-            continue
-        for pos in range(HEADER.size, len(data) - RECORD.size + 1, RECORD.size):
-            done.add(RECORD.unpack_from(data, pos)[0])
-    return done
-
-
 def _served(calls, fid: int) -> list[int]:
     """Offsets of the parts of ``fid`` that fakedc answered with bytes."""
     return [c.args["offset"] for c in calls if c.args.get("file") == fid and c.outcome == "ok"]
@@ -252,7 +238,7 @@ def test_kill_at_half_resume_and_peak_memory(benchmark, kill_dc, tmp):
     proc = start(dc, tmp, "--media", "all", *lanes)
     pss = PeakPss(proc.pid)
     t0 = time.monotonic()
-    while len(_journal_parts(root)) < parts // 2:
+    while len(durable_parts(root)) < parts // 2:
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.monotonic() - t0 < TIMEOUT
         time.sleep(0.01)
@@ -260,7 +246,7 @@ def test_kill_at_half_resume_and_peak_memory(benchmark, kill_dc, tmp):
     proc.communicate(timeout=30)
     peak_killed = pss.stop()
     time.sleep(0.5)                              # replies the server was sending still log
-    durable = _journal_parts(root)
+    durable = durable_parts(root)
     split = len(dc.calls_to("GetFileRequest"))
 
     proc = start(dc, tmp, "--media", "all", *lanes)

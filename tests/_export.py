@@ -96,3 +96,19 @@ def workers_of(pid: int) -> list[psutil.Process]:
             if "engine.worker" in " ".join(p.cmdline()) or p.name().startswith("tgarc-worker"):
                 out.append(p)
     return out
+
+
+def durable_parts(root: Path) -> set[int]:
+    """Part indexes the ``.part.done`` journals under ``root`` hold (a torn tail ignored):
+    what a killed download had made durable (engine/telegram/download_journal.py)."""
+    from engine.telegram.download_journal import HEADER, RECORD
+
+    done = set()
+    for j in root.rglob("*.part.done"):
+        try:
+            data = j.read_bytes()
+        except FileNotFoundError:
+            continue
+        for pos in range(HEADER.size, len(data) - RECORD.size + 1, RECORD.size):
+            done.add(RECORD.unpack_from(data, pos)[0])
+    return done

@@ -21,27 +21,21 @@ from engine.archive.manifest import sha256 as file_sha256
 from engine.archive.media_ledger import DONE, Ledger
 from engine.fakedc import bigfiles
 from engine.telegram.download import PARALLEL, PART
-from engine.telegram.download_journal import HEADER, RECORD
-from tests._export import CHANNEL_DIR, kill_group, served, start, tgarc, wait_for
+from tests._export import (
+    CHANNEL_DIR,
+    durable_parts,
+    kill_group,
+    served,
+    start,
+    tgarc,
+    wait_for,
+)
 
 SIZE = 4 * 1024 * 1024 + 12345            # 9 parts of 512 KiB, the last a short one
 PARTS = -(-SIZE // PART)
 # 2 lanes x 1 MB/s: about 4.5 s for the file, so polling every 20 ms lands mid-file
 SERVE = {"messages": 30, "text_only": True, "rtt_ms": 10, "bandwidth": 1e6,
          "big_files": ((1, SIZE),)}
-
-
-def _durable(root: Path) -> set[int]:
-    """Part indexes the ``.part.done`` journals under ``root`` hold."""
-    done = set()
-    for j in root.rglob("*.part.done"):
-        try:
-            data = j.read_bytes()
-        except FileNotFoundError:
-            continue
-        for pos in range(HEADER.size, len(data) - RECORD.size + 1, RECORD.size):
-            done.add(RECORD.unpack_from(data, pos)[0])
-    return done
 
 
 def _parts(calls, fid: int) -> list[int]:
@@ -63,10 +57,10 @@ def _finished(dc, out: Path, fid: int) -> None:
 
 def _mid_file(proc, root: Path) -> set[int]:
     """Wait until the download is between a third and two thirds done; its durable parts."""
-    got = wait_for(lambda: proc.poll() is not None or len(_durable(root)) >= PARTS // 3,
+    got = wait_for(lambda: proc.poll() is not None or len(durable_parts(root)) >= PARTS // 3,
                    timeout=60, step=0.02)
     assert got and proc.poll() is None, "the export ended before the signal"
-    return _durable(root)
+    return durable_parts(root)
 
 
 def test_kill_9_mid_file_refetches_only_the_parts_in_flight(tmp_path):
@@ -78,7 +72,7 @@ def test_kill_9_mid_file_refetches_only_the_parts_in_flight(tmp_path):
         kill_group(proc)
         assert proc.returncode == -signal.SIGKILL
         time.sleep(0.3)                       # replies on their way when it died still log
-        durable = _durable(root)
+        durable = durable_parts(root)
         assert seen <= durable and len(durable) < PARTS, "killed mid-file"
         split = len(dc.calls_to("GetFileRequest"))
 
@@ -105,7 +99,7 @@ def test_ctrl_c_mid_file_exits_130_and_the_rerun_completes_it(tmp_path, to_group
         (os.killpg if to_group else os.kill)(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err[-3000:]
-        kept = _durable(root)
+        kept = durable_parts(root)
         assert 0 < len(kept) < PARTS, "Ctrl-C kept the parts on disk, and came mid-file"
         split = len(dc.calls_to("GetFileRequest"))
 
