@@ -22,13 +22,14 @@ pytest-benchmark medians (docs/media.md, "Probing"):
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import pytest
 
 av = pytest.importorskip("av")
+
+import _clips  # noqa: E402
 
 from engine.media.probe import probe, probe_in_child  # noqa: E402
 
@@ -37,24 +38,7 @@ WIDTH, HEIGHT, SECONDS = (320, 240, 1) if QUICK else (1280, 720, 4)
 
 
 def make_clip() -> bytes:
-    """A ``SECONDS`` s H.264 + AAC MP4 made with PyAV from lavfi test sources."""
-    buf = io.BytesIO()
-    video = av.open(f"testsrc2=size={WIDTH}x{HEIGHT}:rate=30:duration={SECONDS}", format="lavfi")
-    audio = av.open(f"sine=frequency=440:sample_rate=48000:duration={SECONDS}", format="lavfi")
-    with video, audio, av.open(buf, "w", format="mp4") as out:
-        vs = out.add_stream("libx264", rate=30, options={"preset": "ultrafast", "crf": "23"})
-        vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        aus = out.add_stream("aac", rate=48000, layout="mono")
-        for frame in video.decode(video=0):
-            frame = frame.reformat(format="yuv420p")
-            frame.pts = None
-            out.mux(vs.encode(frame))
-        out.mux(vs.encode())
-        for frame in audio.decode(audio=0):
-            frame.pts = None
-            out.mux(aus.encode(frame))
-        out.mux(aus.encode())
-    return buf.getvalue()
+    return _clips.make_clip(WIDTH, HEIGHT, SECONDS, crf=23)
 
 
 @pytest.fixture(scope="module")

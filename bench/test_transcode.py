@@ -25,7 +25,6 @@ medians of 3 rounds, all in one run:
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 import statistics
@@ -36,6 +35,8 @@ import pytest
 
 av = pytest.importorskip("av")
 
+import _clips  # noqa: E402
+
 from engine.media.transcode import transcode, verify  # noqa: E402
 
 QUICK = os.environ.get("TGARC_BENCH_QUICK") == "1"
@@ -45,23 +46,7 @@ ROUNDS = 1 if QUICK else 3
 
 
 def make_clip() -> bytes:
-    buf = io.BytesIO()
-    video = av.open(f"testsrc2=size={WIDTH}x{HEIGHT}:rate=30:duration={SECONDS}", format="lavfi")
-    audio = av.open(f"sine=frequency=440:sample_rate=48000:duration={SECONDS}", format="lavfi")
-    with video, audio, av.open(buf, "w", format="mp4") as out:
-        vs = out.add_stream("libx264", rate=30, options={"preset": "ultrafast", "crf": "18"})
-        vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        aus = out.add_stream("aac", rate=48000, layout="mono")
-        for frame in video.decode(video=0):
-            frame = frame.reformat(format="yuv420p")
-            frame.pts = None
-            out.mux(vs.encode(frame))
-        out.mux(vs.encode())
-        for frame in audio.decode(audio=0):
-            frame.pts = None
-            out.mux(aus.encode(frame))
-        out.mux(aus.encode())
-    return buf.getvalue()
+    return _clips.make_clip(WIDTH, HEIGHT, SECONDS, crf=18)
 
 
 @pytest.fixture(scope="module")
