@@ -46,11 +46,24 @@ KINDS = {
     # a video whose download is whole but whose bytes are not (the first half of an MP4):
     # only in a corpus that asks for it (Corpus.add_copies(kind="broken_video"))
     "broken_video": ("video/mp4", lambda s: _half(media.h264_mp4(s))),
+    # for the --transcode tests, likewise only through add_copies: a 640x360 2 s video with
+    # sound; bytes that are no media at all; a video whose audio does not decode
+    "talk_video": ("video/mp4", lambda s: media.h264_mp4(s, 640, 360, 2.0, audio=True)),
+    "garbage_video": ("video/mp4", lambda s: _junk(s, 20_000)),
+    "bad_audio_video": ("video/mp4", lambda s: media.bad_audio_mp4(s)),
 }
 
 
 def _half(data: bytes) -> bytes:
     return data[:len(data) // 2]
+
+
+def _junk(seed: int, size: int) -> bytes:
+    """``size`` seeded bytes that no demuxer reads as media."""
+    import hashlib
+
+    return b"".join(hashlib.sha256(b"junk %d %d" % (seed, i)).digest()
+                    for i in range(size // 32 + 1))[:size]
 KIND_NAMES = tuple(KINDS)
 
 
@@ -147,6 +160,10 @@ def media_for(kind: str, seed: int, date: int, refs: Callable[[int], bytes],
             file_name=name or HOSTILE_NAMES[seed % len(HOSTILE_NAMES)])],
         "big": [types.DocumentAttributeFilename(file_name="archive.bin")],
         "broken_video": [types.DocumentAttributeVideo(duration=1.0, w=320, h=240)],
+        "talk_video": [types.DocumentAttributeVideo(duration=2.0, w=640, h=360,
+                                                    supports_streaming=True)],
+        "garbage_video": [types.DocumentAttributeVideo(duration=1.0, w=320, h=240)],
+        "bad_audio_video": [types.DocumentAttributeVideo(duration=2.0, w=640, h=360)],
     }[kind]
     small = thumb(fid)
     thumbs = None if small is None else [

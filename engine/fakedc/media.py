@@ -19,13 +19,14 @@ import io
 from fractions import Fraction
 from functools import lru_cache
 
-from .media_encode import MUX_OPTS, encode_audio, h264, rgb_frame, single_thread
+from .media_encode import MUX_OPTS, damaged_audio, encode_audio, h264, rgb_frame, single_thread
 from .media_pin import pinned, pyav, simd_pin, simd_pinned
 from .media_probe import MediaProbeError, probe
 from .media_scenes import Scene, even, positive, seeded_rng, sticker_rgba, tone
 
 __all__ = [
     "MediaProbeError",
+    "bad_audio_mp4",
     "clear_caches",
     "document",
     "gif_animation",
@@ -82,6 +83,15 @@ def h264_mp4(
     """
     frames = max(1, round(positive("seconds", seconds) * fps))
     return h264(seed, "video", width, height, frames, fps, seconds if audio else None)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+@pinned
+def bad_audio_mp4(seed: int, width: int = 640, height: int = 360, seconds: float = 2.0) -> bytes:
+    """``h264_mp4(..., audio=True)`` whose AAC packets are junk (same sizes and times): it
+    probes, its video decodes and copies, its audio does not decode (a copy of it does not
+    verify: tests of ``--transcode-replace``)."""
+    return damaged_audio(h264_mp4(seed, width, height, seconds, audio=True), seed)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -180,6 +190,7 @@ def clear_caches() -> None:
     for fn in (
         jpeg_photo,
         h264_mp4,
+        bad_audio_mp4,
         round_video,
         gif_animation,
         opus_voice,

@@ -133,3 +133,38 @@ def _mux_h264(
         mux(stream, None, out)
         if track is not None:
             encode_audio(out, track[0], track[1], 48000, track[0].codec_context.frame_size)
+
+
+def damaged_audio(data: bytes, seed: int) -> bytes:
+    """``data`` (an MP4 with video and audio) remuxed with every audio packet's payload
+    replaced by seeded junk of the same size, timestamps kept: the container opens and
+    lists both streams, the video decodes, the audio does not."""
+    import hashlib
+
+    av = pyav()
+    with tempfile.TemporaryDirectory(prefix="tgarc-media-") as tmp:
+        src, dst = os.path.join(tmp, "in.mp4"), os.path.join(tmp, "out.mp4")
+        with open(src, "wb") as fh:
+            fh.write(data)
+        with av.open(src) as inp, av.open(
+                dst, "w", format="mp4", options={**MUX_OPTS, "movflags": "+faststart"}) as out:
+            vin, ain = inp.streams.video[0], inp.streams.audio[0]
+            vout, aout = out.add_stream_from_template(vin), out.add_stream_from_template(ain)
+            n = 0
+            for packet in inp.demux(vin, ain):
+                if packet.dts is None:
+                    continue
+                if packet.stream is ain:
+                    junk = b"".join(hashlib.sha256(f"{seed}:{n}:{i}".encode()).digest()
+                                    for i in range(packet.size // 32 + 1))[:packet.size]
+                    bad = av.Packet(junk)
+                    bad.pts, bad.dts, bad.duration = packet.pts, packet.dts, packet.duration
+                    bad.time_base = packet.time_base
+                    bad.stream = aout
+                    out.mux(bad)
+                    n += 1
+                else:
+                    packet.stream = vout
+                    out.mux(packet)
+        with open(dst, "rb") as fh:
+            return fh.read()
