@@ -37,7 +37,8 @@ av = pytest.importorskip("av")
 
 import _clips  # noqa: E402
 
-from engine.media.transcode import transcode, verify  # noqa: E402
+from engine.media.copy_check import verify  # noqa: E402
+from engine.media.transcode import transcode  # noqa: E402
 
 QUICK = os.environ.get("TGARC_BENCH_QUICK") == "1"
 WIDTH, HEIGHT, SECONDS = (320, 240, 1) if QUICK else (1280, 720, 10)
@@ -117,6 +118,48 @@ def plain(src: Path, dest: Path, threads: int) -> int:
             out.mux(vs.encode(frame))
         out.mux(vs.encode())
     return frames
+
+
+JOBS = 4       # copies of the clip per round through the pool
+
+
+async def _through_pool(root: Path, workers: int) -> float:
+    """Seconds for ``JOBS`` TranscodeJobs through a real worker pool of ``workers`` (started and
+    warmed first: spawned, PyAV imported, so only the copies are timed)."""
+    import asyncio
+
+    from engine.model import events as ev
+    from engine.supervisor.dispatch import Dispatch
+    from engine.supervisor.outcome import Outcome
+    from engine.supervisor.tally import Tally
+
+    dispatch = Dispatch(workers, 1, root, "UTC", Tally(workers), Outcome(), asyncio.Event())
+    try:
+        await asyncio.gather(*(dispatch.probe("clip.mp4") for _ in range(workers)))
+        t = time.perf_counter()
+        got = await asyncio.gather(*(dispatch.transcode(ev.TranscodeJob(
+            0, "clip.mp4", f"out/{n}.mp4", "h264")) for n in range(JOBS)))
+        wall = time.perf_counter() - t
+    finally:
+        await dispatch.close()
+    assert all(isinstance(g, ev.Transcoded) and not g.error for g in got), got
+    return wall
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_transcode_through_the_worker_pool(benchmark, clip, tmp_path, workers):
+    """What ``tgarc export --transcode`` does: TranscodeJobs on the rings to the workers."""
+    import asyncio
+    import shutil
+
+    shutil.copy(clip, tmp_path / "clip.mp4")
+    walls: list[float] = []
+    benchmark.pedantic(lambda: walls.append(asyncio.run(_through_pool(tmp_path, workers))),
+                       rounds=ROUNDS, iterations=1)
+    outs = {(tmp_path / "out" / f"{n}.mp4").read_bytes() for n in range(JOBS)}
+    assert len(outs) == 1                               # any worker, the same bytes
+    _report(benchmark, f"--transcode through {workers} worker(s)",
+            JOBS * FRAMES / statistics.median(walls), jobs=JOBS)
 
 
 @pytest.mark.parametrize("threads", [1, 0], ids=["1thread", "auto"])

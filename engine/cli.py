@@ -16,8 +16,8 @@ import sys
 import traceback
 
 from engine import __version__, config
+from engine.media import flags as media_flags
 
-DEFAULT_MEDIA = "all"
 SHARED_HELP = ("files readable by other local users (0755/0644); default: private to you "
                "(0700/0600)")
 PROXY_HELP = ("socks5://[user:pass@]host:port, http://[user:pass@]host:port or "
@@ -44,13 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     _render_flags(ex)
     ex.add_argument("--workers", help="worker processes (number or auto; at most the CPUs "
                                       "tgarc may use)")
-    ex.add_argument("--media", metavar="KINDS",
-                    help="media to download: all, none, or some of photo,video,voice,round,"
-                         f"sticker,gif,audio,document (default: {DEFAULT_MEDIA})")
-    ex.add_argument("--max-media-size", metavar="SIZE",
-                    help="skip files larger than this (e.g. 50M, 2G; binary units; default: "
-                         "no limit)")
-    ex.add_argument("--media-lanes", type=int, help=argparse.SUPPRESS)
+    media_flags.add(ex)
     ex.add_argument("--min-id", type=int, help="oldest message id to export")
     ex.add_argument("--max-id", type=int, help="newest message id to export")
     ex.add_argument("--since", help="first day (YYYY-MM-DD, in --tz) or date-time")
@@ -194,26 +188,24 @@ def _export(args) -> int:
     if first is not None and after is not None and first >= after:
         raise config.ConfigError(f"--since {since} is after --until {until}: no message "
                                  f"can match both")
-    min_id = _at_least("--min-id", pick(args.min_id, "min_id", 0), 0)
-    max_id = _at_least("--max-id", pick(args.max_id, "max_id", 0), 0)
-    if min_id and max_id and min_id > max_id:
-        raise config.ConfigError(f"--min-id {min_id} is above --max-id {max_id}: no message "
-                                 f"id lies in between")
+    min_id, max_id = _id_window(args, pick)
     session = args.session or (None if os.environ.get("TGARC_SESSION") else file.get("session"))
     if session:                     # a mistyped path: no empty session file, no --out
         from engine.telegram.session_files import existing_session_file
 
         existing_session_file(session)
     notes: list[str] = []
+    media = media_flags.settings(args, pick)
     cfg = config.ExportConfig(
         targets=tuple(args.targets), out=out,
         all_kinds=config.parse_kinds(kinds) if args.all else (),
         formats=config.parse_formats(pick(args.format, "format")),
-        workers=config.parse_workers(str(pick(args.workers, "workers", "auto")), notes.append),
+        workers=config.parse_workers(str(pick(args.workers, "workers", "auto")), notes.append,
+                                     transcode=media["transcode"] != "off"),
         tz=tz, tz_given=tz_given, shared=bool(pick(args.shared, "shared", False)),
         min_id=min_id, max_id=max_id, since=first, until=after,
-        refresh_edits=_at_least("--refresh-edits",
-                                pick(args.refresh_edits, "refresh_edits", 0), 0),
+        refresh_edits=config.at_least("--refresh-edits",
+                                      pick(args.refresh_edits, "refresh_edits", 0), 0),
         takeout=config.choice("takeout", pick(args.takeout, "takeout", "auto"), config.TAKEOUT),
         topic=topic, comments=bool(pick(args.comments, "comments", False)),
         members=bool(pick(args.members, "members", False)),
@@ -222,11 +214,11 @@ def _export(args) -> int:
         progress="off" if args.quiet else config.choice(
             "progress", pick(args.progress, "progress", "auto"), config.PROGRESS),
         debug=getattr(args, "debug", False),
-        fetch_streams=_at_least("--fetch-streams", pick(args.fetch_streams, "fetch_streams",
+        fetch_streams=config.at_least("--fetch-streams", pick(args.fetch_streams, "fetch_streams",
                                                         2), 1),
         timeout=float(pick(args.request_timeout, "request_timeout", 30.0)),
         reconnect_timeout=float(pick(args.reconnect_timeout, "reconnect_timeout", 600.0)),
-        **_media_settings(args, pick))
+        **media)
     for flag, seconds in (("--request-timeout", cfg.timeout),
                           ("--reconnect-timeout", cfg.reconnect_timeout)):
         if not seconds > 0:
@@ -235,22 +227,14 @@ def _export(args) -> int:
     return export.export(cfg)
 
 
-def _media_settings(args, pick) -> dict:
-    """--media, --max-media-size (flags over the config file), checked."""
-    from engine.media import kinds as media_kinds
-
-    size = pick(args.max_media_size, "max_media_size", "none")
-    return {"media": tuple(sorted(media_kinds.parse_kinds(pick(args.media, "media",
-                                                                DEFAULT_MEDIA)))),
-            "max_media_size": media_kinds.parse_size(str(size)),
-            "media_lanes": _at_least("--media-lanes", pick(args.media_lanes, "media_lanes", 2),
-                                     1)}
-
-
-def _at_least(flag: str, value: int, low: int) -> int:
-    if value < low:
-        raise config.ConfigError(f"{flag} must be {low} or more, not {value}")
-    return value
+def _id_window(args, pick) -> tuple[int, int]:
+    """--min-id and --max-id, checked."""
+    min_id = config.at_least("--min-id", pick(args.min_id, "min_id", 0), 0)
+    max_id = config.at_least("--max-id", pick(args.max_id, "max_id", 0), 0)
+    if min_id and max_id and min_id > max_id:
+        raise config.ConfigError(f"--min-id {min_id} is above --max-id {max_id}: no message "
+                                 f"id lies in between")
+    return min_id, max_id
 
 
 def _warn(lines) -> None:
@@ -286,7 +270,7 @@ def _tune(args) -> int:
 def _demo(args) -> int:
     from engine.commands import demo
 
-    _at_least("--messages", args.messages, 1)
+    config.at_least("--messages", args.messages, 1)
     notes: list[str] = []
     workers, tz = config.parse_workers(args.workers, notes.append), config.zone(args.tz)
     _warn(notes)

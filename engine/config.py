@@ -65,6 +65,12 @@ class ExportConfig(Struct, frozen=True, kw_only=True):
                                       # () is none: every file "not included", no media pass
     max_media_size: int | None = None  # --max-media-size in bytes; None: no limit
     media_lanes: int = 2              # connections to the home DC that carry file parts
+    transcode: str = "off"            # --transcode: off, or the codec of compact video copies
+    transcode_min_size: int = 0       # --transcode-min-size in bytes: smaller videos kept as is
+    max_height: int | None = None     # --max-height: copies scaled down to this (None: as is)
+    crf: int | None = None            # --crf: the copies' constant quality (None: the codec's)
+    transcode_replace: bool = False   # --transcode-replace: a verified copy replaces its original
+    hwaccel: str = "auto"             # --hwaccel: auto (detected) or off (the CPU)
 
     @property
     def metrics_path(self) -> Path:
@@ -100,6 +106,12 @@ def zone(name: str | None) -> str:
         raise ConfigError(f"--tz: unknown time zone {name!r} (try Europe/Berlin or UTC)") \
             from None
     return name
+
+
+def at_least(flag: str, value: int, low: int) -> int:
+    if value < low:
+        raise ConfigError(f"{flag} must be {low} or more, not {value}")
+    return value
 
 
 def choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -165,13 +177,15 @@ def usable_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def parse_workers(value: str | None, warn=None) -> int:
-    """``--workers N|auto``. auto: CPUs - 1, at most 4. A number above the CPUs this
-    process may use is capped at that count (more render processes than CPUs only take
-    turns) and ``warn`` gets one line saying so."""
+def parse_workers(value: str | None, warn=None, transcode: bool = False) -> int:
+    """``--workers N|auto``. auto: CPUs - 1, at most 4; with ``transcode`` (--transcode) one
+    per CPU, at most 16 (a copy is one worker's CPU for its whole length, and the
+    supervisor only waits on it). A number above the CPUs this process may use is capped
+    at that count (more render processes than CPUs only take turns) and ``warn`` gets one
+    line saying so."""
     cpus = usable_cpus()
     if value in (None, "auto"):
-        return max(1, min(4, cpus - 1))
+        return min(16, cpus) if transcode else max(1, min(4, cpus - 1))
     try:
         n = int(value)
     except ValueError:
@@ -197,6 +211,8 @@ FILE_KEYS: dict[str, tuple[type, ...]] = {
     "reconnect_timeout": (int, float),
     "topic": (int,), "comments": (bool,), "members": (bool,), "shared": (bool,),
     "media": (str, list), "max_media_size": (str, int), "media_lanes": (int,),
+    "transcode": (str,), "transcode_min_size": (str, int), "max_height": (int,),
+    "crf": (int,), "transcode_replace": (bool,), "hwaccel": (str,),
 }
 
 

@@ -146,6 +146,18 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(env, tmp_path):
     (["--max-media-size", "lots"], "--max-media-size: cannot read 'lots'"),
     (["--max-media-size=-5M"], "--max-media-size: cannot read '-5M'"),
     (["--media-lanes", "0"], "--media-lanes must be 1 or more, not 0"),
+    (["--transcode", "vp9"], "--transcode must be one of off, h264, h265, av1, not 'vp9'"),
+    (["--max-height", "720"], "--max-height shapes the copies of --transcode CODEC, which is "
+                              "off"),
+    (["--transcode-replace"], "--transcode-replace shapes the copies of --transcode CODEC"),
+    (["--transcode", "h264", "--crf", "99"], "--crf for h264 must be between 0 and 51, not 99"),
+    (["--transcode", "h264", "--max-height", "8"], "--max-height must be between 16 and 8640"),
+    (["--transcode", "h264", "--transcode-min-size", "big"],
+     "--transcode-min-size: cannot read 'big'"),
+    (["--transcode", "h264", "--media", "photo,audio"],
+     "--transcode h264 copies downloaded videos, but --media audio,photo downloads none"),
+    (["--transcode", "h264", "--media", "none"], "but --media none downloads none"),
+    (["--hwaccel", "gpu"], "--hwaccel must be one of auto, off, not 'gpu'"),
 ])
 def test_nonsense_export_flags_are_exit_2_and_create_nothing(env, tmp_path, flags, says):
     r = tgarc(tmp_path, "export", "@tgarc_demo", "--out", "out", *flags, env=env)
@@ -159,11 +171,21 @@ def test_the_same_nonsense_from_a_config_file_is_exit_2(env, tmp_path):
                           ('format = ""', "unknown format ''"),
                           ("refresh_edits = -1", "--refresh-edits must be 0 or more"),
                           ('media = ["photo", "film"]', "--media: unknown kind 'film'"),
-                          ('max_media_size = "2Q"', "--max-media-size: cannot read '2Q'")):
+                          ('max_media_size = "2Q"', "--max-media-size: cannot read '2Q'"),
+                          ('transcode = "h264"\ncrf = -1', "--crf for h264 must be between"),
+                          ("max_height = 480", "--max-height shapes the copies")):
         toml.write_text(f'out = "out"\n{setting}\n')
         r = tgarc(tmp_path, "export", "@tgarc_demo", "--config", toml.name, env=env)
         assert says in one_error(r, 2)
         assert tree(tmp_path) == ["tgarc.toml"]
+
+
+def test_a_malformed_force_cpu_transcode_is_exit_2_and_creates_nothing(env, tmp_path):
+    r = tgarc(tmp_path, "export", "@tgarc_demo", "--out", "out", "--transcode", "h264",
+              env={**env, "FORCE_CPU_TRANSCODE": "maybe"})
+    assert "FORCE_CPU_TRANSCODE='maybe': use 1/true/yes/on or 0/false/no/off" in \
+        one_error(r, 2)
+    assert tree(tmp_path) == []
 
 
 @pytest.mark.parametrize("messages", ["-5", "0"])
@@ -182,6 +204,8 @@ def test_workers_above_the_cpus_are_capped_with_a_warning(monkeypatch):
     said.clear()
     assert config.parse_workers("2", said.append) == 2 and said == []
     assert config.parse_workers("auto", said.append) == 1 and said == []
+    # video copies are one worker's CPU each and the supervisor only waits: one per CPU
+    assert config.parse_workers("auto", said.append, transcode=True) == 2 and said == []
 
 
 def test_an_export_with_too_many_workers_runs_with_one_warning(env, tmp_path):

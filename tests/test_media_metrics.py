@@ -242,3 +242,55 @@ def test_tune_reads_the_media_section(synthetic, tmp_path):
     cap = max(1, (os.cpu_count() or 1) - 1)               # tune uses this machine's CPUs
     assert report["workers"] == min(4, cap) and report["reason"].startswith("download-bound")
     assert report["media_fraction"] == 0.75
+
+
+# ---- --transcode ------------------------------------------------------------------------------
+VERDICT = {"encoder": "libx264", "hwaccel": "none", "device": None,
+           "steps": [{"step": "force", "ok": False, "reason": "not forced"},
+                     {"step": "chosen", "ok": True, "reason": "libx264 (CPU): no GPU"}]}
+
+
+def test_the_transcode_section_and_the_detection(tmp_path):
+    path = tmp_path / "export_metrics.json"
+    agg = Aggregator.start(path, progress="off", interval=10.0,
+                           stderr_path=tmp_path / "aggregator.err")
+    try:
+        agg.send(Plan("Media", 10, 2, 4096))
+        agg.send(Progress(10))
+        snap = _snap(False, MIB, MIB, 1.0, files=3)
+        snap.transcoded, snap.transcode_failed, snap.fallbacks = 3, 1, 1
+        snap.transcode_seconds, snap.transcode_frames = 4.0, 360
+        snap.transcode_video_seconds, snap.replaced, snap.not_replaced = 12.0, 2, 1
+        snap.transcode_bytes_in, snap.transcode_bytes_out = 9_000_000, 3_000_000
+        snap.encoders, snap.hwaccel = {"libx264": 2, "h264_nvenc": 1}, VERDICT
+        agg.send(snap)
+        metrics = agg.finish(Finish("done", 10))
+    finally:
+        agg.close()
+    assert validate(metrics) == []
+    tc = metrics["transcode"]
+    assert (tc["files"], tc["failed"], tc["fallbacks"]) == (3, 1, 1)
+    assert (tc["fps"], tc["realtime_factor"], tc["video_seconds"]) == (90.0, 3.0, 12.0)
+    assert (tc["encoder"], tc["encoders"]) == ("libx264", {"h264_nvenc": 1, "libx264": 2})
+    assert (tc["bytes_saved"], tc["replaced"], tc["not_replaced"]) == (6_000_000, 2, 1)
+    assert tc["hwaccel"] == VERDICT
+    assert metrics["media"]["transcoded"] == 3 and metrics["media"]["hwaccel"] == "none"
+
+
+def test_a_run_without_transcode_has_no_transcode_section(synthetic):
+    metrics, _ = synthetic
+    assert "transcode" not in metrics and metrics["media"]["transcoded"] == 0
+
+
+def test_copies_that_keep_the_workers_busy_ask_for_one_worker_per_cpu(synthetic):
+    base = _shape(synthetic[0], wall=100, busy=[0.95, 0.95], blocked=0, fetch=5)
+    assert recommend(base, 8)["reason"].startswith("balanced")      # without copies
+    doc = copy.deepcopy(base)
+    doc["transcode"] = {"files": 40, "seconds": 160.0, "fps": 85.0, "encoder": "libx264"}
+    got = recommend(doc, 8)
+    assert got["workers"] == 8 and got["transcode_fraction"] == 0.8
+    assert got["reason"].startswith("transcode-bound: video copies kept the workers busy 80 %")
+    light = copy.deepcopy(base)
+    light["transcode"] = {"files": 1, "seconds": 10.0}
+    assert not recommend(light, 8)["reason"].startswith("transcode-bound")
+    assert recommend(light, 8)["transcode_fraction"] == 0.05

@@ -58,3 +58,29 @@ def test_probes_come_back_and_a_killed_worker_fails_only_its_file(tmp_path):
     assert isinstance(text, ev.Probed) and text.error and not text.probe
     assert isinstance(killed, str) and "died twice" in killed
     assert isinstance(again, ev.Probed) and again.probe == first.probe   # the pool went on
+
+
+async def _beside_a_hang(root) -> tuple[list, bool]:
+    dispatch = Dispatch(2, 1, root, "UTC", Tally(2), Outcome(), asyncio.Event())
+    try:
+        hung = dispatch.probe("hang.mp3", decode=True)
+        await asyncio.sleep(1.0)                  # a worker has taken it off its ring
+        quick = [dispatch.probe("clip.mp4") for _ in range(3)]
+        got = await asyncio.wait_for(asyncio.gather(*quick), 20)
+        return got, hung.done()
+    finally:
+        dispatch.abort()            # the hung worker killed; its rings given back
+        dispatch.pool.release()
+
+
+def test_a_job_someone_awaits_never_queues_behind_a_long_one_while_a_worker_idles(tmp_path):
+    """Probes and transcodes go to the worker with the fewest jobs in flight, not the one
+    whose ring has the most room: a worker busy for minutes has an empty ring."""
+    (tmp_path / "clip.mp4").write_bytes(fake_media.h264_mp4(1))
+    hang = tmp_path / "hang.mp3"
+    hang.write_bytes(fake_media.mp3_audio(1))
+    with open(hang, "r+b") as f:
+        f.truncate(1 << 40)
+    got, hang_done = asyncio.run(_beside_a_hang(tmp_path))
+    assert not hang_done                           # still decoding its hole
+    assert all(isinstance(g, ev.Probed) and g.probe and not g.error for g in got)

@@ -13,6 +13,7 @@ av = pytest.importorskip("av")
 
 from engine.fakedc.media import h264_mp4  # noqa: E402
 from engine.media import hwaccel  # noqa: E402
+from engine.media.copy_check import verify  # noqa: E402
 from engine.media.transcode import (  # noqa: E402
     DEFAULT_CRF,
     Result,
@@ -23,7 +24,6 @@ from engine.media.transcode import (  # noqa: E402
     scaled,
     transcode,
     transcode_auto,
-    verify,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -119,7 +119,8 @@ class JsonDisplay(Display):
             "peak_pss_mb": metrics["resources"]["peak_pss_mb"],
             "recommendation": metrics["recommendation"],
             **({"media_download": metrics["media_download"]}
-               if "media_download" in metrics else {})}).decode())
+               if "media_download" in metrics else {}),
+            **({"transcode": metrics["transcode"]} if "transcode" in metrics else {})}).decode())
         for line in summary_lines(metrics):
             self._write(line)
 

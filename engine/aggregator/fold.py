@@ -204,6 +204,33 @@ class Fold:
             "probe_seconds": round(md.probe_seconds, 3),
         }
 
+    def transcode(self) -> dict | None:
+        """The ``transcode`` section (None when the run asked for no copies)."""
+        md = self.media
+        if md is None or md.hwaccel is None:
+            return None
+        seconds = max(0.0, float(md.transcode_seconds))
+        return {
+            "files": md.transcoded,
+            "linked": md.transcode_linked,
+            "failed": md.transcode_failed,
+            "seconds": round(seconds, 3),
+            "fps": round(md.transcode_frames / seconds, 2) if seconds > 0 else 0.0,
+            "realtime_factor": round(md.transcode_video_seconds / seconds, 3)
+            if seconds > 0 else 0.0,
+            "video_seconds": round(md.transcode_video_seconds, 3),
+            "encoder": max(md.encoders, key=md.encoders.get) if md.encoders
+            else md.hwaccel.get("encoder", ""),
+            "encoders": dict(sorted(md.encoders.items())),
+            "fallbacks": md.fallbacks,
+            "bytes_in": md.transcode_bytes_in,
+            "bytes_out": md.transcode_bytes_out,
+            "bytes_saved": md.transcode_bytes_in - md.transcode_bytes_out,
+            "replaced": md.replaced,
+            "not_replaced": md.not_replaced,
+            "hwaccel": md.hwaccel,
+        }
+
     def busy_fractions(self, end_mono: float) -> list[float]:
         """busy_seconds / wall of the slot; every slot runs from the plan to the end."""
         count = max(self.plan_workers, max(self.busy, default=-1) + 1)

@@ -120,6 +120,7 @@ BLOCKED = 0.10          # ... and the fetcher blocked on full rings this share o
 IDLE = 0.50             # mean busy below this: fewer
 MIN_WALL = 1.0          # seconds; a shorter run says nothing
 DOWNLOAD_BOUND = 0.50   # media downloads took at least this share of the wall: say so
+TRANSCODE_BOUND = 0.50  # copies (--transcode) kept the workers busy this share of their wall
 
 
 def _pct(x: float) -> str:
@@ -141,6 +142,15 @@ def _media_share(metrics: dict, wall: float) -> tuple[float, float, str | None]:
     return share, seconds, (f"download-bound: media downloads took {_pct(share)} of the wall "
                             f"(network time, not CPU: more workers would not shorten it), so "
                             f"the workers are judged on the other {wall - seconds:.1f} s")
+
+
+def _transcode_share(metrics: dict, wall: float, workers: int) -> float | None:
+    """The share of the workers' wall that copies (--transcode) took; None without any."""
+    section = metrics.get("transcode")
+    if not isinstance(section, dict) or not _is_num(section.get("seconds")):
+        return None
+    seconds = max(0.0, float(section["seconds"]))
+    return min(1.0, seconds / (wall * max(1, workers))) if wall > 0 else 0.0
 
 
 def recommend(metrics: dict, cpu_count: int | None = None) -> dict:
@@ -174,6 +184,19 @@ def recommend(metrics: dict, cpu_count: int | None = None) -> dict:
             reason += f"; capped at {cap} (CPUs - 1)"
         return {"workers": n, "reason": (note + "; " if note else "") + reason, **facts}
 
+    copies = _transcode_share(metrics, wall, current)
+    if copies is not None:
+        facts["transcode_fraction"] = round(copies, 4)
+    if copies is not None and copies >= TRANSCODE_BOUND and wall >= MIN_WALL:
+        # a copy is one worker's CPU for its whole length and the supervisor only waits on
+        # it: one worker per CPU makes copies fastest (docs/metrics.md)
+        tc = metrics["transcode"]
+        reason = (f"transcode-bound: video copies kept the workers busy {_pct(copies)} of the "
+                  f"wall ({tc.get('files', 0)} files at {tc.get('fps', 0)} fps with "
+                  f"{tc.get('encoder') or 'the CPU'}); one worker per CPU copies fastest")
+        if current >= cpus:
+            reason += f"; already at {cpus} (one per CPU)"
+        return {"workers": cpus, "reason": (note + "; " if note else "") + reason, **facts}
     if current < 1 or rest < MIN_WALL or messages == 0 or not any(fractions):
         keep = min(max(1, current), cap)
         why = ("no worker busy time was reported" if messages and rest >= MIN_WALL

@@ -80,6 +80,10 @@ class Run:
             m["media_download"] = md
             m["media"].update(downloaded=md["files"], bytes=md["bytes_done"],
                               deduplicated=md["dedup_files"], failed=md["failed"])
+        tc = f.transcode()
+        if tc is not None:                   # --transcode: the copies and the detection
+            m["transcode"] = tc
+            m["media"].update(transcoded=tc["files"], hwaccel=tc["hwaccel"]["hwaccel"])
         m["recommendation"] = recommend(m)
         return m
 

@@ -32,6 +32,7 @@ CHAT_LOCK = ".lock"                         # in STATE
 RENDER_CACHE = "render"                     # in STATE
 MEDIA_LEDGER = "media.ledger"               # in STATE
 QUARANTINE = "quarantine"
+TRANSCODED = "transcoded"                   # compact copies of videos (--transcode)
 RESULT_JSON = "result.json"
 MESSAGES_JSONL = "messages.jsonl"
 MARKDOWN = "markdown"

@@ -100,6 +100,7 @@ class Entry(Struct, array_like=True, gc=False, omit_defaults=True):
     attempts: int = 0
     error: str = ""           # the last failure; for a done file, why it does not probe
     probe: bytes = b""        # msgpack map of its engine.media.probe.Probe (probed kinds)
+    copy: bytes = b""         # msgpack map: its compact copy (supervisor/media_transcode.py)
 
     @property
     def key(self) -> int:
@@ -340,7 +341,7 @@ class Ledger:
         attempts = e.attempts + 1 if e is not None else 1
         return self.update(key, status=DONE, reason="", path=path, size=size, sha256=sha256,
                            thumb=thumb, attempts=attempts, error=error[:_ERROR_CHARS],
-                           probe=probe)
+                           probe=probe, copy=b"")
 
     def failed(self, key: int, error: str) -> Entry:
         e = self.get(key)

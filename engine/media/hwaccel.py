@@ -135,6 +135,12 @@ def _forced(caps: Capabilities, hwaccel: str) -> Step:
     return Step("force", False, f"not forced ({FORCE_ENV} {shown})")
 
 
+def check_settings(hwaccel: str = "auto", environ: Mapping[str, str] = os.environ) -> None:
+    """``--hwaccel`` and ``FORCE_CPU_TRANSCODE`` read before a run starts: ConfigError (one
+    line, exit 2) when either is malformed."""
+    _forced(Capabilities(pyav=None, force_cpu=environ.get(FORCE_ENV)), hwaccel)
+
+
 def _build(caps: Capabilities, path: HwPath) -> tuple[Step, str | None]:
     """(the step, the encoder to try) for whether this PyAV build offers the path at all."""
     name = f"{path.name}.build"

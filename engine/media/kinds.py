@@ -132,7 +132,7 @@ _SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
-def parse_size(text: str) -> int | None:
+def parse_size(text: str, flag: str = "--max-media-size") -> int | None:
     """``--max-media-size SIZE`` -> bytes, or None for no limit (``0``, ``none``).
 
     Units are binary, as Telegram Desktop's size slider (``1M`` = 1 MiB = 1048576 bytes);
@@ -143,16 +143,16 @@ def parse_size(text: str) -> int | None:
         return None
     match = _SIZE.fullmatch(raw)
     if match is None:
-        raise ConfigError(f"--max-media-size: cannot read {text!r}; give bytes or a number "
+        raise ConfigError(f"{flag}: cannot read {text!r}; give bytes or a number "
                           "with K, M, G or T (binary: 1M = 1048576 bytes), or none")
     try:
         value = Decimal(match[1]) * _UNITS[match[2].lower()]
     except InvalidOperation as exc:              # the pattern admits digits only; kept honest
-        raise ConfigError(f"--max-media-size: cannot read {text!r}") from exc
+        raise ConfigError(f"{flag}: cannot read {text!r}") from exc
     if value == 0:
         return None
     if value < 1:       # "0.0001K" is a typo, not a wish for no limit
-        raise ConfigError(f"--max-media-size: {text!r} is less than one byte; "
+        raise ConfigError(f"{flag}: {text!r} is less than one byte; "
                           "use 0 or none for no limit")
     return int(value)
 

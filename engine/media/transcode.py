@@ -1,6 +1,7 @@
 """A compact copy of a video, made with PyAV: ``transcode(src, dest)`` (issue 13).
 
-Not wired into the export yet (no flags, no jobs): docs/transcode.md, "The transcode function".
+Run by the workers for ``tgarc export --transcode`` (engine/worker/main.py, a ``TranscodeJob``):
+docs/transcode.md.
 
 * Video: decoded, scaled on the CPU when ``max_height`` is below the source height (aspect kept,
   even dimensions, never upscaled), ``yuv420p``, encoded with libx264 (``h264``), libx265
@@ -23,7 +24,7 @@ Not wired into the export yet (no flags, no jobs): docs/transcode.md, "The trans
   byte-reproducible (the bytes are the driver's). :func:`transcode_auto` tries it and, on any
   failure, makes the file on the CPU instead, with the hardware's reason in ``Result.fallback``.
 
-``verify(dest, src_duration, height=..., audio=...)`` decodes a copy back and checks it, for
+``engine/media/copy_check.py`` ``verify`` decodes a copy back and checks it, for
 ``--transcode-replace``.
 """
 
@@ -61,7 +62,6 @@ AV1_QINDEX_PER_CRF = 4
 COPY_AUDIO = frozenset({"aac", "mp3", "opus", "flac", "alac", "ac3", "eac3"})
 AUDIO_BITRATE = 128_000
 MUX_OPTIONS = {"fflags": "+bitexact", "movflags": "+faststart"}
-DURATION_TOLERANCE = 0.1  # seconds, for verify()
 
 
 class TranscodeFailed(Exception):
@@ -358,39 +358,3 @@ def transcode_auto(src: str | os.PathLike, dest: str | os.PathLike, *, codec: st
     except TranscodeFailed as exc:
         raise TranscodeFailed(f"{exc}; before that, {reason}") from exc
     return msgspec.structs.replace(result, fallback=reason)
-
-
-def _decoded(path: Path) -> tuple[int, float, bool]:
-    """(video height, decoded video duration in seconds, has audio) of a file."""
-    av = _av()
-    with av.open(str(path)) as inp:
-        vin = inp.streams.video[0]
-        ain = next((s for s in inp.streams.audio), None)
-        height, end, sound = 0, 0, False
-        for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
-            for frame in packet.decode():
-                if packet.stream is vin:
-                    height = frame.height
-                    end = max(end, (frame.pts or 0) + (frame.duration or 0))
-                else:
-                    sound = True
-        return height, float(end * vin.time_base), sound
-
-
-def verify(dest: str | os.PathLike, src_duration: float, height: int | None = None, *,
-           audio: bool = False) -> float:
-    """Decode ``dest`` back: its video lasts ``src_duration`` (± 0.1 s), is ``height`` high,
-    and has decodable audio when ``audio``; its duration, else TranscodeFailed."""
-    dest = Path(dest)
-    try:
-        got_height, duration, sound = _decoded(dest)
-    except (_av().FFmpegError, OSError, ValueError, IndexError) as exc:
-        raise TranscodeFailed(f"{dest.name} does not decode: {_why(exc)}") from exc
-    if abs(duration - src_duration) > DURATION_TOLERANCE:
-        raise TranscodeFailed(
-            f"{dest.name} lasts {duration:.3f} s, the source {src_duration:.3f} s")
-    if height is not None and got_height != height:
-        raise TranscodeFailed(f"{dest.name} is {got_height} p high, not {height} p")
-    if audio and not sound:
-        raise TranscodeFailed(f"{dest.name} has no decodable audio, the source had")
-    return duration

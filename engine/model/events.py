@@ -54,11 +54,27 @@ class ProbeJob(Struct, tag="probe", array_like=True):
     decode: bool = False
 
 
+class TranscodeJob(Struct, tag="transcode", array_like=True):
+    """A downloaded video to copy compactly (engine/media/transcode.py ``transcode_auto``):
+    ``src`` and ``dest`` are relative to the pool's folder (the chat's); ``hw`` names the
+    hardware encoder to try first (encoder, device type, device), else the CPU; with
+    ``verify`` the copy is decoded back and checked (``--transcode-replace``)."""
+    seq: int
+    src: str
+    dest: str
+    codec: str
+    max_height: int | None = None
+    crf: int | None = None
+    hw: tuple[str, str, str | None] | None = None
+    verify: bool = False
+    audio: bool = False       # the source has an audio stream: the copy must have one
+
+
 class Stop(Struct, tag="stop", array_like=True):
     """No more jobs: finish what is queued and exit 0."""
 
 
-Job = BatchJob | PagesJob | ProbeJob | Stop
+Job = BatchJob | PagesJob | ProbeJob | TranscodeJob | Stop
 
 
 # ---- worker -> supervisor ---------------------------------------------------------------------
@@ -98,7 +114,21 @@ class Probed(Struct, tag="probed", array_like=True):
     seconds: float = 0.0
 
 
-WorkerEvent = Ack | Failed | Probed
+class Transcoded(Struct, tag="transcoded", array_like=True):
+    """``TranscodeJob`` ``seq`` done: ``result`` is the msgpack map of the copy's
+    ``engine.media.transcode.Result`` fields plus its ``sha256``, or ``error`` says in one
+    line why no copy was made; ``verify_error`` says why a copy asked to be verified was
+    not (it stays a copy: the original is never replaced by it)."""
+    seq: int
+    worker: int
+    result: bytes = b""
+    error: str = ""
+    verified: bool = False
+    verify_error: str = ""
+    seconds: float = 0.0
+
+
+WorkerEvent = Ack | Failed | Probed | Transcoded
 
 
 # ---- supervisor -> aggregator -----------------------------------------------------------------
@@ -183,6 +213,20 @@ class MediaSnapshot(Struct, tag="media", array_like=True):
     probed: int = 0           # files a worker read (engine/media/probe.py)
     corrupt: int = 0          # downloaded whole, not readable as media
     probe_seconds: float = 0.0
+    # --transcode (engine/supervisor/media_transcode.py TranscodeTally), summed
+    transcoded: int = 0
+    transcode_linked: int = 0 # copies of identical originals, made once and hard-linked
+    transcode_failed: int = 0
+    replaced: int = 0
+    not_replaced: int = 0
+    fallbacks: int = 0        # a hardware encoder failed on a file: the CPU copied it
+    transcode_seconds: float = 0.0     # worker seconds
+    transcode_frames: int = 0
+    transcode_video_seconds: float = 0.0
+    transcode_bytes_in: int = 0
+    transcode_bytes_out: int = 0
+    encoders: dict[str, int] = {}
+    hwaccel: dict | None = None        # the detection (hwaccel.Verdict.as_dict); None: not asked
 
 
 class Finish(Struct, tag="finish", array_like=True):

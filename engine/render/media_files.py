@@ -3,7 +3,9 @@
 Workers render result.json fragments without knowing about files (every file "not
 included"); at assembly, the messages whose file has another answer -- downloaded (its
 path), too large, unavailable -- are rendered again with it, and their messages.jsonl
-line gains ``"file": {"path", "size", "sha256", "thumbnail", "probe" | "corrupt"}``; a
+line gains ``"file": {"path", "size", "sha256", "thumbnail", "probe" | "corrupt",
+"transcoded"}``; the day notes embed a video's compact copy (``--transcode``) where it
+has one that is not known to be broken, result.json keeps the original's path; a
 document whose attributes lack a duration or dimensions gets the probe's in result.json
 (``fill``). A chat without a ledger (never exported with media) keeps exactly the
 fragments the workers wrote.
@@ -99,6 +101,10 @@ class MediaFiles:
             if not changed:
                 td, jl, changed = list(td), list(jl), True
             self._give(files, x.media.id, answer)
+            if e.copy and e.status == DONE:
+                copy = msgspec.msgpack.decode(e.copy)
+                if "path" in copy and copy.get("verified", True) and not copy.get("replaced"):
+                    files[x.media.id] = copy["path"]    # the vault embeds the compact copy
             if getattr(x.media, "has_thumb", False):
                 self._give(files, -x.media.id, e.thumb or result_json.UNAVAILABLE
                              if e.status == DONE else answer)
@@ -126,6 +132,11 @@ class MediaFiles:
             record["probe"] = msgspec.msgpack.decode(e.probe)
         elif e.error:
             record["corrupt"] = e.error
+        if e.copy:
+            copy = msgspec.msgpack.decode(e.copy)
+            if "path" in copy:
+                copy["path"] = self.prefix + copy["path"]
+            record["transcoded"] = copy
         return line[:-2] + b',"file":' + orjson.dumps(record) + b"}\n"
 
     def _give(self, files: dict[int, str], key: int, answer: str) -> None:

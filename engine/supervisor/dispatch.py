@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from engine import model as m
 from engine.archive.store import ChatStore, history_name
 from engine.model import events as ev
@@ -95,7 +97,8 @@ class Dispatch:
         self._last_commit = time.monotonic()
         self.on_acks = None            # called (on the loop) after acknowledgements arrived
         self._acked = False
-        self.probes: dict[int, asyncio.Future] = {}     # ProbeJob seq -> (Probed | str)
+        # ProbeJob / TranscodeJob seq -> Future(Probed | Transcoded | str)
+        self.results: dict[int, asyncio.Future] = {}
         self.pool = WorkerPool(
             workers, str(root), tz, capacity=RING_BYTES,
             on_ack=lambda ack: self._hear("ack", ack),
@@ -103,7 +106,7 @@ class Dispatch:
             on_release=lambda seq: self._hear("release", seq),
             on_proc=lambda pid, alive: self._hear("proc", pid, alive),
             on_error=lambda exc: self._hear("error", exc),
-            on_probed=lambda event: self._hear("probed", event))
+            on_result=lambda event: self._hear("result", event))
         self._limit = self.pool.max_job_bytes // 2
 
     # ---- the event loop's side ----------------------------------------------------------------
@@ -147,12 +150,23 @@ class Dispatch:
         gives its ``Probed``, or a one-line string when no worker could (one died on it
         twice, or the pool is gone)."""
         seq = next(self._seqs)
-        fut = self.probes[seq] = self.loop.create_future()
+        return self._ask(seq, ev.ProbeJob(seq, path, decode), "heavy" if decode else "timely")
+
+    def transcode(self, job: ev.TranscodeJob) -> asyncio.Future:
+        """A compact copy made by a worker (``job``'s seq is set here): the future gives its
+        ``Transcoded``, or a one-line string when no worker could."""
+        job = msgspec.structs.replace(job, seq=next(self._seqs))
+        return self._ask(job.seq, job, "heavy")
+
+    def _ask(self, seq: int, job, kind: str) -> asyncio.Future:
+        """A job whose answer someone awaits, placed by jobs in flight and kept off a worker
+        busy with a heavy one (``kind``: pool.py's "timely" or "heavy")."""
+        fut = self.results[seq] = self.loop.create_future()
         if self.broken:
             fut.set_result("the worker pool is gone")
-            del self.probes[seq]
+            del self.results[seq]
         else:
-            self.pool.submit(seq, ev.ENCODER.encode(ev.ProbeJob(seq, path, decode)))
+            self.pool.submit(seq, ev.ENCODER.encode(job), kind)
         return fut
 
     def _pieces(self, pages: list[Page]) -> Iterator[list[Page]]:
@@ -211,10 +225,10 @@ class Dispatch:
         threads waiting to settle must wake, and the run stops."""
         self.broken = True
         self.stop.set()
-        for fut in self.probes.values():
+        for fut in self.results.values():
             if not fut.done():
                 fut.set_result("the worker pool is gone")
-        self.probes.clear()
+        self.results.clear()
         for _ in range(self._wake):
             self.permits.release()
         for dest in self.dests:
@@ -260,14 +274,19 @@ class Dispatch:
         self.outcome.fetched += ack.messages
         self.tally.acknowledged(ack)
 
-    def _on_probed(self, event: ev.Probed) -> None:
-        fut = self.probes.pop(event.seq, None)
+    def _on_result(self, event: ev.Probed | ev.Transcoded) -> None:
+        # a worker's time on files counts as its busy time (tune reads it), a copy's as a
+        # sample of the transcode stage too
+        self.tally.busy[event.worker] += event.seconds
+        if isinstance(event, ev.Transcoded):
+            self.tally.sample("transcode", event.seconds)
+        fut = self.results.pop(event.seq, None)
         if fut is not None and not fut.done():
             fut.set_result(event)
 
     def _on_failed(self, seq: int, error: str, local: OSError | None) -> None:
-        fut = self.probes.pop(seq, None)
-        if fut is not None:                   # a probe the workers could not finish
+        fut = self.results.pop(seq, None)
+        if fut is not None:                   # a probe or transcode no worker could finish
             if not fut.done():
                 fut.set_result(error)
             return
@@ -284,7 +303,7 @@ class Dispatch:
 
     def _on_release(self, seq: int) -> None:
         job = self.jobs.pop(seq, None)
-        if job is None:                       # a probe: no permit, no destination
+        if job is None:                 # a probe or transcode: no permit, no destination
             return
         job.permit[0] -= 1
         if not job.permit[0]:

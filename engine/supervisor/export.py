@@ -216,7 +216,7 @@ class ChatExport:
             media = self.media_run
             if media is not None:
                 media.fetching([(s.lo + s.history.id_shift, s.hi + s.history.id_shift)
-                                for s in spans], dispatch.probe)
+                                for s in spans], dispatch)
                 dispatch.on_acks = media.poke
             if spans:
                 dest = dispatch.destination(store, chat, run_no)

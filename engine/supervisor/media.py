@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -36,6 +37,7 @@ from engine.config import ExportConfig
 from engine.render.stream import history_segments
 from engine.supervisor.media_fetch import MediaFetch, MediaTally, Stopped
 from engine.supervisor.media_plan import MediaPlanner, Plan
+from engine.supervisor.media_transcode import Transcoder, TranscodeTally
 from engine.supervisor.outcome import Interrupted, say
 from engine.telegram.source import HistoryOf
 
@@ -68,6 +70,10 @@ class MediaRun:
         self.ledger: Ledger | None = None
         self.planner: MediaPlanner | None = None
         self.fetch: MediaFetch | None = None
+        self.transcoder: Transcoder | None = None       # --transcode
+        self._copies0 = TranscodeTally()
+        self.dispatch = None              # the worker pool's (dispatch.py): probes, copies
+        self.folder = ""                  # the store's place under the pool's folder
         self.lanes = None
         self.spread: _Spread | None = None
         self.spans = IdRanges()           # what this run fetches (the archive's ids)
@@ -86,6 +92,8 @@ class MediaRun:
             (s.lo, s.hi) for s in store.cp.segments[:store.cp.output.assembled]
             if s.kind == "history" and s.count)
         await asyncio.to_thread(self.planner.scan)
+        if self.cfg.transcode != "off":
+            await self._open_transcoder()
         self.lanes = self.source.lanes(self.extra + 1)
         self.spread = _Spread(self.lanes.calls)
         self.spread.history = self.extra > 0
@@ -93,13 +101,35 @@ class MediaRun:
                                 self.source.wrap(self.spread), store.cp.chat.ref,
                                 self.source.home_dc, self.stop, self.tally, self.thread)
         self.fetch.start(self.planner.plan.by_hash)
+        if self.transcoder is not None:
+            self.fetch.on_done = self.transcoder.offer
+            by_hash = self.fetch.by_hash
+            self.transcoder.on_replaced = lambda size, sha: by_hash.pop((size, sha), None)
 
-    def fetching(self, spans: list[tuple[int, int]], prober=None) -> None:
+    async def _open_transcoder(self) -> None:
+        """The run's encoder (detected once per run: engine/media/hwaccel.py), and the
+        files earlier runs downloaded that want a copy."""
+        from engine.media import hwaccel, transcode
+
+        verdict = await asyncio.to_thread(hwaccel.detected, self.cfg.hwaccel)
+        self.tally.hwaccel = verdict.as_dict()
+        hw = transcode.hardware_encoder(self.cfg.transcode, verdict)
+        self.transcoder = Transcoder(self.cfg, self.store.root, self.ledger,
+                                     self.tally.copies, self.stop, hw)
+        self._copies0 = dataclasses.replace(self.tally.copies)
+        for line in await asyncio.to_thread(self.transcoder.scan):
+            say(f"{self.store.root.name}: {line}")
+
+    def fetching(self, spans: list[tuple[int, int]], dispatch=None, folder: str = "") -> None:
         """The id ranges (the archive's ids) this run's history fetch will fill, and the
-        worker pool's ``probe`` that reads each downloaded file (dispatch.py)."""
+        worker pool (dispatch.py) that reads each downloaded file and makes the copies;
+        ``folder``: where the store lies under the pool's folder (a comment thread's)."""
         for lo, hi in spans:
             self.spans.add(lo, hi)
-        self.fetch.prober = prober
+        self.dispatch, self.folder = dispatch, folder
+        if dispatch is not None:
+            prefix = f"{folder}/" if folder else ""
+            self.fetch.prober = lambda path: dispatch.probe(prefix + path)
 
     def poke(self) -> None:
         """Segments were acknowledged (on the loop): number what is now below the watermark."""
@@ -139,10 +169,17 @@ class MediaRun:
             await self._stepping
         await self._step(final=True)
         self.spread.history = False
+        if self.transcoder is not None and self.dispatch is not None:
+            self.transcoder.start(self.dispatch, self.dispatch.pool.n, self.folder)
         try:
             await self.fetch.finish()
+            if self.transcoder is not None:
+                self.transcoder.downloaded()
+                await self.transcoder.finish()
         except Stopped:
             raise Interrupted() from None
+        if self.stop.is_set():
+            raise Interrupted()
         await asyncio.to_thread(self.planner.save_settings)
         plan = self.planner.plan
         log.info("%s: media: %d new file(s) numbered, %d downloaded (%s skipped), %d "
@@ -150,6 +187,9 @@ class MediaRun:
                  self.tally.files, sum(plan.skipped.values()), plan.done_before,
                  time.perf_counter() - self._t0)
         _report(self.store.root.name, plan, self.tally)
+        if self.transcoder is not None:
+            _report_copies(self.store.root.name, self.tally.copies, self._copies0)
+            self.planner.plan.changed_old |= self.transcoder.changed_old
         return plan.changed_old
 
     async def release(self) -> None:
@@ -162,6 +202,10 @@ class MediaRun:
             self.fetch.cancel()
             with contextlib.suppress(BaseException):
                 await self.fetch.finish()
+        if self.transcoder is not None:
+            self.transcoder.cancel()
+            with contextlib.suppress(BaseException):
+                await self.transcoder.finish()
         if self.lanes is not None:
             await self.lanes.close()
         if self.ledger is not None:
@@ -218,6 +262,38 @@ def _report(folder: str, plan: Plan, tally: MediaTally) -> None:
                  f"by the next run): {tally.errors[0]}")
     if tally.failed or tally.corrupt:
         say(line)                  # a warning, in tgarc.log too
+    else:
+        log.info("%s", line)
+        print(f"tgarc: {line}", file=sys.stderr)
+
+
+def _report_copies(folder: str, now: TranscodeTally, before: TranscodeTally) -> None:
+    """One line for the copies this media run made (``before``: the chat's tally at its
+    start; a comment thread's run shares it)."""
+    made, failed = now.files - before.files, now.failed - before.failed
+    linked = now.linked - before.linked
+    if not made and not failed and not linked:
+        return
+    mb_in = (now.bytes_in - before.bytes_in) / 1e6
+    mb_out = (now.bytes_out - before.bytes_out) / 1e6
+    encoders = ", ".join(sorted(now.encoders or {})) or "no encoder"
+    line = (f"{folder}: media: {made} compact cop{'y' if made == 1 else 'ies'} of videos made "
+            f"with {encoders} ({mb_in:.1f} MB of originals, {mb_out:.1f} MB of copies)")
+    if linked:
+        line += f", {linked} more as links to the copy of an identical original"
+    replaced = now.replaced - before.replaced
+    kept = now.not_replaced - before.not_replaced
+    if replaced:
+        line += f"; {replaced} original(s) replaced by their verified copy"
+    if kept:
+        line += f"; {kept} original(s) kept: the copy did not verify or was not smaller"
+    fell = now.fallbacks - before.fallbacks
+    if fell:
+        line += f"; {fell} made on the CPU after the hardware encoder failed"
+    if failed:
+        line += f"; {failed} could not be copied (tried again by the next run)"
+    if failed or fell:
+        say(line)
     else:
         log.info("%s", line)
         print(f"tgarc: {line}", file=sys.stderr)

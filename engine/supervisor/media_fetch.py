@@ -43,6 +43,7 @@ from engine import model as m
 from engine.archive.media_ledger import Ledger
 from engine.media import kinds
 from engine.supervisor.media_plan import Plan, Wanted
+from engine.supervisor.media_transcode import TranscodeTally
 from engine.telegram import download as dl
 from engine.telegram.source import HistoryOf
 
@@ -73,6 +74,8 @@ class MediaTally:
     busy: int = 0             # files downloading now (every MediaFetch of the chat together)
     by_dc: dict[int, int] = field(default_factory=dict)   # bytes fetched per DC (as parts land)
     errors: list[str] = field(default_factory=list)
+    copies: TranscodeTally = field(default_factory=TranscodeTally)    # --transcode
+    hwaccel: dict | None = None   # the encoder detection (hwaccel.Verdict.as_dict), if asked
 
 
 class MediaFetch:
@@ -83,6 +86,7 @@ class MediaFetch:
         self.chat, self.home_dc, self.stop = chat, home_dc, stop
         self.thread = thread       # a comment thread's files: its messages are read there
         self.prober = None         # path -> Future(Probed | str): the worker pool's (dispatch)
+        self.on_done = None        # Entry -> None: a file done (media_transcode.py offers it)
         self.tally = tally or MediaTally()
         self.by_hash: dict[tuple[int, str], str] = {}
 
@@ -156,7 +160,9 @@ class MediaFetch:
         path, linked = entry.path, await asyncio.to_thread(self._dedupe, dest, got)
         thumb = await self._thumb(w)
         probe, corrupt = await self._probe(w)
-        self.ledger.done(w.key, path, got.size, got.sha256, thumb, probe, corrupt)
+        entry = self.ledger.done(w.key, path, got.size, got.sha256, thumb, probe, corrupt)
+        if self.on_done is not None:
+            self.on_done(entry)
         self.tally.files += 1
         self.tally.bytes_fetched += got.fetched_bytes
         if linked:

@@ -9,8 +9,14 @@ oldest of them only (a worker takes its jobs in order: that is the one it died o
 (a batch, a probe of a hostile file) that takes down two workers is given up as failed
 instead of killing a third, and the jobs queued behind it are not.
 
+A ring's free space says nothing of the job its worker is busy with, so jobs are kept off
+a worker that holds a heavy one (a transcode, a full decode: seconds to minutes) while
+another has none; and a job someone awaits (``timely``: a probe a download waits on, a
+transcode) goes to the worker with the fewest unacknowledged jobs rather than the one
+with the emptiest ring.
+
 Callbacks (``on_ack``, ``on_failed``, ``on_release``, ``on_proc``, ``on_error``,
-``on_probed``) run in
+``on_result``: a probe's or a transcode's answer) run in
 the pool thread (``on_proc`` also in the thread that starts the pool): they must not
 touch what another thread owns. The supervisor's ``Dispatch`` (dispatch.py) only queues
 what they report and hands it to the event loop.
@@ -42,10 +48,10 @@ class WorkersFailing(RuntimeError):
 class WorkerPool:
     def __init__(self, n: int, root: str, tz_name: str, *, capacity: int = 4 << 20,
                  on_ack, on_failed, on_release=None, on_proc=None, on_error=None,
-                 on_probed=None):
+                 on_result=None):
         self.n, self.root, self.tz_name, self.capacity = n, root, tz_name, capacity
         self.on_ack, self.on_failed = on_ack, on_failed
-        self.on_probed = on_probed or (lambda event: None)
+        self.on_result = on_result or (lambda event: None)
         self.on_release = on_release or (lambda seq: None)
         self.on_proc = on_proc or (lambda pid, alive: None)
         self.on_error = on_error or (lambda exc: None)
@@ -60,6 +66,8 @@ class WorkerPool:
         self.blocked_seconds = 0.0
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._pending: deque[tuple[int, bytes]] = deque()
+        self._heavy: set[int] = set()      # seqs of heavy jobs (long: others avoid them)
+        self._timely: set[int] = set()     # seqs placed by jobs in flight, not ring room
         self._ended = False
         self._abort = threading.Event()
         self.error: BaseException | None = None
@@ -69,8 +77,10 @@ class WorkerPool:
         self._thread.start()
 
     # ---- called from other threads ------------------------------------------------------------
-    def submit(self, seq: int, record: bytes) -> None:
-        self._q.put((seq, record))
+    def submit(self, seq: int, record: bytes, kind: str = "batch") -> None:
+        """``kind``: "batch" (placed by ring room), "timely" (by jobs in flight) or
+        "heavy" (timely, and long: other jobs avoid its worker)."""
+        self._q.put((seq, record, kind))
 
     def end(self) -> None:
         """No more jobs; the thread stops the workers once everything is acknowledged."""
@@ -128,7 +138,12 @@ class WorkerPool:
                 if item is None:
                     self._ended = True
                 else:
-                    self._pending.append(item)
+                    seq, record, kind = item
+                    if kind != "batch":
+                        self._timely.add(seq)
+                    if kind == "heavy":
+                        self._heavy.add(seq)
+                    self._pending.append((seq, record))
             placed = self._place()
             idle = not placed
             try:
@@ -153,7 +168,7 @@ class WorkerPool:
         placed = False
         while self._pending:
             seq, record = self._pending[0]
-            i = self.job_rings.least_loaded()
+            i = self._worker_for(seq)
             try:
                 self.job_rings.put(i, record, timeout=0)
             except Full:
@@ -176,17 +191,31 @@ class WorkerPool:
             placed = True
         return placed
 
+    def _worker_for(self, seq: int) -> int:
+        """Workers without a heavy job first; among them the emptiest ring, or for a timely
+        job the fewest jobs in flight (then the emptiest ring)."""
+        free = self.job_rings.free
+        if seq in self._timely:
+            return min(range(self.n), key=lambda k: (self._busy_with_heavy(k),
+                                                     len(self.inflight[k]), -free(k)))
+        return min(range(self.n), key=lambda k: (self._busy_with_heavy(k), -free(k)))
+
+    def _busy_with_heavy(self, k: int) -> bool:
+        return bool(self._heavy) and any(s in self._heavy for s in self.inflight[k])
+
     def _handle(self, records: list[bytes]) -> None:
         for rec in records:
             event = ev.WORKER_EVENT_DECODER.decode(rec)
             if self.inflight[event.worker].pop(event.seq, None) is None:
                 continue                   # acknowledged before (a re-sent batch)
             self.attempts.pop(event.seq, None)
+            self._heavy.discard(event.seq)
+            self._timely.discard(event.seq)
             self._crashes = 0
             if isinstance(event, ev.Ack):
                 self.on_ack(event)
-            elif isinstance(event, ev.Probed):
-                self.on_probed(event)
+            elif isinstance(event, ev.Probed | ev.Transcoded):
+                self.on_result(event)
             elif event.errno:
                 self.on_failed(event.seq, event.error, OSError(event.errno, event.error,
                                                                event.path or None))
@@ -232,6 +261,8 @@ class WorkerPool:
             if seq == culprit:
                 self.attempts[seq] = self.attempts.get(seq, 0) + 1
             if self.attempts.get(seq, 0) >= MAX_ATTEMPTS:
+                self._heavy.discard(seq)
+                self._timely.discard(seq)
                 self.on_failed(seq, f"a worker died twice processing this batch "
                                     f"(last exit code {p.exitcode})")
                 self.on_release(seq)

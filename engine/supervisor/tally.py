@@ -78,7 +78,8 @@ def media_snapshot(stats, exports: list) -> ev.MediaSnapshot | None:
     for no media (``--media none``: no record, so its metrics stay as they were)."""
     if not exports or not exports[-1].cfg.media:
         return None
-    now, snap = time.perf_counter(), ev.MediaSnapshot(False, *[0] * 8, 0.0, 0, {})
+    now, snap = time.perf_counter(), ev.MediaSnapshot(False, *[0] * 8, 0.0, 0, {},
+                                                       encoders={})
     for e in exports:
         t = e.media
         snap.files += t.files
@@ -98,6 +99,22 @@ def media_snapshot(stats, exports: list) -> ev.MediaSnapshot | None:
         snap.retries += e.media_retries
         for dc, n in t.by_dc.items():
             snap.by_dc[dc] = snap.by_dc.get(dc, 0) + n
+        c = t.copies
+        snap.transcoded += c.files
+        snap.transcode_linked += c.linked
+        snap.transcode_failed += c.failed
+        snap.replaced += c.replaced
+        snap.not_replaced += c.not_replaced
+        snap.fallbacks += c.fallbacks
+        snap.transcode_seconds += c.seconds
+        snap.transcode_frames += c.frames
+        snap.transcode_video_seconds += c.video_seconds
+        snap.transcode_bytes_in += c.bytes_in
+        snap.transcode_bytes_out += c.bytes_out
+        for name, n in (c.encoders or {}).items():
+            snap.encoders[name] = snap.encoders.get(name, 0) + n
+        if t.hwaccel is not None:
+            snap.hwaccel = t.hwaccel
         if e.media_since is not None:           # a media run under way
             snap.active = True
             snap.retries += stats.retries - e.media_retries0

@@ -158,8 +158,7 @@ class CommentThreads:
                              lanes=0, thread=HistoryOf(thread=post)) as media:
             if media is None:
                 return False
-            media.fetching([], lambda path: dispatch.probe(
-                f"{layout.COMMENTS}/{post}/{path}"))
+            media.fetching([], dispatch, f"{layout.COMMENTS}/{post}")
             return await media.close()
 
     async def _fetch(self, dispatch: Dispatch, thread: ChatStore, t: Thread

@@ -70,6 +70,9 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                 if isinstance(job, ev.ProbeJob):
                     events.put(encode(_probe(job, index, root)))
                     continue
+                if isinstance(job, ev.TranscodeJob):
+                    events.put(encode(_transcode(job, index, root)))
+                    continue
                 t0 = perf()
                 try:
                     if isinstance(job, ev.PagesJob):
@@ -118,6 +121,41 @@ def _probe(job: ev.ProbeJob, index: int, root: str) -> ev.Probed:
     fields = {k: v for k, v in msgspec.structs.asdict(got).items() if v is not None}
     return ev.Probed(job.seq, index, probe=msgspec.msgpack.encode(fields),
                      seconds=time.perf_counter() - t0)
+
+
+def _transcode(job: ev.TranscodeJob, index: int, root: str) -> ev.Transcoded:
+    """A compact copy of a downloaded video (engine/media/transcode.py), its SHA-256, and,
+    when asked, whether it decodes back as the source (``--transcode-replace``). A failure
+    is the answer, never the worker's end; one that kills the process is the pool's to
+    handle, as for a probe."""
+    import hashlib
+
+    from engine.media import transcode as tc
+    from engine.media.copy_check import verify
+
+    t0 = time.perf_counter()
+    src, dest = Path(root) / job.src, Path(root) / job.dest
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        got = tc.transcode_auto(src, dest, codec=job.codec, max_height=job.max_height,
+                                crf=job.crf, hw=job.hw)
+        with open(dest, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except (tc.TranscodeFailed, OSError) as exc:
+        return ev.Transcoded(job.seq, index, error=str(exc),
+                             seconds=time.perf_counter() - t0)
+    fields = msgspec.structs.asdict(got)
+    fields["sha256"] = digest
+    verified, why = False, ""
+    if job.verify:
+        try:
+            verify(dest, got.duration, got.height, audio=job.audio)
+            verified = True
+        except tc.TranscodeFailed as exc:
+            why = str(exc)
+    return ev.Transcoded(job.seq, index, result=msgspec.msgpack.encode(fields),
+                         verified=verified, verify_error=why,
+                         seconds=time.perf_counter() - t0)
 
 
 def main(index: int, jobs, events, root: str, tz_name: str) -> None:
