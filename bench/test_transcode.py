@@ -1,4 +1,5 @@
-"""Issue 13 point 2: what ``transcode()`` costs, in 1 process and in 2 at once, beside plain PyAV.
+"""Issue 13: what a copy costs, through the worker pool as `tgarc export --transcode` makes
+it, in 1 and 2 workers, beside ``transcode()`` itself and a plain PyAV loop.
 
     .venv/bin/python -m pytest bench/test_transcode.py -p no:cacheprovider -s
 
@@ -7,20 +8,22 @@ ultrafast crf 18 (a phone-like bitrate), plus a 440 Hz AAC tone, in an MP4. Each
 into H.264 at ``transcode()``'s defaults (libx264 veryfast, crf 23, source height, one encoder
 thread, audio copied). fps = video frames / wall seconds:
 
-* ``transcode()`` in this process;
-* ``transcode()`` in 2 spawned processes at once, each on its own copy (fps of both together);
+* ``TranscodeJob``s through a real worker pool (engine/supervisor/dispatch.py) of 1 and of 2
+  workers, 4 copies a round (the pool started and warmed first);
+* ``transcode()`` in this process, and in 2 spawned processes at once (both together);
 * a plain PyAV loop (decode, ``reformat`` to yuv420p, encode, copy no audio) with the same
   encoder options, at one thread and at FFmpeg's automatic thread count.
 
 ``TGARC_BENCH_QUICK=1``: a 1 s 320×240 clip, to check that it runs (figures meaningless).
-Figures: docs/transcode.md, "The transcode function (not wired yet)". Measured 2026-12-05
-00:41 UTC on the 2-vCPU dev box (AVX-512; load 0.8-1.2), the clip 15,787,624 bytes → 3,379,122,
-medians of 3 rounds, all in one run:
+Figures: docs/transcode.md, "Speed". Measured 2026-12-05 02:03 UTC on the 2-vCPU dev box
+(AVX-512; load 0.4), the clip 15,787,624 bytes → 3,379,122, medians of 3 rounds, one run:
 
-    transcode() in 1 process            85.0 fps  (2.83x realtime)
-    transcode() in 2 processes at once 173.0 fps  (5.77x; 2.04x one process)
-    plain PyAV loop, 1 thread           87.3 fps  (2.91x)
-    plain PyAV loop, auto threads      119.6 fps  (3.99x; not byte-reproducible)
+    --transcode through 1 worker        82.6 fps  (2.75x realtime)
+    --transcode through 2 workers      162.1 fps  (5.40x; 1.96x one worker)
+    transcode() in 1 process            80.4 fps  (2.68x)
+    transcode() in 2 processes at once 148.3 fps  (4.94x)
+    plain PyAV loop, 1 thread           91.9 fps  (3.06x)
+    plain PyAV loop, auto threads      114.5 fps  (3.82x; not byte-reproducible)
 """
 
 from __future__ import annotations
