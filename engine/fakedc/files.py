@@ -59,12 +59,15 @@ def _half(data: bytes) -> bytes:
 
 
 def _junk(seed: int, size: int) -> bytes:
-    """``size`` seeded bytes that no demuxer reads as media."""
-    import hashlib
-
+    """``size`` seeded bytes (SHA-256 of ``b"junk <seed> <block>"``, 32 bytes per block)
+    that no demuxer reads as media."""
     return b"".join(hashlib.sha256(b"junk %d %d" % (seed, i)).digest()
                     for i in range(size // 32 + 1))[:size]
+
+
 KIND_NAMES = tuple(KINDS)
+# kinds whose MessageMediaDocument has Telegram's ``video`` flag (a video, not a GIF or round)
+VIDEO_FLAGGED = ("video", "talk_video", "bad_audio_video")
 
 
 def file_id(kind: str, seed: int) -> int:
@@ -173,7 +176,8 @@ def media_for(kind: str, seed: int, date: int, refs: Callable[[int], bytes],
                          date=_date(date), mime_type=KINDS[kind][0], size=len(data), dc_id=2,
                          attributes=attrs, thumbs=thumbs)
     return types.MessageMediaDocument(document=doc, voice=kind == "voice" or None,
-                                      round=kind == "round" or None, video=kind == "video" or None)
+                                      round=kind == "round" or None,
+                                      video=kind in VIDEO_FLAGGED or None)
 
 
 def big_media(fid: int, date: int, file_ref: bytes, dc_id: int = 2):

@@ -5,6 +5,7 @@ x264's code path is pinned by ``media_pin.X264_ASM``, read at each encode.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from array import array
@@ -138,9 +139,8 @@ def _mux_h264(
 def damaged_audio(data: bytes, seed: int) -> bytes:
     """``data`` (an MP4 with video and audio) remuxed with every audio packet's payload
     replaced by seeded junk of the same size, timestamps kept: the container opens and
-    lists both streams, the video decodes, the audio does not."""
-    import hashlib
-
+    lists both streams, the video decodes, the audio does not (FFmpeg's AAC decoder
+    rejects the junk: ``InvalidDataError`` from ``avcodec_send_packet``, it conceals none)."""
     av = pyav()
     with tempfile.TemporaryDirectory(prefix="tgarc-media-") as tmp:
         src, dst = os.path.join(tmp, "in.mp4"), os.path.join(tmp, "out.mp4")
