@@ -253,7 +253,9 @@ def test_the_same_bytes_under_other_ids_are_stored_once(tmp_path):
 def test_files_come_while_the_history_is_fetched_on_connections_of_their_own(tmp_path):
     """Media does not wait for the end of the history, and history pages never queue
     behind file parts: while pages are fetched, parts travel on other connections."""
-    with served(3000, rtt_ms=20) as dc:
+    # 60 pages at 20 ms: the history lasts well beyond the lanes' connecting and the first
+    # numbering step, even on a loaded 2-core machine (3000 messages once lost that race)
+    with served(6000, rtt_ms=20) as dc:
         _ok(tgarc(dc, tmp_path, "--media", "all", "--workers", "1"))
         history = dc.calls_to("GetHistoryRequest")
         parts = [c for c in dc.calls_to("GetFileRequest") if c.outcome == "ok"]

@@ -73,6 +73,15 @@ def report_tally(agg, tally: Tally, stats, cache, exports: list) -> None:
         agg.send(media)
 
 
+# MediaSnapshot field <- TranscodeTally field (engine/supervisor/media_transcode.py), summed
+_COPIES = (("transcoded", "files"), ("transcode_linked", "linked"),
+           ("transcode_failed", "failed"), ("replaced", "replaced"),
+           ("not_replaced", "not_replaced"), ("fallbacks", "fallbacks"),
+           ("transcode_seconds", "seconds"), ("transcode_frames", "frames"),
+           ("transcode_video_seconds", "video_seconds"), ("transcode_bytes_in", "bytes_in"),
+           ("transcode_bytes_out", "bytes_out"))
+
+
 def media_snapshot(stats, exports: list) -> ev.MediaSnapshot | None:
     """The run's media downloads so far, summed over its chats; None when the run asked
     for no media (``--media none``: no record, so its metrics stay as they were)."""
@@ -100,17 +109,8 @@ def media_snapshot(stats, exports: list) -> ev.MediaSnapshot | None:
         for dc, n in t.by_dc.items():
             snap.by_dc[dc] = snap.by_dc.get(dc, 0) + n
         c = t.copies
-        snap.transcoded += c.files
-        snap.transcode_linked += c.linked
-        snap.transcode_failed += c.failed
-        snap.replaced += c.replaced
-        snap.not_replaced += c.not_replaced
-        snap.fallbacks += c.fallbacks
-        snap.transcode_seconds += c.seconds
-        snap.transcode_frames += c.frames
-        snap.transcode_video_seconds += c.video_seconds
-        snap.transcode_bytes_in += c.bytes_in
-        snap.transcode_bytes_out += c.bytes_out
+        for mine, theirs in _COPIES:
+            setattr(snap, mine, getattr(snap, mine) + getattr(c, theirs))
         for name, n in (c.encoders or {}).items():
             snap.encoders[name] = snap.encoders.get(name, 0) + n
         if t.hwaccel is not None:
