@@ -78,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     rd = sub.add_parser("render", help="rebuild the outputs from the archive, offline")
     rd.add_argument("dir", help="a chat folder, or an --out folder holding several")
     _render_flags(rd)
+    rd.add_argument("--workers", help="processes rendering ahead of the assembly (number or "
+                                      "auto: CPUs - 1, at most 4)")
     rd.add_argument("--shared", action="store_true", help=SHARED_HELP)
 
     rp = sub.add_parser("repair", help="rebuild a lost or damaged checkpoint, set damaged "
@@ -245,8 +247,11 @@ def _warn(lines) -> None:
 def _render(args) -> int:
     from engine.commands import render
 
+    notes: list[str] = []
+    workers = config.parse_workers(args.workers or "auto", notes.append)
+    _warn(notes)
     return render.run(args.dir, list(config.parse_formats(args.format)),
-                      config.zone(args.tz) if args.tz else None, args.shared)
+                      config.zone(args.tz) if args.tz else None, args.shared, workers)
 
 
 def _repair(args) -> int:

@@ -179,10 +179,10 @@ def usable_cpus() -> int:
 
 def parse_workers(value: str | None, warn=None, transcode: bool = False) -> int:
     """``--workers N|auto``. auto: CPUs - 1, at most 4; with ``transcode`` (--transcode) one
-    per CPU, at most 16 (a copy is one worker's CPU for its whole length, and the
-    supervisor only waits on it). A number above the CPUs this process may use is capped
-    at that count (more render processes than CPUs only take turns) and ``warn`` gets one
-    line saying so."""
+    per CPU, at most 16 (a copy is one worker's CPU for its whole
+    length, and the supervisor only waits on it). A number above the CPUs this process may
+    use is capped at that count (more render processes than CPUs only take turns) and
+    ``warn`` gets one line saying so."""
     cpus = usable_cpus()
     if value in (None, "auto"):
         return min(16, cpus) if transcode else max(1, min(4, cpus - 1))

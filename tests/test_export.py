@@ -291,3 +291,31 @@ def test_id_and_date_windows_then_the_rest_fills_in(tmp_path):
         assert {x["date"][:13] for x in doc["messages"]} == {"2024-01-01T02"}
         ok(tgarc(dc, tmp_path / "run"))                   # no window: the rest comes in
     assert outputs(tmp_path / "run") == outputs(tmp_path / "reference")
+
+
+def test_render_in_another_zone_lets_the_workers_render_ahead(tmp_path):
+    """`tgarc render --tz` of a chat whose cache holds another zone: a worker pool renders
+    every segment's fragments while the assembly joins them (issue 17 point 4), and the
+    outputs are byte for byte those of an export made in that zone, whatever the worker
+    count."""
+    with served(12_000, text_only=True) as dc:
+        ok(tgarc(dc, tmp_path / "utc"))
+        ok(tgarc(dc, tmp_path / "tokyo", "--tz", "Asia/Tokyo"))
+    import shutil
+    shutil.copytree(tmp_path / "utc", tmp_path / "two")
+    said = {}
+    for run, workers in (("utc", "1"), ("two", "2")):
+        r = subprocess.run([sys.executable, "-m", "engine", "render", str(tmp_path / run),
+                            "--tz", "Asia/Tokyo", "--workers", workers],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        said[run] = r.stderr
+        assert outputs(tmp_path / run) == outputs(tmp_path / "tokyo")
+    messages = len(json.loads((tmp_path / "tokyo" / CHANNEL_DIR / "result.json")
+                              .read_bytes())["messages"])
+    assert f"{messages} messages rendered (json, jsonl, md, Asia/Tokyo); {messages} of them " \
+           f"by 1 worker(s) ahead of the assembly" in said["utc"]
+    assert f"; {messages} of them by 2 worker(s) ahead" in said["two"]
+    again = subprocess.run([sys.executable, "-m", "engine", "render", str(tmp_path / "two"),
+                            "--workers", "2"], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "worker(s) ahead" not in again.stderr   # cache fits

@@ -70,11 +70,20 @@ class TranscodeJob(Struct, tag="transcode", array_like=True):
     audio: bool = False       # the source has an audio stream: the copy must have one
 
 
+class RenderJob(Struct, tag="render", array_like=True):
+    """Archive segment ``segment`` of the store in ``folder`` (relative to the pool's folder)
+    rendered into its fragment cache in the pool's time zone, unless the cache already
+    holds that (``tgarc render``: the fragments made in parallel, assembly only joins)."""
+    seq: int
+    segment: str
+    folder: str = ""
+
+
 class Stop(Struct, tag="stop", array_like=True):
     """No more jobs: finish what is queued and exit 0."""
 
 
-Job = BatchJob | PagesJob | ProbeJob | TranscodeJob | Stop
+Job = BatchJob | PagesJob | ProbeJob | TranscodeJob | RenderJob | Stop
 
 
 # ---- worker -> supervisor ---------------------------------------------------------------------
@@ -128,7 +137,17 @@ class Transcoded(Struct, tag="transcoded", array_like=True):
     seconds: float = 0.0
 
 
-WorkerEvent = Ack | Failed | Probed | Transcoded
+class Rendered(Struct, tag="rendered", array_like=True):
+    """``RenderJob`` ``seq`` done: ``messages`` rendered anew (0: the cache fitted), or
+    ``error`` in one line (assembly then renders that segment itself)."""
+    seq: int
+    worker: int
+    messages: int = 0
+    error: str = ""
+    seconds: float = 0.0
+
+
+WorkerEvent = Ack | Failed | Probed | Transcoded | Rendered
 
 
 # ---- supervisor -> aggregator -----------------------------------------------------------------

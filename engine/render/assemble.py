@@ -53,7 +53,9 @@ class Assembled:
 
 
 def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
-             full: bool = False) -> Assembled:
+             full: bool = False, wait=None) -> Assembled:
+    """``wait(segment name)``, when given, returns once a worker has put that segment's
+    fragments in the cache (or given up on it): `tgarc render`'s workers render ahead."""
     out_state = store.cp.output
     full = full or out_state.tz != tz_name or sorted(out_state.formats) != sorted(formats) \
         or out_state.assembled == 0
@@ -62,7 +64,7 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
     if not new and not full:
         result.json = result.jsonl = "unchanged"
         return result
-    stream = Stream(store, tz_name)
+    stream = Stream(store, tz_name, wait=wait)
     pending = PendingDays(stream.clock, None if full else _dirty(stream, new))
     meta = store.cp.chat
     td = ResultDoc(store.root / layout.RESULT_JSON, meta,

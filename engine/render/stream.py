@@ -116,8 +116,9 @@ class PendingDays:
 class Stream:
     """One pass over a chat's history segments in id order (see the module's docstring)."""
 
-    def __init__(self, store: ChatStore, tz_name: str, media_prefix: str = ""):
+    def __init__(self, store: ChatStore, tz_name: str, media_prefix: str = "", wait=None):
         self.store, self.meta, self.tz_name = store, store.cp.chat, tz_name
+        self.wait = wait              # segment name -> None once its cache may be read
         self.ctx = RenderContext(self.meta.ref, ZoneInfo(tz_name))
         self.clock = self.ctx.clock
         self.overrides, self.override_peers = refreshed(store)
@@ -147,6 +148,8 @@ class Stream:
         """(segment, messages, result.json fragments, JSONL lines) of each history segment;
         its peers join the context and its messages the catalogue before it is yielded."""
         for k, seg in enumerate(self.history):
+            if self.wait is not None:
+                self.wait(seg.name)
             batch, msgs, td, jl = rendered(self.store, seg, self.tz_name, self.ctx.tz,
                                            self.overrides, self.override_peers)
             if self.media is not None:

@@ -158,9 +158,15 @@ class Dispatch:
         job = msgspec.structs.replace(job, seq=next(self._seqs))
         return self._ask(job.seq, job, "heavy")
 
+    def render(self, segment: str, folder: str = "") -> asyncio.Future:
+        """A segment's fragments rendered into the cache by a worker (``tgarc render``): the
+        future gives its ``Rendered``, or a one-line string when no worker could."""
+        seq = next(self._seqs)
+        return self._ask(seq, ev.RenderJob(seq, segment, folder), "batch")
+
     def _ask(self, seq: int, job, kind: str) -> asyncio.Future:
-        """A job whose answer someone awaits, placed by jobs in flight and kept off a worker
-        busy with a heavy one (``kind``: pool.py's "timely" or "heavy")."""
+        """A job whose answer someone awaits (``kind``: pool.py's "batch", "timely" or
+        "heavy")."""
         fut = self.results[seq] = self.loop.create_future()
         if self.broken:
             fut.set_result("the worker pool is gone")
@@ -274,7 +280,7 @@ class Dispatch:
         self.outcome.fetched += ack.messages
         self.tally.acknowledged(ack)
 
-    def _on_result(self, event: ev.Probed | ev.Transcoded) -> None:
+    def _on_result(self, event: ev.Probed | ev.Transcoded | ev.Rendered) -> None:
         # a worker's time on files counts as its busy time (tune reads it), a copy's as a
         # sample of the transcode stage too
         self.tally.busy[event.worker] += event.seconds

@@ -214,7 +214,7 @@ class WorkerPool:
             self._crashes = 0
             if isinstance(event, ev.Ack):
                 self.on_ack(event)
-            elif isinstance(event, ev.Probed | ev.Transcoded):
+            elif isinstance(event, ev.Probed | ev.Transcoded | ev.Rendered):
                 self.on_result(event)
             elif event.errno:
                 self.on_failed(event.seq, event.error, OSError(event.errno, event.error,

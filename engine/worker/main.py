@@ -73,6 +73,9 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                 if isinstance(job, ev.TranscodeJob):
                     events.put(encode(_transcode(job, index, root)))
                     continue
+                if isinstance(job, ev.RenderJob):
+                    events.put(encode(_render(job, index, place(job.folder), tz_name, tz)))
+                    continue
                 t0 = perf()
                 try:
                     if isinstance(job, ev.PagesJob):
@@ -121,6 +124,26 @@ def _probe(job: ev.ProbeJob, index: int, root: str) -> ev.Probed:
     fields = {k: v for k, v in msgspec.structs.asdict(got).items() if v is not None}
     return ev.Probed(job.seq, index, probe=msgspec.msgpack.encode(fields),
                      seconds=time.perf_counter() - t0)
+
+
+def _render(job: ev.RenderJob, index: int, where: tuple[Path, Path], tz_name: str,
+            tz) -> ev.Rendered:
+    """A segment's fragments in this pool's zone, into the render cache unless it has them."""
+    from engine.archive.segment import read_segment_file
+
+    t0 = time.perf_counter()
+    archive, cache = where
+    try:
+        batch = read_segment_file(archive / job.segment)
+        path = cache / (job.segment + ".frag")
+        if fragments.read(path, batch, tz_name) is not None:
+            return ev.Rendered(job.seq, index, seconds=time.perf_counter() - t0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fragments.write(path, fragments.render(batch, tz_name, tz))
+    except Exception as exc:           # assembly renders it itself (and says what is wrong)
+        return ev.Rendered(job.seq, index, error=f"{type(exc).__name__}: {exc}",
+                           seconds=time.perf_counter() - t0)
+    return ev.Rendered(job.seq, index, len(batch.messages), seconds=time.perf_counter() - t0)
 
 
 def _transcode(job: ev.TranscodeJob, index: int, root: str) -> ev.Transcoded:
