@@ -294,3 +294,27 @@ def test_copies_that_keep_the_workers_busy_ask_for_one_worker_per_cpu(synthetic)
     light["transcode"] = {"files": 1, "seconds": 10.0}
     assert not recommend(light, 8)["reason"].startswith("transcode-bound")
     assert recommend(light, 8)["transcode_fraction"] == 0.05
+
+
+@pytest.mark.parametrize("progress", ["tty", "json"])
+def test_progress_shows_the_copies_while_the_media_pass_runs(tmp_path, progress):
+    path, err = tmp_path / "export_metrics.json", tmp_path / "aggregator.err"
+    agg = Aggregator.start(path, progress=progress, stderr_path=err)
+    try:
+        agg.send(Plan("Copies", 50, 1, 4096))
+        agg.send(Progress(50))
+        snap = _snap(True, 3 * MIB, 8 * MIB, 1.0)
+        snap.hwaccel, snap.transcode_wanted = VERDICT, 7
+        snap.transcoded, snap.transcode_linked, snap.transcode_failed = 2, 1, 1
+        agg.send(snap)
+        time.sleep(1.2)
+        agg.finish(Finish("done", 50))
+    finally:
+        agg.close()
+    said = err.read_text()
+    if progress == "tty":
+        assert "copies 4/7" in said
+    else:
+        lines = [orjson.loads(x) for x in said.splitlines() if x.startswith('{"event":"progress"')]
+        assert any(x.get("media", {}).get("copies") == 4
+                   and x["media"]["copies_wanted"] == 7 for x in lines), said

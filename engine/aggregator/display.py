@@ -56,9 +56,13 @@ class Display:
             self.media_rate = Rate()
         rate = self.media_rate.update(now, md.bytes_done)
         e = eta(md.bytes_done, md.bytes_total, rate)
-        return {"files": md.files, "failed": md.failed, "bytes_done": md.bytes_done,
-                "bytes_total": md.bytes_total, "mb_per_second": round(rate / MIB, 2),
-                "eta_s": None if e is None else round(e, 1)}
+        got = {"files": md.files, "failed": md.failed, "bytes_done": md.bytes_done,
+               "bytes_total": md.bytes_total, "mb_per_second": round(rate / MIB, 2),
+               "eta_s": None if e is None else round(e, 1)}
+        if md.hwaccel is not None:           # --transcode: the copies so far, of those wanted
+            got["copies"] = md.transcoded + md.transcode_linked + md.transcode_failed
+            got["copies_wanted"] = md.transcode_wanted
+        return got
 
     def tick(self, fold, now: float) -> None:
         pass
@@ -159,7 +163,9 @@ class TtyDisplay(Display):
         if media is not None:
             parts.append(f"media {media['bytes_done'] / MIB:,.1f}/{media['bytes_total'] / MIB:,.1f}"
                          f" MB, {media['mb_per_second']:,.1f} MB/s"
-                         + ("" if media["eta_s"] is None else f", ETA {duration(media['eta_s'])}"))
+                         + ("" if media["eta_s"] is None else f", ETA {duration(media['eta_s'])}")
+                         + (f", copies {media['copies']}/{media['copies_wanted']}"
+                            if media.get("copies_wanted") else ""))
         active = fold.flood_active(now)
         link = fold.reconnecting()
         if link is not None:

@@ -234,6 +234,7 @@ class MediaSnapshot(Struct, tag="media", array_like=True):
     probe_seconds: float = 0.0
     # --transcode (engine/supervisor/media_transcode.py TranscodeTally), summed
     transcoded: int = 0
+    transcode_wanted: int = 0 # candidates offered (copies made, linked or failed, and to come)
     transcode_linked: int = 0 # copies of identical originals, made once and hard-linked
     transcode_failed: int = 0
     replaced: int = 0

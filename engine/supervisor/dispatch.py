@@ -97,7 +97,7 @@ class Dispatch:
         self._last_commit = time.monotonic()
         self.on_acks = None            # called (on the loop) after acknowledgements arrived
         self._acked = False
-        # ProbeJob / TranscodeJob seq -> Future(Probed | Transcoded | str)
+        # seq of a job someone awaits (probe, copy, render) -> Future(its answer | str)
         self.results: dict[int, asyncio.Future] = {}
         self.pool = WorkerPool(
             workers, str(root), tz, capacity=RING_BYTES,
@@ -292,7 +292,7 @@ class Dispatch:
 
     def _on_failed(self, seq: int, error: str, local: OSError | None) -> None:
         fut = self.results.pop(seq, None)
-        if fut is not None:                   # a probe or transcode no worker could finish
+        if fut is not None:                   # a job someone awaits: no worker could finish it
             if not fut.done():
                 fut.set_result(error)
             return
@@ -309,7 +309,7 @@ class Dispatch:
 
     def _on_release(self, seq: int) -> None:
         job = self.jobs.pop(seq, None)
-        if job is None:                 # a probe or transcode: no permit, no destination
+        if job is None:                 # a job someone awaits: no permit, no destination
             return
         job.permit[0] -= 1
         if not job.permit[0]:

@@ -73,6 +73,7 @@ class TranscodeTally:
     bytes_in: int = 0
     bytes_out: int = 0
     busy: int = 0             # copies in flight now
+    wanted: int = 0           # candidates offered this run (the progress line's total)
     encoders: dict | None = None   # encoder -> copies made with it
 
     def made(self, record: dict) -> None:
@@ -176,6 +177,7 @@ class Transcoder:
         if e.key in self._seen or not self.wants(e):
             return
         self._seen.add(e.key)
+        self.tally.wanted += 1
         if self._slots is None:
             self._waiting.append(e.key)
         else:

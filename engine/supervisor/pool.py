@@ -16,7 +16,7 @@ transcode) goes to the worker with the fewest unacknowledged jobs rather than th
 with the emptiest ring.
 
 Callbacks (``on_ack``, ``on_failed``, ``on_release``, ``on_proc``, ``on_error``,
-``on_result``: a probe's or a transcode's answer) run in
+``on_result``: a probe's, a copy's or a render's answer) run in
 the pool thread (``on_proc`` also in the thread that starts the pool): they must not
 touch what another thread owns. The supervisor's ``Dispatch`` (dispatch.py) only queues
 what they report and hands it to the event loop.

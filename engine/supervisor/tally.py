@@ -74,7 +74,8 @@ def report_tally(agg, tally: Tally, stats, cache, exports: list) -> None:
 
 
 # MediaSnapshot field <- TranscodeTally field (engine/supervisor/media_transcode.py), summed
-_COPIES = (("transcoded", "files"), ("transcode_linked", "linked"),
+_COPIES = (("transcoded", "files"), ("transcode_wanted", "wanted"),
+           ("transcode_linked", "linked"),
            ("transcode_failed", "failed"), ("replaced", "replaced"),
            ("not_replaced", "not_replaced"), ("fallbacks", "fallbacks"),
            ("transcode_seconds", "seconds"), ("transcode_frames", "frames"),
