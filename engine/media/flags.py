@@ -39,7 +39,8 @@ def add(ex: argparse.ArgumentParser) -> None:
 
 
 def settings(args, pick) -> dict:
-    """--media, --max-media-size (flags over the config file), checked."""
+    """--media, --max-media-size and the --transcode family (flags over the config file),
+    checked: ExportConfig's fields."""
     from engine.media import kinds as media_kinds
 
     size = pick(args.max_media_size, "max_media_size", "none")
@@ -61,9 +62,9 @@ def _transcode(args, pick, media: tuple[str, ...]) -> dict:
     from engine.media import kinds as media_kinds
 
     codec = choice("--transcode", str(pick(args.transcode, "transcode", "off")).lower(),
-                          TRANSCODE_CODECS)
+                   TRANSCODE_CODECS)
     hw = choice("--hwaccel", str(pick(args.hwaccel, "hwaccel", "auto")).lower(),
-                       ("auto", "off"))
+                ("auto", "off"))
     hwaccel.check_settings(hw)
     given = {"--transcode-min-size": pick(args.transcode_min_size, "transcode_min_size"),
              "--max-height": pick(args.max_height, "max_height"),
