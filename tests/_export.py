@@ -112,3 +112,17 @@ def durable_parts(root: Path) -> set[int]:
         for pos in range(HEADER.size, len(data) - RECORD.size + 1, RECORD.size):
             done.add(RECORD.unpack_from(data, pos)[0])
     return done
+
+
+def wait_said(path: Path, text: str, count: int = 1, timeout: float = 20.0) -> str:
+    """What the aggregator wrote to ``path`` once ``text`` appears ``count`` times (or after
+    ``timeout``): tests that need a tick to see a state wait for it instead of sleeping a
+    fixed time, which a loaded machine's slow start of the aggregator can outlast."""
+    deadline = time.monotonic() + timeout
+    said = ""
+    while time.monotonic() < deadline:
+        said = path.read_text() if path.exists() else ""
+        if said.count(text) >= count:
+            break
+        time.sleep(0.05)
+    return said

@@ -30,6 +30,7 @@ from engine.model.events import (
     TelegramSnapshot,
     WorkerBusy,
 )
+from tests._export import wait_said
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,7 +174,7 @@ def test_json_progress_lines_on_stderr(tmp_path):
         agg.send(Plan("Json", 100, 1, 4096))
         agg.send(Progress(40))
         agg.send(Flood("GetHistory", 30))
-        time.sleep(1.3)
+        wait_said(err, '"event":"progress"')
         agg.send(Progress(100))
         metrics = agg.finish(Finish("done", 100))
     finally:
@@ -204,7 +205,7 @@ def test_tty_display_runs_and_summarises(tmp_path):
         agg.send(Plan("Terminal", 50, 1, 4096))
         agg.send(Progress(25))
         agg.send(Flood("GetHistory", 5))
-        time.sleep(1.2)
+        wait_said(err, "flood wait 5 s on GetHistory")
         metrics = agg.finish(Finish("done", 50))
     finally:
         agg.close()

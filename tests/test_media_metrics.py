@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import time
 from pathlib import Path
 
 import orjson
@@ -14,7 +13,7 @@ import pytest
 
 from engine.aggregator import Aggregator, recommend, tune_report, validate
 from engine.model.events import Finish, MediaSnapshot, Plan, Progress, WorkerBusy
-from tests._export import CHANNEL_DIR, served, tgarc
+from tests._export import CHANNEL_DIR, served, tgarc, wait_said
 
 MEDIA_DIRS = ("photos", "video_files", "animations", "stickers", "voice_messages",
               "round_video_messages", "files", "contacts")
@@ -143,11 +142,11 @@ def synthetic(tmp_path_factory):
         agg.send(Plan("Media", 100, 2, 4096))
         agg.send(Progress(100))
         agg.send(_snap(False, 0, 0, 0.0))                    # asked for, not started yet
-        time.sleep(1.2)
+        wait_said(err, '"event":"progress"')
         agg.send(_snap(True, 1 * MIB, 10 * MIB, 0.5))
-        time.sleep(1.1)
+        wait_said(err, f'"bytes_done":{MIB},')
         agg.send(_snap(True, 5 * MIB, 10 * MIB, 1.6))
-        time.sleep(1.1)
+        wait_said(err, f'"bytes_done":{5 * MIB},', count=2)  # the rate is judged over 2 ticks
         agg.send(WorkerBusy(0, 0.3))
         agg.send(_snap(False, 10 * MIB, 12 * MIB, 4.0, files=7, failed=1, fetched=9 * MIB,
                        dedup_files=2, dedup_bytes=3000, refreshes=1, retries=2,
@@ -190,7 +189,7 @@ def test_terminal_line_shows_media_while_active(tmp_path):
         agg.send(Plan("Terminal", 50, 1, 4096))
         agg.send(Progress(50))
         agg.send(_snap(True, 3 * MIB, 8 * MIB, 1.0))
-        time.sleep(1.2)
+        wait_said(err, "media 3.0/8.0 MB")
         metrics = agg.finish(Finish("done", 50))
     finally:
         agg.close()
@@ -307,7 +306,7 @@ def test_progress_shows_the_copies_while_the_media_pass_runs(tmp_path, progress)
         snap.hwaccel, snap.transcode_wanted = VERDICT, 7
         snap.transcoded, snap.transcode_linked, snap.transcode_failed = 2, 1, 1
         agg.send(snap)
-        time.sleep(1.2)
+        wait_said(err, "copies 4/7" if progress == "tty" else '"copies":4,')
         agg.finish(Finish("done", 50))
     finally:
         agg.close()
