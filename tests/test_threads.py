@@ -162,6 +162,33 @@ def test_a_forum_export_writes_every_topic_as_a_folder_of_its_own(tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_a_rerun_with_new_messages_extends_the_chat_and_its_topic_views(tmp_path):
+    """The assembly resumes (only the new and the last day's segments read, result.json
+    extended in place) and so do the topic views: the topics that got nothing keep their
+    files untouched; every byte equals a fresh export's, and verify accepts the folder."""
+    with served(400) as dc:
+        ok = tgarc(dc, tmp_path / "a", "--quiet", target="@tgarc_group")
+        assert ok.returncode == 0, ok.stderr
+        root = tmp_path / "a" / GROUP_DIR
+        quiet = {p: p.stat().st_mtime_ns for p in (root / "topics").glob("[234]-*/*")
+                 if p.is_file()}
+        assert len(quiet) == 9                   # result.json, messages.jsonl, topic.json
+        for i in range(40):
+            dc.corpus.add_message("supergroup", f"later message {i}")   # General's
+        r = tgarc(dc, tmp_path / "a", "--quiet", target="@tgarc_group")
+        assert r.returncode == 0, r.stderr
+        log = (tmp_path / "a" / "tgarc.log").read_text().splitlines()
+        said = [x for x in log if GROUP_DIR + ": assembled" in x][-1]
+        assert "assembled 40 new message(s)" in said and "result.json extended" in said \
+            and "messages.jsonl appended" in said, said
+        assert tgarc(dc, tmp_path / "fresh", "--quiet", target="@tgarc_group").returncode == 0
+        assert run_cli(dc, "verify", str(tmp_path / "a")).returncode == 0
+    assert tree(root) == tree(tmp_path / "fresh" / GROUP_DIR)
+    assert {p: p.stat().st_mtime_ns for p in quiet} == quiet
+    general = doc_of(next((root / "topics").glob("1-*")))["messages"]
+    assert general[-1]["text"] == "later message 39"
+
+
 def test_one_topic_alone_is_fetched_through_get_replies(tmp_path):
     with served(150) as dc:
         corpus = dc.corpus

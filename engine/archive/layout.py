@@ -5,6 +5,7 @@
         archive/<segment>.seg        the archive of record (engine/archive/segment.py)
         state/checkpoint.json        the catalogue + output state; state/.lock; state/render/
         state/media.ledger           the media ledger (engine/archive/media_ledger.py)
+        state/catalogue.q  state/peers.msgpack   what a re-run's assembly resumes from
         quarantine/                  segments set aside (damaged, or overlapping the catalogue)
         result.json  messages.jsonl  markdown/YYYY/YYYY-MM-DD.md
         chat.json  manifest.json
@@ -31,6 +32,8 @@ CHECKPOINT = "checkpoint.json"              # in STATE
 CHAT_LOCK = ".lock"                         # in STATE
 RENDER_CACHE = "render"                     # in STATE
 MEDIA_LEDGER = "media.ledger"               # in STATE
+CATALOGUE = "catalogue.q"                   # in STATE: (id, date) of every assembled message
+PEERS = "peers.msgpack"                     # in STATE: the peers the assembly has met
 QUARANTINE = "quarantine"
 TRANSCODED = "transcoded"                   # compact copies of videos (--transcode)
 RESULT_JSON = "result.json"

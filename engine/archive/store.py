@@ -65,6 +65,8 @@ class OutputState(Struct, omit_defaults=True):
     assembled: int = 0        # catalogue entries reflected in the outputs
     jsonl_bytes: int = 0      # messages.jsonl length when last committed
     jsonl_last_id: int = 0
+    json_bytes: int = 0       # result.json's length when last committed
+    catalogue: int = 0        # valid (id, date) pairs in state/catalogue.q (render/resume.py)
 
 
 class RunRecord(Struct, omit_defaults=True):

@@ -22,19 +22,24 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-from dataclasses import dataclass
+from array import array
+from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from engine import model as m
 from engine.archive import layout
 from engine.archive.atomic import fsync_dir, write_atomic
 from engine.archive.store import ChatStore, Segment
 from engine.render import day_notes, renderer
+from engine.render import resume as resume_state
+from engine.render.context import clock_for
 from engine.render.stream import (
+    Appending,
     Output,
     PendingDays,
     ResultDoc,
+    ResultTail,
     Stream,
     history_segments,
     refreshed,
@@ -49,13 +54,45 @@ class Assembled:
     messages: int = 0
     days_written: int = 0
     jsonl: str = ""           # appended | rewritten | unchanged | off
-    json: str = ""            # rewritten | unchanged | off
+    json: str = ""            # extended | rewritten | unchanged | off
+    segments_read: int = 0    # history segments streamed (a resumed assembly: the tail only)
+    # output -> (size, mtime_ns, bytes kept): files extended in place, whose first bytes the
+    # manifest need not hash again (manifest.update's ``kept``)
+    kept: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    # resumed: where it started, for the forum topic views (topic_views.render_topics)
+    resume: _Resume | None = None
+
+
+@dataclass
+class _Resume:
+    """Where a resumed assembly starts: history segment ``start`` (the first that may hold
+    a message of a day the new messages touch), what the catalogue knows (ids up to
+    ``upto``), result.json to extend."""
+    start: int
+    upto: int
+    known: tuple | None
+    dirty: set[dt.date]
+    td: ResultTail | None
+    assembled: int = 0            # the checkpoint's segments the outputs reflected before
+
+    def again(self) -> _Resume:
+        """The same start for another pass (a copy of what the catalogue knew then)."""
+        known = None if self.known is None else \
+            (array("q", self.known[0]), array("q", self.known[1]), dict(self.known[2]),
+             self.known[3])
+        return _Resume(self.start, self.upto, known, self.dirty, None, self.assembled)
 
 
 def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
              full: bool = False, wait=None) -> Assembled:
     """``wait(segment name)``, when given, returns once a worker has put that segment's
-    fragments in the cache (or given up on it): `tgarc render`'s workers render ahead."""
+    fragments in the cache (or given up on it): `tgarc render`'s workers render ahead.
+
+    Three ways, the cheapest that gives a fresh export's bytes: *resumed* when the run only
+    added messages newer than every assembled one (result.json extended in place,
+    messages.jsonl appended, the touched days' notes written; only the new segments and
+    those holding a touched day are read); *incremental* (every segment streamed, only
+    the touched days' notes written) after edits or deletions; *full* otherwise."""
     out_state = store.cp.output
     full = full or out_state.tz != tz_name or sorted(out_state.formats) != sorted(formats) \
         or out_state.assembled == 0
@@ -64,22 +101,33 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
     if not new and not full:
         result.json = result.jsonl = "unchanged"
         return result
-    stream = Stream(store, tz_name, wait=wait)
-    pending = PendingDays(stream.clock, None if full else _dirty(stream, new))
     meta = store.cp.chat
-    td = ResultDoc(store.root / layout.RESULT_JSON, meta,
-                   m.PeerInfo(meta.ref, meta.name, meta.username)) if "json" in formats else None
+    info = m.PeerInfo(meta.ref, meta.name, meta.username)
     jl = _Jsonl(store, formats, new, full)
+    resume = None if full else _resumable(store, formats, new, tz_name, jl, info)
+    if resume is not None:
+        result.resume = resume.again()
+        stream = Stream(store, tz_name, wait=wait, start=resume.start, known=resume.known)
+        pending = PendingDays(stream.clock, resume.dirty)
+        td = resume.td
+    else:
+        stream = Stream(store, tz_name, wait=wait)
+        pending = PendingDays(stream.clock, None if full else _dirty(stream, new))
+        td = ResultDoc(store.root / layout.RESULT_JSON, meta, info) \
+            if "json" in formats else None
     vctx = stream.vault(meta.name) if "md" in formats else None
     written: set[Path] = set()
+    upto = resume.upto if resume is not None else float("-inf")
     try:
         for seg, msgs, td_frags, jl_frags in stream.segments():
+            result.segments_read += 1
             if not msgs:
                 continue
-            if td is not None:
-                td.add(td_frags)
-            jl.add(msgs, jl_frags)
-            result.messages += len(msgs)
+            if seg.hi > upto:                 # not yet in the outputs
+                if td is not None:
+                    td.add(td_frags)
+                jl.add(msgs, jl_frags)
+                result.messages += len(msgs)
             if vctx is not None:
                 pending.add(msgs, seg.date_lo, seg.date_hi)
                 for day, day_msgs in pending.complete(stream.complete_before()):
@@ -92,8 +140,16 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
             prune_notes(store.root, written)
         if td is not None:
             td.commit()
-            result.json = "rewritten"
+            result.json = "extended" if resume is not None else "rewritten"
+            if resume is not None:
+                result.kept[layout.RESULT_JSON] = td.kept
         result.jsonl = jl.commit()
+        if jl.kept is not None:
+            result.kept[layout.MESSAGES_JSONL] = jl.kept
+        if vctx is not None:
+            known = len(resume.known[0]) if resume is not None else 0
+            resume_state.save(store.state, stream.ids, stream.dates, known, stream.ctx.peers,
+                              len(store.cp.segments))
     except BaseException:
         if td is not None:
             td.abort()
@@ -104,10 +160,48 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
     fsync_dir(store.root)
     out_state.tz, out_state.formats = tz_name, sorted(formats)
     out_state.assembled = len(store.cp.segments)
+    out_state.catalogue = len(stream.ids) if vctx is not None else 0
+    out_state.json_bytes = _size(store.root / layout.RESULT_JSON) if td is not None else 0
     if "jsonl" in formats:
         out_state.jsonl_bytes, out_state.jsonl_last_id = _size(jl.path), jl.last_id
     store.commit()
     return result
+
+
+def _resumable(store: ChatStore, formats: list[str], new: list[Segment], tz_name: str,
+               jl: _Jsonl, info: m.PeerInfo) -> _Resume | None:
+    """A resumed assembly's start, when the run only added messages newer than every one
+    in the outputs and every output can take them at its end; else None."""
+    state = store.cp.output
+    done = {s.name for s in store.cp.segments[:state.assembled]}
+    history = history_segments(store)
+    old = [s for s in history if s.name in done]
+    fresh = [s for s in history if s.name not in done]
+    if not old or any(s.kind != "history" for s in new) \
+            or (fresh and min(s.lo for s in fresh) <= old[-1].hi) \
+            or ("jsonl" in formats and jl.append is None):
+        return None
+    start = len(old)
+    known, dirty = None, set()
+    if "md" in formats:
+        known = resume_state.load(store.state, state.catalogue, state.assembled)
+        if known is None:
+            return None
+        clock = clock_for(ZoneInfo(tz_name))
+        dirty = {clock.date(x.date) for s in fresh for x in store.read_segment(s.name).messages}
+        if dirty:
+            # the first older segment that may hold a touched day (dates need not follow ids)
+            first, last = min(dirty), max(dirty)
+            start = next((i for i, s in enumerate(old) if clock.date(s.date_hi) >= first
+                          and clock.date(s.date_lo) <= last), start)
+        known = (*known, old[-1].hi)
+    td = None
+    if "json" in formats:
+        td = ResultTail.open(store.root / layout.RESULT_JSON, store.cp.chat, info,
+                             state.json_bytes)
+        if td is None:
+            return None
+    return _Resume(start, old[-1].hi, known, dirty, td, state.assembled)
 
 
 def _dirty(stream: Stream, new: list[Segment]) -> set[dt.date]:
@@ -126,16 +220,16 @@ class _Jsonl:
         self.last_id = 0
         self.append_from = 0                # ids above this are appended; 0: rewrite
         self.out: Output | None = None
-        self.append = None
+        self.append: Appending | None = None
+        self.kept: tuple[int, int, int] | None = None   # appended: see Assembled.kept
         if "jsonl" not in formats:
             return
         if not full and all(s.kind == "history" for s in new) \
-                and min(s.lo for s in new) > state.jsonl_last_id \
-                and _size(self.path) == state.jsonl_bytes and state.jsonl_bytes:
+                and min(s.lo for s in new) > state.jsonl_last_id:
+            self.append = Appending.open(self.path, state.jsonl_bytes)
+        if self.append is not None:
             self.append_from = state.jsonl_last_id
-            self.append = open(self.path, "r+b")  # noqa: SIM115 - closed in commit/abort
-            self.append.truncate(state.jsonl_bytes)
-            self.append.seek(state.jsonl_bytes)
+            self.kept = self.append.kept
         else:
             self.out = Output(self.path)
 
@@ -143,8 +237,8 @@ class _Jsonl:
         if self.out is not None:
             self.out.f.write(b"".join(lines))
         elif self.append is not None and msgs[-1].id > self.append_from:
-            self.append.write(b"".join(f for x, f in zip(msgs, lines, strict=True)
-                                       if x.id > self.append_from))
+            self.append.f.write(b"".join(f for x, f in zip(msgs, lines, strict=True)
+                                         if x.id > self.append_from))
         self.last_id = msgs[-1].id
 
     def commit(self) -> str:
@@ -152,17 +246,14 @@ class _Jsonl:
             self.out.commit()
             return "rewritten"
         if self.append is not None:
-            self.append.flush()
-            os.fsync(self.append.fileno())
-            self.append.close()
+            self.append.commit()
             return "appended"
         return ""
 
     def abort(self) -> None:
-        if self.out is not None:
-            self.out.abort()
-        if self.append is not None:
-            self.append.close()
+        for f in (self.out, self.append):
+            if f is not None:
+                f.abort()
 
 
 def _write_day(store: ChatStore, vctx, day: dt.date, messages: list[m.Message]) -> Path:

@@ -86,6 +86,98 @@ class ResultDoc(Output):
         super().commit()
 
 
+class ResultTail:
+    """result.json extended in place: its tail (`` ]`` and ``}``) cut off, the new fragments
+    and the tail written after the last message. ``open`` refuses (None) a file that is
+    not what the last assembly left (its size, head and tail); ``abort`` puts the old tail
+    back. A crash in between leaves a file the checkpoint does not vouch for (its size
+    differs): the next run writes it whole."""
+
+    def __init__(self, f, head: bytes, tail: bytes, size: int, mtime_ns: int):
+        self.f, self.tail, self.size = f, tail, size
+        self.at = size - len(tail)
+        self.kept = (size, mtime_ns, self.at)      # Assembled.kept
+        f.seek(self.at)
+
+    @classmethod
+    def open(cls, path: Path, meta, info: m.PeerInfo, size: int) -> ResultTail | None:
+        head, tail = result_json.document(info, meta.kind, [_MARK], meta.me).split(_MARK)
+        try:
+            f = open(path, "r+b")  # noqa: SIM115 - closed in commit/abort
+        except OSError:
+            return None
+        st = os.fstat(f.fileno())
+        ok = st.st_size == size and size > len(head) + len(tail) and f.read(len(head)) == head
+        if ok:
+            f.seek(size - len(tail))
+            ok = f.read() == tail
+        if not ok:
+            f.close()
+            return None
+        return cls(f, head, tail, size, st.st_mtime_ns)
+
+    def add(self, frags: list[bytes]) -> None:
+        if frags:
+            self.f.write(b",\n  " + b",\n  ".join(frags))
+            self.added = True
+
+    added = False
+
+    def commit(self) -> None:
+        """Nothing added: the file is left alone (its mtime too)."""
+        if self.added:
+            self.f.write(self.tail)
+            self.f.truncate()
+            self.f.flush()
+            os.fsync(self.f.fileno())
+        self.f.close()
+
+    def abort(self) -> None:
+        if self.f.closed:
+            return
+        if self.added:
+            with contextlib.suppress(OSError):
+                self.f.seek(self.at)
+                self.f.write(self.tail)
+                self.f.truncate()
+        self.f.close()
+
+
+class Appending:
+    """A file appended to after its first ``size`` bytes (what the last assembly left:
+    ``open`` refuses any other length); ``abort`` cuts it back."""
+
+    def __init__(self, f, size: int, mtime_ns: int):
+        self.f, self.size = f, size
+        self.kept = (size, mtime_ns, size)         # Assembled.kept
+        f.seek(size)
+
+    @classmethod
+    def open(cls, path: Path, size: int) -> Appending | None:
+        try:
+            f = open(path, "r+b")  # noqa: SIM115 - closed in commit/abort
+        except OSError:
+            return None
+        st = os.fstat(f.fileno())
+        if st.st_size != size or not size:
+            f.close()
+            return None
+        return cls(f, size, st.st_mtime_ns)
+
+    def commit(self) -> None:
+        if self.f.tell() != self.size:
+            self.f.flush()
+            os.fsync(self.f.fileno())
+        self.f.close()
+
+    def abort(self) -> None:
+        if not self.f.closed:
+            if self.f.tell() != self.size:
+                with contextlib.suppress(OSError):
+                    self.f.truncate(self.size)
+            self.f.close()
+
+
 class PendingDays:
     """Messages waiting for their day note, by the clock's local day; with ``dirty``, only
     the days in it are kept (an incremental assembly writes only what changed)."""
@@ -116,13 +208,17 @@ class PendingDays:
 class Stream:
     """One pass over a chat's history segments in id order (see the module's docstring)."""
 
-    def __init__(self, store: ChatStore, tz_name: str, media_prefix: str = "", wait=None):
+    def __init__(self, store: ChatStore, tz_name: str, media_prefix: str = "", wait=None,
+                 start: int = 0, known=None):
+        """``start``, ``known``: resume at history segment ``start`` with the catalogue and
+        peers (resume.py) of every segment the last assembly streamed; segments already in
+        the catalogue join it no second time."""
         self.store, self.meta, self.tz_name = store, store.cp.chat, tz_name
         self.wait = wait              # segment name -> None once its cache may be read
         self.ctx = RenderContext(self.meta.ref, ZoneInfo(tz_name))
         self.clock = self.ctx.clock
         self.overrides, self.override_peers = refreshed(store)
-        self.history = history_segments(store)
+        self.history = history_segments(store)[start:]
         # A day is complete once no later segment can hold it: the oldest date of every
         # remaining segment is on a later day (Telegram's dates grow with ids, but imported
         # histories and clock skew make that a hope, not a rule).
@@ -131,6 +227,11 @@ class Stream:
             self._after[i] = min(self._after[i + 1], self.history[i].date_lo or float("inf"))
         self._next = 0
         self.ids, self.dates = array("q"), array("q")
+        self.limit = float("-inf")    # the newest id streamed: locate finds nothing past it
+        self.known_upto = float("-inf")     # the catalogue holds every id up to this
+        if known is not None:
+            self.ids, self.dates, peers, self.known_upto = known
+            self.ctx.peers.update(peers)
         # None: no file was ever downloaded; the prefix reaches the chat folder from a view's
         self.media = MediaFiles.open(store.root, self.meta.ref, media_prefix)
 
@@ -157,9 +258,11 @@ class Stream:
                 ctx.peers.update(self.override_peers)
                 td, jl = self.media.apply(msgs, td, jl, ctx, self.ctx.files)
             self.ctx.peers.update((p.ref, p) for p in batch.peers)
-            self.ids.extend([x.id if x.chat == self.meta.ref else self._key(x.chat, x.id) or 0
-                             for x in msgs])
-            self.dates.extend([x.date for x in msgs])
+            if seg.hi > self.known_upto:
+                self.ids.extend([x.id if x.chat == self.meta.ref
+                                 else self._key(x.chat, x.id) or 0 for x in msgs])
+                self.dates.extend([x.date for x in msgs])
+            self.limit = seg.hi
             self._next = k + 1
             yield seg, msgs, td, jl
 
@@ -178,7 +281,7 @@ class Stream:
     def locate(self, chat: m.PeerRef, msg_id: int) -> int | None:
         """The date of a message streamed so far, or None."""
         msg_id = self._key(chat, msg_id)
-        if msg_id is None:
+        if msg_id is None or msg_id > self.limit:
             return None
         i = bisect.bisect_left(self.ids, msg_id)
         return self.dates[i] if i < len(self.ids) and self.ids[i] == msg_id else None

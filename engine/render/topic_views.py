@@ -30,9 +30,10 @@ from engine.archive.naming import slug
 from engine.archive.store import ChatStore
 from engine.render import day_notes, renderer
 from engine.render.assemble import prune_notes
-from engine.render.stream import Output, PendingDays, ResultDoc, Stream
+from engine.render.stream import Appending, Output, PendingDays, ResultDoc, ResultTail, Stream
 
 GENERAL = 1          # a forum's General topic: messages without a topic header
+VIEWS = "topic_views.json"  # in the chat's state/: what each view held after its last render
 
 
 def topic_of(msg: m.Message) -> int:
@@ -85,14 +86,27 @@ class _View:
 
 
 def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
-                  tz_name: str) -> dict[int, int]:
-    """Write every topic's folder from the chat's archive; messages per topic."""
-    stream = Stream(store, tz_name, media_prefix="../../")      # topics/<id>-<slug>/
-    views = {tid: _open(stream, tid, title, formats) for tid, title in topics.items()}
+                  tz_name: str, resume=None) -> dict[int, int]:
+    """Write every topic's folder from the chat's archive; messages per topic.
+    ``resume``: the chat's assembly just resumed (``Assembled.resume``); the views resume
+    from the same segment when every one of them is as their last render left it."""
+    views = None
+    if resume is not None:
+        stream = Stream(store, tz_name, media_prefix="../../", start=resume.start,
+                        known=resume.known)
+        views = _reopen(stream, topics, formats, tz_name, resume)
+        if views is None:
+            stream.close()
+    if views is None:
+        resume = None
+        stream = Stream(store, tz_name, media_prefix="../../")      # topics/<id>-<slug>/
+        views = {tid: _open(stream, tid, title, formats) for tid, title in topics.items()}
+    upto = resume.upto if resume is not None else float("-inf")
     md = "md" in formats
     try:
-        for _seg, msgs, td_frags, jl_frags in stream.segments():
+        for seg, msgs, td_frags, jl_frags in stream.segments():
             routed: dict[int, tuple[list, list, list]] = {}
+            fresh = seg.hi > upto                 # not yet in the views
             for x, td, jl in zip(msgs, td_frags, jl_frags, strict=True):
                 tid = topic_of(x)
                 if tid in views:
@@ -101,7 +115,8 @@ def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
                     parts[1].append(td)
                     parts[2].append(jl)
             for tid, (tmsgs, tds, jls) in routed.items():
-                views[tid].add(tmsgs, tds, jls)
+                if fresh:
+                    views[tid].add(tmsgs, tds, jls)
                 if md:
                     views[tid].days.add(tmsgs)
             before = stream.complete_before()
@@ -110,7 +125,7 @@ def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
                     for day, day_msgs in v.days.complete(before):
                         _write_note(v, day, day_msgs)
         for v in views.values():
-            _close(stream, v, md)
+            _close(stream, v, md, prune=resume is None)
     except BaseException:
         for v in views.values():
             for f in (v.td, v.jl):
@@ -121,7 +136,60 @@ def render_topics(store: ChatStore, topics: dict[int, str], formats: list[str],
         stream.close()
     write_atomic(store.state / "topics.json", orjson.dumps(
         {str(k): v for k, v in topics.items()}))
+    write_atomic(store.state / VIEWS, orjson.dumps({
+        "assembled": store.cp.output.assembled, "tz": tz_name, "formats": sorted(formats),
+        "views": {str(v.tid): {"title": v.title, "json_bytes": _size(v.root, layout.RESULT_JSON),
+                               "jsonl_bytes": _size(v.root, layout.MESSAGES_JSONL),
+                               "messages": v.messages, "first_id": v.first_id,
+                               "last_id": v.last_id} for v in views.values()}}))
     return {tid: v.messages for tid, v in views.items()}
+
+
+def _size(root: Path, name: str) -> int:
+    try:
+        return (root / name).stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _reopen(stream: Stream, topics: dict[int, str], formats: list[str], tz_name: str,
+            resume) -> dict[int, _View] | None:
+    """Every view opened to take messages at its end, or None when one cannot (the views
+    were rendered for another state of the archive, zone or formats, a topic is new or
+    renamed, a file is not what the last render left)."""
+    try:
+        state = orjson.loads((stream.store.state / VIEWS).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    known = state.get("views", {})
+    if state.get("assembled") != resume.assembled or state.get("tz") != tz_name \
+            or state.get("formats") != sorted(formats) \
+            or sorted(known) != sorted(str(t) for t in topics):
+        return None
+    views: dict[int, _View] = {}
+    meta = stream.meta
+    for tid, title in topics.items():
+        had = known[str(tid)]
+        root = find_topic_folder(stream.store.root, tid, title)
+        name = f"{meta.name} / {title}"
+        v = _View(tid, root, title, stream.vault(name), PendingDays(stream.clock, resume.dirty),
+                  messages=had["messages"], first_id=had["first_id"], last_id=had["last_id"])
+        views[tid] = v
+        ok = had["title"] == title
+        if ok and "json" in formats:
+            v.td = ResultTail.open(root / layout.RESULT_JSON, meta,
+                                   m.PeerInfo(meta.ref, name, meta.username), had["json_bytes"])
+            ok = v.td is not None
+        if ok and "jsonl" in formats:
+            v.jl = Appending.open(root / layout.MESSAGES_JSONL, had["jsonl_bytes"])
+            ok = v.jl is not None
+        if not ok:
+            for x in views.values():
+                for f in (x.td, x.jl):
+                    if f is not None:
+                        f.abort()
+            return None
+    return views
 
 
 def _open(stream: Stream, tid: int, title: str, formats: list[str]) -> _View:
@@ -138,16 +206,17 @@ def _open(stream: Stream, tid: int, title: str, formats: list[str]) -> _View:
     return v
 
 
-def _close(stream: Stream, v: _View, md: bool) -> None:
-    """A topic's last notes, its files renamed into place, its topic.json."""
+def _close(stream: Stream, v: _View, md: bool, prune: bool = True) -> None:
+    """A topic's last notes, its files renamed into place (or extended), its topic.json
+    (rewritten only when it changed)."""
     for day, day_msgs in v.days.complete(None):
         _write_note(v, day, day_msgs)
     for f in (v.td, v.jl):
         if f is not None:
             f.commit()
-    if md:
+    if md and prune:
         prune_notes(v.root, v.notes)
-    write_atomic(v.root / layout.TOPIC_JSON, orjson.dumps({
+    _write_if_changed(v.root / layout.TOPIC_JSON, orjson.dumps({
         "id": v.tid, "title": v.title, "chat": stream.meta.name,
         "chat_folder": stream.store.root.name, "messages": v.messages,
         "first_id": v.first_id, "last_id": v.last_id}, option=orjson.OPT_INDENT_2))
@@ -165,7 +234,11 @@ def saved_topics(store: ChatStore) -> dict[int, str]:
 def _write_note(v: _View, day: dt.date, messages: list[m.Message]) -> None:
     path = v.root / day_notes.note_path(day)
     v.notes.add(path)
-    data = renderer.day_note(v.vctx, day, messages)
+    _write_if_changed(path, renderer.day_note(v.vctx, day, messages))
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Unchanged files keep their mtime (and manifest.json its hashes)."""
     try:
         if path.read_bytes() == data:
             return

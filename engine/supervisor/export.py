@@ -64,6 +64,7 @@ class ChatExport:
         self.tz = cfg.tz                                 # the chat's zone (zone())
         self.media = MediaTally()                        # the chat's downloads
         self.media_changed = False                       # old messages' files changed
+        self.kept: dict[str, tuple[int, int, int]] = {}  # outputs extended: manifest hints
         self.media_run: MediaRun | None = None           # while the history is fetched
         self.media_since: float | None = None            # perf_counter while media runs
         self.media_retries0 = 0                          # stats.retries when it began
@@ -239,10 +240,16 @@ class ChatExport:
             say(f"{store.root.name}: {len(damaged)} output file(s) missing or changed since "
                 f"the last export ({damaged[0]}{', …' if len(damaged) > 1 else ''}); "
                 f"rendering them again")
-        await asyncio.to_thread(asm.assemble, store, formats, self.tz,
-                                full=bool(damaged) or self.media_changed)
+        done = await asyncio.to_thread(asm.assemble, store, formats, self.tz,
+                                       full=bool(damaged) or self.media_changed)
+        self.kept = done.kept
+        log.info("%s: assembled %d new message(s) from %d segment(s) read; result.json %s,"
+                 " messages.jsonl %s, %d day note(s) written", store.root.name, done.messages,
+                 done.segments_read, done.json or "off", done.jsonl or "off",
+                 done.days_written)
         if topics:
-            await asyncio.to_thread(topic_views.render_topics, store, topics, formats, self.tz)
+            await asyncio.to_thread(topic_views.render_topics, store, topics, formats, self.tz,
+                                    done.resume)
 
     async def write_chat_json(self, topics: dict[int, str] | None = None) -> None:
         """chat.json: who the chat is, what the archive holds, every export run."""
@@ -271,7 +278,7 @@ class ChatExport:
         await asyncio.to_thread(
             manifest.update, store.root, tool=f"tgarc {__version__}",
             api_layer=self.source.api_layer, runs=msgspec.to_builtins(store.cp.runs),
-            tz=store.cp.output.tz)
+            tz=store.cp.output.tz, kept=self.kept)
         if topics and self.cfg.topic is None:
             # topic folders a --topic run made hold a store and a manifest of their own,
             # and the views just rendered over their outputs
