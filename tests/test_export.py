@@ -150,6 +150,57 @@ def test_incremental_run_fetches_only_the_new_range(tmp_path):
     assert len(unchanged) >= len(notes) - 2
 
 
+def _assembly_log(out: Path) -> list[str]:
+    return [x for x in (out / "tgarc.log").read_text().splitlines() if ": assembled " in x]
+
+
+def test_resumed_assemblies_between_kills_equal_a_fresh_export(tmp_path):
+    """Rounds of new messages, each round's first run killed at a seeded moment and the
+    next one finishing: the resumed assemblies (result.json extended, messages.jsonl
+    appended, the last day's note rewritten) leave the outputs a fresh export writes."""
+    rnd = random.Random(20261205)
+    out = tmp_path / "a"
+    with served(1500) as dc:
+        ok(tgarc(dc, out))
+        for n in range(4):
+            for i in range(rnd.randint(20, 300)):
+                dc.corpus.add_message("channel", f"round {n} message {i}")
+            proc = start(dc, out)
+            time.sleep(rnd.uniform(0.3, 2.0))
+            kill_group(proc)
+            ok(tgarc(dc, out))
+        ok(tgarc(dc, tmp_path / "fresh"))
+    assert outputs(out) == outputs(tmp_path / "fresh")
+    said = _assembly_log(out)
+    assert sum("result.json extended" in x for x in said) >= 2, said
+    assert not list(out.rglob("*.tmp"))
+    assert subprocess.run([sys.executable, "-m", "engine", "verify", str(out)],
+                          capture_output=True, timeout=60).returncode == 0
+
+
+def test_an_extension_the_checkpoint_never_recorded_is_written_whole(tmp_path):
+    """A crash after result.json was extended and messages.jsonl appended, before the
+    checkpoint moved (its output state put back by hand): the next run must not extend
+    them a second time; it writes them whole."""
+    out = tmp_path / "a"
+    cp_path = out / CHANNEL_DIR / "state" / "checkpoint.json"
+    with served(600) as dc:
+        ok(tgarc(dc, out))
+        before = orjson.loads(cp_path.read_bytes())["output"]
+        for i in range(80):
+            dc.corpus.add_message("channel", f"late {i}")
+        ok(tgarc(dc, out))
+        assert "result.json extended" in _assembly_log(out)[-1]
+        cp = orjson.loads(cp_path.read_bytes())
+        cp["output"] = before
+        cp_path.write_bytes(orjson.dumps(cp))
+        ok(tgarc(dc, out))
+        said = _assembly_log(out)[-1]
+        assert "result.json rewritten" in said and "messages.jsonl rewritten" in said, said
+        ok(tgarc(dc, tmp_path / "fresh"))
+    assert outputs(out) == outputs(tmp_path / "fresh")
+
+
 def test_refresh_edits_keeps_deleted_and_every_version(tmp_path):
     with served(300) as dc:
         ok(tgarc(dc, tmp_path))

@@ -105,8 +105,10 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
     info = m.PeerInfo(meta.ref, meta.name, meta.username)
     jl = _Jsonl(store, formats, new, full)
     resume = None if full else _resumable(store, formats, new, tz_name, jl, info)
+    known_n = 0                               # catalogue pairs already in state/
     if resume is not None:
         result.resume = resume.again()
+        known_n = len(resume.known[0]) if resume.known is not None else 0
         stream = Stream(store, tz_name, wait=wait, start=resume.start, known=resume.known)
         pending = PendingDays(stream.clock, resume.dirty)
         td = resume.td
@@ -147,8 +149,7 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
         if jl.kept is not None:
             result.kept[layout.MESSAGES_JSONL] = jl.kept
         if vctx is not None:
-            known = len(resume.known[0]) if resume is not None else 0
-            resume_state.save(store.state, stream.ids, stream.dates, known, stream.ctx.peers,
+            resume_state.save(store.state, stream.ids, stream.dates, known_n, stream.ctx.peers,
                               len(store.cp.segments))
     except BaseException:
         if td is not None:

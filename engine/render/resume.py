@@ -67,10 +67,12 @@ def save(state: Path, ids: array, dates: array, start: int,
     """Write the pairs from ``start`` on over the catalogue's tail (durably) and the peers
     for ``assembled``; the caller's checkpoint then names ``len(ids)`` valid pairs."""
     cat, peers_path = _paths(state)
-    pairs = array("q", bytes(PAIR * (len(ids) - start)))
-    pairs[0::2], pairs[1::2] = ids[start:], dates[start:]
     fd = os.open(cat, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
+        if os.fstat(fd).st_size < start * PAIR:     # never pad with zeros: write it all
+            start = 0
+        pairs = array("q", bytes(PAIR * (len(ids) - start)))
+        pairs[0::2], pairs[1::2] = ids[start:], dates[start:]
         os.ftruncate(fd, start * PAIR)
         os.lseek(fd, start * PAIR, os.SEEK_SET)
         view = memoryview(pairs.tobytes())
