@@ -63,7 +63,13 @@ def extensions():
         depends=[*TEXT_CORE, *sorted(glob.glob("native/render_*.pxi"))],
         extra_compile_args=["-O3", "-std=gnu11"],
     )
-    return cythonize([ext, text, render], compiler_directives={"language_level": "3"},
+    tl = Extension(
+        "engine._native.tl",
+        ["native/tl.pyx"],
+        depends=["native/tl_message.pxi"],
+        extra_compile_args=["-O3", "-std=gnu11"],
+    )
+    return cythonize([ext, text, render, tl], compiler_directives={"language_level": "3"},
                      include_path=["native"])
 
 

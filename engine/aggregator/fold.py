@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from engine.model.events import (
     CacheSnapshot,
+    Decoded,
     Finish,
     Flood,
     LinkState,
@@ -106,6 +107,7 @@ class Fold:
     flood_latest: Flood | None = None
     flood_until: float = 0.0                   # monotonic time the latest flood wait ends
     media: MediaSnapshot | None = None          # the latest; None: no media asked for
+    decoded: Decoded | None = None              # the latest TL decoding totals
     finish: Finish | None = None
     bad_records: int = 0
 
@@ -139,6 +141,8 @@ class Fold:
             self.caches[ev.name] = ev
         elif isinstance(ev, MediaSnapshot):
             self.media = ev
+        elif isinstance(ev, Decoded):
+            self.decoded = ev
         elif isinstance(ev, Flood):
             self.flood_events += 1
             self.flood_event_seconds += max(0, ev.seconds)
@@ -284,5 +288,10 @@ class Fold:
                 "busy_fraction": fractions,
                 "busy_seconds": [round(float(self.busy.get(i, 0.0)), 6)
                                  for i in range(len(fractions))],
+            },
+            "decoder": {
+                "implementation": self.decoded.implementation if self.decoded else "",
+                "native": self.decoded.native if self.decoded else 0,
+                "telethon": self.decoded.telethon if self.decoded else 0,
             },
         }

@@ -44,6 +44,7 @@ SCHEMA: dict = {
     "queues": {"ring_capacity_bytes": "int", "avg_fill": "num", "peak_fill": "num",
                "producer_blocked_seconds": "num"},
     "workers": {"count": "int", "busy_fraction": "[num]"},
+    "decoder": {"implementation": "str", "native": "int", "telethon": "int"},
     "media": {"downloaded": "int", "bytes": "int", "deduplicated": "int", "transcoded": "int",
               "failed": "int", "hwaccel": "str"},
     "recommendation": {"workers": "int", "reason": "str"},

@@ -70,6 +70,7 @@ class Run:
             "telegram": sections["telegram"],
             "queues": sections["queues"],
             "workers": sections["workers"],
+            "decoder": sections["decoder"],
             "media": {"downloaded": 0, "bytes": 0, "deduplicated": 0, "transcoded": 0,
                       "failed": 0, "hwaccel": "none"},
             "recommendation": {"workers": 1, "reason": ""},

@@ -14,9 +14,7 @@ never the archive. The catalogue only grows, so "which segments are already refl
 in the user-facing outputs" is one number, ``assembled``.
 
 Every writer of a chat folder (export, render, repair) holds the chat's lock,
-``state/.lock`` (``ChatLock``); a store nested in a chat (a topic, a comment thread)
-is covered by its chat's lock.
-
+``state/.lock`` (``ChatLock``), which covers the stores nested in it (topics, threads).
 A history segment covers the id range ``lo..hi`` it was fetched for (gaps included:
 an id with no message there is covered too); refresh segments hold newer versions of
 messages already covered and win over older versions, in catalogue order.

@@ -74,6 +74,10 @@ def report() -> dict:
 
     info["render"] = {"implementation": renderer.RENDERER, "why": renderer.WHY,
                       "self_test": _render_self_test()}
+    from engine.telegram import tl
+
+    info["tl"] = {"implementation": tl.IMPLEMENTATION, "why": tl.WHY,
+                  "self_test": tl.self_test()}
     try:
         import av
 
@@ -114,7 +118,7 @@ def render(info: dict) -> str:
         f"  shm:        {ring['shm_dir']} ({'writable' if ring['shm_writable'] else 'NOT writable'}"
         f"; {ring['stale_segments_removed']} stale segment(s) removed)",
     ]
-    for key, label in (("text", "text core"), ("render", "renderers")):
+    for key, label in (("text", "text core"), ("render", "renderers"), ("tl", "TL decoder")):
         t = info[key]
         lines += [f"{label}: {t['implementation']}", f"  why:        {t['why']}",
                   f"  self-test:  {t['self_test']}"]
@@ -124,7 +128,7 @@ def render(info: dict) -> str:
 
 def healthy(info: dict) -> bool:
     return (info["ring"]["self_test"] == "ok" and info["text"]["self_test"] == "ok"
-            and info["render"]["self_test"] == "ok"
+            and info["render"]["self_test"] == "ok" and info["tl"]["self_test"] == "ok"
             and all(info["dependencies"].values()))
 
 

@@ -99,6 +99,8 @@ class Ack(Struct, tag="ack", array_like=True):
     decode_s: float
     render_s: float
     write_s: float
+    tl_native: int = 0        # messages of its pages the native TL decoder read
+    tl_telethon: int = 0      # ... and those Telethon's reader read (engine/telegram/tl.py)
 
 
 class Failed(Struct, tag="failed", array_like=True):
@@ -249,6 +251,14 @@ class MediaSnapshot(Struct, tag="media", array_like=True):
     hwaccel: dict | None = None        # the detection (hwaccel.Verdict.as_dict); None: not asked
 
 
+class Decoded(Struct, tag="decoded", array_like=True):
+    """Running totals of the run's TL decoding in the workers (engine/telegram/tl.py):
+    messages read by the native decoder and by Telethon's reader, and which decoder."""
+    implementation: str
+    native: int
+    telethon: int
+
+
 class Finish(Struct, tag="finish", array_like=True):
     """The run ended. ``status``: done, failed, interrupted, error."""
     status: str
@@ -257,7 +267,7 @@ class Finish(Struct, tag="finish", array_like=True):
 
 
 AggEvent = (Proc | Plan | Stages | Progress | TelegramSnapshot | LinkState | CacheSnapshot
-            | QueueSample | WorkerBusy | Flood | MediaSnapshot | Finish)
+            | QueueSample | WorkerBusy | Flood | MediaSnapshot | Decoded | Finish)
 
 ENCODER = msgspec.msgpack.Encoder()
 JOB_DECODER = msgspec.msgpack.Decoder(Job)

@@ -143,8 +143,7 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
         if td is not None:
             td.commit()
             result.json = "extended" if resume is not None else "rewritten"
-            if resume is not None:
-                result.kept[layout.RESULT_JSON] = td.kept
+            result.kept.update({layout.RESULT_JSON: td.kept} if resume is not None else {})
         result.jsonl = jl.commit()
         if jl.kept is not None:
             result.kept[layout.MESSAGES_JSONL] = jl.kept
@@ -158,15 +157,23 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
         raise
     finally:
         stream.close()
+    _commit(store, formats, tz_name, len(stream.ids) if vctx is not None else 0,
+            td is not None, jl)
+    return result
+
+
+def _commit(store: ChatStore, formats: list[str], tz_name: str, catalogue: int, json: bool,
+            jl: _Jsonl) -> None:
+    """Every output is durable: the checkpoint's output state moves (see docs/export.md)."""
     fsync_dir(store.root)
+    out_state = store.cp.output
     out_state.tz, out_state.formats = tz_name, sorted(formats)
     out_state.assembled = len(store.cp.segments)
-    out_state.catalogue = len(stream.ids) if vctx is not None else 0
-    out_state.json_bytes = _size(store.root / layout.RESULT_JSON) if td is not None else 0
+    out_state.catalogue = catalogue
+    out_state.json_bytes = _size(store.root / layout.RESULT_JSON) if json else 0
     if "jsonl" in formats:
         out_state.jsonl_bytes, out_state.jsonl_last_id = _size(jl.path), jl.last_id
     store.commit()
-    return result
 
 
 def _resumable(store: ChatStore, formats: list[str], new: list[Segment], tz_name: str,

@@ -21,6 +21,7 @@ class Tally:
         self.busy = [0.0] * workers          # per worker: decode + render + write seconds
         self.procs: list[ev.Proc] = []
         self.floods: list[ev.Flood] = []
+        self.tl_native = self.tl_telethon = 0   # messages each TL decoder read
 
     def sample(self, stage: str, seconds: float) -> None:
         self.samples.setdefault(stage, []).append(seconds)
@@ -28,6 +29,8 @@ class Tally:
     def acknowledged(self, ack: ev.Ack) -> None:
         self.messages += ack.messages
         self.busy[ack.worker] += ack.decode_s + ack.render_s + ack.write_s
+        self.tl_native += ack.tl_native
+        self.tl_telethon += ack.tl_telethon
         for stage, s in (("decode", ack.decode_s), ("render", ack.render_s),
                          ("write", ack.write_s)):
             self.sample(stage, s)
@@ -68,6 +71,10 @@ def report_tally(agg, tally: Tally, stats, cache, exports: list) -> None:
         agg.send(ev.QueueSample(dispatch.pool.fill(), dispatch.pool.blocked_seconds))
     for i, b in enumerate(busy):
         agg.send(ev.WorkerBusy(i, b))
+    if tally.tl_native or tally.tl_telethon:
+        from engine.telegram import tl
+
+        agg.send(ev.Decoded(tl.IMPLEMENTATION, tally.tl_native, tally.tl_telethon))
     media = media_snapshot(stats, exports)
     if media is not None:
         agg.send(media)

@@ -115,15 +115,36 @@ def decode_page(data: bytes, chat: m.PeerRef, lo: int, hi: int) -> m.Batch:
         start = r.tell_position()
         tl.append(r.tgread_object())
         spans.append((start, r.tell_position()))
-    vectors = []
-    for _ in range(3):                # topics, chats, users
-        r.read_int()
-        vectors.append([r.tgread_object() for _ in range(r.read_int())])
-    peers = [p for p in map(convert.peer_info, [*vectors[1], *vectors[2]]) if p is not None]
+    peers = peers_at(r)
     msgs = [convert.message(x, chat, data[a:b]) for x, (a, b) in zip(tl, spans, strict=True)
             if lo <= x.id <= hi]
     msgs.reverse()
     return m.Batch(0, chat, msgs, peers)
+
+
+def peers_at(r: BinaryReader) -> list[m.PeerInfo]:
+    """The peers of the vectors that follow a page's messages (topics, chats, users)."""
+    vectors = []
+    for _ in range(3):
+        r.read_int()
+        vectors.append([r.tgread_object() for _ in range(r.read_int())])
+    return [p for p in map(convert.peer_info, [*vectors[1], *vectors[2]]) if p is not None]
+
+
+def message_at(data: bytes, start: int, chat: m.PeerRef) -> tuple[m.Message, int]:
+    """The message whose TL starts at ``start``, read by Telethon, and where it ends: what the
+    native decoder (native/tl.pyx) hands over for a constructor it does not read itself."""
+    r = BinaryReader(data)
+    r.set_position(start)
+    obj = r.tgread_object()
+    end = r.tell_position()
+    return convert.message(obj, chat, data[start:end]), end
+
+
+def peers_from(data: bytes, pos: int) -> list[m.PeerInfo]:
+    r = BinaryReader(data)
+    r.set_position(pos)
+    return peers_at(r)
 
 
 def decode_pages(pages: list[bytes], chat: m.PeerRef, lo: int, hi: int) -> m.Batch:

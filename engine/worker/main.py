@@ -51,7 +51,7 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
 
     jobs.claim()
     events.claim()
-    from engine.telegram.rawpage import decode_pages  # Telethon: only where pages arrive
+    from engine.telegram import tl  # Telethon: only where pages arrive
 
     decode_job, decode_batch, encode = ev.JOB_DECODER.decode, m.BATCH_DECODER.decode, \
         ev.ENCODER.encode
@@ -77,9 +77,11 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                     events.put(encode(_render(job, index, place(job.folder), tz_name, tz)))
                     continue
                 t0 = perf()
+                read0 = tl.counts()
                 try:
                     if isinstance(job, ev.PagesJob):
-                        batch = decode_pages(job.pages, job.origin or job.chat, job.lo, job.hi)
+                        batch = tl.decode_pages(job.pages, job.origin or job.chat, job.lo,
+                                                job.hi)
                         batch.chat = job.chat
                         payload = encode(batch)
                         archive, cache = place(job.folder)
@@ -102,9 +104,11 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                                                 f"{type(exc).__name__}: {exc}")))
                     continue
                 dates = [x.date for x in batch.messages if x.date]
+                read = tl.counts()
                 events.put(encode(ev.Ack(job.seq, index, len(batch.messages),
                                          min(dates, default=0), max(dates, default=0),
-                                         t1 - t0, t2 - t1, t3 - t2)))
+                                         t1 - t0, t2 - t1, t3 - t2, read[0] - read0[0],
+                                         read[1] - read0[1])))
     except PeerDied:
         return 3                       # the supervisor is gone: nothing to do for anyone
 

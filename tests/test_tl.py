@@ -1,0 +1,308 @@
+"""The native TL decoder (native/tl.pyx) against its twin, Telethon's reader + convert.py
+(engine/telegram/rawpage.py): equal Structs, TL bytes included, for every page of the fakedc
+corpus, for hypothesis-made messages serialized by Telethon itself, and for hand-built
+exotic ones — with the messages the native one hands to Telethon mixed in, so the reading
+must go on at the right byte after each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import types as pytypes
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from telethon.tl import types
+from telethon.tl.types import messages as tm
+
+from engine import model as m
+from engine.fakedc.corpus import Corpus
+from engine.fakedc.rpc_history import messages_result
+from engine.telegram import rawpage, tl
+
+CHAT = m.PeerRef("channel", 777)
+
+
+def _native():
+    try:
+        from engine._native import tl as native
+    except ImportError:
+        if os.environ.get("TGARC_REQUIRE_NATIVE") == "1":
+            pytest.fail("TGARC_REQUIRE_NATIVE=1 but engine._native.tl is not built")
+        pytest.skip("native TL decoder not built on this machine (CI requires it)")
+    return native
+
+
+def both(data: bytes, lo: int = 0, hi: int = 2**31) -> tuple[m.Batch, m.Batch]:
+    return (rawpage.decode_page(data, CHAT, lo, hi),
+            tl.Native(_native()).decode_page(data, CHAT, lo, hi))
+
+
+def page(msgs: list, users: list | None = None, chats: list | None = None) -> bytes:
+    return bytes(tm.ChannelMessages(pts=1, count=len(msgs), messages=msgs, topics=[],
+                                    chats=chats or [], users=users or []))
+
+
+# ---- the corpus ------------------------------------------------------------------------------
+@pytest.mark.parametrize("text_only", [True, False])
+def test_every_page_of_the_corpus_decodes_the_same(text_only):
+    native = _native()
+    dc = pytypes.SimpleNamespace(corpus=Corpus(messages=3000, text_only=text_only))
+    pages = 0
+    before = native.counts()
+    for chat in dc.corpus.chats.values():
+        top = chat.top_id + 1
+        while True:
+            ids = dc.corpus.history(chat, offset_id=top)
+            if not ids:
+                break
+            try:
+                msgs = [dc.corpus.message(chat, i) for i in ids]
+            except StopIteration:        # a text-only corpus has no group it migrated from
+                break
+            twin, got = both(bytes(messages_result(dc, chat, msgs, 3000)))
+            assert got == twin, chat.key
+            assert [x.raw for x in got.messages] == [x.raw for x in twin.messages]
+            pages += 1
+            top = ids[-1]
+    read, handed = (a - b for a, b in zip(native.counts(), before, strict=True))
+    assert pages > 30 and read > 2500
+    if text_only:
+        assert handed < 0.01 * read          # the channel's one service message
+    else:
+        assert handed > 100                  # media and services took Telethon's path
+
+
+# ---- hand-built exotic messages --------------------------------------------------------------
+D = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
+ALL_ENTITIES = [
+    types.MessageEntityUnknown(0, 1), types.MessageEntityMention(1, 2),
+    types.MessageEntityHashtag(2, 3), types.MessageEntityBotCommand(3, 4),
+    types.MessageEntityUrl(4, 5), types.MessageEntityEmail(5, 6),
+    types.MessageEntityBold(6, 7), types.MessageEntityItalic(7, 8),
+    types.MessageEntityCode(8, 9), types.MessageEntityPre(9, 10, "python"),
+    types.MessageEntityPre(9, 10, ""), types.MessageEntityTextUrl(10, 11, "https://e.xample/ü"),
+    types.MessageEntityMentionName(11, 12, 2**40 + 5), types.MessageEntityPhone(12, 13),
+    types.MessageEntityCashtag(13, 14), types.MessageEntityUnderline(14, 15),
+    types.MessageEntityStrike(15, 16), types.MessageEntityBlockquote(16, 17, collapsed=True),
+    types.MessageEntityBlockquote(16, 17), types.MessageEntityBankCard(17, 18),
+    types.MessageEntitySpoiler(18, 19), types.MessageEntityCustomEmoji(19, 20, -(2**62)),
+    types.MessageEntityDiffInsert(0, 1), types.MessageEntityDiffDelete(1, 1),
+    types.MessageEntityDiffReplace(2, 1, "old"),
+    types.MessageEntityFormattedDate(3, 4, D, relative=True),
+]
+FWD = types.MessageFwdHeader(
+    date=D, imported=True, saved_out=True, from_id=types.PeerChannel(5), from_name="Hidden",
+    channel_post=77, post_author="Ed", saved_from_peer=types.PeerChat(9), saved_from_msg_id=3,
+    saved_from_id=types.PeerUser(4), saved_from_name="S", saved_date=D, psa_type="covid")
+REACTIONS = types.MessageReactions(
+    results=[types.ReactionCount(types.ReactionEmoji("👍"), 5, chosen_order=1),
+             types.ReactionCount(types.ReactionCustomEmoji(123), 2),
+             types.ReactionCount(types.ReactionPaid(), 9),
+             types.ReactionCount(types.ReactionEmpty(), 1)],
+    min=True, can_see_list=True,
+    recent_reactions=[types.MessagePeerReaction(types.PeerUser(8), D, types.ReactionEmoji("👍"),
+                                                big=True, unread=True),
+                      types.MessagePeerReaction(types.PeerChannel(3), D,
+                                                types.ReactionCustomEmoji(123))],
+    top_reactors=[types.MessageReactor(12, top=True, peer_id=types.PeerUser(1)),
+                  types.MessageReactor(3, anonymous=True)])
+
+
+def _msg(i: int, **kw) -> types.Message:
+    kw.setdefault("message", f"m{i}")
+    return types.Message(id=i, peer_id=types.PeerChannel(CHAT.id), date=D, **kw)
+
+
+def exotic() -> list:
+    return [
+        _msg(1, entities=ALL_ENTITIES, from_id=types.PeerUser(2**33), out=True, silent=True,
+             post=True, pinned=True, noforwards=True, mentioned=True, legacy=True),
+        _msg(2, fwd_from=FWD, via_bot_id=99, via_business_bot_id=98, views=0, forwards=3,
+             edit_date=D, post_author="Ann", grouped_id=-5, ttl_period=86400,
+             reactions=REACTIONS, from_boosts_applied=2, from_rank="admin",
+             saved_peer_id=types.PeerUser(1), quick_reply_shortcut_id=4, effect=5,
+             report_delivery_until_date=D, paid_message_stars=6, schedule_repeat_period=7,
+             summary_from_language="en", offline=True, video_processing_pending=True),
+        _msg(3, reply_to=types.MessageReplyHeader(
+            reply_to_msg_id=2, reply_to_top_id=1, forum_topic=True, quote=True,
+            reply_to_peer_id=types.PeerChannel(6), reply_from=FWD, quote_text="quoted",
+            quote_entities=[types.MessageEntityBold(0, 3)], quote_offset=4, todo_item_id=2,
+            poll_option=b"\x01\x02")),
+        _msg(4, reply_to=types.MessageReplyHeader(reply_to_msg_id=3, forum_topic=True)),
+        _msg(5, reply_to=types.MessageReplyStoryHeader(types.PeerUser(3), 44)),
+        _msg(6, replies=types.MessageReplies(
+            replies=12, replies_pts=5, comments=True, channel_id=2**35,
+            recent_repliers=[types.PeerUser(1), types.PeerChannel(2)], max_id=10,
+            read_max_id=9)),
+        _msg(7, replies=types.MessageReplies(replies=0, replies_pts=1)),
+        _msg(8, restriction_reason=[types.RestrictionReason("ios", "porn", "no")],
+             media=types.MessageMediaEmpty(), message=""),
+        types.MessageEmpty(9, peer_id=types.PeerChannel(CHAT.id)),
+        types.MessageEmpty(10, None),
+        # handed to Telethon: the next one must still be read from the right byte
+        _msg(11, media=types.MessageMediaGeo(types.GeoPoint(1.5, 2.5, 7))),
+        _msg(12, message="ünïcödé \U0001f600" * 40),           # a long (254-prefixed) string
+        types.MessageService(id=13, peer_id=types.PeerChannel(CHAT.id), date=D,
+                             action=types.MessageActionPinMessage()),
+        _msg(14, reply_markup=types.ReplyInlineMarkup([types.KeyboardInlineButtonRow(
+            [types.KeyboardInlineButton("go", types.InlineButtonTypeUrl("https://e.xample"))])])),
+        _msg(15, reply_to=types.MessageReplyHeader(reply_to_msg_id=1,
+                                                   reply_media=types.MessageMediaEmpty())),
+        _msg(16, entities=[types.InputMessageEntityMentionName(0, 1, types.InputUserSelf())]),
+        _msg(17, message=""),
+    ]
+
+
+def test_hand_built_exotic_messages_decode_the_same():
+    native = _native()
+    msgs = exotic()
+    users = [types.User(id=2**33, first_name="Ann", last_name="B", username="ann", bot=True,
+                        bot_info_version=1),
+             types.User(id=5, deleted=True)]
+    chats = [types.Channel(id=CHAT.id, title="C", photo=types.ChatPhotoEmpty(), date=D,
+                           username="c"), types.Chat(id=9, title="G",
+                                                     photo=types.ChatPhotoEmpty(),
+                                                     participants_count=1, date=D, version=1)]
+    data = page(list(reversed(msgs)), users, chats)
+    before = native.counts()
+    twin, got = both(data)
+    assert got == twin
+    assert len(got.messages) == len(msgs) and {p.ref.id for p in got.peers} == {2**33, 5,
+                                                                                  CHAT.id, 9}
+    read, handed = (a - b for a, b in zip(native.counts(), before, strict=True))
+    assert (read, handed) == (12, 5)
+    by_id = {x.id: x for x in got.messages}
+    assert [e.kind for e in by_id[1].entities][-4:] == ["diff_insert", "diff_delete",
+                                                       "diff_replace", "formatted_date"]
+    assert by_id[4].topic_id == 3 and by_id[3].topic_id == 1
+    assert by_id[2].reactions[0].recent[0].peer == m.PeerRef("user", 8)
+    # only ids in lo..hi, as the twin
+    assert both(data, 3, 8)[1] == both(data, 3, 8)[0]
+    assert [x.id for x in both(data, 3, 8)[1].messages] == [3, 4, 5, 6, 7, 8]
+
+
+def test_a_page_of_another_shape_is_the_twins_and_a_truncated_one_fails_alike():
+    _native()
+    other = bytes(tm.MessagesSlice(count=1, messages=[_msg(1)], topics=[], chats=[], users=[],
+                                   search_flood=types.SearchPostsFlood(
+                                       total_daily=1, remains=1, stars_amount=0,
+                                       query_is_free=True)))
+    twin, got = both(other)
+    assert got == twin and len(got.messages) == 1
+    whole = page([_msg(2, entities=ALL_ENTITIES), _msg(1)])
+    for cut in (len(whole) - 3, 40, 9):
+        with pytest.raises(Exception) as a:
+            rawpage.decode_page(whole[:cut], CHAT, 0, 100)
+        with pytest.raises(Exception) as b:
+            tl.Native(_native()).decode_page(whole[:cut], CHAT, 0, 100)
+        assert type(a.value) is type(b.value)
+
+
+# ---- hypothesis ------------------------------------------------------------------------------
+ints = st.integers(-(2**31), 2**31 - 1)
+longs = st.integers(-(2**63), 2**63 - 1)
+texts = st.text(max_size=300)
+peers = st.one_of(st.builds(types.PeerUser, longs), st.builds(types.PeerChat, longs),
+                  st.builds(types.PeerChannel, longs))
+dates = st.integers(0, 2**31 - 1).map(lambda t: dt.datetime.fromtimestamp(t, dt.UTC))
+opt = st.none
+entity = st.one_of(
+    *[st.builds(cls, ints, ints) for cls in (
+        types.MessageEntityBold, types.MessageEntityItalic, types.MessageEntityUnknown,
+        types.MessageEntityMention, types.MessageEntityHashtag, types.MessageEntityCode,
+        types.MessageEntitySpoiler, types.MessageEntityStrike, types.MessageEntityUrl)],
+    st.builds(types.MessageEntityTextUrl, ints, ints, texts),
+    st.builds(types.MessageEntityPre, ints, ints, texts),
+    st.builds(types.MessageEntityMentionName, ints, ints, longs),
+    st.builds(types.MessageEntityCustomEmoji, ints, ints, longs),
+    st.builds(types.MessageEntityBlockquote, ints, ints, collapsed=st.booleans()))
+fwd = st.builds(
+    lambda saved, **kw: types.MessageFwdHeader(**kw, saved_from_peer=saved and saved[0],
+                                               saved_from_msg_id=saved and saved[1]),
+    opt() | st.tuples(peers, ints), date=dates, imported=st.booleans(), from_id=opt() | peers,
+    from_name=opt() | texts, channel_post=opt() | ints, post_author=opt() | texts)
+reply = st.one_of(
+    st.builds(types.MessageReplyHeader, reply_to_msg_id=opt() | ints,
+              reply_to_top_id=opt() | ints, forum_topic=st.booleans(),
+              reply_to_peer_id=opt() | peers, quote_text=opt() | texts,
+              quote_entities=opt() | st.lists(entity, max_size=3), reply_from=opt() | fwd),
+    st.builds(types.MessageReplyStoryHeader, peers, ints))
+reaction = st.one_of(st.builds(types.ReactionEmoji, texts),
+                     st.builds(types.ReactionCustomEmoji, longs),
+                     st.just(types.ReactionPaid()))
+reactions = st.builds(
+    types.MessageReactions,
+    results=st.lists(st.builds(types.ReactionCount, reaction, ints,
+                               chosen_order=opt() | ints), max_size=4),
+    recent_reactions=opt() | st.lists(st.builds(types.MessagePeerReaction, peers, dates,
+                                                reaction), max_size=4))
+replies = st.builds(
+    lambda channel, **kw: types.MessageReplies(**kw, channel_id=channel,
+                                               comments=channel is not None),
+    opt() | longs, replies=ints, replies_pts=ints,
+    recent_repliers=opt() | st.lists(peers, max_size=2))
+message = st.builds(
+    types.Message, id=st.integers(1, 2**31 - 1), peer_id=peers, date=dates, message=texts,
+    out=st.booleans(), silent=st.booleans(), post=st.booleans(), pinned=st.booleans(),
+    noforwards=st.booleans(), from_id=opt() | peers, fwd_from=opt() | fwd,
+    via_bot_id=opt() | longs, reply_to=opt() | reply, entities=opt() | st.lists(entity),
+    views=opt() | ints, forwards=opt() | ints, replies=opt() | replies,
+    edit_date=opt() | dates, post_author=opt() | texts, grouped_id=opt() | longs,
+    reactions=opt() | reactions, ttl_period=opt() | ints,
+    media=opt() | st.just(types.MessageMediaEmpty()) | st.builds(
+        types.MessageMediaDice, value=ints, emoticon=texts))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(message, min_size=1, max_size=6))
+def test_hypothesis_messages_decode_the_same(msgs):
+    _native()
+    for x in msgs:        # a page's messages share the chat; views and forwards go together
+        x.peer_id, x.forwards = types.PeerChannel(CHAT.id), x.views
+    twin, got = both(page(msgs))
+    assert got == twin
+
+
+def test_the_layer_and_the_constructors_are_checked_against_telethon():
+    native = _native()
+    assert tl.mismatch(native) is None
+    wrong_layer = pytypes.SimpleNamespace(LAYER=native.LAYER - 1, tl_ids=native.tl_ids,
+                                          simple_entities=native.simple_entities)
+    assert "layer" in tl.mismatch(wrong_layer)
+    ids = native.tl_ids()
+    ids["Message"] ^= 1
+    wrong_id = pytypes.SimpleNamespace(LAYER=native.LAYER, tl_ids=lambda: ids,
+                                       simple_entities=native.simple_entities)
+    assert "Message" in tl.mismatch(wrong_id)
+    names = native.simple_entities()
+    names[types.MessageEntityBold.CONSTRUCTOR_ID] = "italic"
+    wrong_name = pytypes.SimpleNamespace(LAYER=native.LAYER, tl_ids=native.tl_ids,
+                                         simple_entities=lambda: names)
+    assert "bold" in tl.mismatch(wrong_name) or "italic" in tl.mismatch(wrong_name)
+    assert tl.IMPLEMENTATION == "native" or os.environ.get("TGARC_TL_IMPL") == "pure"
+
+
+# ---- through the CLI -------------------------------------------------------------------------
+def test_exports_through_either_decoder_are_identical_and_counted(tmp_path):
+    import orjson
+
+    from tests._export import env_for, outputs, served, tgarc
+
+    _native()
+    with served(600) as dc:
+        runs = {}
+        for impl in ("native", "pure"):
+            env = env_for(dc)
+            if impl == "pure":           # the twin, asked for (CI's REQUIRE_NATIVE forbids it)
+                env.pop("TGARC_REQUIRE_NATIVE", None)
+                env["TGARC_TL_IMPL"] = "pure"
+            r = tgarc(dc, tmp_path / impl, env=env)
+            assert r.returncode == 0, r.stderr
+            runs[impl] = orjson.loads((tmp_path / impl / "export_metrics.json").read_bytes())
+    assert outputs(tmp_path / "native") == outputs(tmp_path / "pure")
+    native, pure = runs["native"]["decoder"], runs["pure"]["decoder"]
+    assert native["implementation"] == "native" and pure["implementation"] == "pure"
+    assert native["native"] > 0.5 * runs["native"]["messages"] and native["telethon"] > 0
+    assert pure["native"] == 0 and pure["telethon"] == runs["pure"]["messages"]
