@@ -9,12 +9,16 @@
   200,000 messages.
 - memory: peak PSS summed over tgarc's processes (export_metrics.json) at 100,000 and
   1,000,000 messages; the bar is < 400 MB and the 1M peak within 1.2× of the 100k one.
+- CPU (issue 17): 1,000,000 text messages, all three formats, zero latency: CPU-seconds
+  per million messages summed over every tgarc process (the children's rusage), beside the
+  bare Telethon loop's over the same server in the same run, and the wall of each.
 ``TGARC_BENCH_QUICK=1`` shrinks both to a smoke run.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -94,6 +98,42 @@ def test_export_wall_time_against_a_bare_telethon_loop(benchmark):
         workers=metrics["workers"]["count"])
     print(f"\n{n} messages: bare Telethon loop {bare} s, tgarc export {ours} s, "
           f"ratio {ratio:.2f} (bar ≤ 1.5)")
+    assert metrics["messages"] == n
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def test_export_cpu_per_million_against_the_bare_loop(benchmark):
+    size = 3_000 if QUICK else 1_000_000
+    with Served("--messages", str(size), "--text-only") as served:
+        env = _env(served)
+        tmp = Path(tempfile.mkdtemp(prefix="tgarc-bench-"))
+        try:
+            cpu = _children_cpu()
+            bare_wall, printed = _timed([sys.executable, "-c", BARE], env)
+            bare_cpu = _children_cpu() - cpu
+            n = int(printed)
+            cpu = _children_cpu()
+            ours_wall = _export(env, tmp)
+            ours_cpu = _children_cpu() - cpu
+            metrics = orjson.loads((tmp / "export_metrics.json").read_bytes())
+            benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    per = {role: 0.0 for role in ("supervisor", "worker", "aggregator")}
+    for p in metrics["resources"]["per_process"].values():
+        per[p["role"]] = per.get(p["role"], 0.0) + p["cpu_seconds"]
+    figures = {"messages": n, "tgarc_cpu_s_per_1m": round(ours_cpu * 1e6 / n, 1),
+               "bare_loop_cpu_s_per_1m": round(bare_cpu * 1e6 / n, 1),
+               "tgarc_wall_s": round(ours_wall, 1), "bare_loop_wall_s": round(bare_wall, 1),
+               "wall_speedup": round(bare_wall / ours_wall, 2),
+               "per_role_cpu_s_per_1m": {k: round(v * 1e6 / n, 1) for k, v in per.items()},
+               "decoder": metrics["decoder"]}
+    benchmark.extra_info.update(figures)
+    print(f"\n{figures}")
     assert metrics["messages"] == n
 
 

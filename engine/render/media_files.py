@@ -84,6 +84,8 @@ class MediaFiles:
 
         changed = False
         for j, x in enumerate(msgs):
+            if x.media is None:
+                continue
             if isinstance(x.media, m.Contact):
                 e = self.ledger.get(file_key("contact", self._ident(x)))
                 if e is not None and e.status == DONE:
