@@ -6,14 +6,14 @@ this reads the same bytes for layer LAYER and must give equal Structs (tests/tes
 runs both on the fakedc corpus, on hypothesis-made messages and on hand-built exotic ones).
 
 What it reads itself: the page's header, ``message`` with its sender, forward and reply
-headers, entities, reply/comment counts, reactions and restriction reasons, and
-``messageEmpty``. A message holding anything else (service messages, media, an inline
-keyboard, a fact-check, a constructor of another layer) is read by Telethon, that message
-only (``rawpage.message_at``), and counted (``counts``); so are the chats and users after
-the messages (a few per page).
+headers, entities, reply/comment counts, reactions, restriction reasons, photos and
+documents (tl_media.pxi), and ``messageEmpty``. A message holding anything else (service
+messages, other media, an inline keyboard, a fact-check, a constructor of another layer)
+is read by Telethon, that message only (``rawpage.message_at``), and counted (``counts``);
+so are the chats and users after the messages (a few per page).
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int32_t, int64_t, uint32_t
 from libc.string cimport memcpy
@@ -92,6 +92,7 @@ def tl_ids() -> dict:
         "MessageEntityCustomEmoji": C_ENT_CUSTOM_EMOJI,
         "MessageEntityDiffReplace": C_ENT_DIFF_REPLACE,
         "MessageEntityFormattedDate": C_ENT_FORMATTED_DATE,
+        **MEDIA_IDS,
     }
 
 
@@ -191,6 +192,7 @@ cdef inline uint32_t vector(R *r) noexcept:
     return <uint32_t>n
 
 
+include "tl_media.pxi"
 include "tl_message.pxi"
 
 

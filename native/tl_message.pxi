@@ -185,10 +185,9 @@ cdef object message(R *r, object chat, object data, Py_ssize_t start):
     reply = reply_header(r) if flags & 8 else None
     cdef int32_t date = i32(r)
     text = string(r)
-    if flags & 512:
-        if u32(r) != C_MEDIA_EMPTY:              # media: Telethon's (for now)
-            r.bad = 1
-            return None
+    md = media(r) if flags & 512 else None
+    if r.bad:                                    # other media: Telethon's
+        return None
     if flags & 64:                               # an inline keyboard: Telethon's
         r.bad = 1
         return None
@@ -256,7 +255,7 @@ cdef object message(R *r, object chat, object data, Py_ssize_t start):
     if reply is not None and reply.forum_topic and reply.story_id is None:
         topic = reply.top_id or reply.msg_id
     return Message(
-        msg_id, chat, date, text=text, entities=ents, forward=fwd, media=None,
+        msg_id, chat, date, text=text, entities=ents, forward=fwd, media=md,
         edit_date=edit or None, views=views, forwards=forwards, replies=replies,
         comments_chat=comments_chat, grouped_id=grouped, post_author=post_author,
         via_bot_id=via_bot, topic_id=topic, reactions=reacts, buttons=[],

@@ -115,6 +115,77 @@ def _msg(i: int, **kw) -> types.Message:
     return types.Message(id=i, peer_id=types.PeerChannel(CHAT.id), date=D, **kw)
 
 
+SIZES = [types.PhotoStrippedSize("i", b"\x01\x02"), types.PhotoSize("s", 90, 90, 1500),
+         types.PhotoCachedSize("m", 320, 320, b"x" * 700), types.PhotoPathSize("j", b"p"),
+         types.PhotoSizeProgressive("y", 1280, 1280, [10, 900, 5000]),
+         types.PhotoSizeProgressive("w", 1280, 1280, []), types.PhotoSizeEmpty("e"),
+         types.PhotoSize("x", 0, 0, 0)]
+PHOTO = types.Photo(id=-7, access_hash=8, file_reference=b"ref\x00" * 70, date=D, sizes=SIZES,
+                    dc_id=4, has_stickers=True,
+                    video_sizes=[types.VideoSize("u", 640, 640, 99, video_start_ts=1.5),
+                                 types.VideoSize("v", 1, 1, 2)])
+
+
+def _doc(*attributes, **kw) -> types.Document:
+    return types.Document(id=11, access_hash=-12, file_reference=b"r", date=D,
+                          mime_type="video/mp4", size=2**40, dc_id=5,
+                          attributes=list(attributes), **kw)
+
+
+MEDIA = [
+    types.MessageMediaPhoto(photo=PHOTO, spoiler=True, ttl_seconds=30),
+    types.MessageMediaPhoto(photo=types.Photo(id=1, access_hash=2, file_reference=b"",
+                                              date=D, sizes=[], dc_id=2)),
+    types.MessageMediaPhoto(photo=types.PhotoEmpty(3)), types.MessageMediaPhoto(),
+    types.MessageMediaDocument(document=_doc(
+        types.DocumentAttributeFilename("clip ü.mp4"),
+        types.DocumentAttributeVideo(12.25, 640, 360, round_message=True, nosound=True,
+                                     preload_prefix_size=9, video_start_ts=0.5,
+                                     video_codec="h264"),
+        types.DocumentAttributeImageSize(10, 20), types.DocumentAttributeHasStickers(),
+        thumbs=SIZES, video_thumbs=[types.VideoSize("u", 1, 2, 3)]), spoiler=True,
+        video_timestamp=4, ttl_seconds=7, video=True, round=True),
+    types.MessageMediaDocument(document=_doc(
+        types.DocumentAttributeAudio(61, voice=True, title="T", performer="P",
+                                     waveform=b"\x00\x11"),
+        types.DocumentAttributeAudio(3))),
+    types.MessageMediaDocument(document=_doc(
+        types.DocumentAttributeSticker("😀", types.InputStickerSetID(1, 2), mask=True,
+                                       mask_coords=types.MaskCoords(1, 0.5, 0.25, 2.0)),
+        types.DocumentAttributeAnimated())),
+    types.MessageMediaDocument(document=_doc(
+        types.DocumentAttributeSticker("", types.InputStickerSetShortName("pack")))),
+    types.MessageMediaDocument(document=_doc(
+        types.DocumentAttributeSticker("", types.InputStickerSetEmpty()),
+        types.DocumentAttributeAnimated())),
+    types.MessageMediaDocument(document=_doc(types.DocumentAttributeAnimated(),
+                                             types.DocumentAttributeVideo(1.0, 2, 3))),
+    types.MessageMediaDocument(document=types.DocumentEmpty(9)), types.MessageMediaDocument(),
+]
+MEDIA_TO_TELETHON = [        # each read by Telethon: the message after it still from its byte
+    types.MessageMediaDocument(document=_doc(types.DocumentAttributeCustomEmoji(
+        "x", types.InputStickerSetEmpty(), free=True))),
+    types.MessageMediaDocument(document=_doc(), alt_documents=[_doc()]),
+    types.MessageMediaDocument(document=_doc(), video_cover=PHOTO),
+    types.MessageMediaPhoto(photo=PHOTO, live_photo=True, video=_doc()),
+    types.MessageMediaDocument(document=_doc(types.DocumentAttributeSticker(
+        "a", types.InputStickerSetDice("🎲")))),
+]
+
+
+def test_photos_and_documents_decode_the_same():
+    native = _native()
+    msgs = [_msg(100 + k, media=md) for k, md in enumerate(MEDIA + MEDIA_TO_TELETHON)]
+    before = native.counts()
+    twin, got = both(page(list(reversed(msgs))))
+    assert got == twin and len(got.messages) == len(msgs)
+    read, handed = (a - b for a, b in zip(native.counts(), before, strict=True))
+    assert (read, handed) == (len(MEDIA), len(MEDIA_TO_TELETHON))
+    first = got.messages[0].media
+    assert (first.width, first.height, first.size, first.thumb_type) == (1280, 1280, 5000, "y")
+    assert first.ttl_seconds == 30 and first.spoiler
+
+
 def exotic() -> list:
     return [
         _msg(1, entities=ALL_ENTITIES, from_id=types.PeerUser(2**33), out=True, silent=True,
