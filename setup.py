@@ -66,7 +66,7 @@ def extensions():
     tl = Extension(
         "engine._native.tl",
         ["native/tl.pyx"],
-        depends=["native/tl_message.pxi", "native/tl_media.pxi"],
+        depends=["native/tl_message.pxi", "native/tl_media.pxi", "native/tl_peers.pxi"],
         extra_compile_args=["-O3", "-std=gnu11"],
     )
     return cythonize([ext, text, render, tl], compiler_directives={"language_level": "3"},

@@ -7,10 +7,11 @@ runs both on the fakedc corpus, on hypothesis-made messages and on hand-built ex
 
 What it reads itself: the page's header, ``message`` with its sender, forward and reply
 headers, entities, reply/comment counts, reactions, restriction reasons, photos and
-documents (tl_media.pxi), and ``messageEmpty``. A message holding anything else (service
+documents (tl_media.pxi), ``messageEmpty``, and the chats and users after the messages
+(tl_peers.pxi). A message holding anything else (service
 messages, other media, an inline keyboard, a fact-check, a constructor of another layer)
 is read by Telethon, that message only (``rawpage.message_at``), and counted (``counts``);
-so are the chats and users after the messages (a few per page).
+a forum topic or an unknown peer after the messages hands Telethon the whole tail.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -92,7 +93,7 @@ def tl_ids() -> dict:
         "MessageEntityCustomEmoji": C_ENT_CUSTOM_EMOJI,
         "MessageEntityDiffReplace": C_ENT_DIFF_REPLACE,
         "MessageEntityFormattedDate": C_ENT_FORMATTED_DATE,
-        **MEDIA_IDS,
+        **MEDIA_IDS, **PEER_IDS,
     }
 
 
@@ -100,12 +101,17 @@ def simple_entities() -> dict:
     return dict(SIMPLE_ENTITIES)
 
 
-cdef Py_ssize_t _native = 0, _fallback = 0
+cdef Py_ssize_t _native = 0, _fallback = 0, _tails = 0, _tails_fallback = 0
 
 
 def counts() -> tuple:
     """(messages read here, messages handed to Telethon) since the process started."""
     return _native, _fallback
+
+
+def tails() -> tuple:
+    """(pages whose chats and users were read here, pages whose were Telethon's)."""
+    return _tails, _tails_fallback
 
 
 # ---------------------------------------------------------------- the reader
@@ -194,6 +200,7 @@ cdef inline uint32_t vector(R *r) noexcept:
 
 include "tl_media.pxi"
 include "tl_message.pxi"
+include "tl_peers.pxi"
 
 
 # ---------------------------------------------------------------- pages
@@ -226,7 +233,7 @@ def decode_page(bytes data, chat, lo: int, hi: int, twin):
     each with its TL bytes) and the peers it mentions. ``twin``: rawpage itself (given, not
     imported: a compiled module imports no twin), whose ``message_at`` reads a message
     this module does not and ``peers_from`` the chats and users."""
-    global _native, _fallback
+    global _native, _fallback, _tails, _tails_fallback
     cdef R r
     r.b = <const unsigned char *>PyBytes_AS_STRING(data)
     r.n = PyBytes_GET_SIZE(data)
@@ -258,7 +265,13 @@ def decode_page(bytes data, chat, lo: int, hi: int, twin):
             _native += 1
         if lo <= x.id <= hi:
             msgs.append(x)
-    peers = twin.peers_from(data, r.pos)
+    start = r.pos
+    peers = tail_peers(&r)
+    if r.bad:
+        peers = twin.peers_from(data, start)
+        _tails_fallback += 1
+    else:
+        _tails += 1
     msgs.reverse()
     return Batch(0, chat, msgs, peers)
 

@@ -1,5 +1,16 @@
 # (included by tl.pyx) a message and its pieces, from TL bytes to the model's Structs
 
+cdef void restrictions(R *r) noexcept:
+    cdef uint32_t k, count = vector(r)
+    for k in range(count):
+        if u32(r) != C_RESTRICTION:
+            r.bad = 1
+            return
+        skip_string(r)
+        skip_string(r)
+        skip_string(r)
+
+
 cdef object peer(R *r):
     cdef uint32_t c = u32(r)
     cdef int64_t v = i64(r)
@@ -226,13 +237,7 @@ cdef object message(R *r, object chat, object data, Py_ssize_t start):
     else:
         reacts = []
     if flags & 4194304:
-        for _ in range(vector(r)):
-            if u32(r) != C_RESTRICTION:
-                r.bad = 1
-                return None
-            skip_string(r)
-            skip_string(r)
-            skip_string(r)
+        restrictions(r)
     ttl = i32(r) if flags & 33554432 else None
     if flags & (1 << 30):
         i32(r)

@@ -377,3 +377,85 @@ def test_exports_through_either_decoder_are_identical_and_counted(tmp_path):
     assert native["implementation"] == "native" and pure["implementation"] == "pure"
     assert native["native"] > 0.5 * runs["native"]["messages"] and native["telethon"] > 0
     assert pure["native"] == 0 and pure["telethon"] == runs["pure"]["messages"]
+
+
+def test_peek_reads_the_first_id_of_every_kind_as_telethon():
+    """The supervisor's peek (rawpage.peek) skips to the first message's id without reading
+    it whole: the same (count, newest id) as Telethon's reading, whatever the kind."""
+    from telethon.extensions import BinaryReader
+
+    for first in (exotic()[1], exotic()[8], exotic()[12], exotic()[10], *exotic()[:1]):
+        data = page([first, _msg(1)])
+        got = rawpage.peek(data)
+        whole = BinaryReader(data).tgread_object()
+        assert got == (2, whole.messages[0].id)
+    assert rawpage.peek(page([])) == (0, 0)
+
+
+COLLECTIBLE = types.EmojiStatusCollectible(1, 2, "t", "s", 3, 4, 5, 6, 7, until=D)
+PEERS_USERS = [
+    types.User(id=1, access_hash=2, first_name="Ann", last_name="Bee", username="ann",
+               phone="123", photo=types.UserProfilePhoto(5, 2, stripped_thumb=b"\x01" * 300),
+               status=types.UserStatusOnline(D), bot=True, bot_info_version=3, deleted=True,
+               restricted=True, restriction_reason=[types.RestrictionReason("all", "spam", "x")],
+               bot_inline_placeholder="p", lang_code="en", emoji_status=COLLECTIBLE,
+               usernames=[types.Username("ann2", active=True)],
+               stories_max_id=types.RecentStory(max_id=9),
+               color=types.PeerColor(color=3, background_emoji_id=4),
+               profile_color=types.PeerColorCollectible(1, 2, 3, 4, [5, 6], 7, [8]),
+               bot_active_users=5, bot_verification_icon=6, send_paid_messages_stars=7,
+               linked_community_id=8),
+    types.User(id=2, first_name="", last_name="Only", status=types.UserStatusOffline(D),
+               photo=types.UserProfilePhotoEmpty(), emoji_status=types.EmojiStatus(9)),
+    types.User(id=3, status=types.UserStatusRecently(by_me=True),
+               emoji_status=types.EmojiStatusEmpty(), stories_max_id=types.RecentStory()),
+    types.User(id=4, status=types.UserStatusLastWeek()), types.User(id=5,
+                                                                     status=types.UserStatusEmpty()),
+    types.User(id=6, status=types.UserStatusLastMonth(), color=types.PeerColor()),
+    types.UserEmpty(7),
+]
+PEERS_CHATS = [
+    types.Chat(id=10, title="G", photo=types.ChatPhoto(1, 2, stripped_thumb=b"t"),
+               participants_count=3, date=D, version=1,
+               migrated_to=types.InputChannel(11, 12), admin_rights=types.ChatAdminRights(),
+               default_banned_rights=types.ChatBannedRights(D, send_messages=True)),
+    types.Chat(id=13, title="", photo=types.ChatPhotoEmpty(), participants_count=0, date=D,
+               version=0, migrated_to=types.InputChannelEmpty()),
+    types.ChatForbidden(14, "F"), types.ChatEmpty(15),
+    types.Channel(id=16, title="C", photo=types.ChatPhotoEmpty(), date=D, access_hash=1,
+                  username="chan", restricted=True,
+                  restriction_reason=[types.RestrictionReason("a", "b", "c")],
+                  admin_rights=types.ChatAdminRights(post_messages=True),
+                  banned_rights=types.ChatBannedRights(D), participants_count=9,
+                  default_banned_rights=types.ChatBannedRights(None, view_messages=True),
+                  usernames=[types.Username("c2")], stories_max_id=types.RecentStory(live=True),
+                  color=types.PeerColorCollectible(1, 2, 3, 4, []), emoji_status=COLLECTIBLE,
+                  profile_color=types.PeerColor(color=1), level=2, subscription_until_date=D,
+                  bot_verification_icon=3, send_paid_messages_stars=4, linked_monoforum_id=5,
+                  linked_community_id=6),
+    types.ChannelForbidden(17, 18, "Gone", until_date=D), types.ChannelForbidden(19, 20, ""),
+]
+
+
+def test_the_chats_and_users_after_the_messages_decode_the_same():
+    native = _native()
+    data = page([_msg(1)], PEERS_USERS, PEERS_CHATS)
+    before = native.tails()
+    twin, got = both(data)
+    assert got == twin
+    assert [a - b for a, b in zip(native.tails(), before, strict=True)] == [1, 0]
+    assert [p.ref.id for p in got.peers] == [10, 13, 14, 16, 17, 19, 1, 2, 3, 4, 5, 6]
+    ann = got.peers[6]
+    assert (ann.name, ann.username, ann.bot, ann.deleted) == ("Ann Bee", "ann", True, True)
+    # a forum topic among them (or a peer of another layer): Telethon reads the whole tail
+    topic = types.ForumTopic(
+        id=1, date=D, peer=types.PeerChannel(CHAT.id), title="T", icon_color=1, top_message=1,
+        read_inbox_max_id=0, read_outbox_max_id=0, unread_count=0, unread_mentions_count=0,
+        unread_reactions_count=0, unread_poll_votes_count=0, from_id=types.PeerUser(1),
+        notify_settings=types.PeerNotifySettings())
+    data = bytes(tm.ChannelMessages(pts=1, count=1, messages=[_msg(1)], topics=[topic],
+                                    chats=PEERS_CHATS, users=PEERS_USERS))
+    before = native.tails()
+    twin, got = both(data)
+    assert got == twin and len(got.peers) == 12
+    assert [a - b for a, b in zip(native.tails(), before, strict=True)] == [0, 1]

@@ -22,6 +22,9 @@ from engine.telegram import convert
 _CHANNEL = types.messages.ChannelMessages.CONSTRUCTOR_ID
 _SLICE = types.messages.MessagesSlice.CONSTRUCTOR_ID
 _ALL = types.messages.Messages.CONSTRUCTOR_ID
+# bytes between a message's constructor and its id (flags, flags2): peek reads no more
+_ID_AT = {types.Message.CONSTRUCTOR_ID: 8, types.MessageService.CONSTRUCTOR_ID: 4,
+          types.MessageEmpty.CONSTRUCTOR_ID: 4}
 
 
 class Raw(TLRequest):
@@ -98,7 +101,15 @@ def peek(data: bytes) -> tuple[int, int]:
         msgs = getattr(res, "messages", [])
         return len(msgs), (msgs[0].id if msgs else 0)
     r, n = opened
-    return n, (r.tgread_object().id if n else 0)
+    if not n:
+        return 0, 0
+    at = r.tell_position()
+    skip = _ID_AT.get(r.read_int(signed=False))
+    if skip is None:                  # another constructor: Telethon reads it whole
+        r.set_position(at)
+        return n, r.tgread_object().id
+    r.read(skip)
+    return n, r.read_int()
 
 
 def decode_page(data: bytes, chat: m.PeerRef, lo: int, hi: int) -> m.Batch:
