@@ -105,3 +105,65 @@ def test_all_exports_every_dialog_of_the_kinds_asked_each_on_its_own(tmp_path):
         doc = json.loads((tmp_path / f / "result.json").read_bytes())
         assert doc["messages"], f
         assert (tmp_path / f / "chat.json").exists() and (tmp_path / f / "manifest.json").exists()
+
+
+def _mtimes(root) -> dict:
+    skip = {"tgarc.log", "export_metrics.json", ".lock"}
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and p.name not in skip}
+
+
+def test_an_all_rerun_skips_every_chat_with_nothing_new_without_a_request(tmp_path):
+    """Issue 14 point 3: the dialog list's newest message is already archived and the last
+    run left nothing to redo: no history request, no file touched. A new message, another
+    setting, a damaged output or a file left to retry brings the chat back."""
+    with served(300) as dc:
+        ok = tgarc(dc, tmp_path, "--quiet", "--all", target="", timeout=300)
+        assert ok.returncode == 0, ok.stderr
+        folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+        before, files = len(dc.calls), _mtimes(tmp_path)
+        r = tgarc(dc, tmp_path, "--all", target="")
+        assert r.returncode == 0, r.stderr
+        assert f"exporting 0 chats, one after the other; {len(folders)} more unchanged" \
+            in r.stderr
+        assert [c.method for c in dc.calls[before:] if "History" in c.method
+                or "Takeout" in c.method] == []
+        assert _mtimes(tmp_path) == files
+
+        # a new message in the channel: that chat alone is exported again
+        dc.corpus.add_message("channel", "a later post")
+        r = tgarc(dc, tmp_path, "--all", target="")
+        assert r.returncode == 0, r.stderr
+        assert f"exporting 1 chats, one after the other; {len(folders) - 1} more" in r.stderr
+        channel = next(tmp_path.glob("channel1500000001-*"))
+        texts = [x.get("text") for x in json.loads((channel / "result.json").read_bytes())
+                 ["messages"]]
+        assert texts[-1] == "a later post"
+        changed = {p for p, t in _mtimes(tmp_path).items() if files.get(p) != t}
+        assert changed and all(channel in p.parents for p in changed)
+
+        # a damaged output heals; another setting (formats) is another run for every chat
+        group = next(tmp_path.glob("chat400001*"))
+        note = sorted(group.rglob("*.md"))[0]
+        note.unlink()
+        r = tgarc(dc, tmp_path, "--all", target="")
+        assert "exporting 1 chats" in r.stderr and note.exists()
+        r = tgarc(dc, tmp_path, "--all", "--format", "json,jsonl", target="")
+        assert f"exporting {len(folders)} chats" in r.stderr
+
+
+def test_an_all_rerun_after_a_failed_download_tries_it_again(tmp_path):
+    """A file Telegram refused leaves the chat unsettled: the next --all run visits it
+    (and settles it once the file came)."""
+    from engine.fakedc.faults import Rule
+
+    args = ("--all", "--kinds", "channels", "--media", "voice")
+    refuse = [Rule("GetFileRequest", "error", every=1, code=400, message="FILE_ID_INVALID")]
+    with served(150, rules=refuse) as dc:
+        r = tgarc(dc, tmp_path, *args, target="", timeout=300)
+        assert r.returncode == 0 and "could not" in r.stderr, r.stderr
+    with served(150) as dc:                               # the server relents
+        r = tgarc(dc, tmp_path, *args, target="", timeout=300)
+        assert r.returncode == 0 and "exporting 1 chats" in r.stderr, r.stderr
+        assert [c for c in dc.calls_to("GetFileRequest") if c.outcome == "ok"]
+        r = tgarc(dc, tmp_path, *args, target="")
+        assert r.returncode == 0 and "exporting 0 chats" in r.stderr, r.stderr

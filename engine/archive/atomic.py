@@ -10,6 +10,7 @@ temporary behind.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -48,3 +49,18 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644,
         raise
     if sync_dir and durable:
         fsync_dir(path.parent)
+
+
+def move_aside(path: Path, folder: Path) -> Path:
+    """Move ``path`` into ``folder`` under a name nothing holds yet (a damaged file set
+    aside: ``<name>.damaged-<time>`` when it stays in its own folder), durably."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    dest = folder / (path.name if folder != path.parent else f"{path.name}.damaged-{stamp}")
+    n = 1
+    while dest.exists():
+        dest = folder / f"{path.name}.{n}"
+        n += 1
+    os.replace(path, dest)
+    fsync_dir(folder)
+    return dest

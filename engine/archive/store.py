@@ -15,15 +15,14 @@ in the user-facing outputs" is one number, ``assembled``.
 
 Every writer of a chat folder (export, render, repair) holds the chat's lock,
 ``state/.lock`` (``ChatLock``), which covers the stores nested in it (topics, threads).
-A history segment covers the id range ``lo..hi`` it was fetched for (gaps included:
-an id with no message there is covered too); refresh segments hold newer versions of
-messages already covered and win over older versions, in catalogue order.
+A history segment covers the id range ``lo..hi`` it was fetched for (gaps included: an
+id with no message is covered too); refresh segments hold newer versions of messages
+already covered and win over older versions, in catalogue order.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from msgspec import Struct
 
 from engine import model as m
 from engine.archive import layout
-from engine.archive.atomic import fsync_dir, write_atomic
+from engine.archive.atomic import fsync_dir, move_aside, write_atomic
 from engine.archive.layout import NESTED, QUARANTINE
 from engine.archive.lock import ChatLock
 from engine.archive.naming import chat_folder
@@ -65,6 +64,7 @@ class OutputState(Struct, omit_defaults=True):
     jsonl_last_id: int = 0
     json_bytes: int = 0       # result.json's length when last committed
     catalogue: int = 0        # valid (id, date) pairs in state/catalogue.q (render/resume.py)
+    settled: str = ""         # the settings of the last run, if it left nothing to retry
 
 
 class RunRecord(Struct, omit_defaults=True):
@@ -155,7 +155,7 @@ class ChatStore:
             try:
                 cp = cls.read_checkpoint(root)
             except DamagedCheckpoint as exc:
-                aside = _set_aside_file(exc.path, exc.path.parent)
+                aside = move_aside(exc.path, exc.path.parent)
                 notices.append(f"{root.name}: state/checkpoint.json was damaged ({exc.why}); "
                                f"kept as state/{aside.name}, rebuilt from the archive")
                 cp, rebuilt = None, True
@@ -270,7 +270,7 @@ class ChatStore:
 
     def set_aside(self, name: str, why: str) -> Path:
         """Move a segment out of ``archive/`` into ``quarantine/`` (never delete it)."""
-        dest = _set_aside_file(self.archive / name, self.root / QUARANTINE)
+        dest = move_aside(self.archive / name, self.root / QUARANTINE)
         with contextlib.suppress(FileNotFoundError):
             (self.render_cache / (name + ".frag")).unlink()
         self.notices.append(f"{self.root.name}: archive/{name} is damaged ({why}); moved to "
@@ -330,20 +330,6 @@ def _segment_files(archive: Path) -> list[str]:
                 and e.name.endswith(layout.SEGMENT_SUFFIX) and not e.name.startswith(".")]
     except FileNotFoundError:
         return []
-
-
-def _set_aside_file(path: Path, folder: Path) -> Path:
-    """Move ``path`` into ``folder`` under a name nothing holds yet."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    dest = folder / (path.name if folder != path.parent else f"{path.name}.damaged-{stamp}")
-    n = 1
-    while dest.exists():
-        dest = folder / f"{path.name}.{n}"
-        n += 1
-    os.replace(path, dest)
-    fsync_dir(folder)
-    return dest
 
 
 def _recover_runs(root: Path) -> list[RunRecord]:

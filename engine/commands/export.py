@@ -158,10 +158,7 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
         try:
             targets = list(cfg.targets)
             if cfg.all_kinds:
-                targets = [t for kind, t in await source.dialogs() if kind in cfg.all_kinds]
-                log.info("--all: %d chats of kinds %s", len(targets), ",".join(cfg.all_kinds))
-                print(f"tgarc: exporting {len(targets)} chats, one after the other",
-                      file=sys.stderr)
+                targets = await _all_targets(cfg, source)
             for target in targets:
                 if stop.is_set():
                     raise Interrupted()
@@ -187,3 +184,26 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
     if failed:
         raise BatchesFailed(f"{len(failed)} of {len(targets)} chats: " + "; ".join(failed))
     return 0
+
+
+async def _all_targets(cfg: ExportConfig, source) -> list[str]:
+    """--all: the dialogs of the kinds asked for, less the chats a run would find nothing
+    to do in (engine/supervisor/unchanged.py): not one request is made for those."""
+    from engine.supervisor.unchanged import settled
+
+    dialogs = [(t, top) for kind, t, top in await source.dialogs() if kind in cfg.all_kinds]
+    targets, skipped = [], []
+    for target, top in dialogs:
+        root = settled(cfg, int(target), top)
+        if root is None:
+            targets.append(target)
+        else:
+            skipped.append(root.name)
+            log.info("%s: nothing new since the last run (newest message %s); skipped",
+                     root.name, top)
+    log.info("--all: %d chats of kinds %s, %d unchanged", len(dialogs),
+             ",".join(cfg.all_kinds), len(skipped))
+    print(f"tgarc: exporting {len(targets)} chats, one after the other"
+          + (f"; {len(skipped)} more unchanged since the last run" if skipped else ""),
+          file=sys.stderr)
+    return targets

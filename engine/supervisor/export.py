@@ -45,6 +45,7 @@ from engine.supervisor.refresh import refresh_edits
 from engine.supervisor.tally import Tally
 from engine.supervisor.threads import CommentThreads
 from engine.supervisor.topics import fetch_topic_root, open_topic_store
+from engine.supervisor.unchanged import fingerprint
 from engine.telegram.source import HistoryOf
 
 __all__ = ["BatchesFailed", "ChatExport", "Interrupted"]     # what the command catches
@@ -111,6 +112,7 @@ class ChatExport:
         run_no = store.next_run()
         record = RunRecord(started=now_iso(), status="running", tz=tz)
         store.cp.runs.append(record)
+        store.cp.output.settled = ""             # until this run has left nothing to redo
         store.commit()
         await self._fetch_all(store, meta, run_no, record)
         t0 = time.perf_counter()
@@ -127,6 +129,9 @@ class ChatExport:
             await CommentThreads(self, run_no).export()
         if self.outcome.failures:
             raise BatchesFailed("; ".join(self.outcome.failures))
+        if not self.media.failed and not self.media.copies.failed:
+            store.cp.output.settled = fingerprint(cfg)     # --all may skip it next time
+            store.commit()
 
     def _ended(self, record: RunRecord, status: str) -> None:
         record.status, record.finished = status, now_iso()

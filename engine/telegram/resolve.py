@@ -99,6 +99,7 @@ class Resolver:
                     pid = utils.get_peer_id(d.peer)
                     if pid in entities:
                         out.setdefault(pid, entities[pid])
+                        self._tops.setdefault(pid, d.top_message)
                         top = tops.get((pid, d.top_message))
                         if top is not None:
                             nxt = (top.date, top.id, utils.get_input_peer(entities[pid]))
@@ -110,8 +111,9 @@ class Resolver:
             self._dialogs = out
         return self._dialogs
 
-    async def dialogs(self) -> list[tuple[str, str]]:
-        """(kind for --kinds: channel|group|user|bot, target) of every exportable dialog."""
+    async def dialogs(self) -> list[tuple[str, str, int | None]]:
+        """(kind for --kinds: channel|group|user|bot, target, id of its newest message) of
+        every exportable dialog."""
         out = []
         for marked, entity in (await self.dialog_entities()).items():
             try:
@@ -120,7 +122,7 @@ class Resolver:
                 continue
             kind = {"channel": "channel", "supergroup": "group", "group": "group"}.get(
                 meta.kind, "bot" if getattr(entity, "bot", False) else "user")
-            out.append((kind, str(marked)))
+            out.append((kind, str(marked), self._tops.get(marked)))
         return out
 
     @staticmethod

@@ -57,6 +57,7 @@ class Source(Resolver, Members):
         self.takeout_id: int | None = None
         self.warnings: list[str] = []
         self._dialogs: dict[int, object] | None = None
+        self._tops: dict[int, int] = {}          # marked id -> its dialog's newest message
         self._full: tuple[object, object] | None = None     # (peer, its full info)
         self.lane_factory = None            # n -> Lanes (engine/telegram/session.py)
         self.dcs = None                     # OtherDCs (engine/telegram/download_dcs.py)
