@@ -167,3 +167,14 @@ def test_an_all_rerun_after_a_failed_download_tries_it_again(tmp_path):
         assert [c for c in dc.calls_to("GetFileRequest") if c.outcome == "ok"]
         r = tgarc(dc, tmp_path, *args, target="")
         assert r.returncode == 0 and "exporting 0 chats" in r.stderr, r.stderr
+
+
+def test_an_all_rerun_after_a_windowed_run_fetches_the_older_ids(tmp_path):
+    """A run with --min-id leaves the older ids to the next run: it never settles."""
+    with served(200) as dc:
+        args = ("--quiet", "--all", "--kinds", "channels")
+        assert tgarc(dc, tmp_path, *args, "--min-id", "150", target="").returncode == 0
+        r = tgarc(dc, tmp_path, "--all", "--kinds", "channels", target="")
+        assert r.returncode == 0 and "exporting 1 chats" in r.stderr, r.stderr
+    doc = json.loads((next(tmp_path.glob("channel1500000001-*")) / "result.json").read_bytes())
+    assert min(x["id"] for x in doc["messages"]) < 150

@@ -45,7 +45,7 @@ from engine.supervisor.refresh import refresh_edits
 from engine.supervisor.tally import Tally
 from engine.supervisor.threads import CommentThreads
 from engine.supervisor.topics import fetch_topic_root, open_topic_store
-from engine.supervisor.unchanged import fingerprint
+from engine.supervisor.unchanged import fingerprint, looks_beyond
 from engine.telegram.source import HistoryOf
 
 __all__ = ["BatchesFailed", "ChatExport", "Interrupted"]     # what the command catches
@@ -129,7 +129,7 @@ class ChatExport:
             await CommentThreads(self, run_no).export()
         if self.outcome.failures:
             raise BatchesFailed("; ".join(self.outcome.failures))
-        if not self.media.failed and not self.media.copies.failed:
+        if not self.media.failed and not self.media.copies.failed and not looks_beyond(cfg):
             store.cp.output.settled = fingerprint(cfg)     # --all may skip it next time
             store.commit()
 

@@ -6,9 +6,11 @@ again, is skipped without a single request of its own.
 the settings that decide what a run does besides fetching new messages (formats, media
 kinds and size limit, the transcode settings), written only when the run ended with every
 batch durable, its outputs assembled and manifested, and no file left to retry (no
-download failed, no copy failed). Any other setting now, an interrupted or failed run, an
-output that is missing or changed since manifest.json (outputs heal), or options that
-look beyond the newest message (``--refresh-edits``, ``--comments``, ``--members``,
+download failed, no copy failed), by a run without a window (an earlier ``--min-id`` run
+leaves the older ids to the next one). The archive must cover every id from 1 to the
+dialog's newest, as a full run's plan would find. Any other setting now, an interrupted
+or failed run, an output that is missing or changed since manifest.json (outputs heal),
+or options that look beyond the newest message (``--refresh-edits``, ``--comments``, ``--members``,
 ``--topic``, an id or date window) and the chat is exported as usual.
 
 What a skipped chat does not get: its ``chat.json`` (title, about) and run history are
@@ -71,7 +73,6 @@ def settled(cfg: ExportConfig, marked: int, top: int | None) -> Path | None:
     if out.settled != fingerprint(cfg) or out.assembled != len(cp.segments) \
             or (cfg.tz_given and out.tz != cfg.tz):
         return None
-    newest = max((s.hi for s in cp.segments if s.kind == "history"), default=None)
-    if newest is None or top > newest or manifest.stale(root):
-        return None
+    if top < 1 or cp.covered().missing(1, top) or manifest.stale(root):
+        return None                     # a run now would plan a span, or heal an output
     return root
