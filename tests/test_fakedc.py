@@ -145,6 +145,29 @@ def test_messages_by_id_missing_ones_are_none_and_dialogs_list_every_chat():
     run(body())
 
 
+def test_an_account_with_many_chats_pages_its_dialogs_without_drops_or_repeats():
+    """``Corpus(chats=N)``: N more channels of 50-2,000 messages, listed in the dialogs,
+    newest first; Telethon's pager and tgarc's walk (resolve.dialog_entities, 100 a page)
+    both see each one once, with its newest message."""
+    from engine.telegram.dialogs import walk_dialogs
+
+    async def body():
+        async with served(Corpus(messages=100, text_only=True, chats=230)) as dc, \
+                client_of(dc) as client:
+            extra = {-(10**12) - c.id: c for c in dc.corpus.chats.values()
+                     if c.key.startswith("extra")}
+            assert len(extra) == 230
+            assert all(50 <= c.top_id <= 2000 for c in extra.values())
+            dialogs = [d async for d in client.iter_dialogs()]
+            ids = [d.id for d in dialogs]
+            assert len(ids) == len(set(ids)) and set(extra) <= set(ids)
+            assert all(d.message.id == dc.corpus.history(extra[d.id], limit=1)[0]
+                       for d in dialogs if d.id in extra)
+            walked = await walk_dialogs(client, page=100)
+            assert [d.id for d in walked] == ids
+    run(body())
+
+
 def test_wrong_names_and_hashes_are_telegram_errors():
     async def body():
         async with served() as dc, client_of(dc) as client:

@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve", help="serve until interrupted")
     s.add_argument("--messages", type=int, default=1000, help="messages in the demo channel")
     s.add_argument("--text-only", action="store_true", help="plain texts only (benchmarks)")
+    s.add_argument("--chats", type=int, default=0,
+                   help="that many more channels in the dialogs, 50-2,000 messages each")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--port", type=int, default=0, help="0 picks a free port")
     s.add_argument("--rtt-ms", type=float, default=0.0, help="delay before every reply")
@@ -44,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _serve(args) -> int:
     budget = Budget(args.budget) if args.budget else None
-    dc = FakeDC(Corpus(seed=args.seed, messages=args.messages, text_only=args.text_only),
+    dc = FakeDC(Corpus(seed=args.seed, messages=args.messages, text_only=args.text_only,
+                       chats=args.chats),
                 port=args.port, rtt_ms=args.rtt_ms, bandwidth=args.bandwidth, budget=budget,
                 big_files=tuple(args.big_files), other_dcs=tuple(args.other_dc))
     await dc.start()

@@ -26,6 +26,7 @@ from .world import (
     BASE_DATE,
     CHANNEL_ID,
     DISCUSSION_ID,
+    EXTRA_BASE,
     INTERVAL,
     INVITES,
     OLD_GROUP_ID,
@@ -47,7 +48,10 @@ class Corpus(Messages):
 
     ME = 1_000_001
 
-    def __init__(self, seed: int = 1, messages: int = 1000, text_only: bool = False):
+    def __init__(self, seed: int = 1, messages: int = 1000, text_only: bool = False,
+                 chats: int = 0):
+        """``chats``: that many more channels in the dialogs (``extra<i>``, 50–2,000
+        messages each, sizes from the seed): an account with many chats."""
         self.seed = seed
         self.text_only = text_only
         self._pools: dict[bool, list] = {}
@@ -89,6 +93,9 @@ class Corpus(Messages):
                 ("oldgroup", "group", OLD_GROUP_ID, "Old basic group", None, 30,
                  {"base": 2_000_000, "migrated_to": SUPERGROUP_ID}),
             ]
+        sizes = random.Random(seed * 7919 + 17)
+        specs += [(f"extra{i}", "channel", EXTRA_BASE + i, f"Extra channel {i}",
+                   f"extra_channel_{i}", sizes.randint(50, 2000), {}) for i in range(chats)]
         if not text_only:
             # private, not in dialogs: reachable only through its invite link's preview
             specs += [("preview", "channel", PREVIEW_ID, "tgarc private preview", None, 30,

@@ -23,6 +23,7 @@ FORUM_TOPICS = (2, 3, 4)   # the forum supergroup's topics (their creation messa
 BIG_FILE_ID = 200          # the channel message carrying a 3 MB file (multi-part downloads)
 DOCUMENT_KINDS = ("video", "round", "voice", "sticker", "animation", "audio", "file")
 PREVIEW_ID = 1_500_000_004  # a private channel the account is not in (seen through an invite)
+EXTRA_BASE = 1_600_000_000  # ``Corpus(chats=N)``: channels EXTRA_BASE .. EXTRA_BASE + N - 1
 PEEK_SECONDS = 3600        # how long an invite's preview (chatInvitePeek) lets a non-member read
 
 WORDS = tuple(

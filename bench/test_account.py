@@ -1,0 +1,82 @@
+"""Issue 14 point 3: an account re-run with nothing new, against the same account's first run.
+
+    .venv/bin/python -m pytest bench/test_account.py -s -p no:cacheprovider
+
+fakedc serves the demo account plus CHATS more channels of 50–2,000 text messages each
+(``Corpus(chats=N)``). One ``tgarc export --all --kinds channels`` fills the archive with no
+added latency; then the same command runs again against a server with 80 ms round trips
+(the same corpus, another connection): every chat is unchanged, so the bar is ≤ 3 getHistory
+requests in total and ≤ 5 s wall. The baseline in the same run: that re-run with each
+chat's ``output.settled`` cleared, so every chat is visited as before issue 14 (resolved,
+planned, assembled, manifested), at the same 80 ms. ``TGARC_BENCH_QUICK=1``: 12 chats, a smoke
+run. Figures: docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from engine.fakedc.corpus import Corpus
+from engine.fakedc.server import FakeDC
+from tests._export import tgarc
+
+QUICK = os.environ.get("TGARC_BENCH_QUICK") == "1"
+CHATS = 12 if QUICK else 200
+ARGS = ("--all", "--kinds", "channels")
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _timed(dc: FakeDC, out: Path) -> tuple[float, float, int, str]:
+    """(wall s, CPU s, getHistory requests, first stderr line) of one ``--all`` run."""
+    before, cpu, t = len(dc.calls_to("GetHistoryRequest")), _cpu(), time.perf_counter()
+    r = tgarc(dc, out, *ARGS, target="", timeout=7200)
+    wall, cpu = time.perf_counter() - t, _cpu() - cpu
+    assert r.returncode == 0, r.stderr[-2000:]
+    return wall, cpu, len(dc.calls_to("GetHistoryRequest")) - before, r.stderr.splitlines()[0]
+
+
+def _unsettle(out: Path) -> None:
+    for cp in out.glob("*/state/checkpoint.json"):
+        data = orjson.loads(cp.read_bytes())
+        data["output"].pop("settled", None)
+        cp.write_bytes(orjson.dumps(data))
+
+
+def test_an_account_rerun_with_nothing_new(benchmark):
+    corpus = Corpus(messages=300, text_only=True, chats=CHATS)
+    out = Path(tempfile.mkdtemp(prefix="tgarc-bench-account-"))
+    try:
+        fast = FakeDC(corpus)
+        with fast.run_in_thread():
+            fast.session = fast.new_session()
+            first = _timed(fast, out)
+        slow = FakeDC(corpus, rtt_ms=80)
+        with slow.run_in_thread():
+            slow.session = slow.new_session()
+            rerun = []
+            benchmark.pedantic(lambda: rerun.append(_timed(slow, out)), rounds=1, iterations=1)
+            _unsettle(out)
+            baseline = _timed(slow, out)
+        chats = len([p for p in out.iterdir() if p.is_dir()])
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    wall, cpu, history, said = rerun[0]
+    figures = {"chats": chats, "first_run_s": round(first[0], 1),
+               "rerun_wall_s": round(wall, 2), "rerun_cpu_s": round(cpu, 2),
+               "rerun_get_history": history, "rerun_said": said,
+               "baseline_wall_s": round(baseline[0], 2), "baseline_cpu_s": round(baseline[1], 2),
+               "baseline_get_history": baseline[2]}
+    benchmark.extra_info.update(figures)
+    print(f"\n{figures}")
+    assert chats == CHATS + 1 and "0 chats" in said
