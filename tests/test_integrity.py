@@ -174,6 +174,25 @@ def test_repair_rebuilds_the_checkpoint_offline(tmp_path):
     assert cli("verify", str(tmp_path)).returncode == 0
 
 
+def test_temporaries_a_killed_run_left_in_the_views_and_notes_go_when_the_chat_opens(tmp_path):
+    """A kill while topic views or notes were being written leaves ``.<name>.<pid>.tmp``
+    files (never whole files): the next open of the chat removes them, nested ones too."""
+    with served(150) as dc:
+        ok(tgarc(dc, tmp_path, "--quiet", target="@tgarc_group"))
+        root = next(tmp_path.glob("channel1500000002-*"))
+        left = [root / "topics" / "2-topic-2" / ".result.json.123.tmp",
+                root / "topics" / "2-topic-2" / "markdown" / "2024" / ".2024-01-01.md.9.tmp",
+                root / "markdown" / ".x.md.7.tmp", root / ".messages.jsonl.5.tmp"]
+        for p in left:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b"half a file")
+        keep = root / "topics" / "2-topic-2" / "notes.tmp"          # not a temporary's name
+        keep.write_bytes(b"the user's")
+        ok(tgarc(dc, tmp_path, "--quiet", target="@tgarc_group"))
+    assert not [p for p in left if p.exists()]
+    assert keep.read_bytes() == b"the user's"
+
+
 def test_segments_a_crash_left_unlisted_are_adopted_or_set_aside_never_deleted(tmp_path):
     with served(2500, text_only=True) as dc:
         ok(tgarc(dc, tmp_path / "reference"))

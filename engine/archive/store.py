@@ -231,10 +231,10 @@ class ChatStore:
                 if entry.is_file() and entry.name.startswith(".") \
                         and entry.name.endswith(".tmp"):
                     os.unlink(entry.path)
-        markdown = self.root / layout.MARKDOWN
-        if markdown.is_dir():
-            for tmp in markdown.rglob(".*.tmp"):
-                tmp.unlink()
+        for nested in (layout.MARKDOWN, layout.TOPICS):   # notes; topic views and stores
+            if (self.root / nested).is_dir():
+                for tmp in (self.root / nested).rglob(".*.tmp"):
+                    tmp.unlink()
         listed = {s.name for s in self.cp.segments}
         strays = sorted((n for n in _segment_files(self.archive) if n not in listed),
                         key=catalogue_order)
