@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="export chats to --out (resumable, incremental)")
     ex.add_argument("targets", nargs="*", metavar="TARGET",
                     help="@username, a t.me link, a numeric id (as `tgarc chats` shows) or me")
-    ex.add_argument("--all", action="store_true", help="every dialog, one chat after another")
+    ex.add_argument("--all", action="store_true", help="every dialog, one chat after another "
+                    "(a re-run skips the chats with nothing new)")
     ex.add_argument("--kinds", help="with --all: channels,groups,users,bots (default: all)")
     ex.add_argument("--out", help="output folder (one sub-folder per chat)")
     ex.add_argument("--config", help="TOML file with defaults for these flags (docs: README)")

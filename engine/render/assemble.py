@@ -196,7 +196,9 @@ def _resumable(store: ChatStore, formats: list[str], new: list[Segment], tz_name
         if known is None:
             return None
         clock = clock_for(ZoneInfo(tz_name))
-        dirty = {clock.date(x.date) for s in fresh for x in store.read_segment(s.name).messages}
+        # the days the new segments span, from their dates in the catalogue: the stream
+        # reads them once (a day with no new message is written again, unchanged)
+        dirty = {d for s in fresh for d in _days(clock.date(s.date_lo), clock.date(s.date_hi))}
         if dirty:
             # the first older segment that may hold a touched day (dates need not follow ids)
             first, last = min(dirty), max(dirty)
@@ -210,6 +212,10 @@ def _resumable(store: ChatStore, formats: list[str], new: list[Segment], tz_name
         if td is None:
             return None
     return _Resume(start, old[-1].hi, known, dirty, td, state.assembled)
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(n) for n in range((last - first).days + 1)]
 
 
 def _dirty(stream: Stream, new: list[Segment]) -> set[dt.date]:
