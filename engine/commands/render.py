@@ -40,7 +40,7 @@ def run(folder: str, formats: list[str], tz: str | None, shared: bool = False,
             zone = tz or kept or local_zone()
             if tz and kept and tz != kept:
                 say(f"{r.name}: time zone changed from {kept} to {tz}")
-            with ahead(store, zone, workers) as (wait, by_workers):
+            with ahead(store, zone, workers, formats) as (wait, by_workers):
                 done = assemble(store, formats, zone, full=True, wait=wait)
             topics = topic_views.saved_topics(store)
             if topics:
@@ -57,7 +57,7 @@ def run(folder: str, formats: list[str], tz: str | None, shared: bool = False,
 
 
 @contextlib.contextmanager
-def ahead(store, zone: str, workers: int):
+def ahead(store, zone: str, workers: int, formats=("md",)):
     """While the block assembles, a worker pool renders the history segments' fragments in
     ``zone`` into the cache, in id order, when the cache cannot hold them already (another
     zone, or files missing). Yields (``wait``: segment name -> returns once its fragments
@@ -81,7 +81,7 @@ def ahead(store, zone: str, workers: int):
         from engine.supervisor.tally import Tally
 
         dispatch = Dispatch(workers, 1, store.root, zone, Tally(workers), Outcome(),
-                            asyncio.Event())
+                            asyncio.Event(), md="md" in formats)
         aborted = False
         try:
             futures = []

@@ -7,6 +7,8 @@
 - ``day_notes``: the Markdown vault, one note per local day.
 - ``context``: the render context and its local clock, the one "which local day" rule.
 - ``entities``, ``fragments``: entity codes; the per-batch fragment cache workers write.
+- ``blocks``: the day notes' blocks a worker renders with placeholders, and the assembly's
+  side that fills and joins them.
 - ``stream``: the streaming pass over a chat's archive that ``assemble`` (a chat's outputs)
   and ``topic_views`` (per forum topic) share.
 

@@ -6,11 +6,11 @@ One streaming pass over the history segments (sorted by id) writes every format:
   Desktop's document, written to a temporary file and renamed over the old one;
 - ``messages.jsonl``: appended when the run only added messages newer than the file's
   last line, rewritten (temp + rename) otherwise (edits, deletions, a damaged tail);
-- ``markdown/``: a day note is rendered once all of that day's messages are known
+- ``markdown/``: a day note is written once all of that day's messages are known
   (segments carry their oldest date, so "no later segment can still hold this day" is
-  known while streaming) and only for days that changed since the last assembly; a
-  full assembly (another zone, say) also removes the notes of days that no longer
-  hold a message.
+  known while streaming), from the blocks the workers rendered (blocks.py), and only for
+  days that changed since the last assembly; a full assembly (another zone, say) also
+  removes the notes of days that no longer hold a message.
 
 The pass itself -- segments in id order, newer versions from refresh segments, the one
 render context, days completing as it goes -- is the streaming core in stream.py, which the
@@ -31,13 +31,12 @@ from engine import model as m
 from engine.archive import layout
 from engine.archive.atomic import fsync_dir, write_atomic
 from engine.archive.store import ChatStore, Segment
-from engine.render import day_notes, renderer
+from engine.render import blocks, day_notes
 from engine.render import resume as resume_state
 from engine.render.context import clock_for
 from engine.render.stream import (
     Appending,
     Output,
-    PendingDays,
     ResultDoc,
     ResultTail,
     Stream,
@@ -110,34 +109,35 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
         result.resume = resume.again()
         known_n = len(resume.known[0]) if resume.known is not None else 0
         stream = Stream(store, tz_name, wait=wait, start=resume.start, known=resume.known)
-        pending = PendingDays(stream.clock, resume.dirty)
+        dirty = resume.dirty
         td = resume.td
     else:
         stream = Stream(store, tz_name, wait=wait)
-        pending = PendingDays(stream.clock, None if full else _dirty(stream, new))
+        dirty = None if full else _dirty(stream, new)
         td = ResultDoc(store.root / layout.RESULT_JSON, meta, info) \
             if "json" in formats else None
-    vctx = stream.vault(meta.name) if "md" in formats else None
+    md = "md" in formats
+    vctx = stream.vault(meta.name) if md else None
+    # day notes from blocks the workers rendered (blocks.py): placeholders filled here
+    filler = blocks.Filler(store.vault, meta.username, meta.ref, stream.locate, stream.clock)
+    pending = blocks.PendingBlocks(stream.clock, dirty, stream.decoded)
     written: set[Path] = set()
     upto = resume.upto if resume is not None else float("-inf")
     try:
-        for seg, msgs, td_frags, jl_frags in stream.segments():
+        for piece in stream.pieces(md):
             result.segments_read += 1
-            if not msgs:
+            if not piece.ids:
                 continue
-            if seg.hi > upto:                 # not yet in the outputs
+            if piece.seg.hi > upto:           # not yet in the outputs
                 if td is not None:
-                    td.add(td_frags)
-                jl.add(msgs, jl_frags)
-                result.messages += len(msgs)
-            if vctx is not None:
-                pending.add(msgs, seg.date_lo, seg.date_hi)
-                for day, day_msgs in pending.complete(stream.complete_before()):
-                    written.add(_write_day(store, vctx, day, day_msgs))
-                    result.days_written += 1
-        for day, day_msgs in pending.complete(None):
-            written.add(_write_day(store, vctx, day, day_msgs))
-            result.days_written += 1
+                    td.add(piece.td)
+                jl.add(piece.ids, piece.jl)
+                result.messages += len(piece.ids)
+            if md:
+                pending.add(piece, filler)
+                result.days_written += _write_days(store, vctx, filler, written,
+                                                   pending.complete(stream.complete_before()))
+        result.days_written += _write_days(store, vctx, filler, written, pending.complete(None))
         if vctx is not None and full:
             prune_notes(store.root, written)
         if td is not None:
@@ -247,13 +247,13 @@ class _Jsonl:
         else:
             self.out = Output(self.path)
 
-    def add(self, msgs: list[m.Message], lines: list[bytes]) -> None:
+    def add(self, ids: list[int], lines: list[bytes]) -> None:
         if self.out is not None:
             self.out.f.write(b"".join(lines))
-        elif self.append is not None and msgs[-1].id > self.append_from:
-            self.append.f.write(b"".join(f for x, f in zip(msgs, lines, strict=True)
-                                         if x.id > self.append_from))
-        self.last_id = msgs[-1].id
+        elif self.append is not None and ids[-1] > self.append_from:
+            self.append.f.write(b"".join(f for i, f in zip(ids, lines, strict=True)
+                                         if i > self.append_from))
+        self.last_id = ids[-1]
 
     def commit(self) -> str:
         if self.out is not None:
@@ -270,11 +270,16 @@ class _Jsonl:
                 f.abort()
 
 
-def _write_day(store: ChatStore, vctx, day: dt.date, messages: list[m.Message]) -> Path:
-    path = store.root / day_notes.note_path(day)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, renderer.day_note(vctx, day, messages))
-    return path
+def _write_days(store: ChatStore, vctx, filler, written: set[Path], days) -> int:
+    """The completed days' notes written (their paths added to ``written``); how many."""
+    n = 0
+    for day, chunks in days:
+        path = store.root / day_notes.note_path(day)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, blocks.note(vctx, day, chunks, filler))
+        written.add(path)
+        n += 1
+    return n
 
 
 def prune_notes(root: Path, kept: set[Path]) -> int:

@@ -53,6 +53,9 @@ class VaultContext:
     dirs: dict[m.PeerRef, str] = field(default_factory=dict)   # other chats' folders
     # (chat, message id) -> unix date of that message, or None if unknown
     locate: Callable[[m.PeerRef, int], int | None] = lambda chat, msg_id: None
+    # days since 1970 (local) -> that day note's path without ".md" (None: the layout's);
+    # the workers' blocks put a placeholder there (engine/render/blocks.py)
+    note_of: Callable[[int], str] | None = None
 
 
 def esc(text: str) -> str:
@@ -69,7 +72,10 @@ def block_link(vctx: VaultContext, chat: m.PeerRef, msg_id: int, label: str) -> 
     folder = vctx.chat_dir if chat == vctx.base.chat else vctx.dirs.get(chat)
     if ts is None or folder is None:
         return esc(label)
-    target = f"{folder}/{note_path(vctx.base.clock.date(ts))[:-3]}#^m{msg_id}"
+    day = vctx.base.clock.date(ts)
+    stem = note_path(day)[:-3] if vctx.note_of is None else \
+        vctx.note_of((day - dt.date(1970, 1, 1)).days)
+    target = f"{folder}/{stem}#^m{msg_id}"
     return f"[[{target}|{esc(label)}]]"
 
 
@@ -238,10 +244,16 @@ def _groups(messages: Iterable[m.Message]) -> list[list[m.Message]]:
 
 def front_matter(vctx: VaultContext, day: dt.date, messages: list[m.Message]) -> str:
     """A day note's YAML front matter and the blank line after it."""
+    return front_of(vctx, day, len(messages), messages[0].id if messages else None,
+                    messages[-1].id if messages else None)
+
+
+def front_of(vctx: VaultContext, day: dt.date, count: int, first: int | None,
+             last: int | None) -> str:
+    """front_matter from the day's message count and first and last ids."""
     front = {
         "chat": vctx.chat_title, "chat_id": vctx.base.chat.id, "date": day.isoformat(),
-        "messages": len(messages), "first_id": messages[0].id if messages else None,
-        "last_id": messages[-1].id if messages else None,
+        "messages": count, "first_id": first, "last_id": last,
     }
     head = ["---", *(f"{k}: {orjson.dumps(v).decode()}" for k, v in front.items()), "---"]
     return "\n".join(head) + "\n\n"
@@ -255,6 +267,15 @@ def day_note(vctx: VaultContext, day: dt.date, messages: list[m.Message]) -> byt
     """The whole note for one day of one chat (messages in id order, all of that day)."""
     blocks = [message_block(vctx, g) for g in _groups(messages)]
     return (front_matter(vctx, day, messages) + "\n\n---\n\n".join(blocks) + "\n").encode()
+
+
+def blocks(vctx: VaultContext, messages: list[m.Message]) -> list[tuple[int, bytes]]:
+    """The blocks of one day's messages (in id order), each with how many messages it holds
+    (an album's share one): day_note's body is these joined by ``SEPARATOR``."""
+    return [(len(g), message_block(vctx, g).encode()) for g in _groups(messages)]
+
+
+SEPARATOR = b"\n\n---\n\n"
 
 
 def days(messages: Iterable[m.Message], tz: dt.tzinfo) -> dict[dt.date, list[m.Message]]:

@@ -7,6 +7,10 @@ cache is keyed by the render settings (time zone) and checked on read: a missing
 damaged or stale file is simply rendered again from the segment, so it needs no
 fsync of its own. It is kept zstd-compressed (about 8× smaller: JSON text shrinks well),
 so the cache costs a fraction of the outputs it serves; a plain one from before is read.
+
+Beside them: the day-note blocks (blocks.py) and what the assembly needs to use the cache
+without decoding the segment again: each message's date, the batch's chat, and which
+messages carry media whose file the assembly may know.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from msgspec import Struct
 
 from engine import model as m
 from engine.archive.atomic import write_atomic
-from engine.render import renderer
+from engine.archive.segment import Segment
+from engine.render import blocks, renderer
 from engine.render.context import RenderContext
 
 
@@ -28,6 +33,12 @@ class Fragments(Struct, array_like=True):
     ids: list[int]
     td: list[bytes]
     jsonl: list[bytes]
+    # since day-note blocks (a cache without them is read; the assembly renders the rest)
+    dates: list[int] = []
+    chat: m.PeerRef | None = None             # the messages' chat (a migrated group's own)
+    media: list[int] = []                     # messages with a photo, document or contact
+    md: blocks.MdBlocks | None = None
+    peers: list[m.PeerInfo] = []
 
 
 _ENC = msgspec.msgpack.Encoder()
@@ -38,15 +49,29 @@ def context(batch: m.Batch, tz_name: str, tz) -> RenderContext:
     return RenderContext(batch.chat, tz, {p.ref: p for p in batch.peers})
 
 
-def render(batch: m.Batch, tz_name: str, tz) -> Fragments:
+_FILES = (m.Photo, m.Document, m.Contact)
+
+
+def render(batch: m.Batch, tz_name: str, tz, *, md: bool = True,
+           payload: bytes | None = None) -> Fragments:
+    """``md``: the day-note blocks too; ``payload``: the batch's msgpack, when at hand."""
     ctx = context(batch, tz_name, tz)
     msgs = batch.messages
     return Fragments(tz_name, [x.id for x in msgs], renderer.fragments(msgs, ctx),
-                     renderer.jsonl_lines(msgs))
+                     renderer.jsonl_lines(msgs), [x.date for x in msgs], _chat(batch),
+                     [i for i, x in enumerate(msgs) if isinstance(x.media, _FILES)],
+                     blocks.render(msgs, ctx) if md and blocks.clean(batch, payload) else None,
+                     batch.peers)
 
 
 _ZSTD_FRAME = b"\x28\xb5\x2f\xfd"     # every zstd frame starts so; msgpack arrays never do
 ZSTD_LEVEL = 3
+
+
+def _chat(batch: m.Batch) -> m.PeerRef | None:
+    """The chat every message of the batch is of (None: they differ)."""
+    chats = {x.chat for x in batch.messages}
+    return chats.pop() if len(chats) == 1 else (batch.chat if not chats else None)
 
 
 def write(path: Path, frags: Fragments) -> None:
@@ -56,6 +81,25 @@ def write(path: Path, frags: Fragments) -> None:
 
 def read(path: Path, batch: m.Batch, tz_name: str) -> Fragments | None:
     """The cached fragments of ``batch``, or None if there are none that fit."""
+    frags = _load(path, tz_name)
+    if frags is None or frags.ids != [x.id for x in batch.messages]:
+        return None
+    return frags
+
+
+def load(path: Path, seg: Segment, tz_name: str) -> Fragments | None:
+    """The cached fragments of archive segment ``seg`` (a name is never reused: its
+    count and id range check the file), with everything the assembly needs to use them
+    without the segment, or None."""
+    frags = _load(path, tz_name)
+    if frags is None or frags.chat is None \
+            or len(frags.ids) != seg.count or len(frags.dates) != seg.count \
+            or not frags.ids or frags.ids[0] != seg.lo or frags.ids[-1] != seg.hi:
+        return None
+    return frags
+
+
+def _load(path: Path, tz_name: str) -> Fragments | None:
     try:
         data = path.read_bytes()
         if data.startswith(_ZSTD_FRAME):
@@ -63,7 +107,8 @@ def read(path: Path, batch: m.Batch, tz_name: str) -> Fragments | None:
         frags = _DEC.decode(data)
     except (FileNotFoundError, msgspec.DecodeError, zstd.ZstdError):
         return None
-    if frags.tz != tz_name or frags.ids != [x.id for x in batch.messages] \
-            or len(frags.td) != len(frags.ids) or len(frags.jsonl) != len(frags.ids):
+    n = len(frags.ids)
+    if frags.tz != tz_name or len(frags.td) != n or len(frags.jsonl) != n \
+            or (frags.dates and len(frags.dates) != n):
         return None
     return frags

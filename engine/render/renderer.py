@@ -3,6 +3,7 @@
     fragment(msg, ctx) / fragments(msgs, ctx)      result.json objects
     jsonl_line(msg) / jsonl_lines(msgs)             messages.jsonl lines
     day_note(vctx, day, msgs) / days(msgs, tz)      the vault's day notes, messages by day
+    blocks(vctx, msgs)                              one day's blocks (what a note joins)
 
 run in the native renderer (``engine._native.render``, from native/render*.pxi) when it
 loads, else in the pure-Python twins (result_json, messages_jsonl, day_notes), which are the
@@ -50,6 +51,7 @@ class Twin:
     jsonl_line = staticmethod(messages_jsonl.jsonl_line)
     jsonl_lines = staticmethod(messages_jsonl.jsonl_lines)
     day_note = staticmethod(day_notes.day_note)
+    blocks = staticmethod(day_notes.blocks)
     days = staticmethod(day_notes.days)
 
 
@@ -119,25 +121,32 @@ class Native:
 
     # -- day notes
     def _vault(self, vctx, day, messages) -> tuple | None:
-        """What the native day note needs; None: the twin writes the whole note."""
+        """What the native day note needs (``day`` None: no front matter); None: the twin
+        writes the whole note."""
         if type(vctx) is not day_notes.VaultContext or type(messages) is not list:
             return None
         parts = self._parts(vctx.base)
         if parts is None:
             return None
         try:
-            front = day_notes.front_matter(vctx, day, messages)
+            front = day_notes.front_matter(vctx, day, messages) if day is not None else ""
             lines = {i: day_notes.service_line(vctx, x, day_notes.sender_name(vctx, x))
                      for i, x in enumerate(messages) if _is_service(x)}
         except Exception:        # the twin renders it, and raises what it raises
             return None
-        vault = (vctx.chat_dir, vctx.username, vctx.dirs, vctx.locate, _note_stem)
+        vault = (vctx.chat_dir, vctx.username, vctx.dirs, vctx.locate,
+                 vctx.note_of or _note_stem)
         return front, parts, vault, lines
 
     def day_note(self, vctx, day, messages) -> bytes:
         args = self._vault(vctx, day, messages)
         out = None if args is None else self.native.day_note(messages, *args)
         return out if out is not None else day_notes.day_note(vctx, day, messages)
+
+    def blocks(self, vctx, messages) -> list[tuple[int, bytes]]:
+        args = self._vault(vctx, None, messages)
+        out = None if args is None else self.native.blocks(messages, *args[1:])
+        return out if out is not None else day_notes.blocks(vctx, messages)
 
     def block_covered(self, vctx, group) -> bool:
         """True when the native code writes this group's block itself (for tests)."""
@@ -161,4 +170,5 @@ fragments = _IMPL.fragments
 jsonl_line = _IMPL.jsonl_line
 jsonl_lines = _IMPL.jsonl_lines
 day_note = _IMPL.day_note
+blocks = _IMPL.blocks
 days = _IMPL.days

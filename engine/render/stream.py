@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from engine import model as m
 from engine.archive.store import ChatStore, Segment
 from engine.model.chat import MIGRATED_ID_SHIFT
-from engine.render import day_notes, fragments, renderer, result_json
+from engine.render import blocks, day_notes, fragments, renderer, result_json
 from engine.render.context import LocalClock, RenderContext
 from engine.render.media_files import MediaFiles
 
@@ -266,6 +266,65 @@ class Stream:
             self._next = k + 1
             yield seg, msgs, td, jl
 
+    def pieces(self, md: bool) -> Iterator[Piece]:
+        """What ``segments`` gives, for the chat's own outputs, from the render cache alone
+        where it can (no segment decoded): ids and dates instead of messages, and with
+        ``md`` the day-note blocks (blocks.py). A segment is decoded when the cache lacks
+        it (or its blocks), when a refresh overrides one of its messages, or when it
+        carries media and files were downloaded; its blocks are then rendered here, or
+        handed over as messages (``Piece.msgs``) where they cannot be (blocks.py)."""
+        for k, seg in enumerate(self.history):
+            if self.wait is not None:
+                self.wait(seg.name)
+            frags = fragments.load(self.store.render_cache / (seg.name + ".frag"), seg,
+                                   self.tz_name)
+            if frags is not None and (frags.md is not None or not md) \
+                    and not (self.overrides and any(i in self.overrides for i in frags.ids)) \
+                    and not (self.media is not None and frags.media):
+                piece = Piece(seg, frags.ids, frags.dates, frags.td, frags.jsonl,
+                              frags.md if md else None, frags.chat == self.meta.ref)
+                peers = frags.peers
+                keys = piece.ids if frags.chat == self.meta.ref else \
+                    [self._key(frags.chat, i) or 0 for i in piece.ids]
+            else:
+                batch, msgs, td, jl = rendered(self.store, seg, self.tz_name, self.ctx.tz,
+                                               self.overrides, self.override_peers)
+                ctx = fragments.context(batch, self.tz_name, self.ctx.tz)
+                ctx.peers.update(self.override_peers)
+                if self.media is not None:
+                    td, jl = self.media.apply(msgs, td, jl, ctx, self.ctx.files)
+                piece = Piece(seg, [x.id for x in msgs], [x.date for x in msgs], td, jl, None,
+                              batch.chat == self.meta.ref)
+                if md:
+                    ctx.files = self.ctx.files
+                    if blocks.clean(batch) and all(blocks.clean(x) for x in msgs
+                                                   if x.id in self.overrides):
+                        piece.md = blocks.render(msgs, ctx)
+                    if piece.md is None:        # the assembly renders them, as they are
+                        piece.msgs = msgs
+                        piece.ctx = RenderContext(self.meta.ref, self.ctx.tz, ctx.peers,
+                                                  self.ctx.files)
+                peers = batch.peers
+                keys = [x.id if x.chat == self.meta.ref else self._key(x.chat, x.id) or 0
+                        for x in msgs]
+            self.ctx.peers.update((p.ref, p) for p in peers)
+            if seg.hi > self.known_upto:
+                self.ids.extend(keys)
+                self.dates.extend(piece.dates)
+            self.limit = seg.hi
+            self._next = k + 1
+            yield piece
+
+    def decoded(self, seg: Segment) -> tuple[list[m.Message], RenderContext]:
+        """A segment's messages (newest versions) and a context of the chat with its
+        batch's peers and the run's files (blocks.PendingBlocks renders from these)."""
+        batch = self.store.read_segment(seg.name)
+        msgs = [self.overrides.get(x.id, x) for x in batch.messages]
+        msgs = [o if o.chat == x.chat else x for o, x in zip(msgs, batch.messages, strict=True)]
+        peers = {p.ref: p for p in batch.peers}
+        peers.update(self.override_peers)
+        return msgs, RenderContext(self.meta.ref, self.ctx.tz, peers, self.ctx.files)
+
     def complete_before(self) -> dt.date | None:
         """After the segment just yielded: the first day a later segment may still hold
         (None: none can, every day is complete)."""
@@ -285,6 +344,18 @@ class Stream:
             return None
         i = bisect.bisect_left(self.ids, msg_id)
         return self.dates[i] if i < len(self.ids) and self.ids[i] == msg_id else None
+
+
+class Piece:
+    """One history segment as ``Stream.pieces`` gives it."""
+    __slots__ = ("ctx", "dates", "ids", "jl", "md", "msgs", "own", "seg", "td")
+
+    def __init__(self, seg: Segment, ids: list[int], dates: list[int], td: list[bytes],
+                 jl: list[bytes], md: blocks.MdBlocks | None, own: bool):
+        self.seg, self.ids, self.dates, self.td, self.jl = seg, ids, dates, td, jl
+        self.md, self.own = md, own          # own: the chat's messages (not a migrated group's)
+        self.msgs: list[m.Message] | None = None    # blocks to render at the assembly
+        self.ctx: RenderContext | None = None
 
 
 def history_segments(store: ChatStore) -> list[Segment]:

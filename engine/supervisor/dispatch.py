@@ -82,7 +82,7 @@ JOBS_PER_WORKER = 4
 
 class Dispatch:
     def __init__(self, workers: int, streams: int, root: Path, tz: str, tally: Tally,
-                 outcome: Outcome, stop: asyncio.Event):
+                 outcome: Outcome, stop: asyncio.Event, md: bool = True):
         self.loop = asyncio.get_running_loop()
         self.tally, self.outcome, self.stop = tally, outcome, stop
         self.permits = asyncio.Semaphore(JOBS_PER_WORKER * workers)
@@ -106,7 +106,7 @@ class Dispatch:
             on_release=lambda seq: self._hear("release", seq),
             on_proc=lambda pid, alive: self._hear("proc", pid, alive),
             on_error=lambda exc: self._hear("error", exc),
-            on_result=lambda event: self._hear("result", event))
+            on_result=lambda event: self._hear("result", event), md=md)
         self._limit = self.pool.max_job_bytes // 2
 
     # ---- the event loop's side ----------------------------------------------------------------

@@ -198,7 +198,8 @@ class ChatExport:
         checkpoints are written."""
         cfg = self.cfg
         dispatch = self.dispatch = Dispatch(cfg.workers, cfg.fetch_streams, self.store.root,
-                                            self.tz, self.tally, self.outcome, self.stop)
+                                            self.tz, self.tally, self.outcome, self.stop,
+                                            md="md" in cfg.formats)
         try:
             yield dispatch
         finally:

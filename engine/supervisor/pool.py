@@ -48,8 +48,9 @@ class WorkersFailing(RuntimeError):
 class WorkerPool:
     def __init__(self, n: int, root: str, tz_name: str, *, capacity: int = 4 << 20,
                  on_ack, on_failed, on_release=None, on_proc=None, on_error=None,
-                 on_result=None):
+                 on_result=None, md: bool = True):
         self.n, self.root, self.tz_name, self.capacity = n, root, tz_name, capacity
+        self.md = md                    # the workers render day-note blocks too
         self.on_ack, self.on_failed = on_ack, on_failed
         self.on_result = on_result or (lambda event: None)
         self.on_release = on_release or (lambda seq: None)
@@ -111,7 +112,7 @@ class WorkerPool:
 
         p = self._ctx.Process(target=worker_main.main, name=f"tgarc-worker-{i}",
                               args=(i, self.job_rings.consumer(i), self.event_rings.producer(i),
-                                    self.root, self.tz_name), daemon=True)
+                                    self.root, self.tz_name, self.md), daemon=True)
         with sigint_ignored():          # Ctrl-C is the supervisor's to interpret
             p.start()
         self.job_rings.bind(i, p.pid)

@@ -32,7 +32,7 @@ from engine.render import fragments
 from engine.transport import Closed, PeerDied
 
 
-def run(index: int, jobs, events, root: str, tz_name: str) -> int:
+def run(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):           # what `top` and `ps -o comm` show
         Path("/proc/self/comm").write_text(f"tgarc-worker-{index}"[:15])
@@ -74,7 +74,8 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                     events.put(encode(_transcode(job, index, root)))
                     continue
                 if isinstance(job, ev.RenderJob):
-                    events.put(encode(_render(job, index, place(job.folder), tz_name, tz)))
+                    events.put(encode(_render(job, index, place(job.folder), tz_name, tz,
+                                              md)))
                     continue
                 t0 = perf()
                 read0 = tl.counts()
@@ -90,7 +91,7 @@ def run(index: int, jobs, events, root: str, tz_name: str) -> int:
                         payload = job.payload
                         batch = decode_batch(payload)
                     t1 = perf()
-                    frags = fragments.render(batch, tz_name, tz)
+                    frags = fragments.render(batch, tz_name, tz, md=md, payload=payload)
                     t2 = perf()
                     write_segment(archive, job.segment, payload)
                     fragments.write(cache / (job.segment + ".frag"), frags)
@@ -131,7 +132,7 @@ def _probe(job: ev.ProbeJob, index: int, root: str) -> ev.Probed:
 
 
 def _render(job: ev.RenderJob, index: int, where: tuple[Path, Path], tz_name: str,
-            tz) -> ev.Rendered:
+            tz, md: bool) -> ev.Rendered:
     """A segment's fragments in this pool's zone, into the render cache unless it has them."""
     from engine.archive.segment import read_segment_file
 
@@ -140,10 +141,11 @@ def _render(job: ev.RenderJob, index: int, where: tuple[Path, Path], tz_name: st
     try:
         batch = read_segment_file(archive / job.segment)
         path = cache / (job.segment + ".frag")
-        if fragments.read(path, batch, tz_name) is not None:
+        frags = fragments.read(path, batch, tz_name)
+        if frags is not None and (frags.md is not None or not md) and frags.dates:
             return ev.Rendered(job.seq, index, seconds=time.perf_counter() - t0)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fragments.write(path, fragments.render(batch, tz_name, tz))
+        fragments.write(path, fragments.render(batch, tz_name, tz, md=md))
     except Exception as exc:           # assembly renders it itself (and says what is wrong)
         return ev.Rendered(job.seq, index, error=f"{type(exc).__name__}: {exc}",
                            seconds=time.perf_counter() - t0)
@@ -185,8 +187,9 @@ def _transcode(job: ev.TranscodeJob, index: int, root: str) -> ev.Transcoded:
                          seconds=time.perf_counter() - t0)
 
 
-def main(index: int, jobs, events, root: str, tz_name: str) -> None:
-    """multiprocessing target."""
-    code = run(index, jobs, events, root, tz_name)
+def main(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> None:
+    """multiprocessing target. ``md``: day-note blocks in the render cache too (the export
+    writes the vault)."""
+    code = run(index, jobs, events, root, tz_name, md)
     sys.stdout.flush()
     os._exit(code)

@@ -1,0 +1,226 @@
+"""Day-note blocks rendered where the batch is (a worker), finished where the day is (assembly).
+
+A day note is its front matter and its blocks (one per message, one per album) joined by
+``day_notes.SEPARATOR``. A block depends on its messages, the peers of the batch they came
+in (as their result.json objects do), the time zone, and three things only the assembly
+knows: the chat's folder in the vault, its public username (t.me links), and the day of
+every message a reply or pin links to. ``render`` writes those three as placeholders;
+``fill`` puts them in, with no Python call per block on the common path:
+
+- ``FOLDER`` where the chat's folder goes (links, embeds) and ``USERNAME`` where the t.me
+  link's ``<username>`` or ``c/<chat id>`` goes: one ``bytes.replace`` per note;
+- a link to message N of the chat is ``[[FOLDER/NOTE#^mN|label]]``: the assembly finds its
+  day in the catalogue (what was streamed so far, as ever) and writes the note's path, or
+  the bare label when the message is not there.
+
+A batch whose own data holds the placeholders' lead (a NUL and ``tg``) gets no blocks, so
+text can never pose as one; nor does a batch whose rendering raised (the assembly renders
+those the old way and raises what it raises). Blocks of messages with a photo or document
+embed its file only where the assembly knows it: ``MdBlocks.filed`` names them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import msgspec
+from msgspec import Struct
+
+from engine import model as m
+from engine.archive import layout
+from engine.render import day_notes, renderer
+from engine.render.context import EPOCH, RenderContext
+
+LEAD = b"\x00tg"
+FOLDER, USERNAME, NOTE = "\x00tgD\x00", "\x00tgU\x00", "\x00tgN\x00"
+_FOLDER, _USERNAME = FOLDER.encode(), USERNAME.encode()
+HOLE = f"[[{FOLDER}/{NOTE}#^m".encode()
+
+
+class MdBlocks(Struct, array_like=True):
+    """A batch's blocks by day, days in order of first appearance: chunk c is day ``day[c]``
+    with blocks ``data[end[c - 1]:end[c]]``, messages ``n[c]``, ids ``first[c]..last[c]``,
+    ``head[c]`` the grouped_id its first message would join an album by (0: none) and
+    ``tail[c]`` the grouped_id of its last block (an album the next batch may continue)."""
+    day: list[int]
+    end: list[int]
+    n: list[int]
+    first: list[int]
+    last: list[int]
+    head: list[int]
+    tail: list[int]
+    data: list[bytes]
+
+
+_ENC = msgspec.msgpack.Encoder()
+
+
+def clean(batch, payload: bytes | None = None) -> bool:
+    """True when nothing in the batch (or message) could pose as a placeholder."""
+    return LEAD not in (payload if payload is not None else _ENC.encode(batch))
+
+
+def render(msgs: list[m.Message], ctx: RenderContext) -> MdBlocks | None:
+    """The blocks of ``msgs`` (one batch, id order) in ``ctx``'s zone, names from its peers,
+    files from its ``files``; None when this batch's blocks must be rendered by the
+    assembly (see the module's docstring)."""
+    vctx = day_notes.VaultContext(ctx, FOLDER, "", USERNAME, locate=_here(ctx.chat),
+                                  note_of=_note)
+    out = MdBlocks([], [], [], [], [], [], [], [])
+    try:
+        for day, part in renderer.days(msgs, ctx.tz).items():
+            made = renderer.blocks(vctx, part)
+            out.data += [b for _, b in made]
+            out.day.append((day - EPOCH).days)
+            out.end.append(len(out.data))
+            out.n.append(len(part))
+            out.first.append(part[0].id)
+            out.last.append(part[-1].id)
+            out.head.append(_gid(part[0]))
+            out.tail.append(part[-made[-1][0]].grouped_id or 0)
+    except Exception:                 # the assembly renders them, and says what is wrong
+        return None
+    return out
+
+
+def _gid(msg: m.Message) -> int:
+    return msg.grouped_id or 0 if msg.type == "message" else 0
+
+
+def _here(chat: m.PeerRef) -> Callable[[m.PeerRef, int], int | None]:
+    """Every message of the chat "is" at time 0: a link placeholder the assembly fills."""
+    return lambda target, msg_id: 0 if target == chat else None
+
+
+def _note(days: int) -> str:
+    return NOTE
+
+
+class Filler:
+    """Puts the chat's folder, username and link targets into blocks (``fill``)."""
+
+    def __init__(self, folder: str, username: str | None, chat: m.PeerRef,
+                 locate: Callable[[m.PeerRef, int], int | None], clock):
+        self.folder = folder.encode()
+        self.username = (username or f"c/{chat.id}").encode()
+        self.chat, self.locate, self.clock = chat, locate, clock
+
+    def links(self, data: bytes, own: bool = True) -> bytes:
+        """Link placeholders filled: the target's note, or the bare label when it is not
+        in the catalogue (or ``own`` is False: the block is not of this chat, as in a
+        migrated group's history, whose replies stay plain)."""
+        if HOLE not in data:
+            return data
+        pieces = data.split(HOLE)
+        out = [pieces[0]]
+        for piece in pieces[1:]:
+            bar = piece.index(b"|")
+            end = piece.index(b"]]", bar)
+            label = piece[bar + 1:end]
+            ts = self.locate(self.chat, int(piece[:bar])) if own else None
+            if ts is None:
+                out.append(label)
+            else:
+                stem = layout.note(self.clock.date(ts))[:-3].encode()
+                out += [b"[[", _FOLDER, b"/", stem, b"#^m", piece[:bar], b"|", label, b"]]"]
+            out.append(piece[end + 2:])
+        return b"".join(out)
+
+    def names(self, data: bytes) -> bytes:
+        """The folder and username placeholders filled."""
+        if LEAD not in data:
+            return data
+        return data.replace(_FOLDER, self.folder).replace(_USERNAME, self.username)
+
+
+class _Chunk:
+    """One batch's share of a day: its blocks (placeholders in them), or its messages when
+    the assembly renders them (``data`` None)."""
+    __slots__ = ("ctx", "data", "first", "head", "last", "msgs", "n", "seg", "tail")
+
+    def __init__(self, data, n, first, last, head, tail, seg, msgs=None, ctx=None):
+        self.data, self.n, self.first, self.last = data, n, first, last
+        self.head, self.tail, self.seg, self.msgs, self.ctx = head, tail, seg, msgs, ctx
+
+
+class PendingBlocks:
+    """Day notes waiting for their day to complete, kept as blocks (the assembly's side of
+    this module); with ``dirty``, only the days in it."""
+
+    def __init__(self, clock, dirty: set[dt.date] | None, load):
+        """``load(segment)``: (its messages, newest versions; a RenderContext of the chat
+        with the batch's peers), for an album that runs on from one batch into the next."""
+        self.clock, self.load = clock, load
+        self.dirty = None if dirty is None else {(d - EPOCH).days for d in dirty}
+        self.days: dict[int, list[_Chunk]] = {}
+
+    def add(self, piece, filler: Filler) -> None:
+        md = piece.md
+        if md is not None:
+            start = 0
+            for c, d in enumerate(md.day):
+                end = md.end[c]
+                if self.dirty is None or d in self.dirty:
+                    data = md.data[start:end]
+                    if not piece.own:       # a migrated group's replies stay plain
+                        data = [filler.links(b, own=False) for b in data]
+                    self._put(d, _Chunk(data, md.n[c], md.first[c], md.last[c], md.head[c],
+                                        md.tail[c], piece.seg))
+                start = end
+            return
+        for day, part in renderer.days(piece.msgs, self.clock.tz).items():
+            d = (day - EPOCH).days
+            if self.dirty is None or d in self.dirty:
+                last = day_notes._groups(part)[-1][0]
+                self._put(d, _Chunk(None, len(part), part[0].id, part[-1].id, _gid(part[0]),
+                                    last.grouped_id or 0, piece.seg, part, piece.ctx))
+
+    def _put(self, d: int, chunk: _Chunk) -> None:
+        chunks = self.days.setdefault(d, [])
+        prev = chunks[-1] if chunks else None
+        if prev is None or not chunk.head or chunk.head != prev.tail:
+            chunks.append(chunk)
+            return
+        # an album split between two batches: one block, rendered here from both
+        for x in (prev, chunk):
+            if x.msgs is None:
+                msgs, ctx = self.load(x.seg)
+                part = renderer.days(msgs, self.clock.tz)[EPOCH + dt.timedelta(d)]
+                x.msgs = [y for y in part if x.first <= y.id <= x.last]
+                x.ctx, x.data = ctx, None
+        prev.ctx.peers = {**chunk.ctx.peers, **prev.ctx.peers}
+        prev.msgs = prev.msgs + chunk.msgs
+        prev.n += chunk.n
+        prev.last, prev.tail = chunk.last, chunk.tail
+
+    def complete(self, before: dt.date | None):
+        """(day, its chunks) of the days before ``before`` (None: every day), oldest first,
+        taken out."""
+        limit = None if before is None else (before - EPOCH).days
+        for d in sorted(self.days):
+            if limit is not None and d >= limit:
+                break
+            yield EPOCH + dt.timedelta(d), self.days.pop(d)
+
+
+def note(vctx: day_notes.VaultContext, day: dt.date, chunks: list[_Chunk],
+         filler: Filler) -> bytes:
+    """The day note: front matter, the blocks (placeholders filled; the messages of chunks
+    without blocks rendered here, in ``vctx`` with each chunk's peers), the end."""
+    front = day_notes.front_of(vctx, day, sum(c.n for c in chunks), chunks[0].first,
+                               chunks[-1].last).encode()
+    if all(c.data is not None for c in chunks):
+        body = filler.names(filler.links(day_notes.SEPARATOR.join(
+            [b for c in chunks for b in c.data])))
+    else:
+        parts = []
+        for c in chunks:
+            if c.data is not None:
+                parts.append(filler.names(filler.links(day_notes.SEPARATOR.join(c.data))))
+            else:
+                v = day_notes.VaultContext(c.ctx, vctx.chat_dir, vctx.chat_title,
+                                           vctx.username, locate=vctx.locate)
+                parts += [b for _, b in renderer.blocks(v, c.msgs)]
+        body = day_notes.SEPARATOR.join(parts)
+    return front + body + b"\n"

@@ -1,0 +1,192 @@
+"""Day notes from blocks (engine/render/blocks.py): what a worker renders per batch, with
+placeholders, and the assembly fills and joins must be the note the whole day rendered at
+once gives, byte for byte, wherever the batches are cut (albums and days split between
+batches included), in every zone and with both renderers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from zoneinfo import ZoneInfo
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import model as m
+from engine.archive.segment import Segment
+from engine.fakedc.corpus import Corpus
+from engine.render import blocks, day_notes, renderer
+from engine.render.context import RenderContext
+from engine.render.stream import Piece
+from engine.telegram import convert
+from tests.test_render import _need_native
+
+ZONES = ["UTC", "Europe/Berlin", "Asia/Kathmandu", "America/St_Johns"]
+
+
+@pytest.fixture(params=["native", "pure"])
+def impl(request, monkeypatch):
+    """Blocks and notes rendered by the native build, then by the twin."""
+    if request.param == "native":
+        _need_native()
+        chosen = renderer.by_name("native")
+    else:
+        chosen = renderer.by_name("pure")
+    for name in ("days", "blocks", "day_note"):
+        monkeypatch.setattr(renderer, name, getattr(chosen, name))
+    return chosen
+
+
+def _corpus(n=500):
+    corpus = Corpus(messages=n)
+    peers = {}
+    for obj in [*corpus.users.values(), *(corpus.chat_object(c) for c in corpus.chats.values())]:
+        info = convert.peer_info(obj)
+        peers[info.ref] = info
+    chats = []
+    for chat in corpus.chats.values():
+        ref = convert.peer_ref(chat.peer())
+        msgs = [convert.message(x, ref) for x in
+                (corpus.message(chat, i) for i in range(chat.first_id, chat.top_id + 1))
+                if x is not None]
+        if msgs:
+            chats.append((chat, ref, msgs))
+    return peers, chats
+
+
+PEERS, CHATS = _corpus()
+FOLDER = "channel7-news ü"
+
+
+def _located(msgs, upto=None):
+    known = {x.id: x.date for x in msgs}
+
+    def locate(chat, msg_id, *, ref=msgs[0].chat):
+        if chat != ref or (upto is not None and msg_id > upto):
+            return None
+        return known.get(msg_id)
+    return locate
+
+
+def _by_blocks(ref, username, msgs, cuts, tz, locate, *, own=True, peers=PEERS):
+    """The day notes the assembly writes from batches cut at ``cuts``."""
+    edges = [0, *sorted(set(cuts)), len(msgs)]
+    batches = [msgs[a:b] for a, b in itertools.pairwise(edges) if a < b]
+    segs = {}
+    clock = RenderContext(ref, tz).clock
+
+    def load(seg):
+        return segs[seg.name], RenderContext(ref, tz, dict(peers))
+
+    vctx = day_notes.VaultContext(RenderContext(ref, tz, dict(peers)), FOLDER, "News",
+                                  username, locate=locate)
+    filler = blocks.Filler(FOLDER, username, ref, locate, clock)
+    pending = blocks.PendingBlocks(clock, None, load)
+    for k, batch in enumerate(batches):
+        seg = Segment(f"s{k}", "history", batch[0].id, batch[-1].id, len(batch))
+        segs[seg.name] = batch
+        md = blocks.render(batch, RenderContext(batch[0].chat, tz, dict(peers)))
+        piece = Piece(seg, [x.id for x in batch], [x.date for x in batch], [], [], md, own)
+        if md is None:
+            piece.msgs, piece.ctx = batch, RenderContext(ref, tz, dict(peers))
+        pending.add(piece, filler)
+    return {day: blocks.note(vctx, day, chunks, filler)
+            for day, chunks in pending.complete(None)}
+
+
+def _at_once(ref, username, msgs, tz, locate, peers=PEERS):
+    vctx = day_notes.VaultContext(RenderContext(ref, tz, dict(peers)), FOLDER, "News",
+                                  username, locate=locate)
+    return {day: renderer.day_note(vctx, day, part)
+            for day, part in renderer.days(msgs, tz).items()}
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_every_corpus_chat_cut_every_which_way_gives_the_same_notes(impl, zone):
+    tz = dt.UTC if zone == "UTC" else ZoneInfo(zone)
+    for chat, ref, msgs in CHATS:
+        locate = _located(msgs)
+        want = _at_once(ref, chat.username, msgs, tz, locate)
+        for step in (1, 7, 100, len(msgs)):
+            got = _by_blocks(ref, chat.username, msgs, range(step, len(msgs), step), tz, locate)
+            assert got == want, (chat.key, step)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
+@given(data=st.data())
+def test_random_cuts_zones_and_catalogues(data):
+    """Random batch edges (albums split between batches among them), zones, usernames,
+    and a catalogue that knows only ids up to some point (the stream's limit)."""
+    chat, ref, msgs = data.draw(st.sampled_from(CHATS))
+    cuts = data.draw(st.lists(st.integers(1, max(1, len(msgs) - 1)), max_size=12))
+    tz = ZoneInfo(data.draw(st.sampled_from(ZONES)))
+    username = data.draw(st.sampled_from([chat.username, None, "x"]))
+    upto = data.draw(st.none() | st.integers(msgs[0].id, msgs[-1].id))
+    locate = _located(msgs, upto)
+    assert _by_blocks(ref, username, msgs, cuts, tz, locate) == \
+        _at_once(ref, username, msgs, tz, locate)
+
+
+def test_albums_split_between_batches_are_one_block(impl):
+    """The corpus has albums; a cut inside each one must still give one block."""
+    split = 0
+    for chat, ref, msgs in CHATS:
+        cuts = [i for i in range(1, len(msgs)) if msgs[i].grouped_id
+                and msgs[i].grouped_id == msgs[i - 1].grouped_id]
+        split += len(cuts)
+        locate = _located(msgs)
+        assert _by_blocks(ref, chat.username, msgs, cuts, dt.UTC, locate) == \
+            _at_once(ref, chat.username, msgs, dt.UTC, locate), chat.key
+    assert split > 0                      # the corpus must exercise it
+
+
+def test_text_posing_as_a_placeholder_gets_no_blocks_and_renders_as_itself(impl):
+    """A message that holds the placeholders' lead: its batch's blocks are rendered by the
+    assembly from the messages, so the text comes out as written."""
+    chat, ref, msgs = next(c for c in CHATS if c[0].username)
+    k = next(i for i, x in enumerate(msgs) if x.text and x.type == "message")
+    hostile = f"{blocks.HOLE.decode()}5|reply to 5]] {blocks.FOLDER} {blocks.USERNAME}"
+    msgs = list(msgs)
+    msgs[k] = msgspec.structs.replace(msgs[k], text=hostile, entities=[])
+    assert not blocks.clean(m.Batch(0, ref, msgs[:k + 1]))
+    assert blocks.clean(m.Batch(0, ref, msgs[:k]))
+    locate = _located(msgs)
+    got = _by_blocks(ref, chat.username, msgs, [k, k + 1], dt.UTC, locate)
+    want = _at_once(ref, chat.username, msgs, dt.UTC, locate)
+    assert got == want
+
+
+def test_filler_fills_links_names_and_leaves_strangers_plain():
+    ref = m.PeerRef("channel", 7)
+    clock = RenderContext(ref, dt.UTC).clock
+    f = blocks.Filler("c7", None, ref, lambda chat, i: 86400 * 3 if i == 5 else None, clock)
+    hole = blocks.HOLE
+    got = f.names(f.links(b"a " + hole + b"5|reply to 5]] b " + hole + b"6|message 6]] "
+                          b"[t.me](https://t.me/" + blocks.USERNAME.encode() + b"/9)"))
+    assert got == (b"a [[c7/markdown/1970/1970-01-04#^m5|reply to 5]] b message 6 "
+                   b"[t.me](https://t.me/c/7/9)")
+    assert f.links(hole + b"5|reply to 5]]", own=False) == b"reply to 5"
+    named = blocks.Filler("c7", "news", ref, lambda chat, i: None, clock)
+    assert named.names(blocks.USERNAME.encode()) == b"news"
+    assert f.names(b"plain") == b"plain"
+
+
+def test_a_migrated_groups_replies_stay_plain_text(impl):
+    """Blocks of a batch that is not the chat's own (a migrated group's history) keep
+    their reply links as plain text, as the whole-day rendering with the chat's context
+    does."""
+    chat, _ref, msgs = next(c for c in CHATS if c[0].username
+                           and any(x.reply_to and x.reply_to.msg_id for x in c[2]))
+    other = m.PeerRef("channel", 99)           # the chat these notes are written for
+    known = {x.id: x.date for x in msgs}
+    locate = lambda chat, msg_id: known.get(msg_id)    # noqa: E731 - any chat's ids
+    got = _by_blocks(other, chat.username, msgs, [50], dt.UTC, locate, own=False)
+    vctx = day_notes.VaultContext(RenderContext(other, dt.UTC, dict(PEERS)), FOLDER, "News",
+                                  chat.username, locate=locate)
+    want = {day: renderer.day_note(vctx, day, part)
+            for day, part in renderer.days(msgs, dt.UTC).items()}
+    assert got == want
+    assert not any(b"#^m" in v and b"|reply to" in v for v in got.values())
