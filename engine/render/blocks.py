@@ -13,7 +13,7 @@ every message a reply or pin links to. ``render`` writes those three as placehol
   day in the catalogue (what was streamed so far, as ever) and writes the note's path, or
   the bare label when the message is not there.
 
-A batch whose own data holds the placeholders' lead (a NUL and ``tg``) gets no blocks, so
+A batch whose text holds the placeholders' lead (a NUL and ``tg``) gets no blocks, so
 text can never pose as one; nor does a batch whose rendering raised (the assembly renders
 those the old way and raises what it raises). Blocks of messages with a photo or document
 embed its file only where the assembly knows it: ``MdBlocks.filed`` names them.
@@ -54,11 +54,17 @@ class MdBlocks(Struct, array_like=True):
 
 
 _ENC = msgspec.msgpack.Encoder()
+_JSON_LEAD = b"\\u0000tg"
 
 
 def clean(batch, payload: bytes | None = None) -> bool:
-    """True when nothing in the batch (or message) could pose as a placeholder."""
-    return LEAD not in (payload if payload is not None else _ENC.encode(batch))
+    """True when no text of the batch (or message) could pose as a placeholder. The fast
+    look is at its msgpack, where a message's TL bytes hold the lead by chance in about
+    one batch in a hundred; then its JSON decides, where only a string can hold it (TL
+    bytes are base64 there, a NUL in a string is ``\\u0000``)."""
+    if LEAD not in (payload if payload is not None else _ENC.encode(batch)):
+        return True
+    return _JSON_LEAD not in msgspec.json.encode(batch)
 
 
 def render(msgs: list[m.Message], ctx: RenderContext) -> MdBlocks | None:

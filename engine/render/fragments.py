@@ -88,13 +88,14 @@ def read(path: Path, batch: m.Batch, tz_name: str) -> Fragments | None:
 
 
 def load(path: Path, seg: Segment, tz_name: str) -> Fragments | None:
-    """The cached fragments of archive segment ``seg`` (a name is never reused: its
-    count and id range check the file), with everything the assembly needs to use them
-    without the segment, or None."""
+    """The cached fragments of archive segment ``seg``, with everything the assembly needs
+    to use them without the segment, or None. A segment's name is never reused and its
+    cache file is written whole or not at all (a damaged one does not decode), so the
+    message count is check enough (ids are the chat's, or a migrated group's raw ones,
+    while the segment's range is the catalogue's)."""
     frags = _load(path, tz_name)
     if frags is None or frags.chat is None \
-            or len(frags.ids) != seg.count or len(frags.dates) != seg.count \
-            or not frags.ids or frags.ids[0] != seg.lo or frags.ids[-1] != seg.hi:
+            or len(frags.ids) != seg.count or len(frags.dates) != seg.count:
         return None
     return frags
 
