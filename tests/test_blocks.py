@@ -190,3 +190,14 @@ def test_a_migrated_groups_replies_stay_plain_text(impl):
             for day, part in renderer.days(msgs, dt.UTC).items()}
     assert got == want
     assert not any(b"#^m" in v and b"|reply to" in v for v in got.values())
+
+
+def test_tl_bytes_that_hold_the_lead_by_chance_keep_the_blocks():
+    """A message's TL bytes (or a file reference) may hold NUL + "tg" by chance: only text
+    can pose as a placeholder, so such a batch keeps its blocks."""
+    _, ref, msgs = CHATS[0]
+    x = msgspec.structs.replace(msgs[0], raw=b"\x05\x00\x00\x00tgabc\x00tgD\x00")
+    assert blocks.LEAD in msgspec.msgpack.encode(m.Batch(0, ref, [x]))
+    assert blocks.clean(m.Batch(0, ref, [x]))
+    y = msgspec.structs.replace(msgs[0], text="a \x00tgD\x00 b")
+    assert not blocks.clean(m.Batch(0, ref, [x, y]))
