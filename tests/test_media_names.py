@@ -200,8 +200,12 @@ def test_every_hostile_name_stays_inside_the_chat_folder(raw, tmp_path):
     target.write_bytes(b"x")                              # the file system takes it
     thumb = chat / names.thumb_path(path)
     thumb.write_bytes(b"t")                               # and its thumbnail's name too
+    for written in (target, thumb):                       # and what a download writes beside
+        Path(f"{written}{names.WRITING_SUFFIX}").write_bytes(b"")
+        Path(f"{written}.part").write_bytes(b"")
+    want = [HOSTILE_WANT[raw], HOSTILE_WANT[raw] + "_thumb.jpg"]
     assert sorted(p.name for p in (chat / "files").iterdir()) == \
-        sorted([HOSTILE_WANT[raw], HOSTILE_WANT[raw] + "_thumb.jpg"])
+        sorted(w + s for w in want for s in ("", ".part", names.WRITING_SUFFIX))
 
 
 @pytest.mark.parametrize(("raw", "want"), [

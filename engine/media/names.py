@@ -18,7 +18,7 @@ across runs once the ledger stores the counters.
 
 Names are stricter than Telegram Desktop's where it matters for safety (engine/archive/
 naming.py): no leading dots, NFC, bidi controls removed rather than replaced, at most
-``NAME_BYTES`` UTF-8 bytes so that ``_thumb.jpg`` still fits in 255, and clashes compared
+``NAME_BYTES`` UTF-8 bytes so that ``_thumb.jpg.part.done`` still fits in 255, and clashes compared
 without regard to case, so an archive copied to macOS or Windows loses no file.
 """
 
@@ -30,8 +30,12 @@ from engine.media import kinds, mimes
 from engine.render.context import LocalClock
 
 THUMB_SUFFIX = "_thumb.jpg"
-#: a media file name's budget: its thumbnail's name adds THUMB_SUFFIX and must fit in 255
-NAME_BYTES = MAX_BYTES - len(THUMB_SUFFIX.encode())
+#: the most a file's name grows while it is written: the download journal beside it
+#: (telegram/download.py; a copy's ".mp4" + ".part" in transcoded/ is shorter)
+WRITING_SUFFIX = ".part.done"
+#: a media file name's budget: its thumbnail's name adds THUMB_SUFFIX, and that
+#: thumbnail's journal WRITING_SUFFIX, and the whole must fit in 255 bytes
+NAME_BYTES = MAX_BYTES - len(THUMB_SUFFIX.encode()) - len(WRITING_SUFFIX)
 
 # ParseMediaContext's counters (export_data_types.h): one per kind of generated name
 PHOTOS, AUDIOS, VIDEOS, FILES, CONTACTS = "photos", "audios", "videos", "files", "contacts"

@@ -43,6 +43,7 @@ from telethon import errors, functions, types
 from engine import model as m
 from engine.archive.atomic import fsync_dir
 from engine.archive.manifest import sha256 as file_sha256
+from engine.media.names import WRITING_SUFFIX
 from engine.telegram.download_journal import Journal
 from engine.telegram.download_plan import Part, plan
 from engine.telegram.middleware import TelegramFailure
@@ -122,7 +123,7 @@ async def download(call, location, size: int, dest: str | os.PathLike, *, key: i
         raise ValueError(f"parallel is at least 1, not {parallel}")
     parts = plan(size, part)
     dest = os.fspath(dest)
-    tmp, jpath = dest + ".part", dest + ".part.done"
+    tmp, jpath = dest + ".part", dest + WRITING_SUFFIX
     if not os.path.exists(tmp) and _size(dest) == size:
         _unlink(jpath)                # left by a crash between the rename and its removal
         return Downloaded(dest, size, await asyncio.to_thread(file_sha256, dest), len(parts), 0, 0)
