@@ -101,6 +101,7 @@ class Ack(Struct, tag="ack", array_like=True):
     write_s: float
     tl_native: int = 0        # messages of its pages the native TL decoder read
     tl_telethon: int = 0      # ... and those Telethon's reader read (engine/telegram/tl.py)
+    files: int = -1           # messages with a file the media ledger numbers (Segment.files)
 
 
 class Failed(Struct, tag="failed", array_like=True):

@@ -10,18 +10,20 @@ and fsynced first (``archive_batch``). The checkpoint that lists it is written b
 from __future__ import annotations
 
 from engine import model as m
+from engine.archive.segment import batch_files
 from engine.archive.store import ChatStore, Segment, batch_dates
 
 
 def list_segment(store: ChatStore, name: str, kind: str, lo: int, hi: int, count: int,
-                 dates: tuple[int, int]) -> None:
+                 dates: tuple[int, int], files: int = -1) -> None:
     """Catalogue a segment already durable on disk (not yet committed)."""
-    store.add(Segment(name, kind, lo, hi, count, *dates))
+    store.add(Segment(name, kind, lo, hi, count, *dates, files))
 
 
 def archive_batch(store: ChatStore, name: str, kind: str, lo: int, hi: int,
                   batch: m.Batch) -> None:
     """Write ``batch`` as segment ``name`` covering ``lo..hi``, list it, commit."""
     store.write_segment(name, m.ENCODER.encode(batch))
-    list_segment(store, name, kind, lo, hi, len(batch.messages), batch_dates(batch))
+    list_segment(store, name, kind, lo, hi, len(batch.messages), batch_dates(batch),
+                 batch_files(batch))
     store.commit()

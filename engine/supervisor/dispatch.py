@@ -273,7 +273,7 @@ class Dispatch:
         job = self.jobs[ack.seq]
         dest = job.dest
         list_segment(dest.store, job.name, "history", job.lo, job.hi, ack.messages,
-                     (ack.date_lo, ack.date_hi))
+                     (ack.date_lo, ack.date_hi), ack.files)
         dest.dirty = True
         self._acked = True
         dest.messages += ack.messages

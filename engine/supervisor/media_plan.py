@@ -161,7 +161,9 @@ class MediaPlanner:
             a = bisect.bisect_left(self._revisit_ids, seg.lo)
             b = bisect.bisect_right(self._revisit_ids, seg.hi)
             again = [e for e in self._revisit[a:b] if e is not None]
-            if fresh or again:
+            if fresh and not again and seg.files == 0 and not self._pending_new:
+                number(self.ledger, [], span=(seg.lo, seg.hi))   # counted, nothing to read
+            elif fresh or again:
                 for i in range(a, b):
                     self._revisit[i] = None
                 self._segment(seg, fresh, again)
