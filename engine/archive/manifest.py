@@ -30,7 +30,13 @@ import orjson
 from engine.archive import layout
 from engine.archive.atomic import write_atomic
 from engine.archive.layout import NESTED, QUARANTINE
-from engine.archive.segment import DamagedSegment, read_segment_file
+from engine.archive.segment import (
+    PLAIN_MAGIC,
+    SEG_MAGIC,
+    DamagedSegment,
+    read_segment_file,
+    unseal,
+)
 
 NAME = layout.MANIFEST
 SKIP_DIRS = {layout.STATE}
@@ -134,6 +140,8 @@ def update(root: Path, *, tool: str, api_layer: int | None, runs: list[dict],
         if prev and prev.get("size") == st.st_size and prev.get("mtime_ns") == st.st_mtime_ns \
                 and ("sha256" in prev or "pieces" in prev):
             hashed = {k: prev[k] for k in ("sha256", "pieces") if k in prev}
+        elif _is_segment(rel) and st.st_size <= PIECE:
+            hashed = _segment_digest(root / rel)
         else:
             if _is_segment(rel):
                 read_segment_file(root / rel)        # DamagedSegment: never blessed
@@ -146,6 +154,21 @@ def update(root: Path, *, tool: str, api_layer: int | None, runs: list[dict],
                 **({"tz": tz} if tz else {}), "files": files}
     write_atomic(root / NAME, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return manifest
+
+
+def _segment_digest(path: Path) -> dict:
+    """A segment's hash fields, read once: checked against its own header first (length,
+    sha256, zstd; DamagedSegment: never blessed). Its Batch is not decoded: the header's
+    sha256 is of the very bytes its worker encoded."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DamagedSegment(path, "the file is missing") from None
+    if data.startswith((SEG_MAGIC, PLAIN_MAGIC)):
+        unseal(data, path)
+    else:                                   # from before headers: its decoding is the check
+        read_segment_file(path)
+    return {"sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _is_segment(rel: str) -> bool:
