@@ -5,8 +5,9 @@ A worker renders each message of a batch as its ``result.json`` object and its
 (``state/render/<segment>.frag``); the final assembly only concatenates them. The
 cache is keyed by the render settings (time zone) and checked on read: a missing,
 damaged or stale file is simply rendered again from the segment, so it needs no
-fsync of its own. It is kept zstd-compressed (about 8× smaller: JSON text shrinks well),
-so the cache costs a fraction of the outputs it serves; a plain one from before is read.
+fsync of its own. It is kept zstd-compressed (fast mode, about 5-6× smaller: JSON text
+shrinks well), so the cache costs a fraction of the outputs it serves; a plain one from
+before is read.
 
 Beside them: the day-note blocks (blocks.py) and what the assembly needs to use the cache
 without decoding the segment again: each message's date, the batch's chat, and which
@@ -65,7 +66,10 @@ def render(batch: m.Batch, tz_name: str, tz, *, md: bool = True,
 
 
 _ZSTD_FRAME = b"\x28\xb5\x2f\xfd"     # every zstd frame starts so; msgpack arrays never do
-ZSTD_LEVEL = 3
+# zstd's fast mode: a cache is rebuildable, and its compression was the workers' largest
+# single cost (fragments of the text corpus: level 3 took 3.3 µs a message for 7.0x, level -3
+# 1.85 µs for 5.6x; bench figures in docs/benchmarks.md)
+ZSTD_LEVEL = -3
 
 
 def _chat(batch: m.Batch) -> m.PeerRef | None:

@@ -92,7 +92,8 @@ class Native:
         if parts is None:
             return result_json.fragments(msgs, ctx)
         msgs = msgs if type(msgs) is list else list(msgs)
-        actions = {i: self._action(x, ctx) for i, x in enumerate(msgs) if _is_service(x)}
+        actions = {i: self._action(x, ctx) for i, x in enumerate(msgs)
+                   if type(x) is Message and x.type == "service"}     # _is_service, inline
         out = self.native.fragments(msgs, parts, actions)
         if None in out:
             for i, x in enumerate(out):
@@ -131,7 +132,8 @@ class Native:
         try:
             front = day_notes.front_matter(vctx, day, messages) if day is not None else ""
             lines = {i: day_notes.service_line(vctx, x, day_notes.sender_name(vctx, x))
-                     for i, x in enumerate(messages) if _is_service(x)}
+                     for i, x in enumerate(messages)
+                     if type(x) is Message and x.type == "service"}     # _is_service
         except Exception:        # the twin renders it, and raises what it raises
             return None
         vault = (vctx.chat_dir, vctx.username, vctx.dirs, vctx.locate,
