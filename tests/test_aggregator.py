@@ -413,3 +413,41 @@ def test_recommendation_rule(run):
     assert tiny["workers"] == 2 and tiny["reason"].startswith("too little data")
     over = recommend(_shape(base, wall=100, busy=[0.6] * 6, blocked=2, fetch=50), 4)
     assert over["workers"] == 3 and "capped at 3" in over["reason"]
+
+
+def test_a_run_of_several_chats_totals_the_run_and_lists_each_chat(tmp_path):
+    """RunPlan + a Plan and a ChatDone per chat: the total runs on from chat to chat, a
+    failed chat is listed with its reason, the document validates (and one written before
+    the breakdown existed still does)."""
+    from engine.model.events import ChatDone, RunPlan
+
+    path, err = tmp_path / "export_metrics.json", tmp_path / "aggregator.err"
+    agg = Aggregator.start(path, progress="json", interval=10.0, stderr_path=err)
+    try:
+        agg.send(RunPlan(3))
+        agg.send(Plan("First", 100, 1, 4096))
+        agg.send(Progress(100))
+        agg.send(ChatDone("First", "channel1-first", 100, 1.5))
+        agg.send(Plan("Second", 50, 1, 4096))
+        agg.send(Progress(130))
+        wait_said(err, '"chat":"Second"')
+        agg.send(ChatDone("Second", "", 30, 0.5, "failed", "no such chat"))
+        metrics = agg.finish(Finish("failed", 130, "1 of 3 chats failed"))
+    finally:
+        agg.close()
+    assert validate(metrics) == []
+    assert metrics["chats_total"] == 3 and metrics["estimated_total"] == 150
+    assert [(c["chat"], c["status"], c["messages"], c["error"]) for c in metrics["chats"]] == \
+        [("First", "done", 100, ""), ("Second", "failed", 30, "no such chat")]
+    records = [orjson.loads(x) for x in err.read_text().splitlines() if x.startswith("{")]
+    done = [r for r in records if r["event"] == "chat"]
+    assert [(r["chat"], r["chats"]) for r in done] == \
+        [("First", {"done": 1, "total": 3}), ("Second", {"done": 2, "total": 3})]
+    assert done[1]["error"] == "no such chat"
+    during = [r for r in records if r["event"] == "progress" and r.get("chat") == "Second"]
+    assert during and during[0]["total"] == 150 and during[0]["chats"]["done"] == 1
+    human = [x for x in err.read_text().splitlines() if x.startswith("tgarc:")]
+    assert any("130 messages from 2 chats" in x for x in human), human
+    assert "tgarc:   Second: 30 messages in 0.5 s, failed: no such chat" in human
+    old = {k: v for k, v in metrics.items() if k not in ("chats", "chats_total")}
+    assert validate(old) == []

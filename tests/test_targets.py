@@ -178,3 +178,32 @@ def test_an_all_rerun_after_a_windowed_run_fetches_the_older_ids(tmp_path):
         assert r.returncode == 0 and "exporting 1 chats" in r.stderr, r.stderr
     doc = json.loads((next(tmp_path.glob("channel1500000001-*")) / "result.json").read_bytes())
     assert min(x["id"] for x in doc["messages"]) < 150
+
+
+def test_an_all_run_reports_each_chat_and_the_run_total(tmp_path):
+    """--all: progress carries the run's totals and the chats done of how many, each chat
+    that ends is a JSON event, the summary lists every chat, and export_metrics.json at the
+    --out root describes the whole run with a per-chat breakdown."""
+    with served(80) as dc:
+        r = tgarc(dc, tmp_path, "--all", target="")
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(x) for x in r.stderr.splitlines() if x.startswith("{")]
+    chats = [e for e in events if e["event"] == "chat"]
+    folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert sorted(e["folder"] for e in chats) == folders and len(folders) == 6
+    assert [e["chats"] for e in chats] == [{"done": k, "total": 6} for k in range(1, 7)]
+    assert all(e["status"] == "done" and e["messages"] > 0 for e in chats)
+    summary = next(e for e in events if e["event"] == "summary")
+    assert summary["messages"] == sum(e["messages"] for e in chats)
+    assert [c["folder"] for c in summary["chats"]] == [e["folder"] for e in chats]
+    progress = [e for e in events if e["event"] == "progress" and "chats" in e]
+    assert all(e["chats"]["total"] == 6 for e in progress)
+    metrics = json.loads((tmp_path / "export_metrics.json").read_bytes())
+    assert metrics["chats_total"] == 6
+    assert [c["messages"] for c in metrics["chats"]] == [e["messages"] for e in chats]
+    assert metrics["messages"] == sum(c["messages"] for c in metrics["chats"])
+    # the run's estimate: the chats before the last one plus the last one's own estimate
+    assert metrics["estimated_total"] >= sum(c["messages"] for c in metrics["chats"][:-1])
+    lines = [x for x in r.stderr.splitlines() if x.startswith("tgarc:   ")]
+    assert len(lines) == 6 and all(" messages in " in x for x in lines)
+    assert any(" messages from 6 chats in " in x for x in r.stderr.splitlines())

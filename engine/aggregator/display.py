@@ -67,6 +67,15 @@ class Display:
     def tick(self, fold, now: float) -> None:
         pass
 
+    def chat_done(self, ev, fold) -> None:
+        """One chat of the run ended (``ev``: events.ChatDone)."""
+
+    @staticmethod
+    def chats(fold) -> dict | None:
+        """A run of several chats: how many ended, of how many (None: a one-chat run)."""
+        total = max(fold.chats_total, len(fold.chats))
+        return {"done": len(fold.chats), "total": total} if total > 1 else None
+
     def stop(self, metrics: dict | None) -> None:
         pass
 
@@ -96,6 +105,9 @@ class JsonDisplay(Display):
         rec = {"event": "progress", "messages": fold.messages, "total": fold.estimated_total,
                "rate": round(rate, 2), "eta_s": None if e is None else round(e, 1),
                "flood_waits": fold.flood_waits}
+        chats = self.chats(fold)
+        if chats is not None:                # run totals above; the chat under way here
+            rec.update(chat=fold.chat, chats=chats)
         active = fold.flood_active(now)
         if active is not None:
             rec["flood"] = {"method": active.method, "seconds": active.seconds,
@@ -112,6 +124,13 @@ class JsonDisplay(Display):
     def note(self, line: str) -> None:
         self._write(line)
 
+    def chat_done(self, ev, fold) -> None:
+        self._write(orjson.dumps({
+            "event": "chat", "chat": ev.chat, "folder": ev.folder, "status": ev.status,
+            "messages": ev.messages, "seconds": round(ev.seconds, 3),
+            **({"error": ev.error} if ev.error else {}),
+            **({"chats": self.chats(fold)} if self.chats(fold) else {})}).decode())
+
     def stop(self, metrics: dict | None) -> None:
         if metrics is None:
             return
@@ -124,7 +143,9 @@ class JsonDisplay(Display):
             "recommendation": metrics["recommendation"],
             **({"media_download": metrics["media_download"]}
                if "media_download" in metrics else {}),
-            **({"transcode": metrics["transcode"]} if "transcode" in metrics else {})}).decode())
+            **({"transcode": metrics["transcode"]} if "transcode" in metrics else {}),
+            **({"chats": metrics["chats"]} if metrics.get("chats_total", 0) > 1 else {})}
+        ).decode())
         for line in summary_lines(metrics):
             self._write(line)
 
@@ -179,6 +200,9 @@ class TtyDisplay(Display):
         chat = fold.chat or "export"
         if len(chat) > 20:
             chat = chat[:19] + "…"
+        chats = self.chats(fold)
+        if chats is not None:                  # [chat n of N] in a run of several
+            chat = f"[{min(chats['done'] + 1, chats['total'])}/{chats['total']}] {chat}"
         self.progress.update(
             self.task, description=self._escape(chat), completed=fold.messages,
             total=total if total > 0 else None, stats=" · ".join(parts))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from engine.model.events import (
     CacheSnapshot,
+    ChatDone,
     Decoded,
     Finish,
     Flood,
@@ -17,6 +18,7 @@ from engine.model.events import (
     Plan,
     Progress,
     QueueSample,
+    RunPlan,
     Stages,
     TelegramSnapshot,
     WorkerBusy,
@@ -88,7 +90,10 @@ class Fold:
 
     started_mono: float
     chat: str = ""
-    estimated_total: int = 0
+    estimated_total: int = 0     # the run's: messages before this chat + the chat's estimate
+    chats_total: int = 0         # chats this run exports (RunPlan; 0: one, never said)
+    chats: list[ChatDone] = field(default_factory=list)     # the chats ended so far
+    chat_base: int | None = None     # the run's messages when this chat's Plan came
     plan_workers: int = 0
     plan_mono: float | None = None
     ring_capacity_bytes: int = 0
@@ -150,11 +155,19 @@ class Fold:
             self.flood_until = now + max(0, ev.seconds)
         elif isinstance(ev, Plan):
             self.chat = ev.chat
-            self.estimated_total = ev.estimated_total
+            if self.chat_base is None:           # a new chat: the run's total goes on
+                self.chat_base = self.messages
+            self.estimated_total = self.chat_base + ev.estimated_total \
+                if ev.estimated_total else 0
             self.plan_workers = ev.workers
             self.ring_capacity_bytes = ev.ring_capacity_bytes
             if self.plan_mono is None:
                 self.plan_mono = now
+        elif isinstance(ev, RunPlan):
+            self.chats_total = ev.chats
+        elif isinstance(ev, ChatDone):
+            self.chats.append(ev)
+            self.chat_base = None
         elif isinstance(ev, Finish):
             self.finish = ev
             self.messages = max(self.messages, ev.messages)

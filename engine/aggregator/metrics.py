@@ -23,10 +23,15 @@ _STAGE = {"count": "int", "total_seconds": "num", "avg_seconds": "num",
 _CACHE = {"hits": "int", "misses": "int", "hit_rate": "num", "evictions": "int",
           "expirations": "int"}
 _PROCESS = {"role": "str", "peak_pss_mb": "num", "peak_rss_mb": "num", "cpu_seconds": "num"}
+# one chat of the run (--all and several targets list each)
+_CHAT = {"chat": "str", "folder": "str", "status": "str", "messages": "int", "seconds": "num",
+         "error": "str"}
 SCHEMA: dict = {
     "version": "int",
     "status": "str",
     "chat": "str",
+    "chats_total?": "int",              # "?": written since the run-level breakdown
+    "chats?": ("list", _CHAT),
     "started": "iso",
     "finished": "iso?",
     "wall_seconds": "num",
@@ -70,11 +75,20 @@ def _check(value, spec, path: str, errors: list[str]) -> None:
             errors.append(f"{path or 'metrics'}: expected an object, got {_type_name(value)}")
             return
         for key, sub in spec.items():
+            optional, key = key.endswith("?"), key.rstrip("?")
             where = f"{path}.{key}" if path else key
             if key not in value:
-                errors.append(f"{where}: missing")
+                if not optional:
+                    errors.append(f"{where}: missing")
             else:
                 _check(value[key], sub, where, errors)
+        return
+    if isinstance(spec, tuple) and spec[0] == "list":     # ("list", spec of each item)
+        if not isinstance(value, list):
+            errors.append(f"{path}: expected a list, got {_type_name(value)}")
+            return
+        for i, sub in enumerate(value):
+            _check(sub, spec[1], f"{path}[{i}]", errors)
         return
     if isinstance(spec, tuple):                       # ("map", spec of each value)
         if not isinstance(value, dict):
@@ -283,16 +297,25 @@ def _plural(n: int, word: str) -> str:
 def summary_lines(metrics: dict) -> list[str]:
     """A few human lines: messages, wall, rate, flood waits, peak memory, recommendation."""
     tg = metrics["telegram"]
+    chats = metrics.get("chats") or []
     chat = f" from {metrics['chat']}" if metrics["chat"] else ""
     if metrics["status"] not in ("done", "failed"):
         return []       # the command line says what went wrong, in one line of its own
-    lines = []
+    lines, per_chat = [], []
+    if len(chats) > 1 or metrics.get("chats_total", 0) > 1:
+        chat = f" from {len(chats)} chat{'s' if len(chats) != 1 else ''}"
+        for c in chats:
+            what = f"{c['messages']:,} messages in {duration(c['seconds'])}"
+            if c["status"] != "done":
+                what += f", {c['status']}: {c['error']}" if c["error"] else f", {c['status']}"
+            per_chat.append(f"tgarc:   {c['chat'] or c['folder']}: {what}")
     floods = _plural(tg["flood_waits"], "flood wait")
     lines.append(
         f"tgarc: {metrics['messages']:,} messages{chat} in {duration(metrics['wall_seconds'])} "
         f"({metrics['messages_per_second']:,.1f} msgs/s), {floods} "
         f"({tg['flood_wait_seconds']:.0f} s), peak memory "
         f"{metrics['resources']['peak_pss_mb']:,.0f} MB (PSS, all processes)")
+    lines += per_chat
     rec = metrics["recommendation"]
     lines.append(f"tgarc: recommended --workers {rec['workers']}: {rec['reason']}")
     return lines

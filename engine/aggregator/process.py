@@ -18,7 +18,7 @@ import msgspec
 import orjson
 
 from engine.archive.atomic import write_atomic
-from engine.model.events import AGG_DECODER, Proc
+from engine.model.events import AGG_DECODER, ChatDone, Proc
 from engine.transport import Closed, Empty, PeerDied, Ring, RingError
 
 from . import display as display_mod
@@ -57,6 +57,10 @@ class Run:
             "version": VERSION,
             "status": status,
             "chat": f.chat,
+            "chats_total": max(f.chats_total, len(f.chats)),
+            "chats": [{"chat": c.chat, "folder": c.folder, "status": c.status,
+                       "messages": c.messages, "seconds": round(c.seconds, 3),
+                       "error": c.error} for c in f.chats],
             "started": iso(self.started_wall),
             "finished": iso(time.time()) if final else None,
             "wall_seconds": round(wall, 3),
@@ -112,6 +116,8 @@ class Run:
                 new_proc = new_proc or ev.alive
             else:
                 self.fold.apply(ev, now)
+                if isinstance(ev, ChatDone):
+                    self.display.chat_done(ev, self.fold)
         return new_proc
 
     def run(self) -> str:

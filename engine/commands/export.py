@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from engine.archive import layout
@@ -159,16 +160,20 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
             targets = list(cfg.targets)
             if cfg.all_kinds:
                 targets = await _all_targets(cfg, source)
+            agg.send(ev.RunPlan(len(targets)))
             for target in targets:
                 if stop.is_set():
                     raise Interrupted()
                 e = ChatExport(cfg, source, target, agg, tally, stats, cache, stop)
                 exports.append(e)
+                began, before = time.monotonic(), tally.messages
                 try:
                     await e.run()
+                    agg.send(_chat_done(e, target, tally.messages - before, began))
                 except (ConfigError, TelegramFailure, BatchesFailed, DamagedSegment) as exc:
                     # One chat that cannot be exported does not stop the others; a
                     # revoked session or a lost network stops everything.
+                    agg.send(_chat_done(e, target, tally.messages - before, began, exc))
                     if len(targets) == 1 or isinstance(exc, AuthRevoked | NetworkLost):
                         raise
                     log.error("%s: %s", target, exc)
@@ -184,6 +189,17 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
     if failed:
         raise BatchesFailed(f"{len(failed)} of {len(targets)} chats: " + "; ".join(failed))
     return 0
+
+
+def _chat_done(e, target: str, messages: int, began: float, exc: BaseException | None = None):
+    """The aggregator's record of one chat of the run (its per-chat breakdown)."""
+    from engine.model import events as ev
+
+    store = e.store
+    name = (store.cp.chat.name if store is not None and store.cp.chat.name else "") or target
+    return ev.ChatDone(name, store.root.name if store is not None else "", messages,
+                       time.monotonic() - began, "failed" if exc else "done",
+                       str(exc) if exc else "")
 
 
 async def _all_targets(cfg: ExportConfig, source) -> list[str]:

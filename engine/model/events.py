@@ -260,6 +260,21 @@ class Decoded(Struct, tag="decoded", array_like=True):
     telethon: int
 
 
+class RunPlan(Struct, tag="runplan", array_like=True):
+    """How many chats this run exports (``--all``, several targets)."""
+    chats: int
+
+
+class ChatDone(Struct, tag="chatdone", array_like=True):
+    """One chat of the run ended: ``status`` done or failed (``error`` says why)."""
+    chat: str                 # display name
+    folder: str               # its folder in --out ("" when none was made)
+    messages: int             # messages made durable for it in this run
+    seconds: float
+    status: str = "done"
+    error: str = ""
+
+
 class Finish(Struct, tag="finish", array_like=True):
     """The run ended. ``status``: done, failed, interrupted, error."""
     status: str
@@ -268,7 +283,8 @@ class Finish(Struct, tag="finish", array_like=True):
 
 
 AggEvent = (Proc | Plan | Stages | Progress | TelegramSnapshot | LinkState | CacheSnapshot
-            | QueueSample | WorkerBusy | Flood | MediaSnapshot | Decoded | Finish)
+            | QueueSample | WorkerBusy | Flood | MediaSnapshot | Decoded | RunPlan | ChatDone
+            | Finish)
 
 ENCODER = msgspec.msgpack.Encoder()
 JOB_DECODER = msgspec.msgpack.Decoder(Job)
