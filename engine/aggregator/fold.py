@@ -168,6 +168,8 @@ class Fold:
         elif isinstance(ev, ChatDone):
             self.chats.append(ev)
             self.chat_base = None
+            # Progress comes once a tick: the chats' own counts may be newer
+            self.messages = max(self.messages, sum(c.messages for c in self.chats))
         elif isinstance(ev, Finish):
             self.finish = ev
             self.messages = max(self.messages, ev.messages)
