@@ -135,3 +135,23 @@ def test_disk_full_is_exit_4_with_a_consistent_checkpoint_then_resumes(tmp_path,
         r = tgarc(dc, small_disk / "out", "--quiet", "--format", "jsonl")
         assert r.returncode == 0, r.stderr
     assert outputs(small_disk / "out") == outputs(tmp_path / "reference")
+
+
+def test_one_takeout_session_serves_a_whole_run_of_chats(tmp_path):
+    """--all: the takeout session is opened once and finished once, after the last chat
+    (it was one per chat); a refusal is asked and warned about once too."""
+    with served(40) as dc:
+        r = tgarc(dc, tmp_path / "a", "--quiet", "--all", "--takeout", "require", target="")
+        assert r.returncode == 0, r.stderr
+        methods = [c.method for c in dc.calls]
+        assert methods.count("InitTakeoutSessionRequest") == 1
+        assert methods.count("FinishTakeoutSessionRequest") == 1
+        assert methods.index("FinishTakeoutSessionRequest") > max(
+            i for i, x in enumerate(methods) if x == "GetHistoryRequest")
+        assert len(dc.takeouts) == 1
+    with served(40, rules=[Rule("InitTakeoutSessionRequest", "takeout_delay", every=1,
+                                seconds=86400)]) as dc:
+        r = tgarc(dc, tmp_path / "b", "--all", "--takeout", "auto", target="")
+        assert r.returncode == 0, r.stderr
+        assert [c.method for c in dc.calls].count("InitTakeoutSessionRequest") == 1
+        assert r.stderr.count("exporting with the normal API instead") == 1

@@ -10,6 +10,7 @@ policy across chats (one that fails is reported, the others go on). One chat's e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -182,6 +183,11 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
         except asyncio.CancelledError:
             raise Interrupted() from None
         finally:
+            # one takeout session for the whole run, finished once, after its last chat
+            ended_well = not failed and not stop.is_set() and sys.exc_info()[0] is None
+            with contextlib.suppress(Exception):
+                await source.finish_takeout(ended_well and all(
+                    not e.outcome.failures for e in exports))
             ticking.cancel()
             report_tally(agg, tally, stats, cache, exports)
             if result is not None:

@@ -1,6 +1,7 @@
 """``tgarc export``: the supervisor's main path for one chat.
 
-    resolve target → open the chat folder (crash leftovers removed) → takeout session
+    resolve target → open the chat folder (crash leftovers removed) → the run's takeout
+    session (asked once a run; commands/export.py finishes it after the last chat)
     → --refresh-edits (refresh.py) → plan the spans the archive lacks (planning.py)
     → fetch them oldest first, several spans at once (fetch.py) → jobs to the worker
     pool (dispatch.py: at most ``JOBS_PER_WORKER × workers`` unacknowledged; segments
@@ -155,7 +156,6 @@ class ChatExport:
             log.warning(w)
             print(f"tgarc: warning: {w}", file=sys.stderr)
         source.warnings.clear()
-        ok = False
         try:
             if cfg.refresh_edits and any(s.count for s in store.cp.segments):
                 await refresh_edits(store, source, cfg.refresh_edits, run_no)
@@ -173,7 +173,6 @@ class ChatExport:
                     if media is not None:
                         self.media_since = None
                         self.media_retries += self.stats.retries - self.media_retries0
-            ok = not self.outcome.failures
         except BaseException as exc:
             # the run's record says how it ended (best effort: the disk may be full)
             record.status = "interrupted" if isinstance(exc, asyncio.CancelledError) \
@@ -182,8 +181,7 @@ class ChatExport:
             with contextlib.suppress(OSError):
                 store.commit()
             raise
-        finally:
-            await source.finish_takeout(ok)
+        # the takeout session is the run's: commands/export.py finishes it after every chat
         if self.outcome.local_error is not None:
             self._ended(record, "failed")
             raise self.outcome.local_error

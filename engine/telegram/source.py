@@ -55,6 +55,7 @@ class Source(Resolver, Members):
         self.peers = peers                  # engine.telegram.peers.PeerCache or None
         self.peer = None                    # InputPeer of the chat being exported
         self.takeout_id: int | None = None
+        self._takeout_asked = False         # once a run: every chat of it shares the session
         self.warnings: list[str] = []
         self._dialogs: dict[int, object] | None = None
         self._tops: dict[int, int] = {}          # marked id -> its dialog's newest message
@@ -116,8 +117,9 @@ class Source(Resolver, Members):
     # ---- takeout ----------------------------------------------------------------------------
     async def start_takeout(self, mode: str) -> None:
         """``auto``: use a takeout session if Telegram grants one now, else warn and go on
-        with the normal API; ``require``: fail instead (exit 3); ``off``: never."""
-        if mode == "off":
+        with the normal API; ``require``: fail instead (exit 3); ``off``: never. Asked once
+        a run: the chats after the first share the session (or the refusal)."""
+        if mode == "off" or self._takeout_asked:
             return
         try:
             res = await self.call(functions.account.InitTakeoutSessionRequest(
@@ -130,10 +132,12 @@ class Source(Resolver, Members):
             if mode == "require":
                 raise TelegramFailure(why + "; re-run then, or use --takeout auto") from None
             self.warnings.append(why + "; exporting with the normal API instead")
+            self._takeout_asked = True
             return
-        self.takeout_id = res.id
+        self.takeout_id, self._takeout_asked = res.id, True
 
     async def finish_takeout(self, success: bool) -> None:
+        """At the run's end (commands/export.py), after its last chat."""
         if self.takeout_id is not None:
             tid, self.takeout_id = self.takeout_id, None
             with contextlib.suppress(TelegramFailure):     # it expires by itself
