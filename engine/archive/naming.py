@@ -14,6 +14,9 @@ import re
 import unicodedata
 
 MAX_BYTES = 255
+#: the most a file's name grows while it is written: a download's journal beside it
+#: (telegram/download.py; a copy's ".mp4" + ".part" in transcoded/ is shorter)
+WRITING_SUFFIX = ".part.done"
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
              *(f"LPT{i}" for i in range(1, 10))}
 _BIDI = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e"

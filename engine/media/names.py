@@ -25,14 +25,11 @@ without regard to case, so an archive copied to macOS or Windows loses no file.
 from __future__ import annotations
 
 from engine import model as m
-from engine.archive.naming import MAX_BYTES, dedupe, safe_name
+from engine.archive.naming import MAX_BYTES, WRITING_SUFFIX, dedupe, safe_name
 from engine.media import kinds, mimes
 from engine.render.context import LocalClock
 
 THUMB_SUFFIX = "_thumb.jpg"
-#: the most a file's name grows while it is written: the download journal beside it
-#: (telegram/download.py; a copy's ".mp4" + ".part" in transcoded/ is shorter)
-WRITING_SUFFIX = ".part.done"
 #: a media file name's budget: its thumbnail's name adds THUMB_SUFFIX, and that
 #: thumbnail's journal WRITING_SUFFIX, and the whole must fit in 255 bytes
 NAME_BYTES = MAX_BYTES - len(THUMB_SUFFIX.encode()) - len(WRITING_SUFFIX)

@@ -43,7 +43,7 @@ from telethon import errors, functions, types
 from engine import model as m
 from engine.archive.atomic import fsync_dir
 from engine.archive.manifest import sha256 as file_sha256
-from engine.media.names import WRITING_SUFFIX
+from engine.archive.naming import WRITING_SUFFIX
 from engine.telegram.download_journal import Journal
 from engine.telegram.download_plan import Part, plan
 from engine.telegram.middleware import TelegramFailure
