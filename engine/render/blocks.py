@@ -5,7 +5,7 @@ A day note is its front matter and its blocks (one per message, one per album) j
 in (as their result.json objects do), the time zone, and three things only the assembly
 knows: the chat's folder in the vault, its public username (t.me links), and the day of
 every message a reply or pin links to. ``render`` writes those three as placeholders;
-``fill`` puts them in, with no Python call per block on the common path:
+``Filler`` puts them in, with no Python call per block on the common path:
 
 - ``FOLDER`` where the chat's folder goes (links, embeds) and ``USERNAME`` where the t.me
   link's ``<username>`` or ``c/<chat id>`` goes: one ``bytes.replace`` per note;
@@ -14,9 +14,10 @@ every message a reply or pin links to. ``render`` writes those three as placehol
   the bare label when the message is not there.
 
 A batch whose text holds the placeholders' lead (a NUL and ``tg``) gets no blocks, so
-text can never pose as one; nor does a batch whose rendering raised (the assembly renders
-those the old way and raises what it raises). Blocks of messages with a photo or document
-embed its file only where the assembly knows it: ``MdBlocks.filed`` names them.
+text can never pose as one; nor does a batch whose rendering raised: the assembly renders
+those from the messages (``PendingBlocks``, ``note``) and raises what it raises. A worker
+knows no downloaded file, so a segment with media in a chat that has files is rendered at
+the assembly too (render/stream.py ``Stream.pieces``), its embeds through ``FOLDER``.
 """
 
 from __future__ import annotations
