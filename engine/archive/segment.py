@@ -47,8 +47,8 @@ class Segment(Struct, array_like=True):
     count: int
     date_lo: int = 0          # unix seconds of its oldest / newest message (0: none)
     date_hi: int = 0
-    # messages with a file the media ledger numbers (media/numbering.py entry_key: a photo,
-    # a document, a contact's vCard); -1: not known (listed before it was counted)
+    # messages with a file the media ledger numbers (media/numbering.py files_in); -1: not
+    # known (listed before it was counted, or adopted after a crash)
     files: int = -1
 
 
@@ -103,12 +103,6 @@ def read_segment_file(path: Path) -> m.Batch:
         raise DamagedSegment(path, f"not a readable batch: {exc}") from None
 
 
-def batch_files(batch: m.Batch) -> int:
-    """Segment.files of a batch."""
-    return sum(1 for x in batch.messages if isinstance(x.media, m.Photo | m.Document)
-               or (isinstance(x.media, m.Contact) and x.media.vcard))
-
-
 def batch_dates(batch: m.Batch) -> tuple[int, int]:
     dates = [x.date for x in batch.messages if x.date]
     return (min(dates), max(dates)) if dates else (0, 0)
@@ -124,10 +118,9 @@ def describe(path: Path) -> Segment:
         lo, hi = int(mt[1]), int(mt[2])
         if lo > hi:
             raise DamagedSegment(path, "its name gives an empty id range")
-        return Segment(name, "history", lo, hi, len(msgs), d_lo, d_hi, batch_files(batch))
+        return Segment(name, "history", lo, hi, len(msgs), d_lo, d_hi)
     if (mt := _REFRESH_NAME.fullmatch(name)) and msgs:
-        return Segment(name, "refresh", msgs[0].id, msgs[-1].id, len(msgs), d_lo, d_hi,
-                       batch_files(batch))
+        return Segment(name, "refresh", msgs[0].id, msgs[-1].id, len(msgs), d_lo, d_hi)
     raise DamagedSegment(path, "not a segment tgarc writes")
 
 

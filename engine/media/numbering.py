@@ -45,6 +45,11 @@ def entry_key(msg: m.Message) -> tuple[str, int] | None:
     return None
 
 
+def files_in(messages: Sequence[m.Message]) -> int:
+    """How many of ``messages`` carry a file the ledger numbers (archive Segment.files)."""
+    return sum(1 for x in messages if entry_key(x) is not None)
+
+
 def number(ledger: Ledger, messages: Sequence[m.Message], *, ids: Sequence[int] | None = None,
            span: tuple[int, int] | None = None,
            settle: Callable[[Entry, m.Message], Entry] | None = None,

@@ -105,7 +105,7 @@ def _note(days: int) -> str:
 
 
 class Filler:
-    """Puts the chat's folder, username and link targets into blocks (``fill``)."""
+    """Puts the chat's folder, username and link targets into blocks."""
 
     def __init__(self, folder: str, username: str | None, chat: m.PeerRef,
                  locate: Callable[[m.PeerRef, int], int | None], clock):
@@ -196,7 +196,9 @@ class PendingBlocks:
                 part = renderer.days(msgs, self.clock.tz)[EPOCH + dt.timedelta(d)]
                 x.msgs = [y for y in part if x.first <= y.id <= x.last]
                 x.ctx, x.data = ctx, None
-        prev.ctx.peers = {**chunk.ctx.peers, **prev.ctx.peers}
+        # a context of its own: other days of prev's batch share its ctx
+        prev.ctx = RenderContext(prev.ctx.chat, prev.ctx.tz,
+                                 {**chunk.ctx.peers, **prev.ctx.peers}, prev.ctx.files)
         prev.msgs = prev.msgs + chunk.msgs
         prev.n += chunk.n
         prev.last, prev.tail = chunk.last, chunk.tail

@@ -10,8 +10,8 @@ and fsynced first (``archive_batch``). The checkpoint that lists it is written b
 from __future__ import annotations
 
 from engine import model as m
-from engine.archive.segment import batch_files
 from engine.archive.store import ChatStore, Segment, batch_dates
+from engine.media.numbering import files_in
 
 
 def list_segment(store: ChatStore, name: str, kind: str, lo: int, hi: int, count: int,
@@ -25,5 +25,5 @@ def archive_batch(store: ChatStore, name: str, kind: str, lo: int, hi: int,
     """Write ``batch`` as segment ``name`` covering ``lo..hi``, list it, commit."""
     store.write_segment(name, m.ENCODER.encode(batch))
     list_segment(store, name, kind, lo, hi, len(batch.messages), batch_dates(batch),
-                 batch_files(batch))
+                 files_in(batch.messages))
     store.commit()

@@ -26,7 +26,8 @@ import msgspec
 
 from engine import model as m
 from engine.archive import layout
-from engine.archive.segment import batch_files, write_segment
+from engine.archive.segment import write_segment
+from engine.media.numbering import files_in
 from engine.model import events as ev
 from engine.render import fragments
 from engine.transport import Closed, PeerDied
@@ -109,7 +110,7 @@ def run(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> i
                 events.put(encode(ev.Ack(job.seq, index, len(batch.messages),
                                          min(dates, default=0), max(dates, default=0),
                                          t1 - t0, t2 - t1, t3 - t2, read[0] - read0[0],
-                                         read[1] - read0[1], batch_files(batch))))
+                                         read[1] - read0[1], files_in(batch.messages))))
     except PeerDied:
         return 3                       # the supervisor is gone: nothing to do for anyone
 
