@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from engine.fakedc.corpus import Corpus
 from engine.fakedc.server import FakeDC
@@ -80,3 +81,66 @@ def test_an_account_rerun_with_nothing_new(benchmark):
     benchmark.extra_info.update(figures)
     print(f"\n{figures}")
     assert chats == CHATS + 1 and "0 chats" in said
+
+
+# ---- the request governor (issue 14 point 1) --------------------------------------------------
+BIG = 10_000 if QUICK else 100_000
+BUDGETS = (30,) if QUICK else (5, 30)
+
+
+def _history_pace(dc: FakeDC, since: float) -> dict:
+    """GetHistory as the server saw it after ``since``: pages served a second over the
+    fetch (first to last page), and the flood waits it answered, per minute after the
+    first one (converged)."""
+    calls = [c for c in dc.calls_to("GetHistoryRequest") if c.time >= since]
+    ok = [c.time for c in calls if c.outcome == "ok"]
+    floods = [c.time for c in calls if "FLOOD_WAIT" in c.outcome]
+    span = ok[-1] - ok[0] if len(ok) > 1 else 0.0
+    late = [t for t in floods if t >= ok[0] + 60.0] if ok else []
+    late_minutes = max(0.0, span - 60.0) / 60.0
+    return {"pages": len(ok), "seconds": round(span, 1),
+            "pages_per_s": round((len(ok) - 1) / span, 2) if span else 0.0,
+            "floods": len(floods), "floods_after_1min": len(late),
+            "floods_per_min_after_1min": round(len(late) / late_minutes, 2)
+            if late_minutes else 0.0}
+
+
+@pytest.mark.parametrize("rate", BUDGETS)
+def test_one_big_chat_under_a_request_budget(benchmark, rate):
+    """One chat of BIG messages at 80 ms round trips, the account limited to ``rate``
+    requests a second per method (fakedc's token bucket): the governed export's pace
+    against the budget, and a sequential loop's (``--max-in-flight 1``) beside it."""
+    from engine.fakedc.faults import Budget
+
+    corpus = Corpus(messages=BIG, text_only=True)
+    got = {}
+    for name, extra in (("governed", ()), ("sequential", ("--max-in-flight", "1"))):
+        out = Path(tempfile.mkdtemp(prefix="tgarc-bench-budget-"))
+        dc = FakeDC(corpus, rtt_ms=80, budget=Budget(rate))
+        try:
+            with dc.run_in_thread():
+                dc.session = dc.new_session()
+                since, t = time.monotonic(), time.perf_counter()
+
+                def run(out=out, extra=extra, dc=dc):
+                    r = tgarc(dc, out, "--format", "jsonl", *extra, timeout=7200)
+                    assert r.returncode == 0, r.stderr[-2000:]
+                if name == "governed":
+                    benchmark.pedantic(run, rounds=1, iterations=1)
+                else:
+                    run()
+                wall = time.perf_counter() - t
+                pace = _history_pace(dc, since)
+                gov = orjson.loads((out / "export_metrics.json").read_bytes())["telegram"]
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        got[name] = {**pace, "wall_s": round(wall, 1),
+                     "share_of_budget": round(pace["pages_per_s"] / rate, 3),
+                     "paced_rate": gov.get("governor", {}).get("paced", {})
+                     .get("GetHistory", {}).get("rate")}
+    benchmark.extra_info.update({"budget": rate, "messages": BIG, **{
+        f"{k}_{f}": v for k, d in got.items() for f, v in d.items()}})
+    print(f"\nbudget {rate}/s, {BIG} messages: {got}")
+    if not QUICK:
+        assert got["governed"]["share_of_budget"] >= 0.85, got
+        assert got["governed"]["floods_per_min_after_1min"] <= 2, got

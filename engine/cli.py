@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="tracebacks on errors, debug records in tgarc.log")
     ex.add_argument("--progress", choices=config.PROGRESS,
                     help="progress on stderr: auto (live on a terminal, JSON lines otherwise)")
+    ex.add_argument("--max-in-flight", type=int, metavar="N",
+                    help="at most N Telegram requests out at once (default 6); within it the "
+                         "request governor finds the account's pace by itself")
     ex.add_argument("--fetch-streams", type=int, help=argparse.SUPPRESS)
     ex.add_argument("--request-timeout", type=float, help=argparse.SUPPRESS)
     ex.add_argument("--reconnect-timeout", type=float, metavar="SECONDS",
@@ -192,6 +195,8 @@ def _export(args) -> int:
         raise config.ConfigError(f"--since {since} is after --until {until}: no message "
                                  f"can match both")
     min_id, max_id = _id_window(args, pick)
+    in_flight = config.at_least("--max-in-flight",
+                                pick(args.max_in_flight, "max_in_flight", 6), 1)
     session = args.session or (None if os.environ.get("TGARC_SESSION") else file.get("session"))
     if session:                     # a mistyped path: no empty session file, no --out
         from engine.telegram.session_files import existing_session_file
@@ -217,8 +222,9 @@ def _export(args) -> int:
         progress="off" if args.quiet else config.choice(
             "progress", pick(args.progress, "progress", "auto"), config.PROGRESS),
         debug=getattr(args, "debug", False),
+        max_in_flight=in_flight,
         fetch_streams=config.at_least("--fetch-streams", pick(args.fetch_streams, "fetch_streams",
-                                                        2), 1),
+                                                        in_flight), 1),
         timeout=float(pick(args.request_timeout, "request_timeout", 30.0)),
         reconnect_timeout=float(pick(args.reconnect_timeout, "reconnect_timeout", 600.0)),
         **media)

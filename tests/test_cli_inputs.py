@@ -139,6 +139,7 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(env, tmp_path):
     (["--workers", "0"], "--workers must be a number from 1 to 64"),
     (["--workers", "-4"], "--workers must be a number from 1 to 64"),
     (["--fetch-streams", "0"], "--fetch-streams must be 1 or more, not 0"),
+    (["--max-in-flight", "0"], "--max-in-flight must be 1 or more, not 0"),
     (["--topic", "0"], "--topic ID takes one forum topic (a positive id)"),
     (["--media", "pictures"], "--media: unknown kind 'pictures'"),
     (["--media", "none,photo"], "--media: 'none' cannot be combined"),

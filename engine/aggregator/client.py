@@ -19,6 +19,7 @@ from engine.model.events import (
     ENCODER,
     CacheSnapshot,
     Finish,
+    GovernorState,
     LinkState,
     MediaSnapshot,
     Progress,
@@ -43,6 +44,8 @@ def _coalesce_key(event):
         return ("telegram",)
     if isinstance(event, LinkState):
         return ("link",)
+    if isinstance(event, GovernorState):
+        return ("governor",)
     if isinstance(event, MediaSnapshot):
         return ("media",)
     if isinstance(event, CacheSnapshot):

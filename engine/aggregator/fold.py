@@ -13,6 +13,7 @@ from engine.model.events import (
     Decoded,
     Finish,
     Flood,
+    GovernorState,
     LinkState,
     MediaSnapshot,
     Plan,
@@ -101,6 +102,7 @@ class Fold:
     stages: dict[str, StageStats] = field(default_factory=dict)
     telegram: TelegramSnapshot | None = None
     link: LinkState | None = None              # the latest; offline_s > 0: reconnecting
+    governor: dict | None = None               # the request governor's latest summary
     caches: dict[str, CacheSnapshot] = field(default_factory=dict)
     fill_sum: float = 0.0
     fill_n: int = 0
@@ -142,6 +144,8 @@ class Fold:
             self.telegram = ev
         elif isinstance(ev, LinkState):
             self.link = ev
+        elif isinstance(ev, GovernorState):
+            self.governor = ev.summary
         elif isinstance(ev, CacheSnapshot):
             self.caches[ev.name] = ev
         elif isinstance(ev, MediaSnapshot):
@@ -291,6 +295,7 @@ class Fold:
                 # seconds without a connection to Telegram (exports report their link)
                 **({"offline_seconds": round(float(self.link.offline_total_s), 3)}
                    if self.link is not None else {}),
+                **({"governor": self.governor} if self.governor is not None else {}),
             },
             "queues": {
                 "ring_capacity_bytes": self.ring_capacity_bytes,

@@ -26,6 +26,11 @@ _PROCESS = {"role": "str", "peak_pss_mb": "num", "peak_rss_mb": "num", "cpu_seco
 # one chat of the run (--all and several targets list each)
 _CHAT = {"chat": "str", "folder": "str", "status": "str", "messages": "int", "seconds": "num",
          "error": "str"}
+# engine/telegram/governor.py summary(): written since the request governor
+_GOVERNOR = {"max_in_flight": "int", "window": "num", "peak_in_flight": "int",
+             "paced": ("map", {"rate": "num", "floods": "int"}),
+             "decisions": ("list", {"t": "num", "what": "str"}), "decisions_dropped": "int"}
+
 SCHEMA: dict = {
     "version": "int",
     "status": "str",
@@ -45,7 +50,7 @@ SCHEMA: dict = {
                   "per_process": ("map", _PROCESS)},
     "caches": {"input_peer_cache": _CACHE},
     "telegram": {"requests": "int", "flood_waits": "int", "flood_wait_seconds": "num",
-                 "retries": "int", "reconnects": "int"},
+                 "retries": "int", "reconnects": "int", "governor?": _GOVERNOR},
     "queues": {"ring_capacity_bytes": "int", "avg_fill": "num", "peak_fill": "num",
                "producer_blocked_seconds": "num"},
     "workers": {"count": "int", "busy_fraction": "[num]"},

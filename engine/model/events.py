@@ -3,7 +3,7 @@
     supervisor ──jobs──► worker i          PagesJob (raw pages), BatchJob, Stop
     worker i  ──events─► supervisor        Ack, Failed
     supervisor ─events─► aggregator        Proc, Plan, Stages, Progress, TelegramSnapshot,
-                                           LinkState, CacheSnapshot, QueueSample,
+                                           GovernorState, LinkState, CacheSnapshot, QueueSample,
                                            WorkerBusy, Flood, MediaSnapshot, Finish
 
 Each record is one ring record. Cumulative figures (progress, Telegram counters, cache
@@ -187,6 +187,12 @@ class TelegramSnapshot(Struct, tag="telegram", array_like=True):
     reconnects: int
 
 
+class GovernorState(Struct, tag="governor", array_like=True):
+    """The account's request governor (engine/telegram/governor.py ``summary()``), sent
+    when it changed: export_metrics.json's ``telegram.governor``."""
+    summary: dict
+
+
 class LinkState(Struct, tag="link", array_like=True):
     """The connection to Telegram, sent with every TelegramSnapshot."""
     offline_s: float          # how long the current outage has lasted (0: connected)
@@ -282,9 +288,9 @@ class Finish(Struct, tag="finish", array_like=True):
     message: str = ""         # one line for the summary
 
 
-AggEvent = (Proc | Plan | Stages | Progress | TelegramSnapshot | LinkState | CacheSnapshot
-            | QueueSample | WorkerBusy | Flood | MediaSnapshot | Decoded | RunPlan | ChatDone
-            | Finish)
+AggEvent = (Proc | Plan | Stages | Progress | TelegramSnapshot | GovernorState | LinkState
+            | CacheSnapshot | QueueSample | WorkerBusy | Flood | MediaSnapshot | Decoded | RunPlan
+            | ChatDone | Finish)
 
 ENCODER = msgspec.msgpack.Encoder()
 JOB_DECODER = msgspec.msgpack.Decoder(Job)

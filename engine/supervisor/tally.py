@@ -63,6 +63,9 @@ def report_tally(agg, tally: Tally, stats, cache, exports: list) -> None:
     agg.send(ev.TelegramSnapshot(stats.requests, stats.flood_waits, stats.flood_wait_seconds,
                                  stats.retries, stats.timeouts, stats.reconnects))
     agg.send(ev.LinkState(stats.offline_now(), stats.reconnect_limit, stats.offline_total()))
+    gov = getattr(stats, "governor", None)
+    if gov is not None and gov.changed():
+        agg.send(ev.GovernorState(gov.summary()))
     if cache is not None:
         agg.send(ev.CacheSnapshot("input_peer_cache", cache.hits, cache.misses,
                                   cache.evictions, cache.expirations))

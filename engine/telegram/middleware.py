@@ -49,9 +49,10 @@ class TelegramStats:
     offline_seconds: float = 0.0          # outages that ended (a reply came again)
     offline_since: float | None = None    # time.monotonic() the current outage began
     reconnect_limit: float = 0.0          # how long an outage may last (0: no Link)
+    governor: object | None = None        # the account's (engine/telegram/governor.py)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "governor"}
 
     def offline_now(self, now: float | None = None) -> float:
         """Seconds the current outage has lasted (0.0: connected)."""
@@ -375,10 +376,17 @@ class Reconnect:
 
 
 def stack(client, stats: TelegramStats, *, timeout: float = 30.0, flood_ceiling: float = 300.0,
-          attempts: int = 5, backoff: float = 0.5, on_flood=None, link: Link | None = None) -> Call:
-    """The standard stack: retry ∘ reconnect ∘ flood wait ∘ timeout ∘ client (no reconnect
-    layer without a ``link``)."""
-    inner = FloodWait(Timeout(client, timeout, stats), flood_ceiling, stats, on_flood)
+          attempts: int = 5, backoff: float = 0.5, on_flood=None, link: Link | None = None,
+          governor=None) -> Call:
+    """The standard stack: retry ∘ reconnect ∘ flood wait ∘ governor ∘ timeout ∘ client
+    (no reconnect layer without a ``link``, no governor layer without a ``governor``:
+    engine/telegram/governor.py)."""
+    inner = Timeout(client, timeout, stats)
+    if governor is not None:
+        from engine.telegram.governor import Govern
+
+        inner = Govern(inner, governor, FloodWait.ERRORS, method_name)
+    inner = FloodWait(inner, flood_ceiling, stats, on_flood)
     if link is not None:
         inner = Reconnect(inner, link)
     return Retry(inner, attempts, stats, backoff)

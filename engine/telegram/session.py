@@ -23,6 +23,7 @@ from engine.telegram import rawpage
 from engine.telegram.client import ConfigError, credentials, make_client, open_session
 from engine.telegram.download_dcs import OtherDCs
 from engine.telegram.download_lanes import Lanes
+from engine.telegram.governor import DEFAULT_MAX_IN_FLIGHT, Governor
 from engine.telegram.middleware import (
     AuthRevoked,
     Link,
@@ -84,16 +85,20 @@ async def _session(client, cfg, stats, on_flood, proxy=None):
         if getattr(cfg, "require_user", False) and await client.is_bot():
             raise ConfigError(BOT_SESSION)
         cache = PeerCache.from_env()
+        # one governor for the account: every stack of the run (history, lanes, other DCs)
+        gov = stats.governor = Governor(getattr(cfg, "max_in_flight", DEFAULT_MAX_IN_FLIGHT))
         call = stack(rawpage.send_via(client), stats, timeout=cfg.timeout,
-                     flood_ceiling=cfg.flood_ceiling, on_flood=on_flood, link=link)
+                     flood_ceiling=cfg.flood_ceiling, on_flood=on_flood, link=link,
+                     governor=gov)
         source = Source(client, call, cache)
         source.lane_factory = lambda n: Lanes(client, call, n, stats, link=link,
                                               timeout=cfg.timeout,
                                               flood_ceiling=cfg.flood_ceiling,
-                                              on_flood=on_flood)
+                                              on_flood=on_flood, governor=gov)
         # files on other DCs: one connection each, authorized once, kept for the run
         source.dcs = OtherDCs(client, call, stats, link=link, timeout=cfg.timeout,
-                              flood_ceiling=cfg.flood_ceiling, on_flood=on_flood)
+                              flood_ceiling=cfg.flood_ceiling, on_flood=on_flood,
+                              governor=gov)
         try:
             yield source, stats, cache
         except errors.RPCError as exc:       # whatever no layer or caller handled
