@@ -47,7 +47,8 @@ async def _export(root, ref, pages):
     dispatch = Dispatch(2, 1, chat.root, "UTC", tally, outcome, asyncio.Event())
     try:
         ours = dispatch.destination(chat, ref, 1)
-        theirs = dispatch.destination(thread, group, 1, folder="comments/7")
+        theirs = dispatch.destination(thread, group, 1)
+        assert theirs.folder == "comments/7" and ours.folder == ""
         for i, (data, ids) in enumerate(pages):
             await dispatch.permit()
             dispatch.submit(ours if i % 2 else theirs, [(data, min(ids), max(ids))],
@@ -81,3 +82,44 @@ def test_jobs_land_in_the_store_they_name_and_the_loop_alone_lists_them(tmp_path
     # the thread's segments are its own: none in the chat's folder
     names = {s.name for s in ChatStore.read_checkpoint(chat.root).segments}
     assert not names & {p.name for p in thread.archive.iterdir()}
+
+
+def test_one_pool_serves_several_chats_each_in_its_zone_and_with_its_own_outcome(tmp_path):
+    """A run's shared pool is rooted at --out: every chat's jobs go to its own folder,
+    rendered in its own zone, counted in its own Outcome."""
+    from engine.render import fragments
+
+    ref, pages = _pages()
+    zones = {"a": "UTC", "b": "Asia/Tokyo"}
+
+    async def run():
+        stores = {k: ChatStore.open(tmp_path, ChatMeta(m.PeerRef("channel", 100 + i),
+                                                       "channel", f"chat {k}"))
+                  for i, k in enumerate(zones)}
+        outcomes = {k: Outcome() for k in zones}
+        dispatch = Dispatch(2, 1, tmp_path, "UTC", Tally(2), Outcome(), asyncio.Event())
+        try:
+            dests = {k: dispatch.destination(stores[k], ref, 1, outcome=outcomes[k],
+                                             tz=zones[k]) for k in zones}
+            assert {d.folder for d in dests.values()} == {s.root.name for s in stores.values()}
+            for i, (data, ids) in enumerate(pages):
+                await dispatch.permit()
+                dispatch.submit(dests["ab"[i % 2]], [(data, min(ids), max(ids))], History())
+        finally:
+            await dispatch.close()
+        for s in stores.values():
+            s.close()
+        return stores, outcomes
+
+    stores, outcomes = asyncio.run(asyncio.wait_for(run(), 120))
+    for i, k in enumerate(zones):
+        mine = pages[i::2]
+        assert outcomes[k].fetched == sum(len(ids) for _, ids in mine)
+        cp = ChatStore.read_checkpoint(stores[k].root)
+        assert sorted(s.lo for s in cp.segments) == sorted(min(ids) for _, ids in mine)
+        for seg in cp.segments:
+            batch = stores[k].read_segment(seg.name)
+            path = stores[k].render_cache / (seg.name + ".frag")
+            assert fragments.read(path, batch, zones[k]) is not None
+            other = zones["ab"[1 - i]]
+            assert fragments.read(path, batch, other) is None      # rendered in its own zone

@@ -123,7 +123,7 @@ def test_an_all_rerun_skips_every_chat_with_nothing_new_without_a_request(tmp_pa
         before, files = len(dc.calls), _mtimes(tmp_path)
         r = tgarc(dc, tmp_path, "--all", target="")
         assert r.returncode == 0, r.stderr
-        assert f"exporting 0 chats, one after the other; {len(folders)} more unchanged" \
+        assert f"exporting 0 chats; {len(folders)} more unchanged" \
             in r.stderr
         assert [c.method for c in dc.calls[before:] if "History" in c.method
                 or "Takeout" in c.method] == []
@@ -133,7 +133,7 @@ def test_an_all_rerun_skips_every_chat_with_nothing_new_without_a_request(tmp_pa
         dc.corpus.add_message("channel", "a later post")
         r = tgarc(dc, tmp_path, "--all", target="")
         assert r.returncode == 0, r.stderr
-        assert f"exporting 1 chats, one after the other; {len(folders) - 1} more" in r.stderr
+        assert f"exporting 1 chats; {len(folders) - 1} more" in r.stderr
         channel = next(tmp_path.glob("channel1500000001-*"))
         texts = [x.get("text") for x in json.loads((channel / "result.json").read_bytes())
                  ["messages"]]
@@ -207,3 +207,33 @@ def test_an_all_run_reports_each_chat_and_the_run_total(tmp_path):
     lines = [x for x in r.stderr.splitlines() if x.startswith("tgarc:   ")]
     assert len(lines) == 6 and all(" messages in " in x for x in lines)
     assert any(" messages from 6 chats in " in x for x in r.stderr.splitlines())
+
+
+def test_chats_run_at_once_on_one_pool_and_come_out_as_each_alone(tmp_path):
+    """Issue 14 point 2: --all exports its chats at once (the JSON progress names the chats
+    in flight; one pool of workers serves them all: two worker processes for six chats)
+    and every chat's outputs are byte-identical to that chat exported alone, one request at
+    a time. The Saved Messages chat (``me``) and a forum, a migrated group: every kind."""
+    with served(120, rtt_ms=40) as dc:
+        r = tgarc(dc, tmp_path / "all", "--all", "--workers", "2", "--comments",
+                  "--tz", "Asia/Kathmandu", target="", timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        folders = sorted(p.name for p in (tmp_path / "all").iterdir() if p.is_dir())
+        assert len(folders) == 6
+        alone = {}
+        for f in folders:
+            marked = json.loads((tmp_path / "all" / f / "chat.json").read_bytes())["marked_id"]
+            one = tgarc(dc, tmp_path / "one", "--quiet", "--max-in-flight", "1", "--comments",
+                        "--tz", "Asia/Kathmandu", target=str(marked), timeout=300)
+            assert one.returncode == 0, one.stderr[-3000:]
+            alone[f] = outputs(tmp_path / "one", f)
+    events = [json.loads(x) for x in r.stderr.splitlines() if x.startswith("{")]
+    flying = max((len(e.get("in_flight", [])) for e in events if e["event"] == "progress"),
+                 default=0)
+    assert flying >= 2, "the chats ran one after the other"
+    metrics = json.loads((tmp_path / "all" / "export_metrics.json").read_bytes())
+    assert len([p for p in metrics["resources"]["per_process"].values()
+                if p.get("role") == "worker"]) <= 2
+    for f in folders:
+        got = outputs(tmp_path / "all", f)
+        assert got and got == alone[f], f

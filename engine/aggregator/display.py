@@ -106,8 +106,8 @@ class JsonDisplay(Display):
                "rate": round(rate, 2), "eta_s": None if e is None else round(e, 1),
                "flood_waits": fold.flood_waits}
         chats = self.chats(fold)
-        if chats is not None:                # run totals above; the chat under way here
-            rec.update(chat=fold.chat, chats=chats)
+        if chats is not None:                # run totals above; the chats under way here
+            rec.update(chat=fold.chat, chats=chats, in_flight=list(fold.in_flight))
         active = fold.flood_active(now)
         if active is not None:
             rec["flood"] = {"method": active.method, "seconds": active.seconds,
@@ -201,8 +201,10 @@ class TtyDisplay(Display):
         if len(chat) > 20:
             chat = chat[:19] + "…"
         chats = self.chats(fold)
-        if chats is not None:                  # [chat n of N] in a run of several
-            chat = f"[{min(chats['done'] + 1, chats['total'])}/{chats['total']}] {chat}"
+        if chats is not None:                  # [chats done/N] in a run of several
+            more = len(fold.in_flight) - 1
+            chat = (f"[{chats['done']}/{chats['total']}] {chat}"
+                    + (f" +{more} more" if more > 0 else ""))
         self.progress.update(
             self.task, description=self._escape(chat), completed=fold.messages,
             total=total if total > 0 else None, stats=" · ".join(parts))

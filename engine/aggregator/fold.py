@@ -94,7 +94,7 @@ class Fold:
     estimated_total: int = 0     # the run's: messages before this chat + the chat's estimate
     chats_total: int = 0         # chats this run exports (RunPlan; 0: one, never said)
     chats: list[ChatDone] = field(default_factory=list)     # the chats ended so far
-    chat_base: int | None = None     # the run's messages when this chat's Plan came
+    in_flight: dict[str, int] = field(default_factory=dict)   # chat -> its estimate
     plan_workers: int = 0
     plan_mono: float | None = None
     ring_capacity_bytes: int = 0
@@ -159,10 +159,8 @@ class Fold:
             self.flood_until = now + max(0, ev.seconds)
         elif isinstance(ev, Plan):
             self.chat = ev.chat
-            if self.chat_base is None:           # a new chat: the run's total goes on
-                self.chat_base = self.messages
-            self.estimated_total = self.chat_base + ev.estimated_total \
-                if ev.estimated_total else 0
+            self.in_flight[ev.chat] = ev.estimated_total
+            self._estimate()
             self.plan_workers = ev.workers
             self.ring_capacity_bytes = ev.ring_capacity_bytes
             if self.plan_mono is None:
@@ -171,12 +169,26 @@ class Fold:
             self.chats_total = ev.chats
         elif isinstance(ev, ChatDone):
             self.chats.append(ev)
-            self.chat_base = None
+            self.in_flight.pop(ev.chat, None)
+            if self.in_flight:
+                self.chat = next(reversed(self.in_flight))
             # Progress comes once a tick: the chats' own counts may be newer
             self.messages = max(self.messages, sum(c.messages for c in self.chats))
+            self._estimate()
         elif isinstance(ev, Finish):
             self.finish = ev
             self.messages = max(self.messages, ev.messages)
+
+    def _estimate(self) -> None:
+        """The run's total: what the chats that ended made, plus the estimates of those
+        in flight (0, unknown, while the one chat in flight gave none)."""
+        if not self.in_flight:
+            return
+        if not any(self.in_flight.values()) and not self.chats:
+            self.estimated_total = 0
+            return
+        self.estimated_total = sum(c.messages for c in self.chats) + sum(
+            self.in_flight.values())
 
     # ---- derived figures ------------------------------------------------------------------------
     @property

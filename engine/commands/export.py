@@ -136,6 +136,8 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
     main = asyncio.current_task()
     exports: list[ChatExport] = []
     presses = [0]
+    tally = Tally(cfg.workers)
+    pool = _SharedPool(cfg, tally, stop)
 
     def on_signal() -> None:
         presses[0] += 1
@@ -146,40 +148,63 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
         else:
             for e in exports:
                 e.abort()
+            pool.abort()
             main.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    tally = Tally(cfg.workers)
     agg.send(ev.Proc(os.getpid(), "supervisor"))
     agg.send(ev.Proc(agg.pid, "aggregator"))
     async with tg.connected(cfg, on_flood=lambda method, s: tally.floods.append(
             ev.Flood(method, s))) as (source, stats, cache):
         ticking = asyncio.create_task(ticker(agg, tally, stats, cache, exports))
         failed: list[str] = []
+        fatal: list[BaseException] = []          # what stops the run, raised once it stopped
+        interrupted: list[BaseException] = []
         try:
             targets = list(cfg.targets)
             if cfg.all_kinds:
                 targets = await _all_targets(cfg, source)
             agg.send(ev.RunPlan(len(targets)))
-            for target in targets:
-                if stop.is_set():
-                    raise Interrupted()
-                e = ChatExport(cfg, source, target, agg, tally, stats, cache, stop)
+            todo = list(reversed(targets))
+
+            async def one(target: str) -> None:
+                e = ChatExport(cfg, source.for_chat(), target, agg, tally, stats, cache, stop,
+                               pool.get if len(targets) > 1 else None)
                 exports.append(e)
-                began, before = time.monotonic(), tally.messages
+                began = time.monotonic()
                 try:
                     await e.run()
-                    agg.send(_chat_done(e, target, tally.messages - before, began))
+                    agg.send(_chat_done(e, target, began))
                 except (ConfigError, TelegramFailure, BatchesFailed, DamagedSegment) as exc:
                     # One chat that cannot be exported does not stop the others; a
                     # revoked session or a lost network stops everything.
-                    agg.send(_chat_done(e, target, tally.messages - before, began, exc))
+                    agg.send(_chat_done(e, target, began, exc))
                     if len(targets) == 1 or isinstance(exc, AuthRevoked | NetworkLost):
-                        raise
+                        fatal.append(exc)
+                        stop.set()               # the other chats wind down, then it is raised
+                        return
                     log.error("%s: %s", target, exc)
                     print(f"tgarc: {target}: {exc}", file=sys.stderr)
                     failed.append(f"{target}: {exc}")
+                except Interrupted as exc:
+                    interrupted.append(exc)
+                except Exception as exc:         # the disk, say: the run stops, raised after
+                    fatal.append(exc)
+                    stop.set()
+
+            async def lane() -> None:
+                while todo and not stop.is_set():
+                    await one(todo.pop())
+
+            # chats at once: as many as requests may be out (the governor paces them all)
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(min(len(targets), cfg.max_in_flight) or 1):
+                    tg.create_task(lane())
+            if fatal:
+                raise fatal[0]
+            if interrupted or (todo and stop.is_set()):
+                raise Interrupted()
         except asyncio.CancelledError:
             raise Interrupted() from None
         finally:
@@ -188,24 +213,58 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
             with contextlib.suppress(Exception):
                 await source.finish_takeout(ended_well and all(
                     not e.outcome.failures for e in exports))
-            ticking.cancel()
-            report_tally(agg, tally, stats, cache, exports)
-            if result is not None:
-                result["messages"] = tally.messages
+            try:
+                await pool.close()
+            finally:
+                ticking.cancel()
+                report_tally(agg, tally, stats, cache, exports)
+                if result is not None:
+                    result["messages"] = tally.messages
     if failed:
         raise BatchesFailed(f"{len(failed)} of {len(targets)} chats: " + "; ".join(failed))
     return 0
 
 
-def _chat_done(e, target: str, messages: int, began: float, exc: BaseException | None = None):
+def _chat_done(e, target: str, began: float, exc: BaseException | None = None):
     """The aggregator's record of one chat of the run (its per-chat breakdown)."""
     from engine.model import events as ev
 
     store = e.store
     name = (store.cp.chat.name if store is not None and store.cp.chat.name else "") or target
-    return ev.ChatDone(name, store.root.name if store is not None else "", messages,
+    return ev.ChatDone(name, store.root.name if store is not None else "", e.outcome.fetched,
                        time.monotonic() - began, "failed" if exc else "done",
                        str(exc) if exc else "")
+
+
+class _SharedPool:
+    """The run's worker pool, rooted at --out and shared by every chat in flight: started
+    when the first chat needs it (a run whose chats are all unchanged starts none), closed
+    when the run ends."""
+
+    def __init__(self, cfg: ExportConfig, tally, stop: asyncio.Event):
+        self.cfg, self.tally, self.stop = cfg, tally, stop
+        self.dispatch = None
+
+    def get(self):
+        if self.dispatch is None:
+            from engine.supervisor.dispatch import Dispatch
+            from engine.supervisor.outcome import Outcome
+
+            cfg = self.cfg
+            self.dispatch = Dispatch(cfg.workers, cfg.fetch_streams, Path(cfg.out), cfg.tz,
+                                     self.tally, Outcome(), self.stop,
+                                     md="md" in cfg.formats)
+        return self.dispatch
+
+    def abort(self) -> None:
+        """The second Ctrl-C: the workers killed now."""
+        if self.dispatch is not None:
+            self.dispatch.abort()
+
+    async def close(self) -> None:
+        if self.dispatch is not None:
+            dispatch, self.dispatch = self.dispatch, None
+            await dispatch.close()
 
 
 async def _all_targets(cfg: ExportConfig, source) -> list[str]:
@@ -225,7 +284,9 @@ async def _all_targets(cfg: ExportConfig, source) -> list[str]:
                      root.name, top)
     log.info("--all: %d chats of kinds %s, %d unchanged", len(dialogs),
              ",".join(cfg.all_kinds), len(skipped))
-    print(f"tgarc: exporting {len(targets)} chats, one after the other"
+    at_once = min(len(targets), cfg.max_in_flight)
+    print(f"tgarc: exporting {len(targets)} chats"
+          + (f", up to {at_once} at once" if at_once > 1 else "")
           + (f"; {len(skipped)} more unchanged since the last run" if skipped else ""),
           file=sys.stderr)
     return targets

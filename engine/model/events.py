@@ -41,9 +41,10 @@ class PagesJob(Struct, tag="pages", array_like=True):
     # the chat the pages come from when it is not ``chat``: the basic group a supergroup
     # migrated from (its messages keep their own chat and ids; renderers apply the shift)
     origin: PeerRef | None = None
-    # the store the segment goes into when it is not the chat's own: a comment thread's,
-    # as a folder relative to the chat's (``comments/<post>``)
+    # the store the segment goes into, as a folder relative to the pool's (a run's pool is
+    # rooted at --out: ``<chat folder>``, ``<chat folder>/comments/<post>``; '': the pool's)
     folder: str = ""
+    tz: str = ""              # the zone its fragments are rendered in ('': the pool's)
 
 
 class ProbeJob(Struct, tag="probe", array_like=True):
@@ -77,6 +78,7 @@ class RenderJob(Struct, tag="render", array_like=True):
     seq: int
     segment: str
     folder: str = ""
+    tz: str = ""              # '': the pool's zone
 
 
 class Stop(Struct, tag="stop", array_like=True):

@@ -13,8 +13,10 @@ Backpressure: a fetch stream takes a permit before it reads the first page of a 
 at most ``JOBS_PER_WORKER × workers`` jobs are unacknowledged; the permit comes back once
 the job (every piece it was cut into to fit a ring) is acknowledged or failed.
 
-A job writes into a ``Destination``: the chat's own store, or a comment thread's store
-nested in the chat's folder (its ``folder``; the worker writes there). A segment enters
+A job writes into a ``Destination``: a chat's own store, or a comment thread's store
+nested in the chat's folder (its ``folder`` under the pool's root; the worker writes
+there). One pool can serve a whole run: rooted at --out, it takes jobs for every chat
+in flight, each destination with its own zone and its own ``Outcome``. A segment enters
 its store's catalogue when its ``Ack`` arrives; the checkpoints are written at most every
 ``COMMIT_EVERY`` seconds while acks arrive, when a destination settles, and at the end.
 """
@@ -25,6 +27,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import queue
 import time
 from collections.abc import Iterator
@@ -56,8 +59,12 @@ class Destination:
     store: ChatStore
     chat: m.PeerRef             # the chat its batches are labelled with
     run_no: int
-    folder: str = ""            # relative to the chat's folder ('': the chat's own store)
+    folder: str = ""            # the store's folder relative to the pool's ('': the pool's)
     label: str = ""             # how a failure names it
+    outcome: Outcome = field(default_factory=Outcome)    # the chat's (fetched, failures)
+    tz: str = ""                # the zone its fragments are rendered in ('': the pool's)
+    on_acks: object = None      # called (on the loop) after acknowledgements arrived
+    acked: bool = False
     names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     in_flight: int = 0
     messages: int = 0           # acknowledged
@@ -84,6 +91,7 @@ class Dispatch:
     def __init__(self, workers: int, streams: int, root: Path, tz: str, tally: Tally,
                  outcome: Outcome, stop: asyncio.Event, md: bool = True):
         self.loop = asyncio.get_running_loop()
+        self.root = Path(root)
         self.tally, self.outcome, self.stop = tally, outcome, stop
         self.permits = asyncio.Semaphore(JOBS_PER_WORKER * workers)
         self._wake = JOBS_PER_WORKER * workers + 2 * streams   # every waiter there can be
@@ -95,8 +103,7 @@ class Dispatch:
         self._heard: queue.SimpleQueue = queue.SimpleQueue()
         self._woken = False
         self._last_commit = time.monotonic()
-        self.on_acks = None            # called (on the loop) after acknowledgements arrived
-        self._acked = False
+        self._acked: list[Destination] = []    # destinations acknowledged since _apply
         # seq of a job someone awaits (probe, copy, render) -> Future(its answer | str)
         self.results: dict[int, asyncio.Future] = {}
         self.pool = WorkerPool(
@@ -110,12 +117,25 @@ class Dispatch:
         self._limit = self.pool.max_job_bytes // 2
 
     # ---- the event loop's side ----------------------------------------------------------------
-    def destination(self, store: ChatStore, chat: m.PeerRef, run_no: int, folder: str = "",
-                    label: str = "") -> Destination:
-        dest = Destination(store, chat, run_no, folder, label)
+    def destination(self, store: ChatStore, chat: m.PeerRef, run_no: int, label: str = "", *,
+                    outcome: Outcome | None = None, tz: str = "", on_acks=None) -> Destination:
+        """Where jobs into ``store`` go; their messages and failures count in ``outcome``
+        (the pool's own by default), ``on_acks`` hears of their acknowledgements."""
+        dest = Destination(store, chat, run_no, self.folder_of(store.root), label,
+                           outcome if outcome is not None else self.outcome, tz,
+                           on_acks)
         dest.idle.set()
         self.dests.append(dest)
         return dest
+
+    def folder_of(self, root: Path) -> str:
+        """A store's folder as the workers name it: relative to the pool's ('' for it)."""
+        rel = os.path.relpath(root, self.root)
+        if rel == ".":
+            return ""
+        if rel.startswith(".."):
+            raise ValueError(f"{root} is not inside the worker pool's folder {self.root}")
+        return rel
 
     async def permit(self) -> None:
         await self.permits.acquire()
@@ -143,7 +163,7 @@ class Dispatch:
             dest.idle.clear()
             self.pool.submit(seq, ev.ENCODER.encode(ev.PagesJob(
                 seq, name, dest.chat, lo, hi, [p for p, _, _ in piece],
-                history.messages_chat, dest.folder)))
+                history.messages_chat, dest.folder, dest.tz)))
 
     def probe(self, path: str, decode: bool = False) -> asyncio.Future:
         """A downloaded file (relative to the chat's folder) read by a worker: the future
@@ -158,11 +178,11 @@ class Dispatch:
         job = msgspec.structs.replace(job, seq=next(self._seqs))
         return self._ask(job.seq, job, "heavy")
 
-    def render(self, segment: str, folder: str = "") -> asyncio.Future:
+    def render(self, segment: str, folder: str = "", tz: str = "") -> asyncio.Future:
         """A segment's fragments rendered into the cache by a worker (``tgarc render``): the
         future gives its ``Rendered``, or a one-line string when no worker could."""
         seq = next(self._seqs)
-        return self._ask(seq, ev.RenderJob(seq, segment, folder), "batch")
+        return self._ask(seq, ev.RenderJob(seq, segment, folder, tz), "batch")
 
     def _ask(self, seq: int, job, kind: str) -> asyncio.Future:
         """A job whose answer someone awaits (``kind``: pool.py's "batch", "timely" or
@@ -258,9 +278,11 @@ class Dispatch:
             except queue.Empty:
                 break
             getattr(self, f"_on_{kind}")(*args)
-        if self._acked and self.on_acks is not None:
-            self._acked = False
-            self.on_acks()
+        acked, self._acked = self._acked, []
+        for dest in acked:
+            dest.acked = False
+            if dest.on_acks is not None:
+                dest.on_acks()
         if time.monotonic() - self._last_commit >= COMMIT_EVERY:
             try:
                 self.commit()
@@ -275,9 +297,11 @@ class Dispatch:
         list_segment(dest.store, job.name, "history", job.lo, job.hi, ack.messages,
                      (ack.date_lo, ack.date_hi), ack.files)
         dest.dirty = True
-        self._acked = True
+        if not dest.acked:
+            dest.acked = True
+            self._acked.append(dest)
         dest.messages += ack.messages
-        self.outcome.fetched += ack.messages
+        dest.outcome.fetched += ack.messages
         self.tally.acknowledged(ack)
 
     def _on_result(self, event: ev.Probed | ev.Transcoded | ev.Rendered) -> None:
@@ -298,14 +322,17 @@ class Dispatch:
             return
         job = self.jobs[seq]
         job.dest.failed += 1
+        outcome = job.dest.outcome
         log.error("%smessages %d..%d failed: %s", job.dest.label, job.lo, job.hi, error)
         if local is not None:
             # disk full, read-only, permissions: every other batch would fail too
+            if outcome.local_error is None:
+                outcome.local_error = local
             if self.outcome.local_error is None:
                 self.outcome.local_error = local
             self.stop.set()
             return
-        self.outcome.failures.append(f"{job.dest.label}messages {job.lo}..{job.hi}: {error}")
+        outcome.failures.append(f"{job.dest.label}messages {job.lo}..{job.hi}: {error}")
 
     def _on_release(self, seq: int) -> None:
         job = self.jobs.pop(seq, None)

@@ -55,8 +55,9 @@ log = logging.getLogger("tgarc.export")
 
 class ChatExport:
     def __init__(self, cfg: ExportConfig, source, target: str, agg, tally: Tally, stats,
-                 cache, stop: asyncio.Event):
+                 cache, stop: asyncio.Event, pool=None):
         self.cfg, self.source, self.target, self.agg = cfg, source, target, agg
+        self.pool = pool              # () -> the run's shared Dispatch; None: one of its own
         self.tally, self.stats, self.cache, self.stop = tally, stats, cache, stop
         self.outcome = Outcome()
         self.dispatch: Dispatch | None = None           # while a worker pool runs
@@ -191,9 +192,18 @@ class ChatExport:
 
     @contextlib.asynccontextmanager
     async def dispatching(self) -> AsyncIterator[Dispatch]:
-        """A worker pool for the chat's folder, for as long as the block runs: when it
-        ends (or fails) every job submitted has become durable or failed, and the
-        checkpoints are written."""
+        """A worker pool for the chat, for as long as the block runs: when it ends (or
+        fails) every job this chat submitted has become durable or failed, and the
+        checkpoints are written. The run's shared pool when there is one (it stays up for
+        the other chats), else a pool of the chat's own."""
+        if self.pool is not None:
+            dispatch = self.dispatch = self.pool()
+            try:
+                yield dispatch
+            finally:
+                self.dispatch = None
+                await self._settle(dispatch)
+            return
         cfg = self.cfg
         dispatch = self.dispatch = Dispatch(cfg.workers, cfg.fetch_streams, self.store.root,
                                             self.tz, self.tally, self.outcome, self.stop,
@@ -203,6 +213,17 @@ class ChatExport:
         finally:
             self.dispatch = None
             await dispatch.close()
+
+    async def _settle(self, dispatch: Dispatch) -> None:
+        """The chat's jobs in the shared pool durable or failed, its checkpoints written;
+        the pool's failure raised as the chat's."""
+        mine = [d for d in dispatch.dests if d.outcome is self.outcome]
+        for dest in mine:
+            await dispatch.settled(dest)
+            dispatch.forget(dest)
+        if dispatch.broken:
+            raise dispatch.pool.error or dispatch.error or RuntimeError(
+                "the worker pool is gone")
 
     async def fetch(self, run_no: int, chat: m.PeerRef) -> None:
         """The spans the archive lacks, through the worker pool into the chat's store; with
@@ -221,10 +242,11 @@ class ChatExport:
             media = self.media_run
             if media is not None:
                 media.fetching([(s.lo + s.history.id_shift, s.hi + s.history.id_shift)
-                                for s in spans], dispatch)
-                dispatch.on_acks = media.poke
+                                for s in spans], dispatch, dispatch.folder_of(store.root))
             if spans:
-                dest = dispatch.destination(store, chat, run_no)
+                dest = dispatch.destination(store, chat, run_no, outcome=self.outcome,
+                                            tz=self.tz,
+                                            on_acks=None if media is None else media.poke)
                 await PageStreams(self.source, dispatch, dest, self.tally,
                                   self.stop.is_set).run(split_spans(spans, cfg.fetch_streams),
                                                         cfg.fetch_streams)

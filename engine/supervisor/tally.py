@@ -69,7 +69,7 @@ def report_tally(agg, tally: Tally, stats, cache, exports: list) -> None:
     if cache is not None:
         agg.send(ev.CacheSnapshot("input_peer_cache", cache.hits, cache.misses,
                                   cache.evictions, cache.expirations))
-    dispatch = exports[-1].dispatch if exports else None
+    dispatch = next((e.dispatch for e in reversed(exports) if e.dispatch is not None), None)
     if dispatch is not None:
         agg.send(ev.QueueSample(dispatch.pool.fill(), dispatch.pool.blocked_seconds))
     for i, b in enumerate(busy):

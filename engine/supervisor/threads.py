@@ -158,7 +158,7 @@ class CommentThreads:
                              lanes=0, thread=HistoryOf(thread=post)) as media:
             if media is None:
                 return False
-            media.fetching([], dispatch, f"{layout.COMMENTS}/{post}")
+            media.fetching([], dispatch, dispatch.folder_of(thread.root))
             return await media.close()
 
     async def _fetch(self, dispatch: Dispatch, thread: ChatStore, t: Thread
@@ -175,8 +175,8 @@ class CommentThreads:
         spans = deque(Span(lo, hi, History(of))
                       for lo, hi in (thread.cp.covered().missing(1, top) if top else []))
         dest = dispatch.destination(thread, t.group, self.run_no,
-                                    folder=f"{layout.COMMENTS}/{t.post}",
-                                    label=f"comments on post {t.post}: ")
+                                    label=f"comments on post {t.post}: ",
+                                    outcome=self.chat.outcome, tz=self.chat.tz)
         try:
             await PageStreams(self.chat.source, dispatch, dest, self.chat.tally,
                               lambda: dispatch.failing).run(spans, 1)

@@ -13,7 +13,9 @@ timeouts are the middleware's job (engine/telegram/middleware.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import copy
 import time
 from dataclasses import dataclass
 
@@ -47,6 +49,17 @@ class ThreadGone(Exception):
     """The post a comment thread hangs on is gone (``MSG_ID_INVALID``)."""
 
 
+class _Shared:
+    """What every chat of a run shares: its takeout session (asked once: a run's chats
+    share the session or the refusal) and the account's dialogs (listed once)."""
+
+    def __init__(self):
+        self.takeout_id: int | None = None
+        self.takeout_asked = False
+        self.takeout_lock: asyncio.Lock | None = None
+        self.dialogs: dict[int, object] | None = None
+
+
 class Source(Resolver, Members):
     api_layer = LAYER                       # the Telegram API layer Telethon speaks
 
@@ -54,14 +67,36 @@ class Source(Resolver, Members):
         self.client, self.call = client, call
         self.peers = peers                  # engine.telegram.peers.PeerCache or None
         self.peer = None                    # InputPeer of the chat being exported
-        self.takeout_id: int | None = None
-        self._takeout_asked = False         # once a run: every chat of it shares the session
+        self._shared = _Shared()
         self.warnings: list[str] = []
-        self._dialogs: dict[int, object] | None = None
         self._tops: dict[int, int] = {}          # marked id -> its dialog's newest message
         self._full: tuple[object, object] | None = None     # (peer, its full info)
         self.lane_factory = None            # n -> Lanes (engine/telegram/session.py)
         self.dcs = None                     # OtherDCs (engine/telegram/download_dcs.py)
+
+    def for_chat(self) -> Source:
+        """A view for one chat of a run (chats run at once): a peer and full info of its
+        own; the connection, the caches, the dialogs, the takeout session and the
+        warnings shared."""
+        twin = copy.copy(self)
+        twin.peer, twin._full = None, None
+        return twin
+
+    @property
+    def takeout_id(self) -> int | None:
+        return self._shared.takeout_id
+
+    @takeout_id.setter
+    def takeout_id(self, value: int | None) -> None:
+        self._shared.takeout_id = value
+
+    @property
+    def _dialogs(self) -> dict[int, object] | None:
+        return self._shared.dialogs
+
+    @_dialogs.setter
+    def _dialogs(self, value: dict[int, object] | None) -> None:
+        self._shared.dialogs = value
 
     @property
     def home_dc(self) -> int:
@@ -119,8 +154,17 @@ class Source(Resolver, Members):
         """``auto``: use a takeout session if Telegram grants one now, else warn and go on
         with the normal API; ``require``: fail instead (exit 3); ``off``: never. Asked once
         a run: the chats after the first share the session (or the refusal)."""
-        if mode == "off" or self._takeout_asked:
+        shared = self._shared
+        if mode == "off" or shared.takeout_asked:
             return
+        if shared.takeout_lock is None:
+            shared.takeout_lock = asyncio.Lock()
+        async with shared.takeout_lock:      # chats at once: the first asks, the others wait
+            if not shared.takeout_asked:
+                await self._ask_takeout(mode)
+
+    async def _ask_takeout(self, mode: str) -> None:
+        shared = self._shared
         try:
             res = await self.call(functions.account.InitTakeoutSessionRequest(
                 contacts=False, message_users=True, message_chats=True,
@@ -132,9 +176,9 @@ class Source(Resolver, Members):
             if mode == "require":
                 raise TelegramFailure(why + "; re-run then, or use --takeout auto") from None
             self.warnings.append(why + "; exporting with the normal API instead")
-            self._takeout_asked = True
+            shared.takeout_asked = True
             return
-        self.takeout_id, self._takeout_asked = res.id, True
+        shared.takeout_id, shared.takeout_asked = res.id, True
 
     async def finish_takeout(self, success: bool) -> None:
         """At the run's end (commands/export.py), after its last chat."""

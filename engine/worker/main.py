@@ -40,7 +40,15 @@ def run(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> i
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(tz_name)
+    zones = {tz_name: tz, "": tz}
     places: dict[str, tuple[Path, Path]] = {}
+
+    def zone(name: str):
+        """(name, ZoneInfo) of a job's zone ('': the pool's): a run's chats may differ."""
+        got = zones.get(name)
+        if got is None:
+            got = zones[name] = ZoneInfo(name)
+        return (name or tz_name), got
 
     def place(folder: str) -> tuple[Path, Path]:
         """(archive/, render cache) of the store a job writes into."""
@@ -75,7 +83,7 @@ def run(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> i
                     events.put(encode(_transcode(job, index, root)))
                     continue
                 if isinstance(job, ev.RenderJob):
-                    events.put(encode(_render(job, index, place(job.folder), tz_name, tz,
+                    events.put(encode(_render(job, index, place(job.folder), *zone(job.tz),
                                               md)))
                     continue
                 t0 = perf()
@@ -87,12 +95,14 @@ def run(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> i
                         batch.chat = job.chat
                         payload = encode(batch)
                         archive, cache = place(job.folder)
+                        zname, ztz = zone(job.tz)
                     else:
                         archive, cache = place("")
                         payload = job.payload
                         batch = decode_batch(payload)
+                        zname, ztz = tz_name, tz
                     t1 = perf()
-                    frags = fragments.render(batch, tz_name, tz, md=md, payload=payload)
+                    frags = fragments.render(batch, zname, ztz, md=md, payload=payload)
                     t2 = perf()
                     write_segment(archive, job.segment, payload)
                     fragments.write(cache / (job.segment + ".frag"), frags)
