@@ -144,3 +144,57 @@ def test_one_big_chat_under_a_request_budget(benchmark, rate):
     if not QUICK:
         assert got["governed"]["share_of_budget"] >= 0.85, got
         assert got["governed"]["floods_per_min_after_1min"] <= 2, got
+
+
+# ---- chats at once (issue 14 point 2) -------------------------------------------------------
+def _chat_outputs(out: Path) -> dict[str, bytes]:
+    from tests._export import outputs
+
+    return {f"{d.name}/{k}": v for d in sorted(out.iterdir()) if d.is_dir()
+            for k, v in outputs(out, d.name).items()}
+
+
+def test_an_account_of_many_chats_at_once(benchmark):
+    """CHATS channels of 50–2,000 text messages (and the demo account's own chats) at 80 ms
+    round trips: ``--all`` as it runs (chats at once under the governor) against the same
+    build one request at a time (``--max-in-flight 1``: one chat after the other), each
+    into a fresh --out; the outputs of every chat must be identical."""
+    corpus = Corpus(messages=300, text_only=True, chats=CHATS)
+    outs = {k: Path(tempfile.mkdtemp(prefix=f"tgarc-bench-chats-{k}-"))
+            for k in ("at_once", "sequential")}
+    got = {}
+    try:
+        dc = FakeDC(corpus, rtt_ms=80)
+        with dc.run_in_thread():
+            dc.session = dc.new_session()
+            for name, extra in (("at_once", ()), ("sequential", ("--max-in-flight", "1"))):
+                before, cpu, t = len(dc.calls_to("GetHistoryRequest")), _cpu(), \
+                    time.perf_counter()
+
+                def run(out=outs[name], extra=extra):
+                    r = tgarc(dc, out, *ARGS, *extra, target="", timeout=7200)
+                    assert r.returncode == 0, r.stderr[-2000:]
+                if name == "at_once":
+                    benchmark.pedantic(run, rounds=1, iterations=1)
+                else:
+                    run()
+                got[name] = {"wall_s": round(time.perf_counter() - t, 1),
+                             "cpu_s": round(_cpu() - cpu, 1),
+                             "get_history": len(dc.calls_to("GetHistoryRequest")) - before}
+        files = {k: _chat_outputs(v) for k, v in outs.items()}
+        chats = len([p for p in outs["at_once"].iterdir() if p.is_dir()])
+        messages = orjson.loads((outs["at_once"] / "export_metrics.json").read_bytes())[
+            "messages"]
+    finally:
+        for v in outs.values():
+            shutil.rmtree(v, ignore_errors=True)
+    speedup = got["sequential"]["wall_s"] / got["at_once"]["wall_s"]
+    figures = {"chats": chats, "messages": messages, "speedup": round(speedup, 2),
+               "identical": files["at_once"] == files["sequential"],
+               "files": len(files["at_once"]),
+               **{f"{k}_{f}": v for k, d in got.items() for f, v in d.items()}}
+    benchmark.extra_info.update(figures)
+    print(f"\n{figures}")
+    assert files["at_once"] == files["sequential"] and chats == CHATS + 1
+    if not QUICK:
+        assert speedup >= 5, figures

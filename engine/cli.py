@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--max-in-flight", type=int, metavar="N",
                     help="at most N Telegram requests out at once (default 6); within it the "
                          "request governor finds the account's pace by itself")
+    ex.add_argument("--account-json", action="store_true", default=None,
+                    help="also write result.json at the --out root: every chat folder in "
+                         "Telegram Desktop's full-export shape")
     ex.add_argument("--fetch-streams", type=int, help=argparse.SUPPRESS)
     ex.add_argument("--request-timeout", type=float, help=argparse.SUPPRESS)
     ex.add_argument("--reconnect-timeout", type=float, metavar="SECONDS",
@@ -223,6 +226,7 @@ def _export(args) -> int:
             "progress", pick(args.progress, "progress", "auto"), config.PROGRESS),
         debug=getattr(args, "debug", False),
         max_in_flight=in_flight,
+        account_json=bool(pick(args.account_json, "account_json", False)),
         fetch_streams=config.at_least("--fetch-streams", pick(args.fetch_streams, "fetch_streams",
                                                         in_flight), 1),
         timeout=float(pick(args.request_timeout, "request_timeout", 30.0)),

@@ -57,6 +57,7 @@ class ExportConfig(Struct, frozen=True, kw_only=True):
     fetch_streams: int = 6            # id ranges of a chat fetched at once (the governor
                                       # decides how many requests are really out)
     max_in_flight: int = 6            # --max-in-flight: the governor's ceiling
+    account_json: bool = False        # --account-json: result.json of every chat at --out
     timeout: float = 30.0             # seconds per Telegram request
     flood_ceiling: float = 300.0      # longest flood wait we sleep through
     reconnect_timeout: float = 600.0  # --reconnect-timeout: seconds without Telegram before
@@ -210,7 +211,7 @@ FILE_KEYS: dict[str, tuple[type, ...]] = {
     "refresh_edits": (int,), "kinds": (str, list), "min_id": (int,), "max_id": (int,),
     "since": (str,), "until": (str,), "metrics": (str,), "progress": (str,),
     "fetch_streams": (int,), "request_timeout": (int, float), "proxy": (str,),
-    "max_in_flight": (int,),
+    "max_in_flight": (int,), "account_json": (bool,),
     "reconnect_timeout": (int, float),
     "topic": (int,), "comments": (bool,), "members": (bool,), "shared": (bool,),
     "media": (str, list), "max_media_size": (str, int), "media_lanes": (int,),

@@ -237,3 +237,44 @@ def test_chats_run_at_once_on_one_pool_and_come_out_as_each_alone(tmp_path):
     for f in folders:
         got = outputs(tmp_path / "all", f)
         assert got and got == alone[f], f
+
+
+def test_account_json_is_telegram_desktops_full_export_of_every_chat_folder(tmp_path):
+    """Issue 14 point 5: --account-json writes result.json at the --out root in Telegram
+    Desktop's full-export shape: about, personal_information, chats.list holding each chat
+    folder's own result.json (byte for byte), left_chats for a channel the account no
+    longer has among its dialogs (known in an --all run)."""
+    import shutil
+
+    from engine.render.account_json import ABOUT, ABOUT_CHATS, ABOUT_LEFT
+
+    out = tmp_path / "out"
+    with served(60) as dc:
+        r = tgarc(dc, out, "--quiet", "--all", "--account-json", target="", timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+        whole = (out / "result.json").read_bytes()
+        doc = json.loads(whole)
+        assert list(doc) == ["about", "personal_information", "chats"]
+        assert doc["about"] == ABOUT and doc["chats"]["about"] == ABOUT_CHATS
+        me = doc["personal_information"]
+        assert isinstance(me["user_id"], int) and me["first_name"]
+        assert [c["id"] for c in doc["chats"]["list"]] == [
+            json.loads((out / f / "result.json").read_bytes())["id"] for f in folders]
+        for f in folders:                           # each chat's own file, byte for byte
+            assert (out / f / "result.json").read_bytes()[:-1] in whole
+        # a channel that is no longer among the dialogs: left
+        channel = next(f for f in folders if f.startswith("channel"))
+        gone = out / "channel1599999999-left"
+        shutil.copytree(out / channel, gone)
+        info = json.loads((gone / "chat.json").read_bytes())
+        info["marked_id"] = -1001599999999
+        (gone / "chat.json").write_text(json.dumps(info))
+        r = tgarc(dc, out, "--quiet", "--all", "--account-json", target="", timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads((out / "result.json").read_bytes())
+    assert len(doc["chats"]["list"]) == len(folders)
+    assert doc["left_chats"]["about"] == ABOUT_LEFT
+    assert [c["name"] for c in doc["left_chats"]["list"]] == [
+        json.loads((out / channel / "result.json").read_bytes())["name"]]
+    assert not list(out.glob(".result.json.part"))

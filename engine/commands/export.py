@@ -205,6 +205,8 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
                 raise fatal[0]
             if interrupted or (todo and stop.is_set()):
                 raise Interrupted()
+            if cfg.account_json:
+                await _account_json(cfg, source)
         except asyncio.CancelledError:
             raise Interrupted() from None
         finally:
@@ -234,6 +236,19 @@ def _chat_done(e, target: str, began: float, exc: BaseException | None = None):
     return ev.ChatDone(name, store.root.name if store is not None else "", e.outcome.fetched,
                        time.monotonic() - began, "failed" if exc else "done",
                        str(exc) if exc else "")
+
+
+async def _account_json(cfg: ExportConfig, source) -> None:
+    """--account-json: result.json at the --out root from every chat folder there
+    (engine/render/account_json.py); left chats are known when the run listed the dialogs."""
+    from engine.render import account_json
+
+    me = account_json.personal(await source.me_user())
+    dialogs = None
+    if cfg.all_kinds:
+        dialogs = {int(t) for _kind, t, _top in await source.dialogs()}
+    chats, left = await asyncio.to_thread(account_json.write, Path(cfg.out), me, dialogs)
+    log.info("%s: %d chats, %d left chats", account_json.NAME, chats, left)
 
 
 class _SharedPool:

@@ -22,8 +22,16 @@ class NotFound(ConfigError):
 
 class Resolver:
     async def me(self) -> int | None:
-        me = await self.call(functions.users.GetUsersRequest([types.InputUserSelf()]))
-        return me[0].id if me else None
+        user = await self.me_user()
+        return user.id if user is not None else None
+
+    async def me_user(self):
+        """The account's own User, asked once a run (every chat of it needs the id)."""
+        shared = self._shared
+        if shared.me is None:
+            got = await self.call(functions.users.GetUsersRequest([types.InputUserSelf()]))
+            shared.me = got[0] if got else None
+        return shared.me
 
     async def resolve(self, target: str) -> ChatMeta:
         """Any TARGET engine/telegram/targets.py understands, as the chat to export.

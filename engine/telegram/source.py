@@ -51,13 +51,15 @@ class ThreadGone(Exception):
 
 class _Shared:
     """What every chat of a run shares: its takeout session (asked once: a run's chats
-    share the session or the refusal) and the account's dialogs (listed once)."""
+    share the session or the refusal), the account's dialogs (listed once) and its own
+    user."""
 
     def __init__(self):
         self.takeout_id: int | None = None
         self.takeout_asked = False
         self.takeout_lock: asyncio.Lock | None = None
         self.dialogs: dict[int, object] | None = None
+        self.me = None                      # the account's own User, asked once
 
 
 class Source(Resolver, Members):
