@@ -191,13 +191,8 @@ def _export(args) -> int:
     if topic is not None and (args.all or len(args.targets) != 1 or topic < 1):
         raise config.ConfigError("--topic ID takes one forum topic (a positive id) of one "
                                  "TARGET")
-    since, until = pick(args.since, "since"), pick(args.until, "until")
-    first = config.parse_when(since, tz, end=False) if since else None
-    after = config.parse_when(until, tz, end=True) if until else None
-    if first is not None and after is not None and first >= after:
-        raise config.ConfigError(f"--since {since} is after --until {until}: no message "
-                                 f"can match both")
-    min_id, max_id = _id_window(args, pick)
+    first, after = config.date_window(args, pick, tz)
+    min_id, max_id = config.id_window(args, pick)
     in_flight = config.at_least("--max-in-flight",
                                 pick(args.max_in_flight, "max_in_flight", 6), 1)
     session = args.session or (None if os.environ.get("TGARC_SESSION") else file.get("session"))
@@ -238,16 +233,6 @@ def _export(args) -> int:
             raise config.ConfigError(f"{flag} must be above 0, not {seconds:g}")
     _warn(notes)                    # only once every input was accepted
     return export.export(cfg)
-
-
-def _id_window(args, pick) -> tuple[int, int]:
-    """--min-id and --max-id, checked."""
-    min_id = config.at_least("--min-id", pick(args.min_id, "min_id", 0), 0)
-    max_id = config.at_least("--max-id", pick(args.max_id, "max_id", 0), 0)
-    if min_id and max_id and min_id > max_id:
-        raise config.ConfigError(f"--min-id {min_id} is above --max-id {max_id}: no message "
-                                 f"id lies in between")
-    return min_id, max_id
 
 
 def _warn(lines) -> None:

@@ -257,3 +257,24 @@ def apply_file_credentials(data: dict, env=os.environ) -> None:
 
 def encode(cfg: ExportConfig) -> bytes:
     return msgspec.json.encode(cfg)
+
+
+def date_window(args, pick, tz: str) -> tuple[int | None, int | None]:
+    """--since and --until as unix seconds (the end exclusive), checked."""
+    since, until = pick(args.since, "since"), pick(args.until, "until")
+    first = parse_when(since, tz, end=False) if since else None
+    after = parse_when(until, tz, end=True) if until else None
+    if first is not None and after is not None and first >= after:
+        raise ConfigError(f"--since {since} is after --until {until}: no message "
+                                 f"can match both")
+    return first, after
+
+
+def id_window(args, pick) -> tuple[int, int]:
+    """--min-id and --max-id, checked."""
+    min_id = at_least("--min-id", pick(args.min_id, "min_id", 0), 0)
+    max_id = at_least("--max-id", pick(args.max_id, "max_id", 0), 0)
+    if min_id and max_id and min_id > max_id:
+        raise ConfigError(f"--min-id {min_id} is above --max-id {max_id}: no message "
+                                 f"id lies in between")
+    return min_id, max_id

@@ -2,8 +2,9 @@
 
 The command owns what wraps a run: the --out folder (created, locked, removed again when a
 run fails before writing any chat), the log, the aggregator and its final status, signals
-(Ctrl-C once: stop after the pages in flight; twice: abort), the Telegram connection, and the
-policy across chats (one that fails is reported, the others go on). One chat's export is
+(Ctrl-C once: stop after the pages in flight; twice: abort), the Telegram connection and
+``--account-json``. The policy across chats (several at once, one worker pool; one that
+fails is reported, the others go on) is export_chats.py's; one chat's export is
 ``engine.supervisor`` 's job.
 """
 
@@ -15,13 +16,12 @@ import logging
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 from engine.archive import layout
 from engine.archive.lock import locked
 from engine.commands.common import private_files
-from engine.config import ConfigError, ExportConfig
+from engine.config import ExportConfig
 
 log = logging.getLogger("tgarc")
 
@@ -123,21 +123,18 @@ def _export(cfg: ExportConfig) -> int:
 
 async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
     """Export every target; ``result['messages']`` gets the messages made durable."""
-    from engine.archive.segment import DamagedSegment
+    from engine.commands.export_chats import Chats
     from engine.model import events as ev
-    from engine.supervisor.export import ChatExport
     from engine.supervisor.outcome import BatchesFailed, Interrupted
     from engine.supervisor.tally import Tally, report_tally, ticker
     from engine.telegram import session as tg
-    from engine.telegram.middleware import AuthRevoked, NetworkLost, TelegramFailure
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     main = asyncio.current_task()
-    exports: list[ChatExport] = []
     presses = [0]
     tally = Tally(cfg.workers)
-    pool = _SharedPool(cfg, tally, stop)
+    chats = Chats(cfg, agg, tally, stop)
 
     def on_signal() -> None:
         presses[0] += 1
@@ -146,9 +143,7 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
                   "(Ctrl-C again to abort)", file=sys.stderr)
             stop.set()
         else:
-            for e in exports:
-                e.abort()
-            pool.abort()
+            chats.abort()
             main.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -157,86 +152,36 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
     agg.send(ev.Proc(agg.pid, "aggregator"))
     async with tg.connected(cfg, on_flood=lambda method, s: tally.floods.append(
             ev.Flood(method, s))) as (source, stats, cache):
+        exports = chats.exports
         ticking = asyncio.create_task(ticker(agg, tally, stats, cache, exports))
-        failed: list[str] = []
-        fatal: list[BaseException] = []          # what stops the run, raised once it stopped
-        interrupted: list[BaseException] = []
+        targets: list[str] = []
         try:
             targets = list(cfg.targets)
             if cfg.all_kinds:
                 targets = await _all_targets(cfg, source)
             agg.send(ev.RunPlan(len(targets)))
-            todo = list(reversed(targets))
-
-            async def one(target: str) -> None:
-                e = ChatExport(cfg, source.for_chat(), target, agg, tally, stats, cache, stop,
-                               pool.get if len(targets) > 1 else None)
-                exports.append(e)
-                began = time.monotonic()
-                try:
-                    await e.run()
-                    agg.send(_chat_done(e, target, began))
-                except (ConfigError, TelegramFailure, BatchesFailed, DamagedSegment) as exc:
-                    # One chat that cannot be exported does not stop the others; a
-                    # revoked session or a lost network stops everything.
-                    agg.send(_chat_done(e, target, began, exc))
-                    if len(targets) == 1 or isinstance(exc, AuthRevoked | NetworkLost):
-                        fatal.append(exc)
-                        stop.set()               # the other chats wind down, then it is raised
-                        return
-                    log.error("%s: %s", target, exc)
-                    print(f"tgarc: {target}: {exc}", file=sys.stderr)
-                    failed.append(f"{target}: {exc}")
-                except Interrupted as exc:
-                    interrupted.append(exc)
-                except Exception as exc:         # the disk, say: the run stops, raised after
-                    fatal.append(exc)
-                    stop.set()
-
-            async def lane() -> None:
-                while todo and not stop.is_set():
-                    await one(todo.pop())
-
-            # chats at once: as many as requests may be out (the governor paces them all)
-            async with asyncio.TaskGroup() as tg:
-                for _ in range(min(len(targets), cfg.max_in_flight) or 1):
-                    tg.create_task(lane())
-            if fatal:
-                raise fatal[0]
-            if interrupted or (todo and stop.is_set()):
-                raise Interrupted()
+            await chats.run(targets, source, stats, cache)
             if cfg.account_json:
                 await _account_json(cfg, source)
         except asyncio.CancelledError:
             raise Interrupted() from None
         finally:
             # one takeout session for the whole run, finished once, after its last chat
-            ended_well = not failed and not stop.is_set() and sys.exc_info()[0] is None
+            ended_well = not chats.failed and not stop.is_set() and sys.exc_info()[0] is None
             with contextlib.suppress(Exception):
                 await source.finish_takeout(ended_well and all(
                     not e.outcome.failures for e in exports))
             try:
-                await pool.close()
+                await chats.pool.close()
             finally:
                 ticking.cancel()
                 report_tally(agg, tally, stats, cache, exports)
                 if result is not None:
                     result["messages"] = tally.messages
-    if failed:
-        raise BatchesFailed(f"{len(failed)} of {len(targets)} chats: " + "; ".join(failed))
+    if chats.failed:
+        raise BatchesFailed(f"{len(chats.failed)} of {len(targets)} chats: "
+                            + "; ".join(chats.failed))
     return 0
-
-
-def _chat_done(e, target: str, began: float, exc: BaseException | None = None):
-    """The aggregator's record of one chat of the run (its per-chat breakdown)."""
-    from engine.model import events as ev
-
-    store = e.store
-    name = (store.cp.chat.name if store is not None and store.cp.chat.name else "") or target
-    return ev.ChatDone(name, store.root.name if store is not None else "", e.outcome.fetched,
-                       time.monotonic() - began, "failed" if exc else "done",
-                       str(exc) if exc else "")
-
 
 async def _account_json(cfg: ExportConfig, source) -> None:
     """--account-json: result.json at the --out root from every chat folder there
@@ -249,37 +194,6 @@ async def _account_json(cfg: ExportConfig, source) -> None:
         dialogs = {int(t) for _kind, t, _top in await source.dialogs()}
     chats, left = await asyncio.to_thread(account_json.write, Path(cfg.out), me, dialogs)
     log.info("%s: %d chats, %d left chats", account_json.NAME, chats, left)
-
-
-class _SharedPool:
-    """The run's worker pool, rooted at --out and shared by every chat in flight: started
-    when the first chat needs it (a run whose chats are all unchanged starts none), closed
-    when the run ends."""
-
-    def __init__(self, cfg: ExportConfig, tally, stop: asyncio.Event):
-        self.cfg, self.tally, self.stop = cfg, tally, stop
-        self.dispatch = None
-
-    def get(self):
-        if self.dispatch is None:
-            from engine.supervisor.dispatch import Dispatch
-            from engine.supervisor.outcome import Outcome
-
-            cfg = self.cfg
-            self.dispatch = Dispatch(cfg.workers, cfg.fetch_streams, Path(cfg.out), cfg.tz,
-                                     self.tally, Outcome(), self.stop,
-                                     md="md" in cfg.formats)
-        return self.dispatch
-
-    def abort(self) -> None:
-        """The second Ctrl-C: the workers killed now."""
-        if self.dispatch is not None:
-            self.dispatch.abort()
-
-    async def close(self) -> None:
-        if self.dispatch is not None:
-            dispatch, self.dispatch = self.dispatch, None
-            await dispatch.close()
 
 
 async def _all_targets(cfg: ExportConfig, source) -> list[str]:

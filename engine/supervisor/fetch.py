@@ -41,15 +41,16 @@ class PageStreams:
         held: list[Page] = []
         count = 0
         history = History()
+        permitted = False       # a permit taken for the job being gathered
         try:
             while spans and not self.halted():
                 span = spans.popleft()
                 history, cursor = span.history, span.lo
                 while cursor <= span.hi and not self.halted():
-                    if not held:
+                    if not permitted:
                         await self.dispatch.permit()
+                        permitted = True
                         if self.halted():
-                            self.dispatch.unpermit()
                             return
                     data, n, covered, took = await self.source.raw_page(cursor, span.hi,
                                                                         history.pages)
@@ -59,7 +60,9 @@ class PageStreams:
                     cursor = covered + 1
                     if count >= JOB_MESSAGES or cursor > span.hi or self.halted():
                         self.dispatch.submit(self.dest, held, history)
-                        held, count = [], 0
+                        held, count, permitted = [], 0, False
         finally:
             if held:             # fetched before a failure elsewhere: keep it
                 self.dispatch.submit(self.dest, held, history)
+            elif permitted:      # taken for pages that never came: the pool is shared
+                self.dispatch.unpermit()

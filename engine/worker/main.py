@@ -40,23 +40,7 @@ def run(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> i
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(tz_name)
-    zones = {tz_name: tz, "": tz}
-    places: dict[str, tuple[Path, Path]] = {}
-
-    def zone(name: str):
-        """(name, ZoneInfo) of a job's zone ('': the pool's): a run's chats may differ."""
-        got = zones.get(name)
-        if got is None:
-            got = zones[name] = ZoneInfo(name)
-        return (name or tz_name), got
-
-    def place(folder: str) -> tuple[Path, Path]:
-        """(archive/, render cache) of the store a job writes into."""
-        if folder not in places:
-            store = Path(root) / folder if folder else Path(root)
-            places[folder] = (store / layout.ARCHIVE,
-                              store / layout.STATE / layout.RENDER_CACHE)
-        return places[folder]
+    zone, place = _Zones(tz_name, tz), _Places(root)
 
     jobs.claim()
     events.claim()
@@ -123,6 +107,37 @@ def run(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> i
                                          read[1] - read0[1], files_in(batch.messages))))
     except PeerDied:
         return 3                       # the supervisor is gone: nothing to do for anyone
+
+
+class _Zones(dict):
+    """A job's zone ('': the pool's) -> (its name, its ZoneInfo): a run's chats may differ."""
+
+    def __init__(self, name: str, tz):
+        super().__init__({"": (name, tz), name: (name, tz)})
+
+    def __call__(self, name: str):
+        got = self.get(name)
+        if got is None:
+            from zoneinfo import ZoneInfo
+
+            got = self[name] = (name, ZoneInfo(name))
+        return got
+
+
+class _Places(dict):
+    """A job's folder -> (archive/, render cache) of the store it writes into."""
+
+    def __init__(self, root: str):
+        super().__init__()
+        self.root = Path(root)
+
+    def __call__(self, folder: str) -> tuple[Path, Path]:
+        got = self.get(folder)
+        if got is None:
+            store = self.root / folder if folder else self.root
+            got = self[folder] = (store / layout.ARCHIVE,
+                                  store / layout.STATE / layout.RENDER_CACHE)
+        return got
 
 
 def _probe(job: ev.ProbeJob, index: int, root: str) -> ev.Probed:
