@@ -194,3 +194,22 @@ def test_the_decisions_reach_export_metrics_json(tmp_path):
     assert gov["paced"]["GetHistory"]["rate"] > 0
     assert gov["decisions"][0]["what"] in ("pace", "window")
     assert any(d["what"] == "pace" and d["method"] == "GetHistory" for d in gov["decisions"])
+
+
+def test_a_request_waiting_for_its_pace_leaves_the_window_to_other_methods():
+    sim = Sim()
+    gov = Governor(1, clock=sim.clock, sleep=sim.sleep)
+
+    async def main():
+        sent = await gov.acquire("GetHistory")
+        gov.flood("GetHistory", 5, sent)          # paced, and held for 5 s
+        paced = asyncio.create_task(gov.acquire("GetHistory"))
+        await asyncio.sleep(0)
+        other = await asyncio.wait_for(gov.acquire("GetFullChannel"), 1)   # not blocked
+        assert not paced.done() and other == 0.0
+        gov.ok("GetFullChannel", other)
+        await sim.run(10.0)
+        return await paced
+
+    assert asyncio.run(main()) >= 5.0
+    assert gov.in_flight == 1

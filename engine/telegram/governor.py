@@ -7,11 +7,11 @@ object per account, stacked into every middleware stack of the run (``Govern``, 
 ``FloodWait`` and ``Timeout``: it sees each flood wait and each reply's latency).
 
 - **Window.** At most ``window`` requests are in flight (file parts excepted: the download
-  lanes decide theirs). It starts at 2 and grows by one per reply while replies come back
-  within twice the fastest seen (+ 50 ms) — slow start, doubling each round trip — and
-  by one per window's worth of replies after that; a slow reply (the server or the link
-  is queueing) cuts it by a quarter, once a round trip. It never exceeds
-  ``--max-in-flight``.
+  lanes decide theirs); a request takes its place once its pace lets it go. It starts
+  at 2 and grows by one per reply while replies come back within twice the fastest seen
+  (+ 50 ms) — slow start, doubling each round trip — and by one per window's worth of
+  replies after that; a slow reply (the server or the link is queueing) cuts it by a
+  quarter, once a round trip. It never exceeds ``--max-in-flight``.
 - **Pace.** A method goes unpaced until its first flood wait. Then it is paced at a rate
   ``r``: every flood wait cuts ``r`` to what Telegram just accepted (the method's replies
   of the last 2 s, × 0.9) or to 0.85 ``r`` if that is lower, and holds the method until
@@ -78,13 +78,12 @@ class Governor:
 
     # ---- what the middleware calls ------------------------------------------------------------
     async def acquire(self, method: str) -> float:
-        """Wait for the method's turn and a place in the window; the time it was sent."""
+        """Wait for the method's turn, then for a place in the window (a request waiting
+        for its pace holds no place other methods could use); the time it was sent."""
         st = self.methods.get(method)
         if st is None:
             st = self.methods[method] = _Method()
-        if method not in UNGOVERNED:
-            await self._enter()
-        try:
+        while True:
             waited = False
             while True:
                 now = self.clock()
@@ -96,10 +95,13 @@ class Governor:
             if st.rate:
                 st.next_at = max(now, st.next_at) + 1.0 / st.rate
             st.paced = waited
-        except BaseException:
-            self._leave(method)
-            raise
-        return now
+            if method in UNGOVERNED:
+                return now
+            await self._enter()
+            now = self.clock()
+            if st.hold_until <= now:
+                return now
+            self._leave(method)         # a flood wait came while it waited for the window
 
     def ok(self, method: str, sent: float) -> None:
         """A reply came for a request sent at ``sent``."""
