@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--progress", choices=config.PROGRESS,
                     help="progress on stderr: auto (live on a terminal, JSON lines otherwise)")
     ex.add_argument("--max-in-flight", type=int, metavar="N",
-                    help="at most N Telegram requests out at once (default 6); within it the "
+                    help="at most N Telegram requests out at once (default 8); within it the "
                          "request governor finds the account's pace by itself")
     ex.add_argument("--account-json", action="store_true", default=None,
                     help="also write result.json at the --out root: every chat folder in "
@@ -194,7 +194,7 @@ def _export(args) -> int:
     first, after = config.date_window(args, pick, tz)
     min_id, max_id = config.id_window(args, pick)
     in_flight = config.at_least("--max-in-flight",
-                                pick(args.max_in_flight, "max_in_flight", 6), 1)
+                                pick(args.max_in_flight, "max_in_flight", 8), 1)
     session = args.session or (None if os.environ.get("TGARC_SESSION") else file.get("session"))
     if session:                     # a mistyped path: no empty session file, no --out
         from engine.telegram.session_files import existing_session_file

@@ -54,9 +54,9 @@ class ExportConfig(Struct, frozen=True, kw_only=True):
     metrics: str | None = None        # default <out>/export_metrics.json
     progress: str = "auto"
     debug: bool = False
-    fetch_streams: int = 6            # id ranges of a chat fetched at once (the governor
+    fetch_streams: int = 8            # id ranges of a chat fetched at once (the governor
                                       # decides how many requests are really out)
-    max_in_flight: int = 6            # --max-in-flight: the governor's ceiling
+    max_in_flight: int = 8            # --max-in-flight: the governor's ceiling
     account_json: bool = False        # --account-json: result.json of every chat at --out
     timeout: float = 30.0             # seconds per Telegram request
     flood_ceiling: float = 300.0      # longest flood wait we sleep through

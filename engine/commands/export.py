@@ -213,9 +213,11 @@ async def _all_targets(cfg: ExportConfig, source) -> list[str]:
                      root.name, top)
     log.info("--all: %d chats of kinds %s, %d unchanged", len(dialogs),
              ",".join(cfg.all_kinds), len(skipped))
-    at_once = min(len(targets), cfg.max_in_flight)
+    from engine.commands.export_chats import at_once
+
+    n = at_once(len(targets), cfg.max_in_flight)
     print(f"tgarc: exporting {len(targets)} chats"
-          + (f", up to {at_once} at once" if at_once > 1 else "")
+          + (f", up to {n} at once" if n > 1 else "")
           + (f"; {len(skipped)} more unchanged since the last run" if skipped else ""),
           file=sys.stderr)
     return targets

@@ -1,7 +1,7 @@
 """The policy across the chats of one run: several at once, one pool of workers for all.
 
-Up to ``--max-in-flight`` chats run at once (the request governor paces all of their
-requests together), each a ``ChatExport`` with its own ``Source.for_chat()`` view. A run of
+Up to twice ``--max-in-flight`` chats run at once (the request governor paces all of
+their requests together), each a ``ChatExport`` with its own ``Source.for_chat()`` view. A run of
 several chats shares one worker pool rooted at --out (``SharedPool``, started by the first
 chat that needs it); a single target keeps a pool of its own. A chat that cannot be
 exported is reported and the others go on; a revoked session, a lost network or a local
@@ -20,6 +20,13 @@ from pathlib import Path
 from engine.config import ConfigError, ExportConfig
 
 log = logging.getLogger("tgarc")
+
+
+def at_once(chats: int, max_in_flight: int) -> int:
+    """Chats exported at once: twice the requests that may be out, since a chat spends
+    much of its time on its own round trips one after the other (set-up, the pages of a
+    small chat) and on its assembly; the governor keeps the requests within bounds."""
+    return max(1, min(chats, 2 * max_in_flight))
 
 
 class Chats:
@@ -49,7 +56,7 @@ class Chats:
                 await self.one(todo.pop(), len(targets), source, stats, cache)
 
         async with asyncio.TaskGroup() as tg:
-            for _ in range(min(len(targets), self.cfg.max_in_flight) or 1):
+            for _ in range(at_once(len(targets), self.cfg.max_in_flight)):
                 tg.create_task(lane())
         if self.fatal:
             raise self.fatal[0]

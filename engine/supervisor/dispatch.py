@@ -10,7 +10,8 @@ catalogues and checkpoints, the permits, the tally and the run's ``Outcome``. No
 here needs a lock.
 
 Backpressure: a fetch stream takes a permit before it reads the first page of a job, so
-at most ``JOBS_PER_WORKER × workers`` jobs are unacknowledged; the permit comes back once
+at most ``JOBS_PER_WORKER × workers + streams`` jobs are unacknowledged or being gathered
+(a gathering job's requests are the governor's to pace); the permit comes back once
 the job (every piece it was cut into to fit a ring) is acknowledged or failed.
 
 A job writes into a ``Destination``: a chat's own store, or a comment thread's store
@@ -93,8 +94,11 @@ class Dispatch:
         self.loop = asyncio.get_running_loop()
         self.root = Path(root)
         self.tally, self.outcome, self.stop = tally, outcome, stop
-        self.permits = asyncio.Semaphore(JOBS_PER_WORKER * workers)
-        self._wake = JOBS_PER_WORKER * workers + 2 * streams   # every waiter there can be
+        # jobs being gathered hold a permit too: ``streams`` more than the workers' share,
+        # or a pool of one worker would let only four pages out at once, whatever the
+        # governor allows (42 pages/s at 80 ms round trips, 8 allowed)
+        self.permits = asyncio.Semaphore(JOBS_PER_WORKER * workers + streams)
+        self._wake = JOBS_PER_WORKER * workers + 3 * streams   # every waiter there can be
         self.jobs: dict[int, _Job] = {}
         self.dests: list[Destination] = []
         self.broken = False

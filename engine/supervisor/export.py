@@ -4,7 +4,7 @@
     session (asked once a run; commands/export.py finishes it after the last chat)
     → --refresh-edits (refresh.py) → plan the spans the archive lacks (planning.py)
     → fetch them oldest first, several spans at once (fetch.py) → jobs to the worker
-    pool (dispatch.py: at most ``JOBS_PER_WORKER × workers`` unacknowledged; segments
+    pool (dispatch.py: at most ``JOBS_PER_WORKER × workers + streams`` unacknowledged; segments
     enter the checkpoint, coalesced every 0.5 s and at the end) → assemble the outputs
     from the archive → --comments (threads.py).
 

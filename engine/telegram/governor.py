@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 
 UNGOVERNED = frozenset({"GetFile", "GetCdnFile", "SaveFilePart"})  # their lanes decide
-DEFAULT_MAX_IN_FLIGHT = 6
+DEFAULT_MAX_IN_FLIGHT = 8
 KEEP_DECISIONS = 500        # the first ones; later ones are counted
 BETA = 0.85                 # a flood wait's cut, at most
 ACCEPTED = 0.9              # ... or to this share of what Telegram accepted

@@ -9,6 +9,8 @@ source's ``call`` (the middleware stack), ``peers`` (the InputPeer cache) and
 
 from __future__ import annotations
 
+import asyncio
+
 from telethon import errors, functions, types, utils
 
 from engine.model.chat import ChatMeta
@@ -29,7 +31,14 @@ class Resolver:
         """The account's own User, asked once a run (every chat of it needs the id)."""
         shared = self._shared
         if shared.me is None:
-            got = await self.call(functions.users.GetUsersRequest([types.InputUserSelf()]))
+            if shared.me_asked is None:           # chats at once: the first asks for all
+                shared.me_asked = asyncio.ensure_future(self.call(
+                    functions.users.GetUsersRequest([types.InputUserSelf()])))
+            try:
+                got = await asyncio.shield(shared.me_asked)
+            except BaseException:
+                shared.me_asked = None            # failed: the next caller asks again
+                raise
             shared.me = got[0] if got else None
         return shared.me
 

@@ -60,6 +60,7 @@ class _Shared:
         self.takeout_lock: asyncio.Lock | None = None
         self.dialogs: dict[int, object] | None = None
         self.me = None                      # the account's own User, asked once
+        self.me_asked: asyncio.Future | None = None
 
 
 class Source(Resolver, Members):
