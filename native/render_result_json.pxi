@@ -208,8 +208,7 @@ cdef int td_sent(W *w, TdCtx *c, object msg, Ref *chat, Ref *sender) except -1:
             w.bail = True
             return 0
         reply_id = F(x, RT_MSG_ID)
-        if truthy(reply_id) and not (truthy(F(x, RT_FORUM)) and F(x, RT_TOP_ID) is None
-                                     and reply_id == F(msg, M_TOPIC)):
+        if truthy(reply_id):          # a forum message's implicit reply to its topic too
             w_key(w, b"reply_to_message_id")
             if F(x, RT_PEER) is None and not ref_eq(chat, &c.chat) and chat.kind == P_CHAT:
                 w_val(w, reply_id - 1_000_000_000)    # within the migrated history

@@ -65,6 +65,7 @@ class OutputState(Struct, omit_defaults=True):
     json_bytes: int = 0       # result.json's length when last committed
     catalogue: int = 0        # valid (id, date) pairs in state/catalogue.q (render/resume.py)
     settled: str = ""         # the settings of the last run, if it left nothing to retry
+    render: int = 0           # the renderer's version the outputs were assembled with
 
 
 class RunRecord(Struct, omit_defaults=True):

@@ -34,6 +34,7 @@ from engine.archive.store import ChatStore, Segment
 from engine.render import blocks, day_notes
 from engine.render import resume as resume_state
 from engine.render.context import clock_for
+from engine.render.fragments import RENDER_VERSION
 from engine.render.stream import (
     Appending,
     Output,
@@ -94,7 +95,7 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
     the touched days' notes written) after edits or deletions; *full* otherwise."""
     out_state = store.cp.output
     full = full or out_state.tz != tz_name or sorted(out_state.formats) != sorted(formats) \
-        or out_state.assembled == 0
+        or out_state.assembled == 0 or out_state.render != RENDER_VERSION
     new = store.cp.segments[out_state.assembled:]
     result = Assembled()
     if not new and not full:
@@ -168,6 +169,7 @@ def _commit(store: ChatStore, formats: list[str], tz_name: str, catalogue: int, 
     fsync_dir(store.root)
     out_state = store.cp.output
     out_state.tz, out_state.formats = tz_name, sorted(formats)
+    out_state.render = RENDER_VERSION
     out_state.assembled = len(store.cp.segments)
     out_state.catalogue = catalogue
     out_state.json_bytes = _size(store.root / layout.RESULT_JSON) if json else 0

@@ -3,7 +3,8 @@
 A worker renders each message of a batch as its ``result.json`` object and its
 ``messages.jsonl`` line and stores them beside the segment
 (``state/render/<segment>.frag``); the final assembly only concatenates them. The
-cache is keyed by the render settings (time zone) and checked on read: a missing,
+cache is keyed by the render settings (time zone) and the renderer's version
+(``RENDER_VERSION``) and checked on read: a missing,
 damaged or stale file is simply rendered again from the segment, so it needs no
 fsync of its own. It is kept zstd-compressed (fast mode, about 5-6× smaller: JSON text
 shrinks well), so the cache costs a fraction of the outputs it serves; a plain one from
@@ -28,6 +29,13 @@ from engine.archive.segment import Segment
 from engine.render import blocks, renderer
 from engine.render.context import RenderContext
 
+# The outputs' rendering, as bytes: raised whenever a renderer (either twin) writes any
+# output differently. A cache of another version is stale, and an archive whose outputs were
+# rendered by another version is assembled again in full (engine/render/assemble.py): an
+# archive's outputs never mix two renderings. 0: before the version was kept.
+# 1: forum messages keep their topic in result.json (reply_to_message_id, as Telegram Desktop)
+RENDER_VERSION = 1
+
 
 class Fragments(Struct, array_like=True):
     tz: str
@@ -40,6 +48,7 @@ class Fragments(Struct, array_like=True):
     media: list[int] = []                     # messages with a photo, document or contact
     md: blocks.MdBlocks | None = None
     peers: list[m.PeerInfo] = []
+    version: int = 0                          # RENDER_VERSION of the renderer that wrote it
 
 
 _ENC = msgspec.msgpack.Encoder()
@@ -62,7 +71,7 @@ def render(batch: m.Batch, tz_name: str, tz, *, md: bool = True,
                      renderer.jsonl_lines(msgs), [x.date for x in msgs], _chat(batch),
                      [i for i, x in enumerate(msgs) if isinstance(x.media, _FILES)],
                      blocks.render(msgs, ctx) if md and blocks.clean(batch, payload) else None,
-                     batch.peers)
+                     batch.peers, RENDER_VERSION)
 
 
 _ZSTD_FRAME = b"\x28\xb5\x2f\xfd"     # every zstd frame starts so; msgpack arrays never do
@@ -113,7 +122,7 @@ def _load(path: Path, tz_name: str) -> Fragments | None:
     except (FileNotFoundError, msgspec.DecodeError, zstd.ZstdError):
         return None
     n = len(frags.ids)
-    if frags.tz != tz_name or len(frags.td) != n or len(frags.jsonl) != n \
-            or (frags.dates and len(frags.dates) != n):
+    if frags.version != RENDER_VERSION or frags.tz != tz_name or len(frags.td) != n \
+            or len(frags.jsonl) != n or (frags.dates and len(frags.dates) != n):
         return None
     return frags

@@ -269,9 +269,9 @@ def message_dict(msg: m.Message, ctx: RenderContext) -> dict:
             out["forwarded_from"] = fwd.from_name or ctx.name(fwd.from_peer)
             if fwd.saved_from_peer is not None:
                 out["saved_from"] = ctx.name(fwd.saved_from_peer)
-        if msg.reply_to is not None and msg.reply_to.msg_id and not (
-                msg.reply_to.forum_topic and msg.reply_to.top_id is None
-                and msg.reply_to.msg_id == msg.topic_id):
+        # a forum message's implicit reply to its topic's first message too: readers
+        # rebuild topics from it, as from Telegram Desktop's files
+        if msg.reply_to is not None and msg.reply_to.msg_id:
             out["reply_to_message_id"] = msg.reply_to.msg_id
             if msg.reply_to.peer is None and msg.chat != ctx.chat and msg.chat.kind == "chat":
                 out["reply_to_message_id"] -= MIGRATED_ID_SHIFT   # within the migrated history

@@ -31,10 +31,13 @@ CHANNEL_MARK = 10**12          # Telethon's marked ids: -100… channels, -… g
 
 
 def fingerprint(cfg: ExportConfig) -> str:
-    """The settings a run with no new message could still act on."""
+    """The settings a run with no new message could still act on (and the renderer's
+    version: a new one renders every chat again)."""
+    from engine.render.fragments import RENDER_VERSION
+
     return orjson.dumps([sorted(cfg.formats), sorted(cfg.media), cfg.max_media_size,
                          cfg.transcode, cfg.transcode_min_size, cfg.max_height, cfg.crf,
-                         cfg.transcode_replace, cfg.hwaccel]).decode()
+                         cfg.transcode_replace, cfg.hwaccel, RENDER_VERSION]).decode()
 
 
 def looks_beyond(cfg: ExportConfig) -> bool:
