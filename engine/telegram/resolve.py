@@ -34,10 +34,14 @@ class Resolver:
             if shared.me_asked is None:           # chats at once: the first asks for all
                 shared.me_asked = asyncio.ensure_future(self.call(
                     functions.users.GetUsersRequest([types.InputUserSelf()])))
+            asked = shared.me_asked
             try:
-                got = await asyncio.shield(shared.me_asked)
+                got = await asyncio.shield(asked)
+            except asyncio.CancelledError:
+                raise                             # this caller stopped; the request goes on
             except BaseException:
-                shared.me_asked = None            # failed: the next caller asks again
+                if shared.me_asked is asked:      # it failed: the next caller asks again
+                    shared.me_asked = None
                 raise
             shared.me = got[0] if got else None
         return shared.me
