@@ -82,8 +82,9 @@ cdef int td_media(W *w, TdCtx *c, object media) except -1:
                 if not (isfinite(d) and -9.2e18 < d < 9.2e18):
                     w.bail = True
                     return 0
-                w_key(w, b"duration_seconds")
-                w_int(w, <long long>d)
+                if <long long>d != 0:    # whole seconds, as Telegram Desktop: 0.4 s is none
+                    w_key(w, b"duration_seconds")
+                    w_int(w, <long long>d)
         elif truthy(v):
             w_key(w, b"duration_seconds")
             w_val(w, v if PyLong_CheckExact(v) else int(v))

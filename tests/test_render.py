@@ -429,3 +429,27 @@ def test_native_and_twin_write_the_same_result_json(msgs, ctx):
         assert outcome(native.fragment, x, ctx) == outcome(result_json.fragment, x, ctx)
         assert outcome(native.jsonl_line, x) == outcome(messages_jsonl.jsonl_line, x)
     assert outcome(native.fragments, msgs, ctx) == outcome(result_json.fragments, msgs, ctx)
+
+
+@pytest.mark.parametrize("seconds, want", [(0.4, None), (0.0, None), (1.0, 1), (2.9, 2),
+                                           (7, 7)])
+def test_durations_are_whole_seconds_as_telegram_desktop_writes_them(render_impl, seconds,
+                                                                    want):
+    """Telegram Desktop keeps a duration as whole seconds and writes none for 0: a 0.4 s
+    voice note has no duration_seconds (issue 15 point 5)."""
+    ref = m.PeerRef("channel", 7)
+    doc = m.Document(id=5, access_hash=1, file_reference=b"", dc_id=2, date=1_700_000_000,
+                     mime_type="audio/ogg", size=900, media_type="voice_message",
+                     duration=seconds)
+    msg = m.Message(3, ref, 1_700_000_000, media=doc)
+    ctx = result_json.RenderContext(ref, dt.UTC, {})
+    got = json.loads(td_of(render_impl).fragment(msg, ctx))
+    assert got.get("duration_seconds") == want
+
+
+def test_saved_messages_have_no_name_as_in_telegram_desktop():
+    me = m.PeerInfo(m.PeerRef("user", 42), "Archivist Test", "archivist")
+    doc = json.loads(result_json.document(me, "user", [], me=42))
+    assert list(doc) == ["type", "id", "messages"] and doc["type"] == "saved_messages"
+    other = json.loads(result_json.document(me, "user", [], me=43))
+    assert other["name"] == "Archivist Test" and other["type"] == "personal_chat"

@@ -34,7 +34,8 @@ from engine.render.context import RenderContext
 # rendered by another version is assembled again in full (engine/render/assemble.py): an
 # archive's outputs never mix two renderings. 0: before the version was kept.
 # 1: forum messages keep their topic in result.json (reply_to_message_id, as Telegram Desktop)
-RENDER_VERSION = 1
+# 2: no duration_seconds under a whole second; Saved Messages' result.json has no "name"
+RENDER_VERSION = 2
 
 
 class Fragments(Struct, array_like=True):

@@ -49,8 +49,11 @@ def chat_type(info: m.PeerInfo, kind: str, me: int | None = None) -> str:
 
 
 def document(info: m.PeerInfo, kind: str, fragments: list[bytes], me: int | None = None) -> bytes:
-    head = orjson.dumps({"name": info.name or None, "type": chat_type(info, kind, me),
-                         "id": info.ref.id})
+    kind_name = chat_type(info, kind, me)
+    # Telegram Desktop names every chat but Saved Messages
+    head = orjson.dumps({"type": kind_name, "id": info.ref.id}
+                        if kind_name == "saved_messages" else
+                        {"name": info.name or None, "type": kind_name, "id": info.ref.id})
     body = b",\n  ".join(fragments)
     return (head[:-1] + b',\n "messages": [\n  ' + body + b"\n ]\n}\n") if fragments else \
         head[:-1] + b',\n "messages": []\n}\n'
@@ -165,7 +168,7 @@ def _media(ctx: RenderContext, media, out: dict) -> None:
             out["title"] = media.title
         if media.mime_type:
             out["mime_type"] = media.mime_type
-        if media.duration:
+        if int(media.duration or 0):    # whole seconds, as Telegram Desktop: 0.4 s is none
             out["duration_seconds"] = int(media.duration)
         if media.width and media.media_type != "voice_message":
             out["width"], out["height"] = media.width, media.height
