@@ -183,6 +183,7 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
                             + "; ".join(chats.failed))
     return 0
 
+
 async def _account_json(cfg: ExportConfig, source) -> None:
     """--account-json: result.json at the --out root from every chat folder there
     (engine/render/account_json.py); left chats are known when the run listed the dialogs."""

@@ -1,9 +1,9 @@
 """The policy across the chats of one run: several at once, one pool of workers for all.
 
 Up to twice ``--max-in-flight`` chats run at once (the request governor paces all of
-their requests together), each a ``ChatExport`` with its own ``Source.for_chat()`` view. A run of
-several chats shares one worker pool rooted at --out (``SharedPool``, started by the first
-chat that needs it); a single target keeps a pool of its own. A chat that cannot be
+their requests together), each a ``ChatExport`` with its own ``Source.for_chat()`` view.
+A run of several chats shares one worker pool rooted at --out (``SharedPool``, started by
+the first chat that needs it); a single target keeps a pool of its own. A chat that cannot be
 exported is reported and the others go on; a revoked session, a lost network or a local
 error (a full disk) sets the run's stop: the chats in flight save what they fetched, and
 the error is raised once they have.
@@ -45,7 +45,7 @@ class Chats:
         self.pool.abort()
 
     async def run(self, targets: list[str], source, stats, cache) -> None:
-        """Every target exported, up to --max-in-flight at once; raises what stopped the
+        """Every target exported, ``at_once`` of them at a time; raises what stopped the
         run (Interrupted for a stop with chats left or cut short)."""
         from engine.supervisor.outcome import Interrupted
 
