@@ -123,3 +123,24 @@ def test_one_pool_serves_several_chats_each_in_its_zone_and_with_its_own_outcome
             assert fragments.read(path, batch, zones[k]) is not None
             other = zones["ab"[1 - i]]
             assert fragments.read(path, batch, other) is None      # rendered in its own zone
+
+
+def test_a_pool_that_breaks_wakes_every_stream_waiting_for_a_permit(tmp_path):
+    """A run's pool serves every chat in flight: more streams can wait for a permit than
+    one chat has. When the pool breaks, every one of them wakes (and stops)."""
+    async def run():
+        stop = asyncio.Event()
+        dispatch = Dispatch(1, 1, tmp_path, "UTC", Tally(1), Outcome(), stop)
+        try:
+            while not dispatch.permits.locked():
+                await dispatch.permit()
+            waiting = [asyncio.create_task(dispatch.permit()) for _ in range(40)]
+            await asyncio.sleep(0.05)
+            assert not any(t.done() for t in waiting)
+            dispatch.abort()
+            await asyncio.wait_for(asyncio.gather(*waiting), 5)
+            return stop.is_set()
+        finally:
+            dispatch.pool.release()
+
+    assert asyncio.run(run())

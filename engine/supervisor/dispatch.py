@@ -108,6 +108,7 @@ class Dispatch:
         self._woken = False
         self._last_commit = time.monotonic()
         self._acked: list[Destination] = []    # destinations acknowledged since _apply
+        self._waiting = 0                      # fetch streams waiting for a permit
         # seq of a job someone awaits (probe, copy, render) -> Future(its answer | str)
         self.results: dict[int, asyncio.Future] = {}
         self.pool = WorkerPool(
@@ -142,7 +143,11 @@ class Dispatch:
         return rel
 
     async def permit(self) -> None:
-        await self.permits.acquire()
+        self._waiting += 1          # a run's pool: any number of chats' streams may wait
+        try:
+            await self.permits.acquire()
+        finally:
+            self._waiting -= 1
 
     def unpermit(self) -> None:
         self.permits.release()
@@ -259,7 +264,7 @@ class Dispatch:
             if not fut.done():
                 fut.set_result("the worker pool is gone")
         self.results.clear()
-        for _ in range(self._wake):
+        for _ in range(self._wake + self._waiting):
             self.permits.release()
         for dest in self.dests:
             dest.idle.set()
