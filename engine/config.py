@@ -266,7 +266,7 @@ def date_window(args, pick, tz: str) -> tuple[int | None, int | None]:
     after = parse_when(until, tz, end=True) if until else None
     if first is not None and after is not None and first >= after:
         raise ConfigError(f"--since {since} is after --until {until}: no message "
-                                 f"can match both")
+                          f"can match both")
     return first, after
 
 
@@ -276,5 +276,5 @@ def id_window(args, pick) -> tuple[int, int]:
     max_id = at_least("--max-id", pick(args.max_id, "max_id", 0), 0)
     if min_id and max_id and min_id > max_id:
         raise ConfigError(f"--min-id {min_id} is above --max-id {max_id}: no message "
-                                 f"id lies in between")
+                          f"id lies in between")
     return min_id, max_id

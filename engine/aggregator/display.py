@@ -129,7 +129,7 @@ class JsonDisplay(Display):
             "event": "chat", "chat": ev.chat, "folder": ev.folder, "status": ev.status,
             "messages": ev.messages, "seconds": round(ev.seconds, 3),
             **({"error": ev.error} if ev.error else {}),
-            **({"chats": self.chats(fold)} if self.chats(fold) else {})}).decode())
+            **({"chats": chats} if (chats := self.chats(fold)) else {})}).decode())
 
     def stop(self, metrics: dict | None) -> None:
         if metrics is None:

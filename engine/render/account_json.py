@@ -34,6 +34,7 @@ import orjson
 
 from engine.archive import layout
 from engine.archive.atomic import fsync_dir
+from engine.archive.store import CorruptState
 
 ABOUT = ("Here is the data you requested. Remember: Telegram is ad free, it doesn't use your "
          "data for ad targeting and doesn't sell it to others. Telegram only keeps the "
@@ -90,13 +91,12 @@ def write(out: Path, me: dict | None = None, dialogs: set[int] | None = None) ->
     head = b'{"about":' + orjson.dumps(ABOUT)
     if me is not None:
         head += b',\n "personal_information":' + orjson.dumps(me)
+    sections = [("chats", ABOUT_CHATS, chats)] + ([("left_chats", ABOUT_LEFT, left)]
+                                                   if left else [])
     try:
         with open(tmp, "wb") as f:
             f.write(head)
-            for key, about, files in (("chats", ABOUT_CHATS, chats),
-                                      ("left_chats", ABOUT_LEFT, left)):
-                if key == "left_chats" and not files:
-                    continue
+            for key, about, files in sections:
                 f.write(b',\n "' + key.encode() + b'":{"about":' + orjson.dumps(about)
                         + b',"list":[')
                 for i, path in enumerate(files):
@@ -122,12 +122,12 @@ def _copy_chat(path: Path, f) -> None:
         src.seek(size - 2)
         tail = src.read(2)
         if first != b"{" or tail != b"}\n":
-            raise ValueError(f"{path} is not a whole result.json; export that chat again")
+            raise CorruptState(f"{path} is not a whole result.json; export that chat again")
         src.seek(0)
         left = size - 1
         while left:
             chunk = src.read(min(left, 1 << 20))
             if not chunk:
-                raise ValueError(f"{path} shrank while it was read")
+                raise CorruptState(f"{path} shrank while it was read")
             f.write(chunk)
             left -= len(chunk)
