@@ -102,3 +102,30 @@ def fan_in_worker(tx, index: int, n: int) -> None:
 def die_after(tx, n: int) -> None:
     tx.put_many([b"last words %d" % i for i in range(n)], timeout=30)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def await_first_job(rx) -> None:
+    """A worker before its first job: exit 3 once the producer is known dead."""
+    try:
+        rx.get_many(timeout=60)
+    except PeerDied:
+        os._exit(3)
+    except Exception:   # Empty after a minute: the producer was never seen to die
+        os._exit(1)
+    os._exit(0)
+
+
+def supervise_and_send_nothing(n: int, impl, pids) -> None:
+    """A supervisor that starts ``n`` workers on a fan-out and dies before any job."""
+    import multiprocessing as mp
+
+    from engine.transport import FanOut
+
+    ctx = mp.get_context("fork")
+    fan = FanOut(n, 1 << 12, impl)
+    procs = [ctx.Process(target=await_first_job, args=(fan.consumer(i),)) for i in range(n)]
+    for i, p in enumerate(procs):
+        p.start()
+        fan.bind(i, p.pid)
+    pids.put([p.pid for p in procs])
+    time.sleep(60)      # the test kills this process

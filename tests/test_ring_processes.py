@@ -158,3 +158,34 @@ def _collect(rx, result):
             out += rx.get_many(timeout=10)
     except Closed:
         result.put(out)
+
+
+def test_workers_waiting_for_their_first_job_see_their_supervisor_die(impl):
+    """The fan-out's creator is its producer from the start: a supervisor killed before it
+    sent worker i anything must not leave worker i waiting for ever (it hung an export's
+    pipes after a kill -9 under load)."""
+    import os
+    import signal
+    import time
+
+    import psutil
+    from _ringprocs import supervise_and_send_nothing
+
+    from engine.transport import sweep_stale
+
+    ctx = mp.get_context("fork")
+    pids = ctx.Queue()
+    sup = ctx.Process(target=supervise_and_send_nothing, args=(2, impl, pids))
+    sup.start()
+    workers = [psutil.Process(p) for p in pids.get(timeout=30)]
+    os.kill(sup.pid, signal.SIGKILL)
+    sup.join(10)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(
+            w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers):
+        time.sleep(0.05)
+    alive = [w.pid for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    sweep_stale()                       # the killed supervisor's rings, as the next run would
+    assert not alive, "workers outlived a supervisor that never sent them a job"

@@ -38,6 +38,10 @@ class FanOut:
         self._capacity, self._impl = capacity, impl
         self._rings = [Ring.create(capacity, impl) for _ in range(n)]
         self._tx = [r.producer() for r in self._rings]
+        for tx in self._tx:
+            # This process produces from the start: a consumer started before its first
+            # job must still see it die (an unclaimed end reads as "not yet known": alive).
+            tx.claim()
 
     def __len__(self) -> int:
         return len(self._rings)
@@ -72,6 +76,7 @@ class FanOut:
         old = self._rings[i]
         self._rings[i] = Ring.create(self._capacity, self._impl)
         self._tx[i] = self._rings[i].producer()
+        self._tx[i].claim()
         old.close()
         return self._rings[i].consumer()
 
@@ -119,6 +124,8 @@ class FanIn:
                                           self._bell_name, _shm.me()[0])
         self._rings = [Ring.create(capacity, impl) for _ in range(n)]
         self._rx = [r.consumer() for r in self._rings]
+        for rx in self._rx:
+            rx.claim()                    # so a producer sees this process die, read or not
         self._done = [False] * n          # closed, or died and reported
         self._next = 0
 
@@ -138,6 +145,7 @@ class FanIn:
         old = self._rings[i]
         self._rings[i] = Ring.create(self._capacity, self._impl)
         self._rx[i] = self._rings[i].consumer()
+        self._rx[i].claim()
         self._done[i] = False
         old.close()
         return self.producer(i)
