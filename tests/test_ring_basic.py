@@ -196,3 +196,39 @@ def _names():
     from engine.transport import segments
 
     return segments()
+
+
+def test_a_fan_in_reader_asleep_is_woken_by_its_own_process(impl):
+    """``wake`` ends a long wait at once (Empty), and a wait with records returns them: the
+    pool's thread sleeps until an event or a new job instead of polling."""
+    import threading
+    import time
+
+    from engine.transport import Empty, FanIn
+
+    fan = FanIn(1, 1024, impl)
+    tx = fan.producer(0)
+    try:
+        got = []
+
+        def read():
+            t0 = time.monotonic()
+            try:
+                fan.get_many(timeout=30)
+                got.append("records")
+            except Empty:
+                got.append(time.monotonic() - t0)
+
+        t = threading.Thread(target=read)
+        t.start()
+        time.sleep(0.3)
+        fan.wake()
+        t.join(10)
+        assert len(got) == 1 and isinstance(got[0], float) and 0.2 < got[0] < 10, got
+        with pytest.raises(Empty):
+            fan.get_many(timeout=0.05)      # the wake was spent: waits and times out as ever
+        tx.put(b"x")
+        fan.wake()
+        assert fan.get_many(timeout=30) == [b"x"]   # records come first
+    finally:
+        fan.release()

@@ -39,6 +39,8 @@ from engine.transport import Closed, Empty, FanIn, FanOut, Full, PeerDied
 EVENT_RING_BYTES = 1 << 20
 log = logging.getLogger("tgarc.pool")
 MAX_ATTEMPTS = 2
+HEALTH_EVERY = 0.2      # seconds between looks at the worker processes' exit codes
+IDLE_WAIT = HEALTH_EVERY
 
 
 class WorkersFailing(RuntimeError):
@@ -82,10 +84,12 @@ class WorkerPool:
         """``kind``: "batch" (placed by ring room), "timely" (by jobs in flight) or
         "heavy" (timely, and long: other jobs avoid its worker)."""
         self._q.put((seq, record, kind))
+        self.event_rings.wake()
 
     def end(self) -> None:
         """No more jobs; the thread stops the workers once everything is acknowledged."""
         self._q.put(None)
+        self.event_rings.wake()
 
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
@@ -94,6 +98,7 @@ class WorkerPool:
     def abort(self) -> None:
         """Stop at once: workers are killed, unacknowledged work is left to the next run."""
         self._abort.set()
+        self.event_rings.wake()
         self._thread.join(5)
         self._kill_all()
 
@@ -148,7 +153,9 @@ class WorkerPool:
             placed = self._place()
             idle = not placed
             try:
-                self._handle(self.event_rings.get_many(timeout=0.005 if idle else 0))
+                # Asleep until an event, a job (submit wakes it) or the next look at the
+                # workers' health: no polling while Telegram keeps the run waiting.
+                self._handle(self.event_rings.get_many(timeout=IDLE_WAIT if idle else 0))
             except Empty:
                 pass
             except PeerDied as exc:
@@ -157,7 +164,7 @@ class WorkerPool:
                 pass
             now = time.monotonic()
             if now >= next_check:
-                next_check = now + 0.2
+                next_check = now + HEALTH_EVERY
                 for i, p in enumerate(self.procs):
                     if p is not None and p.exitcode is not None:
                         self._drain_then_replace(i)

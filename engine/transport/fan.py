@@ -128,6 +128,7 @@ class FanIn:
             rx.claim()                    # so a producer sees this process die, read or not
         self._done = [False] * n          # closed, or died and reported
         self._next = 0
+        self._woken = False
 
     def __len__(self) -> int:
         return len(self._rings)
@@ -166,8 +167,15 @@ class FanIn:
                     break
         return out
 
+    def wake(self) -> None:
+        """Make a ``get_many`` of this process (another thread's, waiting or about to) return
+        at once: with records if there are some, else with Empty. So its reader can sleep
+        long and still take other work (new jobs) the moment it comes."""
+        self._woken = True
+        self._bell.ring()
+
     def _ready(self) -> bool:
-        return any(
+        return self._woken or any(
             not done and (rx._core.used() or rx._core.load(L.PROD_CLOSED))
             for rx, done in zip(self._rx, self._done, strict=True))
 
@@ -187,6 +195,9 @@ class FanIn:
             out = self._drain(max_records, max_bytes)
             if out:
                 return out
+            if self._woken:
+                self._woken = False
+                raise Empty("woken: the reader has other work")
             for i, rx in enumerate(self._rx):
                 if self._done[i] or rx._core.used():
                     continue
