@@ -237,12 +237,25 @@ class Corpus(Messages):
                      and c.base < msg_id <= c.top_id), None)
 
     def users_of(self, messages) -> list:
+        """Every user ``messages`` name, as Telegram sends them beside the messages: senders,
+        forward sources, reactors, an action's users, mentions, contacts, inline bots."""
         ids = {self.ME}
         for m in messages:
-            fid = getattr(m, "from_id", None)
-            if isinstance(fid, types.PeerUser):
-                ids.add(fid.user_id)
+            _referenced(m, ids, set())
         return [self.users[i] for i in sorted(ids) if i in self.users]
+
+    def chats_of(self, messages, chat: Chat | None = None) -> list:
+        """The chats and channels ``messages`` name (forward sources, replies elsewhere,
+        senders that are chats), ``chat`` itself first, as Telegram sends them."""
+        found: set[tuple[str, int]] = set()
+        for m in messages:
+            _referenced(m, set(), found)
+        out = [] if chat is None or chat.kind == "user" else [chat]
+        for kind, cid in sorted(found):
+            c = self.chat_of_peer(kind, cid)
+            if c is not None and c not in out and c.kind != "user":
+                out.append(c)
+        return [self.chat_object(c) for c in out]
 
     # ---- mutations (safe to call while the server runs) ------------------------------
     def add_message(self, key: str, text: str, sender: int | None = None) -> int:
@@ -309,3 +322,42 @@ class Corpus(Messages):
         with chat.lock:
             chat.deleted.update(i for i in ids if chat.exists(i))
             self.version += 1
+
+
+def _peer(p, users: set, chats: set) -> None:
+    if isinstance(p, types.PeerUser):
+        users.add(p.user_id)
+    elif isinstance(p, types.PeerChannel):
+        chats.add(("channel", p.channel_id))
+    elif isinstance(p, types.PeerChat):
+        chats.add(("chat", p.chat_id))
+
+
+def _referenced(m, users: set, chats: set) -> None:
+    """The users and chats a message names (the fields Telegram's replies cover)."""
+    _peer(getattr(m, "from_id", None), users, chats)
+    fwd = getattr(m, "fwd_from", None)
+    if fwd is not None:
+        _peer(fwd.from_id, users, chats)
+        _peer(fwd.saved_from_peer, users, chats)
+    reply = getattr(m, "reply_to", None)
+    if reply is not None:
+        _peer(getattr(reply, "reply_to_peer_id", None), users, chats)
+    bot = getattr(m, "via_bot_id", None)
+    if bot:
+        users.add(bot)
+    action = getattr(m, "action", None)
+    if action is not None:
+        users.update(getattr(action, "users", None) or ())
+        for key in ("user_id", "inviter_id"):
+            if getattr(action, key, None):
+                users.add(getattr(action, key))
+    reactions = getattr(m, "reactions", None)
+    for r in getattr(reactions, "recent_reactions", None) or ():
+        _peer(r.peer_id, users, chats)
+    for e in getattr(m, "entities", None) or ():
+        if isinstance(e, types.MessageEntityMentionName):
+            users.add(e.user_id)
+    media = getattr(m, "media", None)
+    if isinstance(media, types.MessageMediaContact) and media.user_id:
+        users.add(media.user_id)

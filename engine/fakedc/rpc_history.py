@@ -20,10 +20,10 @@ def messages_result(dc, chat: Chat, msgs: list, count: int):
     corpus = dc.corpus
     if chat.kind in ("channel", "supergroup"):
         return types.messages.ChannelMessages(
-            pts=1, count=count, messages=msgs, topics=[], chats=[corpus.chat_object(chat)],
+            pts=1, count=count, messages=msgs, topics=[], chats=corpus.chats_of(msgs, chat),
             users=corpus.users_of(msgs))
     users = corpus.users_of(msgs)
-    chats = [] if chat.kind == "user" else [corpus.chat_object(chat)]
+    chats = corpus.chats_of(msgs, chat)
     if chat.kind == "user" and all(u.id != chat.id for u in users):
         users.append(corpus.users[chat.id])
     return types.messages.MessagesSlice(count=count, messages=msgs, topics=[], chats=chats,
