@@ -1,33 +1,74 @@
-cdef int b_link(Buf *o, MdCtx *c, Ref *target, object msg_id, long long mid) except -1:
-    """day_notes.block_link(vctx, target, msg_id, f"reply to {msg_id}")."""
-    cdef long long when, local
+cdef int b_link(Buf *o, MdCtx *c, Ref *target, object msg_id, long long mid,
+                long long home) except -1:
+    """day_notes.block_link(vctx, target, msg_id, f"reply to {msg_id}", home) for a block
+    of the note of day ``home`` (days since 1970)."""
+    cdef long long when, local, day
+    cdef bint own = ref_eq(target, &c.td.chat)
     ts = (<object>c.locate)(<object>target.obj, msg_id)
-    if ref_eq(target, &c.td.chat):
-        folder = <object>c.chat_dir
+    if own:
+        key = <object>c.key
     else:
         p = PyDict_GetItem(<object>c.dirs, <object>target.obj)
-        folder = <object>p if p != NULL else None
-    if ts is None or folder is None:
+        key = <object>p if p != NULL else None
+    if ts is None or key is None:
         b_lit(o, b"reply to ")      # esc() leaves "reply to <int>" as it is
         return b_int(o, mid)
-    if not (PyUnicode_CheckExact(folder) and i64(ts, &when)):
+    if not (PyUnicode_CheckExact(key) and i64(ts, &when)):
         c.bail = True
         return 0
     # the target's day by the clock's rule, the one that put that message in its note
     local_secs(<object>c.td.clock, when, &local)
-    path = (<object>c.note_of)(floordiv(local, 86400))
+    day = floordiv(local, 86400)
+    path = (<object>c.note_of)(day)
     if not PyUnicode_CheckExact(path):
         c.bail = True
         return 0
     b_lit(o, b"[[")
-    b_raw(o, folder)
-    b_u(o, 47)
-    b_raw(o, path)
+    if not c.final:
+        b_raw(o, path)
+    elif not (own and c.same_ok and day == home):
+        b_raw(o, path)
+        b_u(o, 32)
+        b_raw(o, key)
     b_lit(o, b"#^m")
     b_int(o, mid)
     b_lit(o, b"|reply to ")
     b_int(o, mid)
     return b_lit(o, b"]]")
+
+cdef int md_quote(Buf *o, Py_ssize_t begin, long long mid) except -1:
+    """day_notes.quoted: o.p[begin:] as a quote ("> " before each line, ">" alone for an
+    empty one), then "\n\n^m<id>"."""
+    cdef Py_ssize_t i, n = o.n, extra = 0, start = begin, dst, end, size
+    for i in range(begin, n + 1):
+        if i == n or o.p[i] == 10:
+            extra += 1 if i == start else 2
+            start = i + 1
+    reserve(o, extra)
+    dst = n + extra
+    end = n
+    while True:                     # the lines from the last, each moved to its place
+        start = end
+        while start > begin and o.p[start - 1] != 10:
+            start -= 1
+        size = end - start
+        dst -= size
+        memmove(o.p + dst, o.p + start, size * sizeof(U4))
+        if size:
+            dst -= 2
+            o.p[dst] = 62
+            o.p[dst + 1] = 32
+        else:
+            dst -= 1
+            o.p[dst] = 62
+        if start == begin:
+            break
+        dst -= 1
+        o.p[dst] = 10
+        end = start - 1
+    o.n = n + extra
+    b_lit(o, b"\n\n^m")
+    return b_int(o, mid)
 
 cdef int md_block(Buf *o, MdCtx *c, object messages, Py_ssize_t start, Py_ssize_t count,
                   list keep) except -1:
@@ -36,9 +77,10 @@ cdef int md_block(Buf *o, MdCtx *c, object messages, Py_ssize_t start, Py_ssize_
     cdef object first = <object>PyList_GET_ITEM(messages, start)
     cdef object x, v
     cdef Ref chat, sender, r
-    cdef long long date, mid, xid
+    cdef long long date, mid, xid, local, home
     cdef Stamp s
     cdef Py_ssize_t k, i, j, nl, pos0, line0, fe, nr
+    cdef Py_ssize_t begin = o.n
     cdef bint any_deleted = False
     cdef bint reacted = False
     cdef Ent stack_ents[STACK_ENTS]
@@ -60,8 +102,12 @@ cdef int md_block(Buf *o, MdCtx *c, object messages, Py_ssize_t start, Py_ssize_
             and ref_of(F(first, M_FROM), &sender)):
         c.bail = True
         return 0
-    # header: **HH:MM** · sender · [t.me](link) · *edited* · *deleted on Telegram* ^m<id>
+    if not ref_eq(&chat, &c.td.chat) and chat.kind == P_CHAT:
+        mid -= 1_000_000_000    # a migrated basic group's history, numbered as in result.json
+    # header: **HH:MM** · sender · [t.me](link) · *edited* · *deleted on Telegram*
     stamp_of(<object>c.td.clock, date, &s)
+    local_secs(<object>c.td.clock, date, &local)
+    home = floordiv(local, 86400)
     reserve(o, 9)
     puts(o, b"**")
     put(o, 48 + <U4>(s.hour // 10))
@@ -93,8 +139,6 @@ cdef int md_block(Buf *o, MdCtx *c, object messages, Py_ssize_t start, Py_ssize_
     if any_deleted:
         b_dot(o)
         b_lit(o, b"*deleted on Telegram*")
-    b_lit(o, b" ^m")
-    b_int(o, mid)
     if service:                 # one italic line, written by the twin
         p = PyDict_GetItem(<object>c.lines, start)
         if p == NULL or not PyUnicode_CheckExact(<object>p):
@@ -102,9 +146,11 @@ cdef int md_block(Buf *o, MdCtx *c, object messages, Py_ssize_t start, Py_ssize_
             return 0
         line = <object>p
         b_lit(o, b"\n\n")
-        return b_raw(o, line)
+        b_raw(o, line)
+        return md_quote(o, begin, mid)
     if ascii_is(type_, b"empty"):
-        return b_lit(o, b"\n\n*[message unavailable]*")
+        b_lit(o, b"\n\n*[message unavailable]*")
+        return md_quote(o, begin, mid)
     # reply and forward lines
     pos0 = o.n
     b_lit(o, b"\n\n")
@@ -123,7 +169,7 @@ cdef int md_block(Buf *o, MdCtx *c, object messages, Py_ssize_t start, Py_ssize_
                 r = chat
             b_u(o, 0x21AA)                                  # ↪
             b_u(o, 32)
-            b_link(o, c, &r, v, xid)
+            b_link(o, c, &r, v, xid, home)
     x = F(first, M_FORWARD)
     if x is not None:
         if type(x) is not Forward:
@@ -162,24 +208,15 @@ cdef int md_block(Buf *o, MdCtx *c, object messages, Py_ssize_t start, Py_ssize_
             finally:
                 if ev.heap:
                     free(ev.a)
-    # media; an album's other messages keep their block ids on their first line
-    for k in range(count):
-        x = <object>PyList_GET_ITEM(messages, start + k)
-        pos0 = o.n
-        b_lit(o, b"\n\n")
-        line0 = o.n
-        fe = o.n
-        nl = md_media(o, c, F(x, M_MEDIA), &fe, keep)
-        if c.bail:
-            return 0
-        if x is first:
-            if nl == 0:
-                o.n = pos0
-            continue
-        if not i64(F(x, M_ID), &xid):
-            c.bail = True
-            return 0
-        md_tag_line(o, line0, fe if nl else line0, xid)
+    # the first message's media
+    pos0 = o.n
+    b_lit(o, b"\n\n")
+    fe = o.n
+    nl = md_media(o, c, F(first, M_MEDIA), &fe, keep)
+    if c.bail:
+        return 0
+    if nl == 0:
+        o.n = pos0
     # reactions of the whole group
     for k in range(count):
         x = <object>PyList_GET_ITEM(messages, start + k)
@@ -213,6 +250,24 @@ cdef int md_block(Buf *o, MdCtx *c, object messages, Py_ssize_t start, Py_ssize_
                 c.bail = True
                 return 0
             b_ival(o, c, F(rx, RE_COUNT))
+    md_quote(o, begin, mid)
+    # an album's other messages: a block each, with its media
+    for k in range(1, count):
+        x = <object>PyList_GET_ITEM(messages, start + k)
+        if not i64(F(x, M_ID), &xid):
+            c.bail = True
+            return 0
+        if not ref_eq(&chat, &c.td.chat) and chat.kind == P_CHAT:
+            xid -= 1_000_000_000
+        b_lit(o, b"\n\n")
+        pos0 = o.n
+        fe = o.n
+        nl = md_media(o, c, F(x, M_MEDIA), &fe, keep)
+        if c.bail:
+            return 0
+        if nl == 0:
+            b_lit(o, b"*[no media]*")
+        md_quote(o, pos0, xid)
     return 0
 
 cdef inline int b_dot(Buf *o) except -1:
@@ -221,33 +276,6 @@ cdef inline int b_dot(Buf *o) except -1:
     put(o, 32)
     put(o, 0xB7)
     put(o, 32)
-    return 0
-
-cdef int md_tag_line(Buf *o, Py_ssize_t line0, Py_ssize_t fe, long long xid) except -1:
-    """(line + f" ^m{id}").lstrip() for the first line o.p[line0:fe]."""
-    cdef U4 tag[32]
-    cdef Py_ssize_t nt = 0, k, lead = 0
-    cdef Buf t
-    t.p = tag
-    t.n = 0
-    t.cap = 32
-    t.heap = False
-    puts(&t, b" ^m")
-    if xid < 0:
-        put(&t, 45)
-        put_dec(&t, <unsigned long>(-xid))
-    else:
-        put_dec(&t, <unsigned long>xid)
-    nt = t.n
-    reserve(o, nt)
-    memmove(o.p + fe + nt, o.p + fe, (o.n - fe) * sizeof(U4))
-    memcpy(o.p + fe, tag, nt * sizeof(U4))
-    o.n += nt
-    while line0 + lead < fe + nt and Py_UNICODE_ISSPACE(o.p[line0 + lead]):
-        lead += 1
-    if lead:
-        memmove(o.p + line0, o.p + line0 + lead, (o.n - line0 - lead) * sizeof(U4))
-        o.n -= lead
     return 0
 
 cdef object utf8(Buf *o):

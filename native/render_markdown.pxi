@@ -66,11 +66,13 @@ cdef int b_esc(Buf *o, object s, list keep) except -1:
 
 cdef struct MdCtx:
     TdCtx td
-    PyObject *chat_dir      # exact str
+    PyObject *key           # exact str: the chat's note key (layout.note_key)
     PyObject *username      # exact str or None
     PyObject *dirs          # exact dict
     PyObject *locate        # (chat, msg id) -> unix date or None
-    PyObject *note_of       # days since 1970 -> a day note's path without ".md"
+    PyObject *note_of       # days since 1970 -> its date (final) or a placeholder
+    bint final              # links name notes (else the workers' placeholders)
+    bint same_ok            # [[#^m<id>]] for a link into the note being written
     PyObject *lines         # exact dict: index of a service message -> its italic line
     PyObject *names         # exact dict: name -> esc(name), for this call
     bint bail
@@ -78,22 +80,26 @@ cdef struct MdCtx:
 cdef int md_ctx(MdCtx *c, tuple parts, tuple vault, object lines, list keep) except -1:
     """The façade's parts of a VaultContext as C values: 0 when one is unusual (then the twin
     renders).  `parts`: (chat, peers, files, clock) of its render context; `vault`:
-    (chat_dir, username, dirs, locate, note_of); `lines`: the service messages' lines.
-    `keep` holds the objects for as long as `c` is used."""
-    if len(vault) != 5 or not PyDict_CheckExact(lines):
+    (key, note_key, username, dirs (chat -> its note key), locate, note_of, final);
+    `lines`: the service messages' lines. `keep` holds the objects for as long as `c` is
+    used."""
+    if len(vault) != 7 or not PyDict_CheckExact(lines):
         return 0
-    chat_dir, username, dirs, locate, note_of = vault
+    key, note_key, username, dirs, locate, note_of, final = vault
     keep += [parts, vault, lines]
     if not td_ctx(&c.td, parts):
         return 0
-    if not (PyUnicode_CheckExact(chat_dir) and (username is None or PyUnicode_CheckExact(username))
+    if not (PyUnicode_CheckExact(key) and PyUnicode_CheckExact(note_key)
+            and (username is None or PyUnicode_CheckExact(username))
             and PyDict_CheckExact(dirs)):
         return 0
-    c.chat_dir = <PyObject *>chat_dir
+    c.key = <PyObject *>key
     c.username = <PyObject *>username
     c.dirs = <PyObject *>dirs
     c.locate = <PyObject *>locate
     c.note_of = <PyObject *>note_of
+    c.final = final is True
+    c.same_ok = c.final and key == note_key
     c.lines = <PyObject *>lines
     names = {}
     keep.append(names)
@@ -194,8 +200,6 @@ cdef Py_ssize_t md_media(Buf *o, MdCtx *c, object media, Py_ssize_t *first_end,
                     c.bail = True                   # a plain file's link: the twin's
                     return 0
                 b_lit(o, b"![[")
-                b_raw(o, <object>c.chat_dir)
-                b_u(o, 47)
                 b_raw(o, path)
                 b_lit(o, b"]]")
                 first_end[0] = o.n

@@ -148,7 +148,7 @@ def test_text_posing_as_a_placeholder_gets_no_blocks_and_renders_as_itself(impl)
     assembly from the messages, so the text comes out as written."""
     chat, ref, msgs = next(c for c in CHATS if c[0].username)
     k = next(i for i, x in enumerate(msgs) if x.text and x.type == "message")
-    hostile = f"{blocks.HOLE.decode()}5|reply to 5]] {blocks.FOLDER} {blocks.USERNAME}"
+    hostile = f"{blocks.HOLE.decode()}5|reply to 5]] {blocks.NOTE} {blocks.USERNAME}"
     msgs = list(msgs)
     msgs[k] = msgspec.structs.replace(msgs[k], text=hostile, entities=[])
     assert not blocks.clean(m.Batch(0, ref, msgs[:k + 1]))
@@ -162,12 +162,16 @@ def test_text_posing_as_a_placeholder_gets_no_blocks_and_renders_as_itself(impl)
 def test_filler_fills_links_names_and_leaves_strangers_plain():
     ref = m.PeerRef("channel", 7)
     clock = RenderContext(ref, dt.UTC).clock
-    f = blocks.Filler("c7", None, ref, lambda chat, i: 86400 * 3 if i == 5 else None, clock)
+    f = blocks.Filler("channel7-news", None, ref,
+                      lambda chat, i: 86400 * 3 if i == 5 else 86400 * 4 if i == 7 else None,
+                      clock)
     hole = blocks.HOLE
     got = f.names(f.links(b"a " + hole + b"5|reply to 5]] b " + hole + b"6|message 6]] "
-                          b"[t.me](https://t.me/" + blocks.USERNAME.encode() + b"/9)"))
-    assert got == (b"a [[c7/markdown/1970/1970-01-04#^m5|reply to 5]] b message 6 "
-                   b"[t.me](https://t.me/c/7/9)")
+                          b"[t.me](https://t.me/" + blocks.USERNAME.encode() + b"/9) "
+                          + hole + b"7|reply to 7]]", dt.date(1970, 1, 5)))
+    # another day's note by its name; a message of the note's own day within it
+    assert got == (b"a [[1970-01-04 channel7#^m5|reply to 5]] b message 6 "
+                   b"[t.me](https://t.me/c/7/9) [[#^m7|reply to 7]]")
     assert f.links(hole + b"5|reply to 5]]", own=False) == b"reply to 5"
     named = blocks.Filler("c7", "news", ref, lambda chat, i: None, clock)
     assert named.names(blocks.USERNAME.encode()) == b"news"

@@ -49,9 +49,8 @@ def test_export_of_the_corpus_matches_the_golden_files(tmp_path):
     files = outputs(tmp_path)
     assert files["result.json"] == (GOLDEN / "result_channel.json").read_bytes()
     assert files["messages.jsonl"] == (GOLDEN / "messages_channel.jsonl").read_bytes()
-    # The renderer's golden note was made with the folder name "channel1500000001-channel".
-    note = files["markdown/2024/2024-01-01.md"].replace(
-        CHANNEL_DIR.encode(), b"channel1500000001-channel")
+    # The renderer's golden note (folder "channel1500000001-channel": the same note key)
+    note = files["markdown/2024/2024-01-01 channel1500000001.md"]
     golden = GOLDEN / "vault_channel1500000001-channel__markdown__2024__2024-01-01.md"
     assert note == golden.read_bytes()
     json.loads(files["result.json"])
@@ -335,7 +334,7 @@ def test_id_and_date_windows_then_the_rest_fills_in(tmp_path):
         doc = json.loads((tmp_path / "days" / CHANNEL_DIR / "result.json").read_bytes())
         assert doc["messages"] and {x["date"][:10] for x in doc["messages"]} == {"2024-01-02"}
         notes = sorted(p.name for p in (tmp_path / "days" / CHANNEL_DIR).rglob("*.md"))
-        assert notes == ["2024-01-02.md"]
+        assert notes == ["2024-01-02 channel1500000001.md"]
         ok(tgarc(dc, tmp_path / "hours", "--since", "2024-01-01T02:00",
                  "--until", "2024-01-01T03:00"))
         doc = json.loads((tmp_path / "hours" / CHANNEL_DIR / "result.json").read_bytes())

@@ -130,11 +130,15 @@ def test_day_notes_embed_the_files_with_paths_that_resolve(full):
     out, _, _ = full
     root = out / CHANNEL_DIR
     notes = "".join(p.read_text() for p in (root / "markdown").rglob("*.md"))
-    embeds = [line for line in notes.splitlines() if line.startswith(("![[", "[["))]
+    embeds = [line[2:] for line in notes.splitlines() if line.startswith(("> ![[", "> [["))]
     assert embeds
     for line in embeds:
         target = line.split("[[", 1)[1].split("]]")[0].split("|")[0]
-        assert (out / target).is_file(), target          # from the --out root, as the vault
+        # the path inside the chat folder: exact with it as the vault, and from --out the
+        # nearest file whose path ends so (Obsidian's rule), here the chat's own
+        assert (root / target).is_file(), target
+        assert [p for p in out.rglob("*") if p.as_posix().endswith("/" + target)] == \
+            [root / target]
     assert "not downloaded" not in notes
     assert any(line.startswith("[[") and "|" in line for line in embeds)   # a plain file: a link
 
@@ -296,7 +300,7 @@ def test_verify_checks_the_files_and_a_rerun_restores_a_lost_one(tmp_path):
 
 def test_a_forum_topics_files_are_reached_from_its_own_folder(tmp_path):
     """A topic's result.json and messages.jsonl sit two folders down: their paths lead back
-    to the chat's media folders; its day notes' links start at the vault root as ever."""
+    to the chat's media folders; its day notes' embeds name paths inside the chat folder."""
     with served(300) as dc:
         _ok(tgarc(dc, tmp_path, "--media", "all", target="@tgarc_group"))
     root = tmp_path / "channel1500000002-tgarc-supergroup"
@@ -315,8 +319,8 @@ def test_a_forum_topics_files_are_reached_from_its_own_folder(tmp_path):
                 assert (folder / rec["path"]).resolve().is_file()
         for note in (folder / "markdown").rglob("*.md"):
             for line in note.read_text().splitlines():
-                if line.startswith("![["):
-                    assert (tmp_path / line[3:line.index("]]")]).is_file(), line
+                if line.startswith("> ![["):      # a path inside the chat folder
+                    assert (root / line[5:line.index("]]")]).is_file(), line
     assert checked
     chat_doc = json.loads((root / "result.json").read_text())
     assert all(not (_file_key(x) or "").startswith("../") for x in chat_doc["messages"])

@@ -124,8 +124,8 @@ def test_result_json_keeps_the_originals_and_the_vault_embeds_the_copies(copied)
     assert pointed == {i: rec["path"] for i, rec in videos.items()}
     notes = "\n".join(p.read_text() for p in (root / "markdown").rglob("*.md"))
     for rec in videos.values():
-        assert f"![[{CHANNEL_DIR}/{rec['transcoded']['path']}]]" in notes
-        assert f"![[{CHANNEL_DIR}/{rec['path']}]]" not in notes
+        assert f"![[{rec['transcoded']['path']}]]" in notes
+        assert f"![[{rec['path']}]]" not in notes
 
 
 def _summary(r) -> dict:
@@ -261,7 +261,7 @@ def test_transcode_given_later_copies_what_earlier_runs_downloaded(tmp_path):
     assert all((root / x["file"]["transcoded"]["path"]).is_file() for x in videos)
     # the messages rendered by the first run now show their copies
     notes = "\n".join(p.read_text() for p in (root / "markdown").rglob("*.md"))
-    assert all(f"![[{CHANNEL_DIR}/{x['file']['transcoded']['path']}]]" in notes
+    assert all(f"![[{x['file']['transcoded']['path']}]]" in notes
                for x in videos)
     assert "2 compact copies of videos made" in r.stderr
 

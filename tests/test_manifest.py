@@ -26,7 +26,8 @@ def test_export_writes_a_manifest_that_verify_accepts_then_catches_each_change(t
     assert m["tool"].startswith("tgarc ") and m["api_layer"] > 200
     assert m["runs"][-1]["status"] == "done"
     listed = set(m["files"])
-    assert {"result.json", "messages.jsonl", "markdown/2024/2024-01-01.md"} <= listed
+    note = "markdown/2024/2024-01-01 channel1500000001.md"
+    assert {"result.json", "messages.jsonl", note} <= listed
     assert any(f.startswith("archive/") for f in listed)
     assert not any(f.startswith("state/") for f in listed)
     assert m["files"]["result.json"]["sha256"] == manifest.sha256(root / "result.json")
@@ -39,13 +40,13 @@ def test_export_writes_a_manifest_that_verify_accepts_then_catches_each_change(t
     st = doc.stat()
     doc.write_bytes(bytes(data))
     os.utime(doc, ns=(st.st_atime_ns, st.st_mtime_ns))   # even with the old mtime
-    (root / "markdown/2024/2024-01-01.md").unlink()
+    (root / "markdown/2024/2024-01-01 channel1500000001.md").unlink()
     (root / "extra.txt").write_text("added later")
     r = verify(tmp_path)
     assert r.returncode == 1
     assert sorted(r.stdout.splitlines()) == sorted([
         f"{CHANNEL_DIR}: changed: result.json (sha256 differs)",
-        f"{CHANNEL_DIR}: missing: markdown/2024/2024-01-01.md",
+        f"{CHANNEL_DIR}: missing: markdown/2024/2024-01-01 channel1500000001.md",
         f"{CHANNEL_DIR}: not in the manifest: extra.txt"])
 
 

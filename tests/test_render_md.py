@@ -16,13 +16,15 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from engine import model as m
+from engine.archive import layout
 from engine.fakedc.corpus import Corpus, date_of
 from engine.render import day_notes, messages_jsonl, renderer, result_json
 from engine.telegram import convert
 from tests.test_render import REFS, TEXTS, ZONES, _need_native, messages, outcome
 
 GOLDEN = Path(__file__).parent / "golden"
-LINK = re.compile(r"\[\[([^\]|#]+)#\^m(\d+)\|")
+LINK = re.compile(r"\[\[([^\]|#]*)#\^m(\d+)\|")      # [[<note name>#^mN| or [[#^mN|
+BLOCK_ID = re.compile(rb"^\^m(\d+)$", re.M)            # a block id: a line of its own
 
 
 def vault(n=600, tz=dt.UTC, impl=renderer):
@@ -51,7 +53,8 @@ def vault(n=600, tz=dt.UTC, impl=renderer):
         vctx = day_notes.VaultContext(result_json.RenderContext(ref, tz, peers), dirs[ref],
                                       chat.title, chat.username, dirs, locate)
         for day, day_msgs in impl.days(msgs, tz).items():
-            notes[f"{dirs[ref]}/{day_notes.note_path(day)}"] = impl.day_note(vctx, day, day_msgs)
+            path = day_notes.note_path(day, layout.note_key(dirs[ref]))
+            notes[f"{dirs[ref]}/{path}"] = impl.day_note(vctx, day, day_msgs)
     return notes, ids
 
 
@@ -66,17 +69,20 @@ def test_every_message_is_one_linkable_block(notes):
         found = []
         for path, note in rendered.items():
             if path.startswith(folder + "/"):
-                found += [int(x) for x in re.findall(rb" \^m(\d+)$", note, re.M)]
+                found += [int(x) for x in BLOCK_ID.findall(note)]
         assert sorted(found) == sorted(want), folder
 
 
 def test_every_reply_link_resolves_inside_the_vault(notes):
+    """By note name (unique across the vault), or within the note for [[#^mN]]."""
     rendered, _ = notes
-    blocks = {(p[:-3], int(i)) for p, n in rendered.items()
-              for i in re.findall(r" \^m(\d+)$", n.decode(), re.M)}
-    links = [(target, int(i)) for n in rendered.values()
+    names = [Path(p).stem for p in rendered]
+    assert len(names) == len(set(names))
+    blocks = {(Path(p).stem, int(i)) for p, n in rendered.items() for i in BLOCK_ID.findall(n)}
+    links = [(target or Path(p).stem, int(i)) for p, n in rendered.items()
              for target, i in LINK.findall(n.decode())]
     assert len(links) > 50
+    assert any(t == "" for n in rendered.values() for t, _ in LINK.findall(n.decode()))
     assert all(link in blocks for link in links), [x for x in links if x not in blocks][:5]
 
 
@@ -88,8 +94,8 @@ def test_front_matter_and_structure(notes):
         head, body = text.split("\n---\n", 1)
         fields = dict(line.split(": ", 1) for line in head.splitlines()[1:])
         values = {k: json.loads(v) for k, v in fields.items()}
-        assert path.endswith(values["date"] + ".md")
-        assert values["messages"] == len(re.findall(r" \^m\d+$", body, re.M))
+        assert Path(path).stem.startswith(values["date"] + " ")
+        assert values["messages"] == len(BLOCK_ID.findall(body.encode()))
         tokens = md.parse(body)
         assert not [t for t in tokens if t.type == "heading_open"], path   # nothing promoted
 
@@ -101,8 +107,9 @@ def test_media_polls_reactions_forwards_and_services_show(notes):
                    "*Forwarded from Somebody Else*", "👍", "pinned a message",
                    "created the topic", "[t.me](https://t.me/tgarc_demo/"):
         assert needle in everything, needle
-    album = re.search(r"\*\[photo [^\n]*\n\n\*\[photo [^\n]* \^m(\d+)", everything)
-    assert album, "an album's photos share one block"
+    album = re.search(r"> \*\[photo [^\n]*\n\n\^m\d+\n\n> \*\[photo [^\n]*\n\n\^m\d+",
+                      everything)
+    assert album, "an album's other photos follow its block, a block each"
 
 
 def test_downloaded_media_is_embedded_with_a_vault_path():
@@ -111,7 +118,7 @@ def test_downloaded_media_is_embedded_with_a_vault_path():
     vctx = day_notes.VaultContext(ctx, "channel9-news", "News")
     msg = m.Message(5, ref, 1704067200, post=True, media=m.Photo(77, width=1, height=1))
     note = renderer.day_note(vctx, dt.date(2024, 1, 1), [msg]).decode()
-    assert "![[channel9-news/photos/photo_1@01-01-2024.jpg]]" in note
+    assert "> ![[photos/photo_1@01-01-2024.jpg]]" in note
     assert "[t.me](https://t.me/c/9/5)" in note
 
 
@@ -120,6 +127,8 @@ def test_downloaded_media_is_embedded_with_a_vault_path():
 def test_vault_golden(name):
     rendered, _ = vault(n=150)
     path = GOLDEN / ("vault_" + name.replace("/", "__"))
+    folder = name.partition("/")[0]
+    name = f"{folder}/{layout.note(dt.date(2024, 1, 1), layout.note_key(folder))}"
     if os.environ.get("TGARC_UPDATE_GOLDEN") == "1":
         path.write_bytes(rendered[name])
     assert rendered[name] == path.read_bytes()
@@ -145,7 +154,10 @@ def render_impl(request):
                                   "channel1500000002-supergroup/markdown/2024/2024-01-01.md"])
 def test_vault_golden_both_renderers(render_impl, name):
     rendered, _ = vault(n=150, impl=render_impl)
-    assert rendered[name] == (GOLDEN / ("vault_" + name.replace("/", "__"))).read_bytes()
+    golden = (GOLDEN / ("vault_" + name.replace("/", "__"))).read_bytes()
+    folder = name.partition("/")[0]
+    assert rendered[f"{folder}/{layout.note(dt.date(2024, 1, 1), layout.note_key(folder))}"] \
+        == golden
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Asia/Kathmandu"])
@@ -238,8 +250,9 @@ def test_a_message_deleted_on_telegram_says_so_before_its_block_id(render_impl):
     gone = m.Message(6, ref, 1704067260, post=True, text="gone", deleted_at=1704100000)
     day = render_impl.day_note(vctx, dt.date(2024, 1, 1), [kept, gone])
     lines = day.decode().splitlines()
-    assert "**00:00** · [t.me](https://t.me/news/5) · *edited* ^m5" in lines
-    assert "**00:01** · [t.me](https://t.me/news/6) · *deleted on Telegram* ^m6" in lines
+    assert "> **00:00** · [t.me](https://t.me/news/5) · *edited*" in lines
+    assert "> **00:01** · [t.me](https://t.me/news/6) · *deleted on Telegram*" in lines
+    assert lines.index("^m6") > lines.index("> gone") > lines.index("^m5")
     # result.json has no place for it (Telegram Desktop's format); JSONL keeps the field
     assert b"deleted" not in renderer.fragment(gone, vctx.base)
     assert b'"deleted_at":1704100000' in renderer.jsonl_line(gone)
@@ -253,8 +266,8 @@ def test_an_album_with_a_deleted_message_says_so_once(render_impl):
                        deleted_at=1704070000 if i == 12 else None) for i in (11, 12, 13)]
     note = render_impl.day_note(vctx, dt.date(2024, 1, 1), album).decode()
     assert note.count("*deleted on Telegram*") == 1
-    assert "**00:00** · *deleted on Telegram* ^m11" in note
-    assert "*[photo 2×1, 2.0 KB, not downloaded]* ^m12" in note
+    assert "> **00:00** · *deleted on Telegram*\n" in note
+    assert "> *[photo 2×1, 2.0 KB, not downloaded]*\n\n^m12\n" in note
 
 
 # --------------------------------------------------------------------------- one day rule
@@ -274,5 +287,5 @@ def test_a_reply_link_points_at_the_note_its_target_is_in(render_impl):
     vctx = day_notes.VaultContext(result_json.RenderContext(ref, tz), "channel9-news", "News",
                                   locate=lambda chat, msg_id: target.date if msg_id == 5 else None)
     note = render_impl.day_note(vctx, dt.date(2009, 11, 1), [target, reply]).decode()
-    assert "[[channel9-news/markdown/2009/2009-11-01#^m5|reply to 5]]" in note
+    assert "[[#^m5|reply to 5]]" in note and "2009-10-31" not in note
     assert "**00:05**" in note

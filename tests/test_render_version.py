@@ -43,10 +43,13 @@ def test_outputs_of_another_renderer_version_are_rendered_again_whole(tmp_path):
         assert ChatStore.read_checkpoint(root).output.render == fragments.RENDER_VERSION
         assert _age(root) > 0
         (root / "result.json").write_bytes(b'{"stale": "an older rendering"}\n')
+        old_note = root / "markdown" / "2024" / "2024-01-01.md"    # named as before version 3
+        old_note.write_bytes(b"an older rendering\n")
         r = tgarc(dc, tmp_path / "run", "--quiet")
         assert r.returncode == 0, r.stderr[-2000:]
     assert outputs(tmp_path / "run") == outputs(tmp_path / "ref")
     assert b"stale" not in (root / "result.json").read_bytes()
+    assert not old_note.exists()
     assert ChatStore.read_checkpoint(root).output.render == fragments.RENDER_VERSION
 
 

@@ -7,7 +7,7 @@
         state/media.ledger           the media ledger (engine/archive/media_ledger.py)
         state/catalogue.q  state/peers.msgpack   what a re-run's assembly resumes from
         quarantine/                  segments set aside (damaged, or overlapping the catalogue)
-        result.json  messages.jsonl  markdown/YYYY/YYYY-MM-DD.md
+        result.json  messages.jsonl  markdown/YYYY/YYYY-MM-DD <key>.md   (note_key)
         chat.json  manifest.json
         topics/<id>-<slug>/          a forum topic: its views (topic.json) or its own store
         comments/<post id>/          a post's comment thread: a store of its own (thread.json)
@@ -53,9 +53,36 @@ def checkpoint(root: Path) -> Path:
     return root / STATE / CHECKPOINT
 
 
-def note(day: dt.date) -> str:
-    """A day note's path inside its chat folder (the vault's link target too)."""
-    return f"{MARKDOWN}/{day.year:04d}/{day.isoformat()}.md"
+def note_key(vault: str) -> str:
+    """What makes a folder's day-note names unique in any vault that holds them: the chat
+    folder's ``<kind><id>``, then ``topic <id>`` or ``post <id>`` for a folder nested in it
+    (``vault``: the folder's path inside --out, as ChatStore.vault). A vault keys notes by
+    name, so a link ``[[<note name>#^m<id>]]`` resolves whichever folder is opened as the
+    vault: --out, a chat folder or its markdown/."""
+    parts = vault.split("/")
+    key = parts[0].partition("-")[0]
+    if len(parts) == 3 and parts[1] in NESTED:
+        key += f" {'topic' if parts[1] == TOPICS else 'post'} {parts[2].partition('-')[0]}"
+    return key
+
+
+def note_name(day: dt.date, key: str) -> str:
+    """A day note's name (its file name less ".md"; what links name)."""
+    return f"{day.isoformat()} {key}"
+
+
+def note(day: dt.date, key: str) -> str:
+    """A day note's path inside its folder."""
+    return f"{MARKDOWN}/{day.year:04d}/{note_name(day, key)}.md"
+
+
+def is_note(path: Path) -> bool:
+    """A file named as tgarc names day notes (``YYYY-MM-DD <key>.md``, or ``YYYY-MM-DD.md``
+    as before render version 3) in its year's folder."""
+    stem = path.stem
+    return path.suffix == ".md" and len(stem) >= 10 and stem[:4] == path.parent.name \
+        and stem[4] == "-" and stem[7] == "-" and stem[:10].replace("-", "").isdigit() \
+        and (len(stem) == 10 or stem[10] == " ")
 
 
 def notes(root: Path) -> Iterable[Path]:

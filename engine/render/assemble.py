@@ -276,7 +276,7 @@ def _write_days(store: ChatStore, vctx, filler, written: set[Path], days) -> int
     """The completed days' notes written (their paths added to ``written``); how many."""
     n = 0
     for day, chunks in days:
-        path = store.root / day_notes.note_path(day)
+        path = store.root / day_notes.note_path(day, vctx.note_key)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, blocks.note(vctx, day, chunks, filler))
         written.add(path)
@@ -287,12 +287,11 @@ def _write_days(store: ChatStore, vctx, filler, written: set[Path], days) -> int
 def prune_notes(root: Path, kept: set[Path]) -> int:
     """Remove the day notes under ``root/markdown`` that a full render did not write
     (days that no longer hold a message, as after a change of zone), and year folders
-    left empty. Only names tgarc gives notes are touched."""
+    left empty. Only names tgarc gives notes are touched (those of before render version 3
+    too)."""
     removed = 0
     for path in layout.notes(root):
-        stem = path.stem
-        if path not in kept and len(stem) == 10 and stem[:4] == path.parent.name \
-                and stem[4] == "-" and stem[7] == "-":
+        if path not in kept and layout.is_note(path):
             path.unlink()
             removed += 1
     for year in (root / layout.MARKDOWN).glob("[0-9][0-9][0-9][0-9]"):

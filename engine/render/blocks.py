@@ -2,22 +2,23 @@
 
 A day note is its front matter and its blocks (one per message, one per album) joined by
 ``day_notes.SEPARATOR``. A block depends on its messages, the peers of the batch they came
-in (as their result.json objects do), the time zone, and three things only the assembly
-knows: the chat's folder in the vault, its public username (t.me links), and the day of
-every message a reply or pin links to. ``render`` writes those three as placeholders;
-``Filler`` puts them in, with no Python call per block on the common path:
+in (as their result.json objects do), the time zone, and two things only the assembly
+knows: the chat's public username (t.me links) and the day of every message a reply or pin
+links to. ``render`` writes those as placeholders; ``Filler`` puts them in, with no Python
+call per block on the common path:
 
-- ``FOLDER`` where the chat's folder goes (links, embeds) and ``USERNAME`` where the t.me
-  link's ``<username>`` or ``c/<chat id>`` goes: one ``bytes.replace`` per note;
-- a link to message N of the chat is ``[[FOLDER/NOTE#^mN|label]]``: the assembly finds its
-  day in the catalogue (what was streamed so far, as ever) and writes the note's path, or
-  the bare label when the message is not there.
+- ``USERNAME`` where the t.me link's ``<username>`` or ``c/<chat id>`` goes: one
+  ``bytes.replace`` per note;
+- a link to message N of the chat is ``[[NOTE#^mN|label]]``: the assembly finds its day in
+  the catalogue (what was streamed so far, as ever) and writes ``[[#^mN|label]]`` when that
+  is the note's own day, else the name of the target's note, or the bare label when the
+  message is not there.
 
 A batch whose text holds the placeholders' lead (a NUL and ``tg``) gets no blocks, so
 text can never pose as one; nor does a batch whose rendering raised: the assembly renders
 those from the messages (``PendingBlocks``, ``note``) and raises what it raises. A worker
 knows no downloaded file, so a segment with media in a chat that has files is rendered at
-the assembly too (render/stream.py ``Stream.pieces``), its embeds through ``FOLDER``.
+the assembly too (render/stream.py ``Stream.pieces``).
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from engine.render import day_notes, renderer
 from engine.render.context import EPOCH, RenderContext
 
 LEAD = b"\x00tg"
-FOLDER, USERNAME, NOTE = "\x00tgD\x00", "\x00tgU\x00", "\x00tgN\x00"
-_FOLDER, _USERNAME = FOLDER.encode(), USERNAME.encode()
-HOLE = f"[[{FOLDER}/{NOTE}#^m".encode()
+USERNAME, NOTE = "\x00tgU\x00", "\x00tgN\x00"
+_USERNAME = USERNAME.encode()
+HOLE = f"[[{NOTE}#^m".encode()
 
 
 class MdBlocks(Struct, array_like=True):
@@ -72,7 +73,7 @@ def render(msgs: list[m.Message], ctx: RenderContext) -> MdBlocks | None:
     """The blocks of ``msgs`` (one batch, id order) in ``ctx``'s zone, names from its peers,
     files from its ``files``; None when this batch's blocks must be rendered by the
     assembly (see the module's docstring)."""
-    vctx = day_notes.VaultContext(ctx, FOLDER, "", USERNAME, locate=_here(ctx.chat),
+    vctx = day_notes.VaultContext(ctx, "", "", USERNAME, locate=_here(ctx.chat),
                                   note_of=_note)
     out = MdBlocks([], [], [], [], [], [], [], [])
     try:
@@ -105,18 +106,19 @@ def _note(days: int) -> str:
 
 
 class Filler:
-    """Puts the chat's folder, username and link targets into blocks."""
+    """Puts the chat's username and link targets into blocks."""
 
     def __init__(self, folder: str, username: str | None, chat: m.PeerRef,
                  locate: Callable[[m.PeerRef, int], int | None], clock):
-        self.folder = folder.encode()
+        """``folder``: the chat folder's path in --out (its notes' key)."""
+        self.key = layout.note_key(folder)
         self.username = (username or f"c/{chat.id}").encode()
         self.chat, self.locate, self.clock = chat, locate, clock
 
-    def links(self, data: bytes, own: bool = True) -> bytes:
-        """Link placeholders filled: the target's note, or the bare label when it is not
-        in the catalogue (or ``own`` is False: the block is not of this chat, as in a
-        migrated group's history, whose replies stay plain)."""
+    def links(self, data: bytes, day: dt.date | None = None, own: bool = True) -> bytes:
+        """Link placeholders filled for the note of ``day``: the target's note, or the bare
+        label when it is not in the catalogue (or ``own`` is False: the block is not of
+        this chat, as in a migrated group's history, whose replies stay plain)."""
         if HOLE not in data:
             return data
         pieces = data.split(HOLE)
@@ -129,16 +131,18 @@ class Filler:
             if ts is None:
                 out.append(label)
             else:
-                stem = layout.note(self.clock.date(ts))[:-3].encode()
-                out += [b"[[", _FOLDER, b"/", stem, b"#^m", piece[:bar], b"|", label, b"]]"]
+                target = self.clock.date(ts)
+                note = b"" if target == day else \
+                    layout.note_name(target, self.key).encode()
+                out += [b"[[", note, b"#^m", piece[:bar], b"|", label, b"]]"]
             out.append(piece[end + 2:])
         return b"".join(out)
 
     def names(self, data: bytes) -> bytes:
-        """The folder and username placeholders filled."""
+        """The username placeholder filled."""
         if LEAD not in data:
             return data
-        return data.replace(_FOLDER, self.folder).replace(_USERNAME, self.username)
+        return data.replace(_USERNAME, self.username)
 
 
 class _Chunk:
@@ -221,15 +225,17 @@ def note(vctx: day_notes.VaultContext, day: dt.date, chunks: list[_Chunk],
                                chunks[-1].last).encode()
     if all(c.data is not None for c in chunks):
         body = filler.names(filler.links(day_notes.SEPARATOR.join(
-            [b for c in chunks for b in c.data])))
+            [b for c in chunks for b in c.data]), day))
     else:
         parts = []
         for c in chunks:
             if c.data is not None:
-                parts.append(filler.names(filler.links(day_notes.SEPARATOR.join(c.data))))
+                parts.append(filler.names(filler.links(day_notes.SEPARATOR.join(c.data),
+                                                       day)))
             else:
                 v = day_notes.VaultContext(c.ctx, vctx.chat_dir, vctx.chat_title,
-                                           vctx.username, locate=vctx.locate)
+                                           vctx.username, locate=vctx.locate,
+                                           own_key=vctx.own_key)
                 parts += [b for _, b in renderer.blocks(v, c.msgs)]
         body = day_notes.SEPARATOR.join(parts)
     return front + body + b"\n"

@@ -1,24 +1,32 @@
 """The Obsidian-style Markdown vault: one note per chat per day.
 
-``markdown/YYYY/YYYY-MM-DD.md`` inside the chat folder, with YAML front matter (chat,
-date, message count, first and last id) and one block per message:
+``markdown/YYYY/YYYY-MM-DD <key>.md`` inside the chat folder (``key``: the chat folder's
+``<kind><id>``, layout.note_key), with YAML front matter (chat, date, message count, first
+and last id) and one block per message, a quote followed by its block id:
 
-    **14:05** · Alice Example · [t.me](https://t.me/chan/123) ^m123
+    > **14:05** · Alice Example · [t.me](https://t.me/chan/123)
+    >
+    > ↪ [[2024-05-01 channel1500000001#^m120|reply to 120]]
+    > *Forwarded from Somebody*
+    >
+    > body text, entities converted by the text core (engine/text)
+    >
+    > ![[photos/photo_3@01-05-2024_14-05-00.jpg]]
 
-    ↪ [[channel1500000001-chan/markdown/2024/2024-05-01#^m120|reply to 120]]
-    *Forwarded from Somebody*
+    ^m123
 
-    body text, entities converted by the text core (engine/text)
-
-    ![[channel1500000001-chan/photos/photo_3@01-05-2024_14-05-00.jpg]]
-
-The header line carries the block id ``^m<id>``, so any note links to a message as
-``[[<chat folder>/markdown/YYYY/YYYY-MM-DD#^m<id>]]``, a path that stays unambiguous
-when several chats share one vault. A message the archive keeps after it was deleted on
-Telegram (``deleted_at`` set) says ``*deleted on Telegram*`` just before that block id.
-An album's messages share one block; service messages are one italic line; polls are
-lists; reactions a line of counts. Media that was not downloaded is named in italics
-instead of embedded. Dates and day boundaries follow the render context's time zone.
+The block id ``^m<id>`` stands on its own line after the quote, so it names the whole
+message (header, text, media): an embed ``![[<note>#^m<id>]]`` shows all of it. Links name
+notes by their name, unique in any vault that holds them (``[[#^m<id>]]`` within the same
+note), so they resolve whichever folder is opened as the vault: --out, a chat folder or its
+markdown/. Embeds name files by their path inside the chat folder, which Obsidian finds from
+--out (the nearest match) and from the chat folder; a markdown/-only vault holds no media.
+A message the archive keeps after it was deleted on Telegram (``deleted_at`` set) says
+``*deleted on Telegram*`` in its header. An album's first message has the block of the
+album (header, texts, its media, reactions); each other message of it a block of its own
+with its media. Service messages are one italic line; polls are lists; reactions a line of
+counts. Media that was not downloaded is named in italics instead of embedded. Dates and
+day boundaries follow the render context's time zone.
 
 This module's ``day_note`` and ``days`` are the pure-Python twin and the reference reading;
 callers render through ``engine.render.renderer`` (``day_note``/``days``), which runs the
@@ -37,6 +45,7 @@ import orjson
 
 from engine import model as m
 from engine.archive import layout
+from engine.model.chat import MIGRATED_ID_SHIFT
 from engine.render.context import RenderContext, clock_for
 from engine.render.entities import as_tuples
 from engine.text import markdown
@@ -53,30 +62,48 @@ class VaultContext:
     dirs: dict[m.PeerRef, str] = field(default_factory=dict)   # other chats' folders
     # (chat, message id) -> unix date of that message, or None if unknown
     locate: Callable[[m.PeerRef, int], int | None] = lambda chat, msg_id: None
-    # days since 1970 (local) -> that day note's path without ".md" (None: the layout's);
-    # the workers' blocks put a placeholder there (engine/render/blocks.py)
+    # days since 1970 (local) -> a placeholder for that day's note name: the workers'
+    # blocks, whose links the assembly finishes (engine/render/blocks.py); None: the name
     note_of: Callable[[int], str] | None = None
+    # the key of the notes being written when not the chat's (a topic view's)
+    own_key: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The chat's note key: what links to its messages name."""
+        return layout.note_key(self.chat_dir)
+
+    @property
+    def note_key(self) -> str:
+        """The key of the notes these blocks go to."""
+        return self.own_key if self.own_key is not None else self.key
 
 
 def esc(text: str) -> str:
     return markdown(text, ())
 
 
-def note_path(day: dt.date) -> str:
-    """Path of a day note inside the chat folder."""
-    return layout.note(day)
+def note_path(day: dt.date, key: str) -> str:
+    """Path of a day note inside its folder."""
+    return layout.note(day, key)
 
 
-def block_link(vctx: VaultContext, chat: m.PeerRef, msg_id: int, label: str) -> str:
+def block_link(vctx: VaultContext, chat: m.PeerRef, msg_id: int, label: str,
+               home: dt.date | None = None) -> str:
+    """A link to message ``msg_id`` of ``chat`` from a block of day ``home``'s note:
+    ``[[#^m<id>|label]]`` within that note, ``[[<note name>#^m<id>|label]]`` otherwise."""
     ts = vctx.locate(chat, msg_id)
-    folder = vctx.chat_dir if chat == vctx.base.chat else vctx.dirs.get(chat)
+    own = chat == vctx.base.chat
+    folder = vctx.chat_dir if own else vctx.dirs.get(chat)
     if ts is None or folder is None:
         return esc(label)
     day = vctx.base.clock.date(ts)
-    stem = note_path(day)[:-3] if vctx.note_of is None else \
-        vctx.note_of((day - dt.date(1970, 1, 1)).days)
-    target = f"{folder}/{stem}#^m{msg_id}"
-    return f"[[{target}|{esc(label)}]]"
+    if vctx.note_of is not None:
+        note = vctx.note_of((day - dt.date(1970, 1, 1)).days)
+    else:
+        key = vctx.key if own else layout.note_key(folder)
+        note = "" if day == home and key == vctx.note_key else layout.note_name(day, key)
+    return f"[[{note}#^m{msg_id}|{esc(label)}]]"
 
 
 def tme_link(vctx: VaultContext, msg: m.Message) -> str | None:
@@ -99,8 +126,8 @@ def media_lines(vctx: VaultContext, media) -> list[str]:
             if isinstance(media, m.Document) and not media.media_type:
                 # a plain file: a link (an embed of an archive or a binary shows nothing)
                 label = esc(media.file_name or path.rpartition("/")[2])
-                return [f"[[{vctx.chat_dir}/{path}|{label}]]"]
-            return [f"![[{vctx.chat_dir}/{path}]]"]
+                return [f"[[{path}|{label}]]"]
+            return [f"![[{path}]]"]
         if isinstance(media, m.Photo):
             what = f"photo {media.width}×{media.height}, {_size(media.size)}"
         else:
@@ -161,7 +188,7 @@ def service_line(vctx: VaultContext, msg: m.Message, actor: str | None) -> str:
         out += f" «{esc(tail)}»"
     if a.kind == "pin_message" and msg.reply_to and msg.reply_to.msg_id:
         out += " " + block_link(vctx, msg.chat, msg.reply_to.msg_id,
-                                f"message {msg.reply_to.msg_id}")
+                                f"message {msg.reply_to.msg_id}", vctx.base.clock.date(msg.date))
     return f"*{out}*"
 
 
@@ -183,8 +210,24 @@ def sender_name(vctx: VaultContext, msg: m.Message) -> str | None:
     return vctx.base.name(ref) if ref else None
 
 
+def quoted(lines: list[str], msg_id: int) -> str:
+    """A block: ``lines`` as a quote, then its id on a line of its own after a blank one, so
+    the id names the whole quote (Obsidian's rule for blocks of more than a paragraph)."""
+    body = "\n".join(lines).split("\n")
+    return "\n".join(f"> {x}" if x else ">" for x in body) + f"\n\n^m{msg_id}"
+
+
+def block_id(msg: m.Message, ctx: RenderContext) -> int:
+    """A message's number in the vault, as in result.json: a migrated basic group's history
+    is numbered id - 10^9 in the supergroup that continues it."""
+    if msg.chat != ctx.chat and msg.chat.kind == "chat":
+        return msg.id - MIGRATED_ID_SHIFT
+    return msg.id
+
+
 def message_block(vctx: VaultContext, group: list[m.Message]) -> str:
-    """One message, or one album (messages sharing grouped_id), as a Markdown block."""
+    """One message, or one album (messages sharing grouped_id), as Markdown: the album's
+    block, then a block for each of its other messages' media."""
     first = group[0]
     ctx = vctx.base
     when = ctx.clock.hm(first.date)
@@ -199,18 +242,18 @@ def message_block(vctx: VaultContext, group: list[m.Message]) -> str:
         head.append("*edited*")
     if any(x.deleted_at is not None for x in group):
         head.append("*deleted on Telegram*")
-    lines = [" · ".join(head) + f" ^m{first.id}"]
+    lines = [" · ".join(head)]
     if first.type == "service":
-        lines += ["", service_line(vctx, first, sender)]
-        return "\n".join(lines)
+        return quoted([*lines, "", service_line(vctx, first, sender)], block_id(first, ctx))
     if first.type == "empty":
-        return "\n".join([*lines, "", "*[message unavailable]*"])
+        return quoted([*lines, "", "*[message unavailable]*"], block_id(first, ctx))
     pre: list[str] = []
     if first.reply_to is not None and first.reply_to.msg_id and not (
             first.reply_to.forum_topic and first.reply_to.top_id is None):
         target = first.reply_to.peer or first.chat
         pre.append("↪ " + block_link(vctx, target, first.reply_to.msg_id,
-                                     f"reply to {first.reply_to.msg_id}"))
+                                     f"reply to {first.reply_to.msg_id}",
+                                     ctx.clock.date(first.date)))
     if first.forward is not None:
         src = first.forward.from_name or ctx.name(first.forward.from_peer) or "unknown"
         pre.append(f"*Forwarded from {esc(src)}*")
@@ -219,16 +262,16 @@ def message_block(vctx: VaultContext, group: list[m.Message]) -> str:
     texts = [x for x in group if x.text]
     for x in texts:
         lines += ["", markdown(x.text, as_tuples(x.entities))]
-    for x in group:
-        media = media_lines(vctx, x.media) or ([""] if x is not first else [])
-        if x is not first:          # an album's other messages stay linkable
-            media[0] = (media[0] + f" ^m{x.id}").lstrip()
-        if media:
-            lines += ["", *media]
+    media = media_lines(vctx, first.media)
+    if media:
+        lines += ["", *media]
     reacted = [r for x in group for r in x.reactions]
     if reacted:
         lines += ["", reactions_line(reacted)]
-    return "\n".join(lines)
+    out = [quoted(lines, block_id(first, ctx))]
+    for x in group[1:]:         # an album's other messages stay linkable, each its media
+        out.append(quoted(media_lines(vctx, x.media) or ["*[no media]*"], block_id(x, ctx)))
+    return "\n\n".join(out)
 
 
 def _groups(messages: Iterable[m.Message]) -> list[list[m.Message]]:

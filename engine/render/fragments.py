@@ -35,7 +35,10 @@ from engine.render.context import RenderContext
 # archive's outputs never mix two renderings. 0: before the version was kept.
 # 1: forum messages keep their topic in result.json (reply_to_message_id, as Telegram Desktop)
 # 2: no duration_seconds under a whole second; Saved Messages' result.json has no "name"
-RENDER_VERSION = 2
+# 3: the vault's notes named "YYYY-MM-DD <key>" and linked by name (or [[#^m<id>]] within a
+#    note), embeds by their path in the chat folder, each message a quote with its block id
+#    after it (the notes of before are removed by the full assembly this version causes)
+RENDER_VERSION = 3
 
 
 class Fragments(Struct, array_like=True):

@@ -38,9 +38,9 @@ def _is_service(x) -> bool:
     return type(x) is Message and x.type == "service"
 
 
-def _note_stem(days: int) -> str:
-    """A day note's path without ".md", for reply links (the native one asks per link)."""
-    return layout.note(EPOCH + dt.timedelta(days))[:-3]
+def _note_date(days: int) -> str:
+    """A day note's date, for reply links (the native one asks per link)."""
+    return (EPOCH + dt.timedelta(days)).isoformat()
 
 
 class Twin:
@@ -136,8 +136,9 @@ class Native:
                      if type(x) is Message and x.type == "service"}     # _is_service
         except Exception:        # the twin renders it, and raises what it raises
             return None
-        vault = (vctx.chat_dir, vctx.username, vctx.dirs, vctx.locate,
-                 vctx.note_of or _note_stem)
+        dirs = {r: layout.note_key(f) for r, f in vctx.dirs.items()} if vctx.dirs else {}
+        vault = (vctx.key, vctx.note_key, vctx.username, dirs, vctx.locate,
+                 vctx.note_of or _note_date, vctx.note_of is None)
         return front, parts, vault, lines
 
     def day_note(self, vctx, day, messages) -> bytes:

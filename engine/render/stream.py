@@ -27,6 +27,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from engine import model as m
+from engine.archive import layout
 from engine.archive.store import ChatStore, Segment
 from engine.model.chat import MIGRATED_ID_SHIFT
 from engine.render import blocks, day_notes, fragments, renderer, result_json
@@ -240,10 +241,13 @@ class Stream:
             self.media.close()
             self.media = None
 
-    def vault(self, title: str) -> day_notes.VaultContext:
-        """The day notes' context: this run's render context, reply links looked up here."""
-        return day_notes.VaultContext(self.ctx, self.store.vault, title, self.meta.username,
-                                      locate=self.locate)
+    def vault(self, title: str, notes_in: str | None = None) -> day_notes.VaultContext:
+        """The day notes' context: this run's render context, reply links looked up here;
+        ``notes_in``: the vault path of the folder the notes go to, when not this chat's
+        own (a topic view's, whose links still name the chat's notes)."""
+        return day_notes.VaultContext(
+            self.ctx, self.store.vault, title, self.meta.username, locate=self.locate,
+            own_key=None if notes_in is None else layout.note_key(notes_in))
 
     def segments(self) -> Iterator[tuple[Segment, list[m.Message], list[bytes], list[bytes]]]:
         """(segment, messages, result.json fragments, JSONL lines) of each history segment;

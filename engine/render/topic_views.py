@@ -172,7 +172,8 @@ def _reopen(stream: Stream, topics: dict[int, str], formats: list[str], tz_name:
         had = known[str(tid)]
         root = find_topic_folder(stream.store.root, tid, title)
         name = f"{meta.name} / {title}"
-        v = _View(tid, root, title, stream.vault(name), PendingDays(stream.clock, resume.dirty),
+        v = _View(tid, root, title, stream.vault(name, _vault_of(stream, root)),
+                  PendingDays(stream.clock, resume.dirty),
                   messages=had["messages"], first_id=had["first_id"], last_id=had["last_id"])
         views[tid] = v
         ok = had["title"] == title
@@ -197,13 +198,19 @@ def _open(stream: Stream, tid: int, title: str, formats: list[str]) -> _View:
     root = find_topic_folder(stream.store.root, tid, title)
     root.mkdir(parents=True, exist_ok=True)
     name = f"{meta.name} / {title}"
-    v = _View(tid, root, title, stream.vault(name), PendingDays(stream.clock))
+    v = _View(tid, root, title, stream.vault(name, _vault_of(stream, root)),
+              PendingDays(stream.clock))
     if "json" in formats:
         v.td = ResultDoc(root / layout.RESULT_JSON, meta,
                          m.PeerInfo(meta.ref, name, meta.username))
     if "jsonl" in formats:
         v.jl = Output(root / layout.MESSAGES_JSONL)
     return v
+
+
+def _vault_of(stream: Stream, root: Path) -> str:
+    """A topic folder's path inside --out (its notes' names)."""
+    return f"{stream.store.vault}/{layout.TOPICS}/{root.name}"
 
 
 def _close(stream: Stream, v: _View, md: bool, prune: bool = True) -> None:
@@ -232,7 +239,7 @@ def saved_topics(store: ChatStore) -> dict[int, str]:
 
 
 def _write_note(v: _View, day: dt.date, messages: list[m.Message]) -> None:
-    path = v.root / day_notes.note_path(day)
+    path = v.root / day_notes.note_path(day, v.vctx.note_key)
     v.notes.add(path)
     _write_if_changed(path, renderer.day_note(v.vctx, day, messages))
 
