@@ -109,3 +109,30 @@ def test_links_and_blocks_resolve_from_every_root(tmp_path):
         if (chat / "markdown").is_dir():
             check_root(chat / "markdown", [chat])
     assert followed > 50
+
+
+FILE_LINK = re.compile(r"!?\[\[([^\]|#]+\.[A-Za-z0-9]+)(?:\|[^\]]*)?\]\]")
+
+
+def test_the_demo_with_its_media_resolves_from_every_root(tmp_path):
+    """The demo's channel with its files and comment threads: note links and blocks from
+    the three roots, and every embed or file link names a file by its path inside its
+    chat folder -- exact with the chat folder as the vault, and from --out the one file
+    whose path ends so (Obsidian's rule for a path that is not whole)."""
+    out = tmp_path / "out"
+    with served(300) as dc:
+        ok(tgarc(dc, out, "--media", "all", "--comments", timeout=300))
+    chat = next(out.glob("channel1500000001-*"))
+    assert check_root(out, [chat]) > 20
+    check_root(chat, [chat])
+    check_root(chat / "markdown", [chat])
+    files = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()]
+    embeds = 0
+    for note in chat.rglob("*.md"):
+        folder = note.parents[2]                  # the chat's (or a thread's) folder
+        for target in FILE_LINK.findall(note.read_text()):
+            assert (folder / target).is_file(), (note, target)
+            assert [f for f in files if f.endswith("/" + target)] == \
+                [(folder / target).relative_to(out).as_posix()], target
+            embeds += 1
+    assert embeds > 20
