@@ -248,7 +248,8 @@ def test_native_renders_the_whole_corpus_itself_and_like_the_twin(zone):
     for key in ("channel", "supergroup", "group", "oldgroup", "private", "discussion"):
         _, _, ref, peers, msgs = corpus_chat(key, n=400)
         ctx = result_json.RenderContext(ref, tz, peers)
-        assert all(native.covers(x, ctx) for x in msgs), key
+        # inline buttons are the twin's to write (native/render_result_json.pxi bails)
+        assert all(native.covers(x, ctx) for x in msgs if not x.buttons), key
         assert native.fragments(msgs, ctx) == result_json.fragments(msgs, ctx), key
         assert native.jsonl_lines(msgs) == messages_jsonl.jsonl_lines(msgs), key
         # messages from raw pages carry their TL bytes, which JSONL leaves out

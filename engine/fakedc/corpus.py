@@ -24,6 +24,7 @@ from . import bigfiles, files
 from .corpus_messages import Messages
 from .world import (
     BASE_DATE,
+    BOT_ID,
     CHANNEL_ID,
     DISCUSSION_ID,
     EXTRA_BASE,
@@ -72,6 +73,9 @@ class Corpus(Messages):
                                          first_name=f"User{i}", last_name="Synthetic",
                                          username=f"synthetic_user_{i}")
         member_ids = sorted(self.users)
+        self.users[BOT_ID] = types.User(id=BOT_ID, bot=True, bot_info_version=1,
+                                        access_hash=self._hash(BOT_ID),
+                                        first_name="Helper", username="tgarc_helper_bot")
         small = max(1, messages // 10)
         # key, kind, id, title, username, messages, extra fields
         specs = [

@@ -14,6 +14,7 @@ from telethon.tl import types
 from . import files
 from .world import (
     BIG_FILE_ID,
+    BOT_ID,
     CHANNEL_ID,
     DOCUMENT_KINDS,
     EMOJI,
@@ -99,8 +100,15 @@ class Messages:
             if chat.forum:
                 topic = self.topic_of(chat, msg_id)
                 if topic != 1:
-                    kw["reply_to"] = types.MessageReplyHeader(forum_topic=True,
-                                                              reply_to_msg_id=topic)
+                    # every 11th a reply to an earlier message of its topic (the topic's
+                    # id then in reply_to_top_id), the others in it reply to its first
+                    prev = next((i for i in range(msg_id - 1, max(topic, msg_id - 30), -1)
+                                 if chat.exists(i) and self.topic_of(chat, i) == topic
+                                 and self._service(chat, i) is None), None) \
+                        if msg_id % 11 == 0 else None
+                    kw["reply_to"] = types.MessageReplyHeader(
+                        forum_topic=True, reply_to_msg_id=prev or topic,
+                        reply_to_top_id=topic if prev else None)
             elif chat.kind in ("group", "user") and msg_id % 31 == 15:   # into another chat
                 kw["reply_to"] = types.MessageReplyHeader(
                     reply_to_peer_id=types.PeerChannel(CHANNEL_ID),
@@ -114,7 +122,9 @@ class Messages:
                 edit_date = tl_date(ts + 600)
             extra = self._extras(chat, msg_id, h, ts)
             if "message" in extra:
-                text, entities = extra.pop("message"), extra.pop("entities", None)
+                said = extra.pop("message"), extra.pop("entities", None)
+                if msg_id not in chat.edited:       # an edit's text wins
+                    text, entities = said
             kw.update(extra)
             if msg_id % 5 == 0 and chat.kind != "user":
                 kw["reactions"] = self._reactions(chat, msg_id, h)
@@ -267,6 +277,16 @@ class Messages:
         if msg_id % 73 == 13:
             return {"media": types.MessageMediaDice(value=1 + h % 6, emoticon="🎲"),
                     "message": "", "entities": None}
+        if msg_id % 19 == 4:
+            text, entities = hard_text(chat.members[h % len(chat.members)])
+            return {"message": text, "entities": entities}
+        if msg_id % 23 == 6:
+            button, row = types.KeyboardInlineButton, types.KeyboardInlineButtonRow
+            return {"via_bot_id": BOT_ID, "reply_markup": types.ReplyInlineMarkup(rows=[
+                row(buttons=[
+                    button("Open [site]", types.InlineButtonTypeUrl("https://example.org/x")),
+                    button("Vote *1*", types.InlineButtonTypeCallback(b"v1"))]),
+                row(buttons=[button("Share", types.InlineButtonTypeSwitchInline("tgarc"))])])}
         return {}
 
     def _poll(self, msg_id: int, h: int):
@@ -330,3 +350,38 @@ class Messages:
         if rnd.random() < 0.1:    # a nested pair: bold over the whole text, italic inside
             entities.insert(0, types.MessageEntityBold(0, pos))
         return "".join(parts), entities
+
+
+def hard_text(user_id: int) -> tuple[str, list]:
+    """A text with what renderers trip on: lines, Markdown's and the vault's own signs taken
+    literally, and every entity kind the random texts lack (pre with a language, mention,
+    hashtag, cashtag, bot command, e-mail, phone, blockquote, custom emoji, mention name,
+    underline, strikethrough), each at a known place."""
+    parts: list[tuple[str, object]] = [
+        ("Release notes ", None), ("#release", types.MessageEntityHashtag),
+        (" by ", None), ("@tgarc_demo", types.MessageEntityMention), (" for ", None),
+        ("a member", lambda o, n: types.MessageEntityMentionName(o, n, user_id)),
+        (", price ", None), ("$TGA", types.MessageEntityCashtag), (", ", None),
+        ("/start", types.MessageEntityBotCommand), (", ", None),
+        ("team@example.org", types.MessageEntityEmail), (", ", None),
+        ("+15550001111", types.MessageEntityPhone),
+        ("\n> not a quote, *not bold*, _not italic_, [not](a link) | a | table |\n"
+         "# not a heading, [[not a note]] ^m1 <b>not html</b> `not code`\n", None),
+        ("a quoted line\nand another",        # as read off the wire: the flag unset
+         lambda o, n: types.MessageEntityBlockquote(o, n, collapsed=False)),
+        ("\n", None),
+        ("def f(x):\n    return x * 2  # two spaces\n", lambda o, n:
+         types.MessageEntityPre(o, n, language="python")),
+        ("then ", None), ("underlined", types.MessageEntityUnderline), (", ", None),
+        ("struck", types.MessageEntityStrike), (" and a custom ", None),
+        ("🙂", lambda o, n: types.MessageEntityCustomEmoji(o, n, document_id=5368324170671202286)),
+        ("\n\nlast line after a blank one", None),
+    ]
+    text, entities, pos = "", [], 0
+    for piece, kind in parts:
+        n = utf16_len(piece)
+        if kind is not None:
+            entities.append(kind(pos, n))
+        text += piece
+        pos += n
+    return text, entities

@@ -20,6 +20,7 @@ MASK64 = (1 << 64) - 1
 CHANNEL_ID, SUPERGROUP_ID, DISCUSSION_ID = 1_500_000_001, 1_500_000_002, 1_500_000_003
 OLD_GROUP_ID = 400_002     # a basic group migrated to the supergroup
 FORUM_TOPICS = (2, 3, 4)   # the forum supergroup's topics (their creation messages' ids)
+BOT_ID = 1_000_900         # an inline bot some messages are sent via
 BIG_FILE_ID = 200          # the channel message carrying a 3 MB file (multi-part downloads)
 DOCUMENT_KINDS = ("video", "round", "voice", "sticker", "animation", "audio", "file")
 PREVIEW_ID = 1_500_000_004  # a private channel the account is not in (seen through an invite)
