@@ -232,6 +232,11 @@ cdef int td_sent(W *w, TdCtx *c, object msg, Ref *chat, Ref *sender) except -1:
             w_val(w, "@" + F(via, PI_USERNAME))
     x = F(msg, M_MEDIA)
     if x is not None:
+        if not truthy(F(msg, M_OUT)) and (
+                type(x) is Photo and truthy(F(x, PH_TTL))
+                or type(x) is Document and truthy(F(x, D_TTL))):
+            w.bail = True       # an incoming self-destructing file (result_json.gone): rare
+            return 0
         td_media(w, c, x)
     return 0
 

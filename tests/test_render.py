@@ -454,3 +454,31 @@ def test_saved_messages_have_no_name_as_in_telegram_desktop():
     assert list(doc) == ["type", "id", "messages"] and doc["type"] == "saved_messages"
     other = json.loads(result_json.document(me, "user", [], me=43))
     assert other["name"] == "Archivist Test" and other["type"] == "personal_chat"
+
+
+def test_an_incoming_self_destructing_file_is_unavailable_as_in_telegram_desktop(render_impl):
+    """Telegram Desktop resets the file of an incoming message's self-destructing media:
+    "(File unavailable, …)" with size 0, thumbnail too, whatever the settings asked; an
+    outgoing one is exported as any other (issue 15 point 5)."""
+    ref, files = m.PeerRef("user", 7), {5: "photos/p.jpg", 6: "video_files/v.mp4",
+                                        -6: "video_files/v.mp4_thumb.jpg"}
+    photo = m.Photo(id=5, access_hash=1, file_reference=b"", dc_id=2, date=1_700_000_000,
+                    width=320, height=240, size=2048, ttl_seconds=10)
+    video = m.Document(id=6, access_hash=1, file_reference=b"", dc_id=2, date=1_700_000_000,
+                       mime_type="video/mp4", size=9000, media_type="video_file",
+                       duration=3.0, width=64, height=48, has_thumb=True, thumb_size=700,
+                       ttl_seconds=10)
+    ctx = result_json.RenderContext(ref, dt.UTC, {}, files)
+    td = td_of(render_impl)
+    got = json.loads(td.fragment(m.Message(3, ref, 1_700_000_000, media=photo), ctx))
+    assert (got["photo"], got["photo_file_size"], got["width"]) == \
+        (result_json.UNAVAILABLE, 0, 320)
+    assert got["self_destruct_period_seconds"] == 10
+    got = json.loads(td.fragment(m.Message(4, ref, 1_700_000_000, media=video), ctx))
+    assert [(k, got[k]) for k in ("file", "file_size", "thumbnail", "thumbnail_file_size")] \
+        == [("file", result_json.UNAVAILABLE), ("file_size", 0),
+            ("thumbnail", result_json.UNAVAILABLE), ("thumbnail_file_size", 0)]
+    assert got["duration_seconds"] == 3 and got["media_type"] == "video_file"
+    mine = json.loads(td.fragment(m.Message(5, ref, 1_700_000_000, out=True, media=photo),
+                                  ctx))
+    assert (mine["photo"], mine["photo_file_size"]) == ("photos/p.jpg", 2048)

@@ -38,7 +38,9 @@ from engine.render.context import RenderContext
 # 3: the vault's notes named "YYYY-MM-DD <key>" and linked by name (or [[#^m<id>]] within a
 #    note), embeds by their path in the chat folder, each message a quote with its block id
 #    after it (the notes of before are removed by the full assembly this version causes)
-RENDER_VERSION = 3
+# 4: an incoming message's self-destructing photo or file is "unavailable", size 0 (as
+#    Telegram Desktop writes it)
+RENDER_VERSION = 4
 
 
 class Fragments(Struct, array_like=True):
