@@ -108,16 +108,17 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def test_export_cpu_per_million_against_the_bare_loop(benchmark):
-    size = 3_000 if QUICK else 1_000_000
-    with Served("--messages", str(size), "--text-only") as served:
+def _bare_then_ours(benchmark, *served_args: str, pause: float = 0.0) -> tuple:
+    """The bare loop, then ``tgarc export``, each a fresh process against one fakedc:
+    (messages, bare CPU-s, bare wall, tgarc CPU-s, tgarc wall, tgarc's export_metrics)."""
+    with Served(*served_args, "--text-only") as served:
         env = _env(served)
         tmp = Path(tempfile.mkdtemp(prefix="tgarc-bench-"))
         try:
             cpu = _children_cpu()
             bare_wall, printed = _timed([sys.executable, "-c", BARE], env)
             bare_cpu = _children_cpu() - cpu
-            n = int(printed)
+            time.sleep(pause)
             cpu = _children_cpu()
             ours_wall = _export(env, tmp)
             ours_cpu = _children_cpu() - cpu
@@ -125,6 +126,13 @@ def test_export_cpu_per_million_against_the_bare_loop(benchmark):
             benchmark.pedantic(lambda: None, rounds=1, iterations=1)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    return int(printed), bare_cpu, bare_wall, ours_cpu, ours_wall, metrics
+
+
+def test_export_cpu_per_million_against_the_bare_loop(benchmark):
+    size = 3_000 if QUICK else 1_000_000
+    n, bare_cpu, bare_wall, ours_cpu, ours_wall, metrics = _bare_then_ours(
+        benchmark, "--messages", str(size))
     per = {role: 0.0 for role in ("supervisor", "worker", "aggregator")}
     for p in metrics["resources"]["per_process"].values():
         per[p["role"]] = per.get(p["role"], 0.0) + p["cpu_seconds"]
@@ -166,22 +174,9 @@ def test_export_cpu_at_telegrams_pace_against_the_bare_loop(benchmark):
     pace (which sleeps through its flood waits). Idle costs count here: a thread that polls
     every few milliseconds costs nothing at zero latency and most of the bill at 5 pages/s."""
     size, budget = (1_500, 5) if QUICK else (10_000, 5)
-    with Served("--messages", str(size), "--text-only", "--budget", str(budget)) as served:
-        env = _env(served)
-        tmp = Path(tempfile.mkdtemp(prefix="tgarc-bench-"))
-        try:
-            cpu = _children_cpu()
-            bare_wall, printed = _timed([sys.executable, "-c", BARE], env)
-            bare_cpu = _children_cpu() - cpu
-            n = int(printed)
-            time.sleep(2)                       # the budget refills between the two
-            cpu = _children_cpu()
-            ours_wall = _export(env, tmp)
-            ours_cpu = _children_cpu() - cpu
-            metrics = orjson.loads((tmp / "export_metrics.json").read_bytes())
-            benchmark.pedantic(lambda: None, rounds=1, iterations=1)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    n, bare_cpu, bare_wall, ours_cpu, ours_wall, metrics = _bare_then_ours(
+        benchmark, "--messages", str(size), "--budget", str(budget),
+        pause=2.0)                              # the budget refills between the two
     figures = {"messages": n, "budget_per_s": budget,
                "tgarc_cpu_s_per_1m": round(ours_cpu * 1e6 / n, 1),
                "bare_loop_cpu_s_per_1m": round(bare_cpu * 1e6 / n, 1),
