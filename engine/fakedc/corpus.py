@@ -243,23 +243,22 @@ class Corpus(Messages):
     def users_of(self, messages) -> list:
         """Every user ``messages`` name, as Telegram sends them beside the messages: senders,
         forward sources, reactors, an action's users, mentions, contacts, inline bots."""
-        ids = {self.ME}
-        for m in messages:
-            _referenced(m, ids, set())
-        return [self.users[i] for i in sorted(ids) if i in self.users]
+        return self.peers_of(messages)[0]
 
-    def chats_of(self, messages, chat: Chat | None = None) -> list:
-        """The chats and channels ``messages`` name (forward sources, replies elsewhere,
-        senders that are chats), ``chat`` itself first, as Telegram sends them."""
-        found: set[tuple[str, int]] = set()
+    def peers_of(self, messages, chat: Chat | None = None) -> tuple[list, list]:
+        """(users, chats) that ``messages`` name, as Telegram sends them beside them, in
+        one look at each message: the users of users_of; the chats and channels (forward
+        sources, replies elsewhere, senders that are chats), ``chat`` itself first."""
+        users, found = {self.ME}, set()
         for m in messages:
-            _referenced(m, set(), found)
+            _referenced(m, users, found)
         out = [] if chat is None or chat.kind == "user" else [chat]
         for kind, cid in sorted(found):
             c = self.chat_of_peer(kind, cid)
             if c is not None and c not in out and c.kind != "user":
                 out.append(c)
-        return [self.chat_object(c) for c in out]
+        return ([self.users[i] for i in sorted(users) if i in self.users],
+                [self.chat_object(c) for c in out])
 
     # ---- mutations (safe to call while the server runs) ------------------------------
     def add_message(self, key: str, text: str, sender: int | None = None) -> int:

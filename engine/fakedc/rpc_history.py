@@ -18,12 +18,10 @@ from .world import Chat
 
 def messages_result(dc, chat: Chat, msgs: list, count: int):
     corpus = dc.corpus
+    users, chats = corpus.peers_of(msgs, chat)
     if chat.kind in ("channel", "supergroup"):
         return types.messages.ChannelMessages(
-            pts=1, count=count, messages=msgs, topics=[], chats=corpus.chats_of(msgs, chat),
-            users=corpus.users_of(msgs))
-    users = corpus.users_of(msgs)
-    chats = corpus.chats_of(msgs, chat)
+            pts=1, count=count, messages=msgs, topics=[], chats=chats, users=users)
     if chat.kind == "user" and all(u.id != chat.id for u in users):
         users.append(corpus.users[chat.id])
     return types.messages.MessagesSlice(count=count, messages=msgs, topics=[], chats=chats,
