@@ -148,61 +148,43 @@ def gone(msg: m.Message) -> bool:
         and not msg.out
 
 
-def _gone(media, out: dict) -> None:
-    """_media for a file that is gone()."""
+def _media(ctx: RenderContext, media, out: dict, unavailable: bool = False) -> None:
+    """``unavailable``: the file is gone() -- "unavailable", its sizes 0."""
+    def path(key: int) -> str:
+        return UNAVAILABLE if unavailable else ctx.files.get(key, NOT_INCLUDED)
+
     if isinstance(media, m.Photo):
-        out["photo"], out["photo_file_size"] = UNAVAILABLE, 0
-        if media.width:
-            out["width"], out["height"] = media.width, media.height
-        _spoiler_ttl(media, out)
-        return
-    out["file"] = UNAVAILABLE
-    if media.file_name:
-        out["file_name"] = media.file_name
-    out["file_size"] = 0
-    if media.has_thumb:
-        out["thumbnail"], out["thumbnail_file_size"] = UNAVAILABLE, 0
-    _document_rest(media, out)
-
-
-def _document_rest(media: m.Document, out: dict) -> None:
-    """A document's keys after its file and thumbnail, in Telegram Desktop's order."""
-    if media.media_type:
-        out["media_type"] = media.media_type
-    if media.sticker_emoji:
-        out["sticker_emoji"] = media.sticker_emoji
-    if media.performer:
-        out["performer"] = media.performer
-    if media.title:
-        out["title"] = media.title
-    if media.mime_type:
-        out["mime_type"] = media.mime_type
-    if int(media.duration or 0):    # whole seconds, as Telegram Desktop: 0.4 s is none
-        out["duration_seconds"] = int(media.duration)
-    if media.width and media.media_type != "voice_message":
-        out["width"], out["height"] = media.width, media.height
-    _spoiler_ttl(media, out)
-
-
-def _media(ctx: RenderContext, media, out: dict) -> None:
-    if isinstance(media, m.Photo):
-        out["photo"] = ctx.files.get(media.id, NOT_INCLUDED)
-        if media.size:
-            out["photo_file_size"] = media.size
+        out["photo"] = path(media.id)
+        if media.size or unavailable:
+            out["photo_file_size"] = 0 if unavailable else media.size
         if media.width:
             out["width"], out["height"] = media.width, media.height
         _spoiler_ttl(media, out)
     elif isinstance(media, m.Document):
-        out["file"] = ctx.files.get(media.id, NOT_INCLUDED)
+        out["file"] = path(media.id)
         if media.file_name:
             out["file_name"] = media.file_name
-        if media.size:
-            out["file_size"] = media.size
+        if media.size or unavailable:
+            out["file_size"] = 0 if unavailable else media.size
         if media.has_thumb:
-            out["thumbnail"] = ctx.files.get(-media.id, NOT_INCLUDED)
-            if media.thumb_size:
-                out["thumbnail_file_size"] = media.thumb_size
-        _document_rest(media, out)
+            out["thumbnail"] = path(-media.id)
+            if media.thumb_size or unavailable:
+                out["thumbnail_file_size"] = 0 if unavailable else media.thumb_size
+        if media.media_type:
+            out["media_type"] = media.media_type
+        if media.sticker_emoji:
+            out["sticker_emoji"] = media.sticker_emoji
+        if media.performer:
+            out["performer"] = media.performer
+        if media.title:
+            out["title"] = media.title
+        if media.mime_type:
+            out["mime_type"] = media.mime_type
+        if int(media.duration or 0):    # whole seconds, as Telegram Desktop: 0.4 s is none
+            out["duration_seconds"] = int(media.duration)
+        if media.width and media.media_type != "voice_message":
+            out["width"], out["height"] = media.width, media.height
+        _spoiler_ttl(media, out)
     elif isinstance(media, m.Contact):
         out["contact_information"] = {"first_name": media.first_name,
                                       "last_name": media.last_name,
@@ -315,10 +297,7 @@ def message_dict(msg: m.Message, ctx: RenderContext) -> dict:
             if via and via.username:
                 out["via_bot"] = "@" + via.username
         if msg.media is not None:
-            if gone(msg):
-                _gone(msg.media, out)
-            else:
-                _media(ctx, msg.media, out)
+            _media(ctx, msg.media, out, gone(msg))
     value, entities = td_text(msg.text, as_tuples(msg.entities))
     out["text"] = value
     out["text_entities"] = entities
