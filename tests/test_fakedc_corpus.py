@@ -8,17 +8,18 @@ import tracemalloc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.fakedc.corpus import Corpus, date_of, utf16_len
+from engine.fakedc.corpus import Corpus, utf16_len
 
 
 def model_history(chat, offset_id, offset_date, add_offset, limit, max_id, min_id):
     """Telegram's getHistory, written the slow obvious way."""
-    window = [i for i in range(chat.top_id, 0, -1)
+    window = [i for i in range(chat.top_id, chat.base, -1)
               if chat.exists(i) and i > min_id and (max_id <= 0 or i < max_id)]
     if offset_id > 0:
         p = next((k for k, i in enumerate(window) if i < offset_id), len(window))
     elif offset_date > 0:
-        p = next((k for k, i in enumerate(window) if date_of(i) < offset_date), len(window))
+        p = next((k for k, i in enumerate(window) if chat.date_of(i) < offset_date),
+                 len(window))
     else:
         p = 0
     s = p + add_offset
@@ -31,14 +32,38 @@ CHAT = CORPUS.chats["channel"]
 
 
 @settings(max_examples=400, deadline=None)
-@given(offset_id=st.integers(0, 460), use_date=st.booleans(), add_offset=st.integers(-150, 150),
+@given(key=st.sampled_from(["channel", "group", "oldgroup", "discussion"]),
+       offset_id=st.integers(0, 460), use_date=st.booleans(), add_offset=st.integers(-150, 150),
        limit=st.integers(0, 120), max_id=st.integers(0, 460), min_id=st.integers(0, 460))
-def test_history_matches_the_model(offset_id, use_date, add_offset, limit, max_id, min_id):
-    offset_date = date_of(offset_id) if use_date and offset_id else 0
+def test_history_matches_the_model(key, offset_id, use_date, add_offset, limit, max_id, min_id):
+    """Ids count from the chat's ``base`` (a basic group's), dates from its ``epoch``."""
+    chat = CORPUS.chats[key]
+    offset_id, max_id, min_id = (chat.base + i if i else 0 for i in (offset_id, max_id, min_id))
+    offset_date = chat.date_of(offset_id) if use_date and offset_id else 0
     if offset_date:
         offset_id = 0
-    got = CORPUS.history(CHAT, offset_id, offset_date, add_offset, limit, max_id, min_id)
-    assert got == model_history(CHAT, offset_id, offset_date, add_offset, limit, max_id, min_id)
+    got = CORPUS.history(chat, offset_id, offset_date, add_offset, limit, max_id, min_id)
+    assert got == model_history(chat, offset_id, offset_date, add_offset, limit, max_id, min_id)
+
+
+def test_dates_make_sense_across_chats():
+    """Each chat's dates rise with its ids; a migrated group's history ends before the
+    supergroup that continues it begins; no chat is dated after the channel's last post by
+    more than a day's worth of its messages (Saved Messages were in 2027); a discussion
+    group's copy of a post comes right after the post."""
+    chats = CORPUS.chats
+    for chat in chats.values():
+        dates = [chat.date_of(i) for i in range(chat.first_id, chat.top_id + 1)]
+        assert dates == sorted(set(dates)), chat.key
+        assert chat.date_of(chat.first_id) >= chat.epoch - 86400
+    old, sup = chats["oldgroup"], chats["supergroup"]
+    assert old.date_of(old.top_id) < sup.date_of(sup.first_id)
+    last = max(c.date_of(c.top_id) for c in chats.values())
+    assert last - min(c.date_of(c.first_id) for c in chats.values()) < 40 * 86400
+    disc, chan = chats["discussion"], chats["channel"]
+    copy = CORPUS.message(disc, 1)
+    post = copy.fwd_from.channel_post
+    assert 0 < copy.date.timestamp() - chan.date_of(post) < 60
 
 
 def test_the_same_seed_gives_the_same_messages_and_another_seed_does_not():

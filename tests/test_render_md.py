@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 
 from engine import model as m
 from engine.archive import layout
-from engine.fakedc.corpus import Corpus, date_of
+from engine.fakedc.corpus import Corpus
 from engine.render import day_notes, messages_jsonl, renderer, result_json
 from engine.telegram import convert
 from tests.test_render import REFS, TEXTS, ZONES, _need_native, messages, outcome
@@ -41,7 +41,7 @@ def vault(n=600, tz=dt.UTC, impl=renderer):
 
     def locate(ref, msg_id):
         chat = by_ref.get(ref)
-        return date_of(msg_id) if chat is not None and chat.exists(msg_id) else None
+        return chat.date_of(msg_id) if chat is not None and chat.exists(msg_id) else None
 
     notes, ids = {}, {}
     for chat in corpus.chats.values():
@@ -178,7 +178,7 @@ def test_native_renders_every_corpus_block_itself_and_like_the_twin(zone):
 
     def locate(ref, msg_id):
         chat = by_ref.get(ref)
-        return date_of(msg_id) if chat is not None and chat.exists(msg_id) else None
+        return chat.date_of(msg_id) if chat is not None and chat.exists(msg_id) else None
 
     for chat in corpus.chats.values():
         ref = convert.peer_ref(chat.peer())

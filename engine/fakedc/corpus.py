@@ -3,8 +3,9 @@
 Nothing is stored per message: message ``id`` of a chat is rebuilt from
 ``(seed, chat id, id)`` whenever it is asked for, so a 5-million-message channel
 costs no more memory than a small one.  Ids have gaps (deleted messages) on a
-fixed period, dates rise by ``INTERVAL`` seconds an id, and a mutation API (add,
-edit, delete) changes a chat while it is served, for incremental-export tests.
+fixed period, dates rise by ``INTERVAL`` seconds an id from the chat's ``epoch``, and
+a mutation API (add, edit, delete) changes a chat while it is served, for
+incremental-export tests.
 
 ``text_only=True`` makes plain chats of short texts (benchmarks); the default
 adds entities with UTF-16 offsets over emoji, astral and combining characters,
@@ -36,12 +37,11 @@ from .world import (
     SUPERGROUP_ID,
     Chat,
     Invite,
-    date_of,
     tl_date,
     utf16_len,
 )
 
-__all__ = ["Chat", "Corpus", "Invite", "date_of", "utf16_len"]
+__all__ = ["Chat", "Corpus", "Invite", "utf16_len"]
 
 
 class Corpus(Messages):
@@ -95,7 +95,9 @@ class Corpus(Messages):
                  "tgarc_comments", 4 * (messages // 10),
                  {"linked": CHANNEL_ID, "gaps": False}),
                 ("oldgroup", "group", OLD_GROUP_ID, "Old basic group", None, 30,
-                 {"base": 2_000_000, "migrated_to": SUPERGROUP_ID}),
+                 {"base": 2_000_000, "migrated_to": SUPERGROUP_ID,
+                  # it ends where the supergroup that continues it begins
+                  "epoch": BASE_DATE - 30 * INTERVAL}),
             ]
         sizes = random.Random(seed * 7919 + 17)
         specs += [(f"extra{i}", "channel", EXTRA_BASE + i, f"Extra channel {i}",
@@ -169,7 +171,7 @@ class Corpus(Messages):
         if chat.kind in ("channel", "supergroup"):
             return types.Channel(
                 id=chat.id, title=chat.title, photo=types.ChatPhotoEmpty(),
-                date=tl_date(BASE_DATE), broadcast=chat.kind == "channel",
+                date=tl_date(chat.epoch), broadcast=chat.kind == "channel",
                 megagroup=chat.kind == "supergroup", forum=chat.forum or None,
                 access_hash=chat.access_hash,
                 username=chat.username, participants_count=len(chat.members))
@@ -179,7 +181,7 @@ class Corpus(Messages):
                 target = self.chat_by_id(chat.migrated_to)
                 moved = types.InputChannel(target.id, target.access_hash)
             return types.Chat(id=chat.id, title=chat.title, photo=types.ChatPhotoEmpty(),
-                              participants_count=len(chat.members), date=tl_date(BASE_DATE),
+                              participants_count=len(chat.members), date=tl_date(chat.epoch),
                               version=1, deactivated=bool(moved) or None, migrated_to=moved)
         return self.users[chat.id]
 
@@ -197,7 +199,7 @@ class Corpus(Messages):
             if offset_id > 0:
                 start = offset_id - 1
             elif offset_date > 0:
-                start = (offset_date - 1 - BASE_DATE) // INTERVAL
+                start = chat.last_before(offset_date)
             else:
                 start = upper
             start = min(start, upper)
@@ -306,7 +308,7 @@ class Corpus(Messages):
         with chat.lock:
             if not chat.exists(msg_id):
                 raise KeyError(f"no message {msg_id} in {key}")
-            chat.edited[msg_id] = (text, date_of(chat.top_id) + 1)
+            chat.edited[msg_id] = (text, chat.date_of(chat.top_id) + 1)
             self.version += 1
 
     def expire_file_references(self) -> None:

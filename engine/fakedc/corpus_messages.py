@@ -23,7 +23,6 @@ from .world import (
     POOL,
     WORDS,
     Chat,
-    date_of,
     geo_point,
     tl_date,
     utf16_len,
@@ -82,7 +81,7 @@ class Messages:
         if service is not None:
             return service
         peer = chat.peer()
-        ts = date_of(msg_id)
+        ts = chat.date_of(msg_id)
         h = self._mix(chat, msg_id)
         if msg_id in chat.added:
             text, sender = chat.added[msg_id]
@@ -167,7 +166,7 @@ class Messages:
         k, pos = (msg_id + 3) // 4, (msg_id - 1) % 4
         post = 10 * k
         root = msg_id - pos
-        date = tl_date(date_of(post) + 5 + 60 * pos)
+        date = tl_date(disc.date_of(msg_id))
         h = self._mix(disc, msg_id)
         if pos == 0:
             original = self.message(channel, post)
@@ -176,7 +175,7 @@ class Messages:
                 message=getattr(original, "message", "") or "",
                 from_id=types.PeerChannel(channel.id),
                 fwd_from=types.MessageFwdHeader(
-                    date=tl_date(date_of(post)), from_id=types.PeerChannel(channel.id),
+                    date=tl_date(channel.date_of(post)), from_id=types.PeerChannel(channel.id),
                     channel_post=post, saved_from_peer=types.PeerChannel(channel.id),
                     saved_from_msg_id=post),
                 media=getattr(original, "media", None))     # the post's file, as Telegram
@@ -184,14 +183,14 @@ class Messages:
                  types.MessageReplyHeader(reply_to_msg_id=root + 1, reply_to_top_id=root))
         text, entities = self._texts(False)[(h >> 8) % POOL]
         # every thread's first comment carries a photo (comment threads have files too)
-        media = files.media_for("photo", k, date_of(post) + 65, self.file_reference,
+        media = files.media_for("photo", k, channel.date_of(post) + 65, self.file_reference,
                                 fid=comment_photo(k)) if pos == 1 else None
         return types.Message(id=msg_id, peer_id=disc.peer(), date=date, message=text,
                              entities=entities or None, reply_to=reply, media=media,
                              from_id=types.PeerUser(disc.members[h % len(disc.members)]))
 
     def _service(self, chat: Chat, msg_id: int):
-        peer, date = chat.peer(), tl_date(date_of(msg_id))
+        peer, date = chat.peer(), tl_date(chat.date_of(msg_id))
         actor = None if chat.kind == "channel" else types.PeerUser(self.ME)
         action = None
         if msg_id == 1 and chat.migrated_from:
@@ -315,7 +314,7 @@ class Messages:
         if chat.kind != "channel":
             recent = [types.MessagePeerReaction(
                 peer_id=types.PeerUser(chat.members[(h >> k) % len(chat.members)]),
-                date=tl_date(date_of(msg_id) + 60 * k),
+                date=tl_date(chat.date_of(msg_id) + 60 * k),
                 reaction=types.ReactionEmoji(emoticon="👍")) for k in (1, 2)]
         return types.MessageReactions(results=results, recent_reactions=recent,
                                       can_see_list=recent is not None or None)

@@ -18,7 +18,7 @@ import zlib
 
 from telethon.tl import functions, types
 
-from .world import Chat, date_of
+from .world import Chat
 
 BOOL_TRUE = struct.pack("<I", 0x997275B5)
 
@@ -230,7 +230,7 @@ def get_dialogs(dc, conn, req):
     # newest top message first; ties broken by chat id so the order is total
     # and a chat the account is not in (seen through an invite link's preview) is no dialog
     chats = sorted((c for c in corpus.chats.values() if not c.migrated_to and c.joined),
-                   key=lambda c: (-date_of(c.top_id), -c.id))
+                   key=lambda c: (-c.date_of(c.top_id), -c.id))
     # offset by the last dialog of the previous page, like Telegram: its peer when given
     # (dialogs with the same top date are not skipped), else its top message's date
     offset = ts_of(req.offset_date)
@@ -269,4 +269,4 @@ def get_dialogs(dc, conn, req):
 
 
 def corpus_date(chat: Chat) -> int:
-    return date_of(chat.top_id)
+    return chat.date_of(chat.top_id)

@@ -11,7 +11,7 @@ from telethon.tl import functions, types
 from . import files
 from .rpc import HANDLERS, RpcError, channel_of, chat_of, handles, ts_of
 from .rpc_history import messages_result
-from .world import FORUM_TOPICS, Chat, date_of
+from .world import FORUM_TOPICS, Chat
 
 
 def _media_kind(msg) -> str | None:
@@ -69,7 +69,7 @@ def search(dc, conn, req):
     topic = req.top_msg_id
 
     def keep(i):
-        if (lo and date_of(i) < lo) or (hi and date_of(i) > hi):
+        if (lo and chat.date_of(i) < lo) or (hi and chat.date_of(i) > hi):
             return False
         if topic and chat.forum and dc.corpus.topic_of(chat, i) != topic:
             return False
@@ -125,7 +125,7 @@ def _forum_topics(dc, conn, req):
     for tid in (1, *FORUM_TOPICS):
         top = corpus.history(chat, limit=1, keep=lambda i, t=tid: corpus.topic_of(chat, i) == t)
         topics.append(types.ForumTopic(
-            id=tid, date=dt.datetime.fromtimestamp(date_of(tid), dt.UTC), peer=chat.peer(),
+            id=tid, date=dt.datetime.fromtimestamp(chat.date_of(tid), dt.UTC), peer=chat.peer(),
             title="General" if tid == 1 else f"Topic {tid}", icon_color=0x6FB9F0 + tid,
             top_message=top[0] if top else tid, read_inbox_max_id=0, read_outbox_max_id=0,
             unread_count=0, unread_mentions_count=0, unread_reactions_count=0,

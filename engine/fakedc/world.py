@@ -1,4 +1,4 @@
-"""The fixed facts of fakedc's synthetic world: ids, dates (one per message id), the words
+"""The fixed facts of fakedc's synthetic world: ids, dates (``Chat.date_of``), the words
 texts are made of, the chats (``Chat``: which ids exist, gaps, additions, edits, deletions),
 the invite links and who created or administers which chat.  engine/fakedc/corpus.py builds
 the world from these; corpus_messages.py makes its messages.
@@ -38,10 +38,6 @@ def utf16_len(s: str) -> int:
     return len(s.encode("utf-16-le")) // 2
 
 
-def date_of(msg_id: int) -> int:
-    return BASE_DATE + msg_id * INTERVAL
-
-
 def tl_date(ts: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
@@ -76,6 +72,7 @@ class Chat:
     migrated_to: int | None = None   # a basic group that became this supergroup
     migrated_from: int | None = None
     joined: bool = True              # False: not in the account's dialogs (an invite's preview)
+    epoch: int = BASE_DATE           # the date of message ``base`` (one before the first)
     added: dict[int, tuple[str, int]] = field(default_factory=dict)   # id -> (text, from user)
     edited: dict[int, tuple[str, int]] = field(default_factory=dict)  # id -> (text, edit date)
     deleted: set[int] = field(default_factory=set)
@@ -88,6 +85,26 @@ class Chat:
     @property
     def first_id(self) -> int:
         return self.base + 1
+
+    def date_of(self, msg_id: int) -> int:
+        """The date of message ``msg_id``: one every INTERVAL seconds from ``epoch``. A
+        discussion group's messages follow their channel's posts (its automatic copy 5 s
+        after the post, the comments a minute apart), so they are dated by the post."""
+        if self.linked and self.kind == "supergroup":
+            k, pos = (msg_id + 3) // 4, (msg_id - 1) % 4
+            return self.epoch + 10 * k * INTERVAL + 5 + 60 * pos
+        return self.epoch + (msg_id - self.base) * INTERVAL
+
+    def last_before(self, ts: int) -> int:
+        """The highest id (existing or not) dated before ``ts``; ``base`` if none is."""
+        lo, hi = self.base, self.top_id          # date_of grows with the id
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.date_of(mid) < ts:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
 
     def is_gap(self, msg_id: int) -> bool:
         return (self.gaps and msg_id % GAP_PERIOD == self.gap_phase and msg_id > self.first_id
