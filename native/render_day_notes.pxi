@@ -1,17 +1,22 @@
 cdef int b_link(Buf *o, MdCtx *c, Ref *target, object msg_id, long long mid,
                 long long home) except -1:
-    """day_notes.block_link(vctx, target, msg_id, f"reply to {msg_id}", home) for a block
-    of the note of day ``home`` (days since 1970)."""
+    """day_notes.block_link(vctx, target, msg_id, "reply to", home) for a block of the note
+    of day ``home`` (days since 1970)."""
     cdef long long when, local, day
     cdef bint own = ref_eq(target, &c.td.chat)
+    # a migrated group's history is the chat's own, numbered as in result.json (vault_id)
+    cdef bint migrated = not own and target.kind == P_CHAT
     ts = (<object>c.locate)(<object>target.obj, msg_id)
+    if migrated:
+        mid -= 1_000_000_000
+        own = True
     if own:
         key = <object>c.key
     else:
         p = PyDict_GetItem(<object>c.dirs, <object>target.obj)
         key = <object>p if p != NULL else None
     if ts is None or key is None:
-        b_lit(o, b"reply to ")      # esc() leaves "reply to <int>" as it is
+        b_lit(o, b"reply to ")      # esc() leaves "reply to <int>" as it is (- too)
         return b_int(o, mid)
     if not (PyUnicode_CheckExact(key) and i64(ts, &when)):
         c.bail = True

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from engine import model as m
 from engine.archive.segment import Segment
 from engine.fakedc.corpus import Corpus
+from engine.model.chat import MIGRATED_ID_SHIFT
 from engine.render import blocks, day_notes, renderer
 from engine.render.context import RenderContext
 from engine.render.stream import Piece
@@ -70,8 +71,9 @@ def _located(msgs, upto=None):
     return locate
 
 
-def _by_blocks(ref, username, msgs, cuts, tz, locate, *, own=True, peers=PEERS):
-    """The day notes the assembly writes from batches cut at ``cuts``."""
+def _by_blocks(ref, username, msgs, cuts, tz, locate, *, shift=0, peers=PEERS):
+    """The day notes of chat ``ref`` the assembly writes from batches cut at ``cuts`` (of
+    its messages, or with ``shift`` of a migrated group's history)."""
     edges = [0, *sorted(set(cuts)), len(msgs)]
     batches = [msgs[a:b] for a, b in itertools.pairwise(edges) if a < b]
     segs = {}
@@ -87,11 +89,11 @@ def _by_blocks(ref, username, msgs, cuts, tz, locate, *, own=True, peers=PEERS):
     for k, batch in enumerate(batches):
         seg = Segment(f"s{k}", "history", batch[0].id, batch[-1].id, len(batch))
         segs[seg.name] = batch
-        md = blocks.render(batch, RenderContext(batch[0].chat, tz, dict(peers)))
-        piece = Piece(seg, [x.id for x in batch], [x.date for x in batch], [], [], md, own)
+        md = blocks.render(batch, RenderContext(ref, tz, dict(peers)))
+        piece = Piece(seg, [x.id for x in batch], [x.date for x in batch], [], [], md, shift)
         if md is None:
             piece.msgs, piece.ctx = batch, RenderContext(ref, tz, dict(peers))
-        pending.add(piece, filler)
+        pending.add(piece)
     return {day: blocks.note(vctx, day, chunks, filler)
             for day, chunks in pending.complete(None)}
 
@@ -172,28 +174,45 @@ def test_filler_fills_links_names_and_leaves_strangers_plain():
     # another day's note by its name; a message of the note's own day within it
     assert got == (b"a [[1970-01-04 channel7#^m5|reply to 5]] b message 6 "
                    b"[t.me](https://t.me/c/7/9) [[#^m7|reply to 7]]")
-    assert f.links(hole + b"5|reply to 5]]", own=False) == b"reply to 5"
+    # a migrated group's history: the vault's numbers, which the catalogue knows too
+    old = blocks.Filler("channel7-news", None, ref,
+                        lambda chat, i: 86400 * 3 if i == -999999995 else None, clock)
+    assert old.links(hole + b"-999999995|reply to -999999995]]", dt.date(1970, 1, 4)) == \
+        b"[[#^m-999999995|reply to -999999995]]"
     named = blocks.Filler("c7", "news", ref, lambda chat, i: None, clock)
     assert named.names(blocks.USERNAME.encode()) == b"news"
     assert f.names(b"plain") == b"plain"
 
 
-def test_a_migrated_groups_replies_stay_plain_text(impl):
-    """Blocks of a batch that is not the chat's own (a migrated group's history) keep
-    their reply links as plain text, as the whole-day rendering with the chat's context
-    does."""
-    chat, _ref, msgs = next(c for c in CHATS if c[0].username
-                           and any(x.reply_to and x.reply_to.msg_id for x in c[2]))
+def test_a_migrated_groups_replies_link_to_its_blocks_numbered_as_in_result_json(impl):
+    """A basic group's history in the supergroup that continues it: its blocks, the reply
+    links between them and the front matter number its messages id - 10^9, as result.json
+    does, from the workers' blocks as from the whole day rendered at once."""
+    _, _, msgs = next(c for c in CHATS if c[1].kind == "chat"
+                     and any(x.reply_to and x.reply_to.msg_id for x in c[2]))
     other = m.PeerRef("channel", 99)           # the chat these notes are written for
-    known = {x.id: x.date for x in msgs}
-    locate = lambda chat, msg_id: known.get(msg_id)    # noqa: E731 - any chat's ids
-    got = _by_blocks(other, chat.username, msgs, [50], dt.UTC, locate, own=False)
+    known = {x.id - MIGRATED_ID_SHIFT: x.date for x in msgs}
+
+    def locate(chat, msg_id):                  # the catalogue (stream.Stream.locate)
+        if chat != other:
+            msg_id = msg_id - MIGRATED_ID_SHIFT if chat.kind == "chat" else None
+        return known.get(msg_id)
+
+    got = _by_blocks(other, None, msgs, [17, 31], dt.UTC, locate, shift=MIGRATED_ID_SHIFT)
     vctx = day_notes.VaultContext(RenderContext(other, dt.UTC, dict(PEERS)), FOLDER, "News",
-                                  chat.username, locate=locate)
+                                  None, locate=locate)
     want = {day: renderer.day_note(vctx, day, part)
             for day, part in renderer.days(msgs, dt.UTC).items()}
     assert got == want
-    assert not any(b"#^m" in v and b"|reply to" in v for v in got.values())
+    text = b"".join(got.values()).decode()
+    replies = [x for x in msgs if x.reply_to and x.reply_to.msg_id and x.reply_to.peer is None
+               and x.reply_to.msg_id - MIGRATED_ID_SHIFT in known]
+    assert replies
+    for x in replies:
+        n = x.reply_to.msg_id - MIGRATED_ID_SHIFT
+        assert f"#^m{n}|reply to {n}]]" in text
+    assert f"first_id: {msgs[0].id - MIGRATED_ID_SHIFT}" in text
+    assert str(msgs[0].id) not in text
 
 
 def test_tl_bytes_that_hold_the_lead_by_chance_keep_the_blocks():

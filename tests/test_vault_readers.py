@@ -2,7 +2,8 @@
 resolves every note link from whichever folder is opened as the vault -- --out, a chat
 folder, its markdown/ -- and every linked block, found by Obsidian's rule for blocks (a
 quote, then its id on a line of its own), holds its message's text. Every message of a
-chat is a block numbered as its result.json numbers it (a migrated group's history too).
+chat is a block numbered as its result.json numbers it (a migrated group's history too),
+and every reply within the chat is a link to its block.
 
 obsidian-parse keys notes by name (the shallowest file wins a tie) and drops links without
 a note name (``[[#^m5]]``, within the note); those are resolved here, in the note itself.
@@ -94,6 +95,30 @@ def check_root(root: Path, chats: list[Path]) -> int:
     return followed
 
 
+def replies_linked(chat: Path) -> tuple[int, int]:
+    """Every reply of result.json to a message of the same chat is a link to that block in
+    the reply's block (a forum's implicit reply to its topic aside: the vault hides it; an
+    album shows its first message's).
+    Returns (replies linked, those inside a migrated group's history)."""
+    doc = orjson.loads((chat / "result.json").read_bytes())
+    topics = {x["id"] for x in doc["messages"] if x.get("action") == "topic_created"}
+    ids = {x["id"] for x in doc["messages"]}
+    held = {}
+    for note in (chat / "markdown").rglob("*.md"):
+        held.update(blocks_of(note))
+    linked = migrated = 0
+    for x in doc["messages"]:
+        to = x.get("reply_to_message_id")
+        if to is None or to not in ids or to in topics or "reply_to_peer_id" in x:
+            continue
+        if not held[x["id"]].startswith("**"):
+            continue        # an album's other message: its block holds its media only
+        assert f"#^m{to}|" in held[x["id"]], (chat.name, x["id"], to)
+        linked += 1
+        migrated += x["id"] < 0
+    return linked, migrated
+
+
 def test_links_and_blocks_resolve_from_every_root(tmp_path):
     out = tmp_path / "out"
     with served(400) as dc:
@@ -109,6 +134,9 @@ def test_links_and_blocks_resolve_from_every_root(tmp_path):
         if (chat / "markdown").is_dir():
             check_root(chat / "markdown", [chat])
     assert followed > 50
+    linked = [replies_linked(c) for c in chats]
+    assert sum(n for n, _ in linked) > 50
+    assert sum(k for _, k in linked) >= 1, "replies inside the migrated history are links"
 
 
 FILE_LINK = re.compile(r"!?\[\[([^\]|#]+\.[A-Za-z0-9]+)(?:\|[^\]]*)?\]\]")

@@ -64,3 +64,25 @@ def move_aside(path: Path, folder: Path) -> Path:
     os.replace(path, dest)
     fsync_dir(folder)
     return dest
+
+
+class Output:
+    """A file written beside its final name and renamed over it at the end."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.f = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+
+    def commit(self) -> None:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if self.f.closed:
+            return
+        self.f.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)

@@ -135,7 +135,7 @@ def assemble(store: ChatStore, formats: list[str], tz_name: str, *,
                 jl.add(piece.ids, piece.jl)
                 result.messages += len(piece.ids)
             if md:
-                pending.add(piece, filler)
+                pending.add(piece)
                 result.days_written += _write_days(store, vctx, filler, written,
                                                    pending.complete(stream.complete_before()))
         result.days_written += _write_days(store, vctx, filler, written, pending.complete(None))

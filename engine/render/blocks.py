@@ -97,8 +97,9 @@ def _gid(msg: m.Message) -> int:
 
 
 def _here(chat: m.PeerRef) -> Callable[[m.PeerRef, int], int | None]:
-    """Every message of the chat "is" at time 0: a link placeholder the assembly fills."""
-    return lambda target, msg_id: 0 if target == chat else None
+    """Every message of the chat (a migrated group's history too: day_notes.vault_id) "is"
+    at time 0: a link placeholder the assembly fills."""
+    return lambda target, msg_id: 0 if target == chat or target.kind == "chat" else None
 
 
 def _note(days: int) -> str:
@@ -115,10 +116,10 @@ class Filler:
         self.username = (username or f"c/{chat.id}").encode()
         self.chat, self.locate, self.clock = chat, locate, clock
 
-    def links(self, data: bytes, day: dt.date | None = None, own: bool = True) -> bytes:
+    def links(self, data: bytes, day: dt.date | None = None) -> bytes:
         """Link placeholders filled for the note of ``day``: the target's note, or the bare
-        label when it is not in the catalogue (or ``own`` is False: the block is not of
-        this chat, as in a migrated group's history, whose replies stay plain)."""
+        label when it is not in the catalogue. A placeholder holds the vault's number
+        (``day_notes.vault_id``), the catalogue's id too."""
         if HOLE not in data:
             return data
         pieces = data.split(HOLE)
@@ -127,7 +128,7 @@ class Filler:
             bar = piece.index(b"|")
             end = piece.index(b"]]", bar)
             label = piece[bar + 1:end]
-            ts = self.locate(self.chat, int(piece[:bar])) if own else None
+            ts = self.locate(self.chat, int(piece[:bar]))
             if ts is None:
                 out.append(label)
             else:
@@ -148,11 +149,12 @@ class Filler:
 class _Chunk:
     """One batch's share of a day: its blocks (placeholders in them), or its messages when
     the assembly renders them (``data`` None)."""
-    __slots__ = ("ctx", "data", "first", "head", "last", "msgs", "n", "seg", "tail")
+    __slots__ = ("ctx", "data", "first", "head", "last", "msgs", "n", "seg", "shift", "tail")
 
-    def __init__(self, data, n, first, last, head, tail, seg, msgs=None, ctx=None):
-        self.data, self.n, self.first, self.last = data, n, first, last
+    def __init__(self, data, n, first, last, head, tail, seg, shift, msgs=None, ctx=None):
+        self.data, self.n, self.first, self.last = data, n, first, last   # ids
         self.head, self.tail, self.seg, self.msgs, self.ctx = head, tail, seg, msgs, ctx
+        self.shift = shift          # the vault numbers message ``id`` as id - shift
 
 
 class PendingBlocks:
@@ -166,18 +168,15 @@ class PendingBlocks:
         self.dirty = None if dirty is None else {(d - EPOCH).days for d in dirty}
         self.days: dict[int, list[_Chunk]] = {}
 
-    def add(self, piece, filler: Filler) -> None:
+    def add(self, piece) -> None:
         md = piece.md
         if md is not None:
             start = 0
             for c, d in enumerate(md.day):
                 end = md.end[c]
                 if self.dirty is None or d in self.dirty:
-                    data = md.data[start:end]
-                    if not piece.own:       # a migrated group's replies stay plain
-                        data = [filler.links(b, own=False) for b in data]
-                    self._put(d, _Chunk(data, md.n[c], md.first[c], md.last[c], md.head[c],
-                                        md.tail[c], piece.seg))
+                    self._put(d, _Chunk(md.data[start:end], md.n[c], md.first[c], md.last[c],
+                                        md.head[c], md.tail[c], piece.seg, piece.shift))
                 start = end
             return
         for day, part in renderer.days(piece.msgs, self.clock.tz).items():
@@ -185,7 +184,8 @@ class PendingBlocks:
             if self.dirty is None or d in self.dirty:
                 last = day_notes._groups(part)[-1][0]
                 self._put(d, _Chunk(None, len(part), part[0].id, part[-1].id, _gid(part[0]),
-                                    last.grouped_id or 0, piece.seg, part, piece.ctx))
+                                    last.grouped_id or 0, piece.seg, piece.shift, part,
+                                    piece.ctx))
 
     def _put(self, d: int, chunk: _Chunk) -> None:
         chunks = self.days.setdefault(d, [])
@@ -221,8 +221,9 @@ def note(vctx: day_notes.VaultContext, day: dt.date, chunks: list[_Chunk],
          filler: Filler) -> bytes:
     """The day note: front matter, the blocks (placeholders filled; the messages of chunks
     without blocks rendered here, in ``vctx`` with each chunk's peers), the end."""
-    front = day_notes.front_of(vctx, day, sum(c.n for c in chunks), chunks[0].first,
-                               chunks[-1].last).encode()
+    front = day_notes.front_of(vctx, day, sum(c.n for c in chunks),
+                               chunks[0].first - chunks[0].shift,
+                               chunks[-1].last - chunks[-1].shift).encode()
     if all(c.data is not None for c in chunks):
         body = filler.names(filler.links(day_notes.SEPARATOR.join(
             [b for c in chunks for b in c.data]), day))

@@ -88,22 +88,26 @@ def note_path(day: dt.date, key: str) -> str:
     return layout.note(day, key)
 
 
-def block_link(vctx: VaultContext, chat: m.PeerRef, msg_id: int, label: str,
+def block_link(vctx: VaultContext, chat: m.PeerRef, msg_id: int, word: str,
                home: dt.date | None = None) -> str:
-    """A link to message ``msg_id`` of ``chat`` from a block of day ``home``'s note:
-    ``[[#^m<id>|label]]`` within that note, ``[[<note name>#^m<id>|label]]`` otherwise."""
+    """A link labelled ``<word> <number>`` to message ``msg_id`` of ``chat`` from a block of
+    day ``home``'s note: ``[[#^m<number>|…]]`` within that note, ``[[<note name>#^m<number>|…]]``
+    otherwise. The number is the vault's (``vault_id``): a migrated group's history is the
+    chat's own, numbered as in result.json."""
+    number = vault_id(vctx.base, chat, msg_id)
+    label = esc(f"{word} {number}")
     ts = vctx.locate(chat, msg_id)
-    own = chat == vctx.base.chat
+    own = chat == vctx.base.chat or number != msg_id
     folder = vctx.chat_dir if own else vctx.dirs.get(chat)
     if ts is None or folder is None:
-        return esc(label)
+        return label
     day = vctx.base.clock.date(ts)
     if vctx.note_of is not None:
         note = vctx.note_of((day - dt.date(1970, 1, 1)).days)
     else:
         key = vctx.key if own else layout.note_key(folder)
         note = "" if day == home and key == vctx.note_key else layout.note_name(day, key)
-    return f"[[{note}#^m{msg_id}|{esc(label)}]]"
+    return f"[[{note}#^m{number}|{label}]]"
 
 
 def tme_link(vctx: VaultContext, msg: m.Message) -> str | None:
@@ -187,8 +191,8 @@ def service_line(vctx: VaultContext, msg: m.Message, actor: str | None) -> str:
     if tail:
         out += f" «{esc(tail)}»"
     if a.kind == "pin_message" and msg.reply_to and msg.reply_to.msg_id:
-        out += " " + block_link(vctx, msg.chat, msg.reply_to.msg_id,
-                                f"message {msg.reply_to.msg_id}", vctx.base.clock.date(msg.date))
+        out += " " + block_link(vctx, msg.chat, msg.reply_to.msg_id, "message",
+                                vctx.base.clock.date(msg.date))
     return f"*{out}*"
 
 
@@ -217,12 +221,16 @@ def quoted(lines: list[str], msg_id: int) -> str:
     return "\n".join(f"> {x}" if x else ">" for x in body) + f"\n\n^m{msg_id}"
 
 
-def block_id(msg: m.Message, ctx: RenderContext) -> int:
+def vault_id(ctx: RenderContext, chat: m.PeerRef, msg_id: int) -> int:
     """A message's number in the vault, as in result.json: a migrated basic group's history
     is numbered id - 10^9 in the supergroup that continues it."""
-    if msg.chat != ctx.chat and msg.chat.kind == "chat":
-        return msg.id - MIGRATED_ID_SHIFT
-    return msg.id
+    if chat != ctx.chat and chat.kind == "chat":
+        return msg_id - MIGRATED_ID_SHIFT
+    return msg_id
+
+
+def block_id(msg: m.Message, ctx: RenderContext) -> int:
+    return vault_id(ctx, msg.chat, msg.id)
 
 
 def message_block(vctx: VaultContext, group: list[m.Message]) -> str:
@@ -251,8 +259,7 @@ def message_block(vctx: VaultContext, group: list[m.Message]) -> str:
     if first.reply_to is not None and first.reply_to.msg_id and not (
             first.reply_to.forum_topic and first.reply_to.top_id is None):
         target = first.reply_to.peer or first.chat
-        pre.append("↪ " + block_link(vctx, target, first.reply_to.msg_id,
-                                     f"reply to {first.reply_to.msg_id}",
+        pre.append("↪ " + block_link(vctx, target, first.reply_to.msg_id, "reply to",
                                      ctx.clock.date(first.date)))
     if first.forward is not None:
         src = first.forward.from_name or ctx.name(first.forward.from_peer) or "unknown"
@@ -287,13 +294,15 @@ def _groups(messages: Iterable[m.Message]) -> list[list[m.Message]]:
 
 def front_matter(vctx: VaultContext, day: dt.date, messages: list[m.Message]) -> str:
     """A day note's YAML front matter and the blank line after it."""
-    return front_of(vctx, day, len(messages), messages[0].id if messages else None,
-                    messages[-1].id if messages else None)
+    return front_of(vctx, day, len(messages),
+                    block_id(messages[0], vctx.base) if messages else None,
+                    block_id(messages[-1], vctx.base) if messages else None)
 
 
 def front_of(vctx: VaultContext, day: dt.date, count: int, first: int | None,
              last: int | None) -> str:
-    """front_matter from the day's message count and first and last ids."""
+    """front_matter from the day's message count and first and last numbers (as the
+    blocks and result.json number them)."""
     front = {
         "chat": vctx.chat_title, "chat_id": vctx.base.chat.id, "date": day.isoformat(),
         "messages": count, "first_id": first, "last_id": last,

@@ -40,7 +40,9 @@ from engine.render.context import RenderContext
 #    after it (the notes of before are removed by the full assembly this version causes)
 # 4: an incoming message's self-destructing photo or file is "unavailable", size 0 (as
 #    Telegram Desktop writes it)
-RENDER_VERSION = 4
+# 5: the vault links replies and pins inside a migrated group's history (labels and front
+#    matter number it as the blocks and result.json do: id - 10^9)
+RENDER_VERSION = 5
 
 
 class Fragments(Struct, array_like=True):
@@ -74,7 +76,7 @@ def render(batch: m.Batch, tz_name: str, tz, *, md: bool = True,
     ctx = context(batch, tz_name, tz)
     msgs = batch.messages
     return Fragments(tz_name, [x.id for x in msgs], renderer.fragments(msgs, ctx),
-                     renderer.jsonl_lines(msgs), [x.date for x in msgs], _chat(batch),
+                     renderer.jsonl_lines(msgs), [x.date for x in msgs], messages_chat(batch),
                      [i for i, x in enumerate(msgs) if isinstance(x.media, _FILES)],
                      blocks.render(msgs, ctx) if md and blocks.clean(batch, payload) else None,
                      batch.peers, RENDER_VERSION)
@@ -87,7 +89,7 @@ _ZSTD_FRAME = b"\x28\xb5\x2f\xfd"     # every zstd frame starts so; msgpack arra
 ZSTD_LEVEL = -3
 
 
-def _chat(batch: m.Batch) -> m.PeerRef | None:
+def messages_chat(batch: m.Batch) -> m.PeerRef | None:
     """The chat every message of the batch is of (None: they differ)."""
     chats = {x.chat for x in batch.messages}
     return chats.pop() if len(chats) == 1 else (batch.chat if not chats else None)

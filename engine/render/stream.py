@@ -6,8 +6,8 @@
   (from the render cache a worker filled, else rendered here); the run's one
   ``RenderContext`` (one clock, the peers every segment adds) and the (id, date) catalogue
   that reply links in day notes look targets up in.
-- ``ResultDoc`` / ``Output``: result.json and any file written beside its final name and
-  renamed over it once complete (nothing half-written is ever seen under the real name).
+- ``ResultDoc``: result.json written beside its final name and renamed over it once
+  complete (``atomic.Output``: nothing half-written is ever seen under the real name).
 - ``PendingDays``: messages waiting for their day note; a day is complete once no later
   segment can still hold it. Days are the clock's (context.py), the one rule every output
   uses.
@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from engine import model as m
 from engine.archive import layout
+from engine.archive.atomic import Output
 from engine.archive.store import ChatStore, Segment
 from engine.model.chat import MIGRATED_ID_SHIFT
 from engine.render import blocks, day_notes, fragments, renderer, result_json
@@ -35,28 +36,6 @@ from engine.render.context import LocalClock, RenderContext
 from engine.render.media_files import MediaFiles
 
 _MARK = b"\x00tgarc-messages\x00"
-
-
-class Output:
-    """A file written beside its final name and renamed over it at the end."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        self.f = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
-
-    def commit(self) -> None:
-        self.f.flush()
-        os.fsync(self.f.fileno())
-        self.f.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        if self.f.closed:
-            return
-        self.f.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.tmp)
 
 
 class ResultDoc(Output):
@@ -286,7 +265,7 @@ class Stream:
                     and not (self.overrides and any(i in self.overrides for i in frags.ids)) \
                     and not (self.media is not None and frags.media):
                 piece = Piece(seg, frags.ids, frags.dates, frags.td, frags.jsonl,
-                              frags.md if md else None, frags.chat == self.meta.ref)
+                              frags.md if md else None, self._shift(frags.chat))
                 peers = frags.peers
                 keys = piece.ids if frags.chat == self.meta.ref else \
                     [self._key(frags.chat, i) or 0 for i in piece.ids]
@@ -298,7 +277,7 @@ class Stream:
                 if self.media is not None:
                     td, jl = self.media.apply(msgs, td, jl, ctx, self.ctx.files)
                 piece = Piece(seg, [x.id for x in msgs], [x.date for x in msgs], td, jl, None,
-                              batch.chat == self.meta.ref)
+                              self._shift(fragments.messages_chat(batch)))
                 if md:
                     ctx.files = self.ctx.files
                     if blocks.clean(batch) and all(blocks.clean(x) for x in msgs
@@ -341,6 +320,11 @@ class Stream:
             return msg_id
         return msg_id - MIGRATED_ID_SHIFT if chat.kind == "chat" else None
 
+    def _shift(self, chat: m.PeerRef | None) -> int:
+        """What the vault and result.json take off ids of ``chat`` (see ``_key``)."""
+        own = chat is None or chat == self.meta.ref
+        return MIGRATED_ID_SHIFT if not own and chat.kind == "chat" else 0
+
     def locate(self, chat: m.PeerRef, msg_id: int) -> int | None:
         """The date of a message streamed so far, or None."""
         msg_id = self._key(chat, msg_id)
@@ -352,12 +336,13 @@ class Stream:
 
 class Piece:
     """One history segment as ``Stream.pieces`` gives it."""
-    __slots__ = ("ctx", "dates", "ids", "jl", "md", "msgs", "own", "seg", "td")
+    __slots__ = ("ctx", "dates", "ids", "jl", "md", "msgs", "seg", "shift", "td")
 
     def __init__(self, seg: Segment, ids: list[int], dates: list[int], td: list[bytes],
-                 jl: list[bytes], md: blocks.MdBlocks | None, own: bool):
+                 jl: list[bytes], md: blocks.MdBlocks | None, shift: int):
         self.seg, self.ids, self.dates, self.td, self.jl = seg, ids, dates, td, jl
-        self.md, self.own = md, own          # own: the chat's messages (not a migrated group's)
+        self.md = md
+        self.shift = shift       # the vault's number of a message is its id - shift
         self.msgs: list[m.Message] | None = None    # blocks to render at the assembly
         self.ctx: RenderContext | None = None
 
