@@ -100,7 +100,7 @@ def test_result_json_points_at_the_files_in_telegram_desktops_layout(full):
     root = out / CHANNEL_DIR
     doc = json.loads((root / "result.json").read_text())
     by_id = {x["id"]: x for x in _lines(root)}
-    seen = 0
+    seen = previews = 0
     for msg in doc["messages"]:
         path = _file_key(msg)
         if path is None:
@@ -117,13 +117,18 @@ def test_result_json_points_at_the_files_in_telegram_desktops_layout(full):
             assert folder == "voice_messages" and name.startswith("audio_")
         elif msg.get("file_name"):
             assert "/" not in name and not name.startswith(".")
+        media_id = by_id[msg["id"]]["media"]["id"]
+        # a thumbnail only where there is one to download, not for a stripped or path
+        # preview alone (the corpus's animations and round videos have only those)
+        assert ("thumbnail" in msg) == (fake_files.thumb(media_id) is not None)
+        previews += fake_files.decode_id(media_id)[0] in fake_files.PREVIEW_ONLY
         if "thumbnail" in msg:                  # Telegram Desktop's order and names
             keys = list(msg)
             assert keys.index("file_size") + 1 == keys.index("thumbnail")
             assert keys.index("thumbnail") + 1 == keys.index("thumbnail_file_size")
             assert msg["thumbnail"] == path + "_thumb.jpg"
             assert (root / msg["thumbnail"]).stat().st_size == msg["thumbnail_file_size"]
-    assert seen > 20
+    assert seen > 20 and previews > 0
 
 
 def test_day_notes_embed_the_files_with_paths_that_resolve(full):

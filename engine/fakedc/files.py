@@ -103,6 +103,7 @@ def content(fid: int) -> bytes:
 
 
 THUMBED = ("video", "sticker", "file")      # kinds whose documents carry a thumbnail
+PREVIEW_ONLY = ("animation", "round")       # only a stripped and a path preview
 THUMB = "m"                                 # its PhotoSize type (90 px, as Telegram's "m")
 
 
@@ -169,9 +170,14 @@ def media_for(kind: str, seed: int, date: int, refs: Callable[[int], bytes],
         "bad_audio_video": [types.DocumentAttributeVideo(duration=2.0, w=640, h=360)],
     }[kind]
     small = thumb(fid)
-    thumbs = None if small is None else [
-        types.PhotoStrippedSize(type="i", bytes=b"\x01\x28\x1b" + bytes(32)),
-        types.PhotoSize(type=THUMB, w=90, h=60, size=len(small))]
+    stripped = types.PhotoStrippedSize(type="i", bytes=b"\x01\x28\x1b" + bytes(32))
+    outline = types.PhotoPathSize(type="j", bytes=b"\x04\x8a\x02\x81\x10")  # a sticker's
+    if small is not None:
+        thumbs = [stripped, types.PhotoSize(type=THUMB, w=90, h=60, size=len(small))]
+        if kind == "sticker":
+            thumbs.append(outline)
+    else:       # previews only, no thumbnail to download (Telegram Desktop writes none)
+        thumbs = [stripped, outline] if kind in PREVIEW_ONLY else None
     doc = types.Document(id=fid, access_hash=access_hash(fid), file_reference=file_ref,
                          date=_date(date), mime_type=KINDS[kind][0], size=len(data), dc_id=2,
                          attributes=attrs, thumbs=thumbs)
