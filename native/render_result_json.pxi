@@ -99,9 +99,6 @@ cdef int td_message(W *w, TdCtx *c, object msg) except -1:
         w.bail = True
         return 0
     type_ = F(msg, M_TYPE)
-    if truthy(F(msg, M_BUTTONS)):
-        w.bail = True           # inline buttons: the twin's
-        return 0
     if not ref_eq(&chat, &c.chat) and chat.kind == P_CHAT:
         mid -= 1_000_000_000    # history of the basic group this one migrated from
     w_lit(w, b'{"id":')
@@ -145,6 +142,11 @@ cdef int td_message(W *w, TdCtx *c, object msg) except -1:
     if w.bail:
         return 0
     td_text_json(w, F(msg, M_TEXT), F(msg, M_ENTITIES))
+    x = F(msg, M_BUTTONS)
+    if truthy(x):
+        td_buttons(w, x)
+        if w.bail:
+            return 0
     x = F(msg, M_REACTIONS)
     if truthy(x):
         if not PyList_CheckExact(x):
@@ -152,6 +154,57 @@ cdef int td_message(W *w, TdCtx *c, object msg) except -1:
             return 0
         td_reactions(w, c, x)
     return w_char(w, 125)
+
+
+cdef int td_buttons(W *w, object rows) except -1:
+    """result_json._buttons: the inline keyboard, row by row (w.bail for callback data
+    that is not UTF-8, which the twin writes as base64)."""
+    cdef Py_ssize_t i, j
+    if not PyList_CheckExact(rows):
+        w.bail = True
+        return 0
+    w_lit(w, b',"inline_bot_buttons":[')
+    for i in range(PyList_GET_SIZE(rows)):
+        row = <object>PyList_GET_ITEM(rows, i)
+        if not PyList_CheckExact(row):
+            w.bail = True
+            return 0
+        w_lit(w, b"[" if i == 0 else b",[")
+        for j in range(PyList_GET_SIZE(row)):
+            b = <object>PyList_GET_ITEM(row, j)
+            if type(b) is not Button:
+                w.bail = True
+                return 0
+            w_lit(w, b'{"type":' if j == 0 else b',{"type":')
+            w_val(w, F(b, BT_KIND))
+            w_key(w, b"text")
+            w_val(w, F(b, BT_TEXT))
+            data, url = F(b, BT_DATA), F(b, BT_URL)
+            if data is not None:
+                if not PyBytes_CheckExact(data):
+                    w.bail = True
+                    return 0
+                try:
+                    data = (<bytes>data).decode("utf-8")
+                except UnicodeDecodeError:
+                    w.bail = True
+                    return 0
+            if truthy(url):             # the twin's "data" key, the url its value
+                data = url
+            if data is not None:
+                w_key(w, b"data")
+                w_val(w, data)
+            x = F(b, BT_FORWARD)
+            if truthy(x):
+                w_key(w, b"forward_text")
+                w_val(w, x)
+            x = F(b, BT_ID)
+            if x is not None:
+                w_key(w, b"button_id")
+                w_val(w, x)
+            w_char(w, 125)
+        w_char(w, 93)
+    return w_char(w, 93)
 
 
 cdef int td_action(W *w, TdCtx *c, object msg) except -1:
