@@ -18,10 +18,12 @@ The file is a journal, so a million entries cost an append each rather than a re
 The crc32 covers everything after itself. Records are written in groups; the last record
 of a group carries ``COMMIT`` and a group counts only once it is whole, so numbering a
 page (its new entries and the counters after it) is all-or-nothing. A group is durable
-once ``fsync`` returns. Opening cuts off a torn tail (a crash mid-append) like a journal
-replay; damage *before* the tail (bit rot) also cuts there, but the whole file is first
-kept beside it as ``media.ledger.damaged-<stamp>``, because what follows is lost to this
-ledger and ``engine/media/ledger_rebuild.py`` rebuilds it from the files on disk.
+once ``fsync`` returns; a group that numbers nothing (a page without files: ids counted,
+no entry) is written without one, since losing it costs only counting those ids again.
+Opening cuts off a torn tail (a crash mid-append) like a journal replay; damage *before*
+the tail (bit rot) also cuts there, but the whole file is first kept beside it as
+``media.ledger.damaged-<stamp>``, because what follows is lost to this ledger and
+``engine/media/ledger_rebuild.py`` rebuilds it from the files on disk.
 
 Memory: the index maps each key to one int (the record's offset and length); an entry is
 read back with ``pread`` when asked for. When the log grows past twice its live records,
@@ -285,10 +287,12 @@ class Ledger:
 
     # ---- writing ------------------------------------------------------------------------------
     def put(self, entries: Iterable[Entry], counters: dict[str, int] | None = None,
-            counted: tuple[int, int] | None = None) -> None:
+            counted: tuple[int, int] | None = None, durable: bool = True) -> None:
         """Append ``entries`` (each replaces the entry with its key) and, if given, the
         counters after them and the ids they number, as one group: durable when this
-        returns, all or nothing after a crash."""
+        returns (unless ``durable`` is False: not fsynced, for a group that only counts
+        ids without files, which a crash may lose and the next run counts again), all or
+        nothing after a crash."""
         records = [(ENTRY, _CODE[e.kind], e.id, _ENC.encode(e)) for e in entries]
         if counters is not None or counted is not None:
             state = _State(dict(self.counters if counters is None else counters),
@@ -302,18 +306,19 @@ class Ledger:
         if any(len(f) > _LEN_MASK for f in frames):
             raise ValueError("a ledger record over 16 MiB (a path or error that long is a bug)")
         with self._mutex:
-            self._append(frames)
+            self._append(frames, durable)
             if counters is not None:
                 self.counters = dict(counters)
             if counted:
                 self.counted.add(*counted)
 
-    def _append(self, frames: list[bytes]) -> None:
+    def _append(self, frames: list[bytes], durable: bool = True) -> None:
         data = b"".join(frames)
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view):]
-        os.fsync(self._fd)
+        if durable:         # a later group's fsync makes this one durable too
+            os.fsync(self._fd)
         pos, group = self._size, []
         for f in frames:
             if f[8] & ~COMMIT == ENTRY:

@@ -66,8 +66,8 @@ def number(ledger: Ledger, messages: Sequence[m.Message], *, ids: Sequence[int] 
     fetched). A refresh page (edited messages, scattered ids) holds only ids counted
     already: pass ``count=False`` and no id range is recorded."""
     if not messages:
-        if span is not None:
-            ledger.put([], counters=dict(ledger.counters), counted=span)
+        if span is not None:        # nothing numbered: a crash may lose it (Ledger.put)
+            ledger.put([], counters=dict(ledger.counters), counted=span, durable=False)
         return []
     ids = [x.id for x in messages] if ids is None else list(ids)
     if any(a >= b for a, b in pairwise(ids)):
