@@ -87,6 +87,8 @@ def run(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> i
                         zname, ztz = tz_name, tz
                     t1 = perf()
                     frags = fragments.render(batch, zname, ztz, md=md, payload=payload)
+                    # only messages with a photo, document or contact can carry a file
+                    files = files_in([batch.messages[i] for i in frags.media])
                     t2 = perf()
                     write_segment(archive, job.segment, payload)
                     fragments.write(cache / (job.segment + ".frag"), frags)
@@ -99,12 +101,12 @@ def run(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> i
                     events.put(encode(ev.Failed(job.seq, index,
                                                 f"{type(exc).__name__}: {exc}")))
                     continue
-                dates = [x.date for x in batch.messages if x.date]
+                dates = [d for d in frags.dates if d]
                 read = tl.counts()
                 events.put(encode(ev.Ack(job.seq, index, len(batch.messages),
                                          min(dates, default=0), max(dates, default=0),
                                          t1 - t0, t2 - t1, t3 - t2, read[0] - read0[0],
-                                         read[1] - read0[1], files_in(batch.messages))))
+                                         read[1] - read0[1], files)))
     except PeerDied:
         return 3                       # the supervisor is gone: nothing to do for anyone
 
