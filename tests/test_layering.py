@@ -24,6 +24,7 @@ GROUND = ("engine.model", "engine.transport", "engine._native", "engine.archive"
 # fakedc stands aside: the test server, which the code never imports.
 FLOORS = {
     "engine": 0, "engine.model": 0, "engine.config": 2, "engine.logs": 2, "engine.procs": 2,
+    "engine.cluster": 2,
     "engine.transport": 1, "engine._native": 1, "engine.archive": 1,
     "engine.text": 3, "engine.telegram": 3, "engine.aggregator": 3,
     "engine.render": 4, "engine.media": 4, "engine.worker": 5, "engine.supervisor": 6,
@@ -141,6 +142,16 @@ def test_telethon_stays_behind_the_telegram_layer(graph):
     users = sorted(m for m, names in outside.items() if "telethon" in names
                    and not m.startswith(("engine.telegram", "engine.fakedc")))
     assert users == []
+
+
+def test_a_cluster_runtime_stays_inside_the_cluster_package(graph):
+    """Issue 16: Ray (the optional ``tgarc[ray]`` extra) only under engine/cluster/, and the
+    single-machine path (everything but the cluster package) imports nothing from it."""
+    inside, outside = graph
+    assert sorted(m for m, names in outside.items() if "ray" in names
+                  and not m.startswith("engine.cluster")) == []
+    assert sorted(m for m, deps in inside.items() if not m.startswith("engine.cluster")
+                  and any(d.startswith("engine.cluster") for d in deps)) == []
 
 
 def test_only_main_imports_the_cli(graph):
