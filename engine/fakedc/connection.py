@@ -27,6 +27,7 @@ from .accounts import HOME_DC, Account
 from .faults import Call, Link
 from .framing import Framing
 from .handshake import on_plain_packet
+from .keyuse import client_pid
 from .rpc import RpcError, dispatch
 
 log = logging.getLogger("engine.fakedc")
@@ -79,10 +80,16 @@ class Connection:
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
         self._link: Link | None = None      # made on first use: dc.bandwidth may change
+        self.key_use = None                 # keyuse.KeyUse, from the first encrypted packet
+        self._drop: asyncio.TimerHandle | None = None   # ping_delay_disconnect's deadline
 
     def close(self):
         if not self._closed:
             self._closed = True
+            if self._drop is not None:
+                self._drop.cancel()
+            if self.key_use is not None:
+                self.key_use.closed = time.monotonic()
             for t in self._tasks:
                 t.cancel()
             with contextlib.suppress(Exception):
@@ -148,6 +155,8 @@ class Connection:
             await self.writer.drain()
             return
         self.account = account
+        if self.key_use is None and self.dc.keys is not None:
+            self.key_use = self.dc.keys.opened(key_id, self.id, client_pid(self.writer))
         msg_key = packet[8:24]
         aes_key, aes_iv = _calc_key(account.key, msg_key, client=True)
         plain = AES.decrypt_ige(packet[24:], aes_key, aes_iv)
@@ -186,6 +195,7 @@ class Connection:
         if isinstance(obj, types.MsgsAck):
             return
         if isinstance(obj, (functions.PingRequest, functions.PingDelayDisconnectRequest)):
+            self._pinged(obj)
             self._send_now(types.Pong(msg_id=msg_id, ping_id=obj.ping_id)._bytes(),
                            content_related=False)
             return
@@ -193,6 +203,17 @@ class Connection:
             task = asyncio.get_running_loop().create_task(self._answer(msg_id, obj))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _pinged(self, ping) -> None:
+        """ping_delay_disconnect: close the connection ``disconnect_delay`` seconds from now
+        unless another one comes first (a client that stops pinging, frozen say, loses its
+        connection, as on Telegram). A plain ping changes nothing."""
+        if not isinstance(ping, functions.PingDelayDisconnectRequest):
+            return
+        if self._drop is not None:
+            self._drop.cancel()
+        self._drop = asyncio.get_running_loop().call_later(
+            ping.disconnect_delay, self.close) if ping.disconnect_delay > 0 else None
 
     async def _answer(self, msg_id: int, request):
         while isinstance(request, WRAPPERS):
@@ -203,6 +224,7 @@ class Connection:
             request = request.query
         if isinstance(request, (functions.PingRequest, functions.PingDelayDisconnectRequest)):
             # a ping sent as an RPC (inside invokeWithoutUpdates) still gets a plain pong
+            self._pinged(request)
             self._send_now(types.Pong(msg_id=msg_id, ping_id=request.ping_id)._bytes(),
                            content_related=False)
             return

@@ -42,6 +42,7 @@ from .connection import Connection
 from .corpus import Corpus
 from .dcs import OtherDC
 from .faults import Budget, Call, Rule
+from .keyuse import KeyLog
 from .proxies import MTProxyRefused, accept_obfuscated2
 from .serving import Served
 
@@ -101,6 +102,7 @@ class FakeDC(Served):
         self.accounts: dict[int, Account] = {}
         self.salt = struct.unpack("<q", os.urandom(8))[0]
         self.calls: list[Call] = []
+        self.keys: KeyLog | None = None         # KeyLog(): record who used which key when
         self.takeouts: set[int] = set()
         self.pages: dict[tuple, tuple[bytes, int]] = {}   # prefetched history pages
         self.prefetch_hits = 0
