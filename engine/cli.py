@@ -81,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--reconnect-timeout", type=float, metavar="SECONDS",
                     help="when the connection to Telegram is lost, keep reconnecting this long "
                          "before giving up (default 600; the run can be resumed)")
+    ex.add_argument("--lease", metavar="DIR",
+                    help="use the session's key only while holding its lease in DIR, a folder "
+                         "every machine running exports of this account reaches: a second run "
+                         "waits, and a run frozen past its lease stops (Telegram logs out a "
+                         "key used from two places at once)")
+    ex.add_argument("--lease-ttl", type=float, metavar="SECONDS",
+                    help="the lease's term, renewed every quarter of it (default 30)")
 
     rd = sub.add_parser("render", help="rebuild the outputs from the archive, offline")
     rd.add_argument("dir", help="a chat folder, or an --out folder holding several")
@@ -226,6 +233,8 @@ def _export(args) -> int:
                                                         in_flight), 1),
         timeout=float(pick(args.request_timeout, "request_timeout", 30.0)),
         reconnect_timeout=float(pick(args.reconnect_timeout, "reconnect_timeout", 600.0)),
+        lease=pick(args.lease, "lease"),
+        lease_ttl=config.lease_term(pick(args.lease_ttl, "lease_ttl", 30.0)),
         **media)
     for flag, seconds in (("--request-timeout", cfg.timeout),
                           ("--reconnect-timeout", cfg.reconnect_timeout)):
@@ -325,6 +334,8 @@ def _code(exc: BaseException) -> int | None:
         return 130
     if name in ("BatchesFailed", "DamagedSegment"):
         return 1
+    if name in ("LeaseHeld", "LeaseLost", "LeaseDamaged"):    # another holder of the key
+        return 4
     try:
         from engine.telegram.middleware import TelegramFailure
     except ImportError:

@@ -62,6 +62,8 @@ class ExportConfig(Struct, frozen=True, kw_only=True):
     flood_ceiling: float = 300.0      # longest flood wait we sleep through
     reconnect_timeout: float = 600.0  # --reconnect-timeout: seconds without Telegram before
                                       # giving up (exit 3); reconnecting with backoff till then
+    lease: str | None = None          # --lease DIR: the account key's lease there
+    lease_ttl: float = 30.0           # --lease-ttl: its term (engine/archive/lease.py)
     require_user: bool = True         # history needs a user account, not a bot
     shared: bool = False              # --shared: 0755/0644 (default: private, 0700/0600)
     media: tuple[str, ...] = MEDIA_KINDS  # --media: the kinds downloaded (media/kinds.py);
@@ -115,6 +117,13 @@ def at_least(flag: str, value: int, low: int) -> int:
     if value < low:
         raise ConfigError(f"{flag} must be {low} or more, not {value}")
     return value
+
+
+def lease_term(value: float) -> float:
+    """--lease-ttl: seconds, 2 or more (a renewal every quarter of it)."""
+    if float(value) < 2:
+        raise ConfigError(f"--lease-ttl must be 2 seconds or more, not {value}")
+    return float(value)
 
 
 def choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -212,7 +221,7 @@ FILE_KEYS: dict[str, tuple[type, ...]] = {
     "since": (str,), "until": (str,), "metrics": (str,), "progress": (str,),
     "fetch_streams": (int,), "request_timeout": (int, float), "proxy": (str,),
     "max_in_flight": (int,), "account_json": (bool,),
-    "reconnect_timeout": (int, float),
+    "reconnect_timeout": (int, float), "lease": (str,), "lease_ttl": (int, float),
     "topic": (int,), "comments": (bool,), "members": (bool,), "shared": (bool,),
     "media": (str, list), "max_media_size": (str, int), "media_lanes": (int,),
     "transcode": (str,), "transcode_min_size": (str, int), "max_height": (int,),

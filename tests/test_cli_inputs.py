@@ -131,6 +131,7 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(env, tmp_path):
 @pytest.mark.parametrize("flags, says", [
     (["--since", "2025-01-01", "--until", "2024-01-01"], "--since 2025-01-01 is after --until"),
     (["--min-id", "500", "--max-id", "100"], "--min-id 500 is above --max-id 100"),
+    (["--lease", "l", "--lease-ttl", "1.5"], "--lease-ttl must be 2 seconds or more, not 1.5"),
     (["--min-id", "-5"], "--min-id must be 0 or more, not -5"),
     (["--max-id", "-1"], "--max-id must be 0 or more, not -1"),
     (["--refresh-edits", "-3"], "--refresh-edits must be 0 or more, not -3"),

@@ -24,7 +24,6 @@ GROUND = ("engine.model", "engine.transport", "engine._native", "engine.archive"
 # fakedc stands aside: the test server, which the code never imports.
 FLOORS = {
     "engine": 0, "engine.model": 0, "engine.config": 2, "engine.logs": 2, "engine.procs": 2,
-    "engine.cluster": 2,
     "engine.transport": 1, "engine._native": 1, "engine.archive": 1,
     "engine.text": 3, "engine.telegram": 3, "engine.aggregator": 3,
     "engine.render": 4, "engine.media": 4, "engine.worker": 5, "engine.supervisor": 6,

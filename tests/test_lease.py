@@ -1,4 +1,4 @@
-"""The account lease (engine/cluster/lease.py, issue 16): a key in one place at a time.
+"""The account lease (engine/archive/lease.py, issue 16): a key in one place at a time.
 
 Real processes and real files: a holder in a child process renews its term; frozen with
 SIGSTOP, its lease passes to another holder only after its term has run out, and when it
@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.cluster.lease import Lease, LeaseDamaged, LeaseHeld, LeaseLost
+from engine.archive.lease import Lease, LeaseDamaged, LeaseHeld, LeaseLost
 
 ROOT = Path(__file__).resolve().parent.parent
 TTL, SKEW = 2.0, 0.3
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from engine.cluster.lease import Lease
+    from engine.archive.lease import Lease
     lease = Lease(sys.argv[1], "acct", "node-a/child", ttl=float(sys.argv[2]),
                   skew=float(sys.argv[3]))
     print("held", lease.acquire(wait=10), flush=True)

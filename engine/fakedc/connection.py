@@ -210,6 +210,8 @@ class Connection:
         connection, as on Telegram). A plain ping changes nothing."""
         if not isinstance(ping, functions.PingDelayDisconnectRequest):
             return
+        if self.key_use is not None and self.key_use.bounded is None:
+            self.key_use.bounded = time.monotonic()
         if self._drop is not None:
             self._drop.cancel()
         self._drop = asyncio.get_running_loop().call_later(

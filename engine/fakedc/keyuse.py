@@ -23,6 +23,7 @@ class KeyUse:
     pid: int | None          # the client process (None: not found)
     opened: float            # time.monotonic()
     closed: float | None = None
+    bounded: float | None = None     # its first ping_delay_disconnect
 
 
 def client_pid(writer) -> int | None:

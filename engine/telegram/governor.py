@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 UNGOVERNED = frozenset({"GetFile", "GetCdnFile", "SaveFilePart"})  # their lanes decide
@@ -75,6 +76,9 @@ class Governor:
         self._waiters: collections.deque[asyncio.Future] = collections.deque()
         self._t0 = clock()
         self._mark: tuple | None = None
+        # called before each request is sent; raises to stop it (the account's lease:
+        # engine/telegram/keybound.py)
+        self.guard: Callable[[], None] | None = None
 
     # ---- what the middleware calls ------------------------------------------------------------
     async def acquire(self, method: str) -> float:
@@ -238,7 +242,15 @@ class Govern:
     async def __call__(self, request):
         method = self.name(request)
         gov = self.governor
+        if gov.guard is not None:
+            gov.guard()
         sent = await gov.acquire(method)
+        if gov.guard is not None:           # the wait may have outlasted the lease
+            try:
+                gov.guard()
+            except BaseException:
+                gov.failed(method)
+                raise
         try:
             result = await self.inner(request)
         except self.floods as exc:

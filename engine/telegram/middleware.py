@@ -217,6 +217,8 @@ class Link:
         self._up = asyncio.Event()
         self._up.set()
         stats.reconnect_limit = patience
+        self.guard = None              # called before each reconnect (the key's lease)
+        self.connected = None          # called after each connection made (keybound.py)
 
     async def open(self, attempts: int = 6, delay: float = 1.0) -> None:
         """The first connection: ``attempts`` tries ``delay`` apart (what Telethon did
@@ -224,6 +226,8 @@ class Link:
         for attempt in range(1, attempts + 1):
             try:
                 await asyncio.wait_for(self.client.connect(), max(self.timeout, 10.0))
+                if self.connected is not None:
+                    self.connected()
                 return
             except (*_connect_errors(), TimeoutError):
                 if attempt == attempts:
@@ -316,6 +320,8 @@ class Link:
                 raise self.gave_up
             await self.sleep(min(delay, left))
             delay = min(self.max_backoff, delay * 2)
+            if self.guard is not None:
+                self.guard()
             from engine.telegram.proxy import watch_attempts
 
             try:
@@ -331,6 +337,8 @@ class Link:
                 log.info("reconnecting: %s (%.0f s without Telegram)", _describe(exc),
                          stats.offline_now(self.clock()))
                 continue
+            if self.connected is not None:
+                self.connected()
             self.epoch += 1
             stats.reconnects += 1
             log.warning("reconnected to Telegram after %.1f s",

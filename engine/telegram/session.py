@@ -13,9 +13,13 @@ connection lost later is brought back by the middleware's ``Link`` for up to
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
+import socket
+import sys
+from pathlib import Path
 
 from telethon import errors
 
@@ -24,6 +28,7 @@ from engine.telegram.client import ConfigError, credentials, make_client, open_s
 from engine.telegram.download_dcs import OtherDCs
 from engine.telegram.download_lanes import Lanes
 from engine.telegram.governor import DEFAULT_MAX_IN_FLIGHT, Governor
+from engine.telegram.keybound import KeyBound
 from engine.telegram.middleware import (
     AuthRevoked,
     Link,
@@ -37,6 +42,8 @@ from engine.telegram.peers import PeerCache
 from engine.telegram.proxy import connect_errors, watch_attempts
 from engine.telegram.proxy import parse as parse_proxy
 from engine.telegram.source import BOT_SESSION, Source
+
+log = logging.getLogger("tgarc.telegram")
 
 # How long a command whose settings name no ``reconnect_timeout`` (``tgarc chats``) waits
 # for a lost connection; an export's is ``--reconnect-timeout`` (ExportConfig).
@@ -56,14 +63,48 @@ async def connected(cfg, on_flood=None):
         logging.getLogger("tgarc.telegram").info("connecting through the %s",
                                                  proxy.describe())
     stats = TelegramStats()
-    async with _session(client, cfg, stats, on_flood, proxy) as got:
-        yield got
+    lease = await _take_lease(cfg, session)
+    stop = None if lease is None else lease.keep()
+    try:
+        async with _session(client, cfg, stats, on_flood, proxy, lease) as got:
+            yield got
+    finally:
+        if lease is not None:
+            stop.set()
+            lease.release()
+
+
+async def _take_lease(cfg, session):
+    """With ``--lease DIR``: the lease on this session's key, waited for while another run
+    holds it (engine/archive/lease.py), before any connection is made."""
+    if not getattr(cfg, "lease", None):
+        return None
+    from engine.archive.lease import Lease
+
+    if session.auth_key is None:
+        raise ConfigError("--lease needs a logged-in session (log in with `tgarc login`)")
+    lease = Lease(Path(cfg.lease), f"key-{session.auth_key.key_id:016x}",
+                  f"{socket.gethostname()}/{os.getpid()}", ttl=cfg.lease_ttl,
+                  skew=min(2.0, cfg.lease_ttl / 8))
+    if not await asyncio.to_thread(lease.try_acquire):
+        held = lease.read() or {}
+        line = (f"this account's key is in use by {held.get('holder')}: waiting for its "
+                f"lease ({lease.path})")
+        log.warning("%s", line)
+        sys.stderr.write(f"tgarc: {line}\n")
+        await asyncio.to_thread(lease.acquire)
+    return lease
 
 
 @contextlib.asynccontextmanager
-async def _session(client, cfg, stats, on_flood, proxy=None):
+async def _session(client, cfg, stats, on_flood, proxy=None, lease=None):
     link = Link(client, stats, getattr(cfg, "reconnect_timeout", RECONNECT_TIMEOUT),
                 timeout=cfg.timeout)
+    bound = None
+    if lease is not None:            # every connection within the lease's term, from the first
+        bound = KeyBound(lease.check, int(lease.ttl / 2))
+        link.guard = lease.check
+        link.connected = lambda: bound.ping(client)
     with watch_attempts() as attempts:
         try:
             await link.open()
@@ -99,12 +140,20 @@ async def _session(client, cfg, stats, on_flood, proxy=None):
         source.dcs = OtherDCs(client, call, stats, link=link, timeout=cfg.timeout,
                               flood_ceiling=cfg.flood_ceiling, on_flood=on_flood,
                               governor=gov)
+        pinger = None
+        if bound is not None:
+            gov.guard = lease.check
+            lanes = source.lane_factory
+            source.lane_factory = lambda n: bound.lanes(lanes(n))
+            pinger = asyncio.create_task(bound.run(client, source.dcs))
         try:
             yield source, stats, cache
         except errors.RPCError as exc:       # whatever no layer or caller handled
             raise TelegramFailure(f"Telegram refused {method_name(exc.request)}: "
                                   f"{exc.message}") from exc
         finally:
+            if pinger is not None:
+                pinger.cancel()
             await source.close_dcs()
     finally:
         await client.disconnect()

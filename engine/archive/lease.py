@@ -1,4 +1,4 @@
-"""A timed lease on a name (an account) in a folder every node of a cluster reaches.
+"""A timed lease on a name (an account's key) in a folder every machine that uses it reaches.
 
 An account's authorization key used from two places at once risks AUTH_KEY_DUPLICATED:
 Telegram destroys the key and logs the user out. A cluster runtime restarts a lost actor
@@ -37,6 +37,8 @@ import orjson
 from engine.archive.atomic import write_atomic
 
 
+# Not OSError: a request that fails with LeaseLost must not look like a lost connection to
+# the middleware, which would reconnect and send it again (the CLI maps them to exit 4).
 class LeaseHeld(RuntimeError):
     """Another holder's term has not run out within the wait."""
 
@@ -45,7 +47,7 @@ class LeaseLost(RuntimeError):
     """This holder's term is over (another holder took it, or its own clock says so)."""
 
 
-class LeaseDamaged(ValueError):
+class LeaseDamaged(RuntimeError):
     """The lease file is not one (say which, and what to do)."""
 
 
