@@ -107,6 +107,17 @@ def test_a_holder_whose_lease_was_taken_cannot_renew_or_fence(tmp_path):
     assert b.read()["holder"] == "b" and b.read()["expires"] > time.time()
 
 
+def test_release_stops_the_renewer_first_so_no_renewal_follows_it(tmp_path):
+    a = Lease(tmp_path, "acct", "a", ttl=2.0, skew=0.2)
+    a.acquire(wait=1)
+    a.keep(on_lost=lambda exc: None)
+    time.sleep(0.6)                             # a renewal or two meanwhile
+    a.release()
+    time.sleep(0.7)                             # past the renewer's next turn
+    assert a.read()["expires"] == 0.0
+    assert Lease(tmp_path, "acct", "b", ttl=2.0, skew=0.2).try_acquire()
+
+
 def test_a_released_lease_is_free_at_once_and_epochs_only_grow(tmp_path):
     a = Lease(tmp_path, "acct", "a", ttl=30, skew=1)
     b = Lease(tmp_path, "acct", "b", ttl=30, skew=1)

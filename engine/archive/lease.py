@@ -63,6 +63,7 @@ class Lease:
         self.path = self.folder / f"{name}.lease"
         self.epoch = 0                      # of this holder's term (0: none)
         self._until = float("-inf")         # monotonic end of the term, as the holder sees it
+        self._keeper: tuple[threading.Event, threading.Thread] | None = None
 
     # ---- the file --------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -133,7 +134,14 @@ class Lease:
             self._until = t0 + self.ttl - self.skew
 
     def release(self) -> None:
-        """End the term now (others may take the lease at once)."""
+        """End the term now (others may take the lease at once); the renewer stops first,
+        so no renewal can follow."""
+        if self._keeper is not None:
+            stop, thread = self._keeper
+            stop.set()
+            if thread is not threading.current_thread():
+                thread.join()
+            self._keeper = None
         with self._locked() as cur:
             if cur is not None and cur["holder"] == self.holder and cur["epoch"] == self.epoch:
                 self._write(self.epoch, 0.0)
@@ -158,9 +166,9 @@ class Lease:
         return self.epoch
 
     def keep(self, on_lost: Callable[[Exception], None] | None = None) -> threading.Event:
-        """Renew every ttl / 4 in a daemon thread until the returned event is set. When a
-        renewal fails, or the term runs out before one succeeds, ``on_lost`` (default: end
-        the process at once, so nothing it holds talks to Telegram again)."""
+        """Renew every ttl / 4 in a daemon thread until ``release`` (or the returned event is
+        set). When a renewal fails, or the term runs out before one succeeds, ``on_lost``
+        (default: end the process at once, so nothing it holds talks to Telegram again)."""
         stop = threading.Event()
         lost = on_lost or _exit
 
@@ -173,7 +181,9 @@ class Lease:
                     lost(exc)
                     return
 
-        threading.Thread(target=loop, name=f"lease-{self.name}", daemon=True).start()
+        thread = threading.Thread(target=loop, name=f"lease-{self.name}", daemon=True)
+        self._keeper = (stop, thread)
+        thread.start()
         return stop
 
 

@@ -64,14 +64,14 @@ async def connected(cfg, on_flood=None):
                                                  proxy.describe())
     stats = TelegramStats()
     lease = await _take_lease(cfg, session)
-    stop = None if lease is None else lease.keep()
+    if lease is not None:
+        lease.keep()
     try:
         async with _session(client, cfg, stats, on_flood, proxy, lease) as got:
             yield got
     finally:
-        if lease is not None:
-            stop.set()
-            lease.release()
+        if lease is not None:            # after the last connection closed
+            await asyncio.to_thread(lease.release)
 
 
 async def _take_lease(cfg, session):
@@ -92,7 +92,8 @@ async def _take_lease(cfg, session):
                 f"lease ({lease.path})")
         log.warning("%s", line)
         sys.stderr.write(f"tgarc: {line}\n")
-        await asyncio.to_thread(lease.acquire)
+        while not await asyncio.to_thread(lease.try_acquire):    # Ctrl-C stops the wait
+            await asyncio.sleep(0.2)
     return lease
 
 
