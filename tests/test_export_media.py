@@ -439,6 +439,8 @@ def test_flood_waits_dropped_connections_and_lost_replies_cost_retries_not_files
 @pytest.mark.parametrize(("media", "kinds", "limit", "want"), [
     (dict(kind="photo"), {"photo"}, None, None),
     (dict(kind="photo", ttl_seconds=10), {"photo"}, None, UNAVAILABLE),   # self-destructing
+    (dict(kind="photo", ttl_seconds=10, out=True), {"photo"}, None, None),   # ... sent by us
+    (dict(kind="doc", ttl_seconds=10, out=True), {"video"}, None, NOT_INCLUDED),
     (dict(kind="photo", access_hash=0, file_reference=b""), {"photo"}, None, UNAVAILABLE),
     (dict(kind="photo"), {"video"}, None, NOT_INCLUDED),
     (dict(kind="doc", media_type="voice_message", mime_type="audio/ogg"), {"voice"}, None,
@@ -455,13 +457,13 @@ def test_skip_reasons_follow_telegram_desktops_order(media, kinds, limit, want):
     from engine.supervisor.media_plan import skip_reason
 
     fields = dict(media)
-    kind = fields.pop("kind")
+    kind, out = fields.pop("kind"), fields.pop("out", False)
     fields.setdefault("access_hash", 7)
     fields.setdefault("file_reference", b"r")
     obj = m.Photo(id=1, **fields) if kind == "photo" else m.Document(id=1, **fields)
     strings = {None: None, UNAVAILABLE: ml.UNAVAILABLE, NOT_INCLUDED: ml.NOT_INCLUDED,
                TOO_LARGE: ml.TOO_LARGE}
-    assert skip_reason(obj, frozenset(kinds), limit) == strings[want]
+    assert skip_reason(obj, frozenset(kinds), limit, out) == strings[want]
 
 
 def test_an_expired_reference_in_a_comment_thread_is_renewed_from_the_thread(tmp_path):

@@ -75,10 +75,13 @@ def settings(kinds_: tuple[str, ...], limit: int | None) -> dict:
     return {"media": sorted(kinds_), "max_media_size": limit}
 
 
-def skip_reason(media, wanted: frozenset[str], limit: int | None) -> str | None:
-    """Why ``media`` is not downloaded under these settings, or None if it is."""
-    if media.ttl_seconds:
-        return UNAVAILABLE        # self-destructing: Telegram Desktop never has it
+def skip_reason(media, wanted: frozenset[str], limit: int | None,
+                out: bool = False) -> str | None:
+    """Why ``media`` (of a message sent by the account when ``out``) is not downloaded
+    under these settings, or None if it is."""
+    if media.ttl_seconds and not out:
+        return UNAVAILABLE        # self-destructing and received: Telegram Desktop resets it
+        #                           (export_data_types.cpp); one the account sent it keeps
     if not media.access_hash and not media.file_reference:
         return UNAVAILABLE
     if kinds.kind(media) not in wanted:
@@ -244,7 +247,7 @@ class MediaPlanner:
             # Telegram Desktop derives it from the suggested path, then numbers its clash
             entry.thumb = names.claim(names.thumb_path(path), self.taken)
         path = names.claim(path, self.taken)
-        reason = skip_reason(media, self.wanted_kinds, self.limit)
+        reason = skip_reason(media, self.wanted_kinds, self.limit, msg.out)
         entry.path = path
         if reason is not None:
             entry.status, entry.reason = SKIPPED, reason
@@ -257,7 +260,7 @@ class MediaPlanner:
         media = msg.media
         if not isinstance(media, m.Photo | m.Document) or media.id != e.id:
             return                 # the message's media changed since (an edit)
-        reason = skip_reason(media, self.wanted_kinds, self.limit)
+        reason = skip_reason(media, self.wanted_kinds, self.limit, msg.out)
         if reason is None:
             self.plan.wanted.append(Wanted(e.key, e, media, msg))
             if e.status == SKIPPED or e.msg_id in self.rendered:
