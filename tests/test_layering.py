@@ -27,7 +27,7 @@ FLOORS = {
     "engine.transport": 1, "engine._native": 1, "engine.archive": 1,
     "engine.text": 3, "engine.telegram": 3, "engine.aggregator": 3,
     "engine.render": 4, "engine.media": 4, "engine.worker": 5, "engine.supervisor": 6,
-    "engine.commands": 7, "engine.cli": 8, "engine.__main__": 9,
+    "engine.commands": 7, "engine.cluster": 7, "engine.cli": 8, "engine.__main__": 9,
 }
 
 
