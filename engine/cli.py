@@ -132,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     ch.add_argument("--proxy", help=PROXY_HELP)
     ch.add_argument("--session", help="Telethon session file (else TGARC_SESSION)")
     ch.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
+    ch.add_argument("--lease", metavar="DIR", help="hold the session key's lease in DIR while "
+                    "listing, as `export --lease` does")
     ch.add_argument("--page-size", type=int, default=100, help=argparse.SUPPRESS)
 
     dm = sub.add_parser("demo", help="export a synthetic channel from a loopback server")
@@ -313,7 +315,7 @@ def _chats(args) -> int:
     from engine.commands import account
 
     return account.chats(args.session, as_json=args.json, page=args.page_size, debug=args.debug,
-                       proxy=args.proxy or os.environ.get("TGARC_PROXY"))
+                       proxy=args.proxy or os.environ.get("TGARC_PROXY"), lease=args.lease)
 
 
 COMMANDS = {"doctor": _doctor, "export": _export, "render": _render, "repair": _repair,

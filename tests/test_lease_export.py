@@ -94,3 +94,27 @@ def test_a_damaged_lease_file_is_one_line_and_exit_4(tmp_path):
     assert r.returncode == 4
     assert "is damaged" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "a" / CHANNEL_DIR).exists()
+
+
+def test_listing_chats_with_the_lease_waits_for_another_holder(tmp_path):
+    """``tgarc chats`` talks to Telegram with the key too: with --lease it waits its turn."""
+    import sys
+    import time
+
+    from telethon.sessions import StringSession
+
+    from engine.archive.lease import Lease
+
+    leases = tmp_path / "leases"
+    with served(50) as dc:
+        key_id = StringSession(dc.session).auth_key.key_id
+        other = Lease(leases, f"key-{key_id:016x}", "elsewhere/1", ttl=3.0, skew=0.3)
+        assert other.try_acquire()
+        t0 = time.monotonic()
+        r = subprocess.run([sys.executable, "-m", "engine", "chats", "--json", "--lease",
+                            str(leases)], env=env_for(dc), capture_output=True, text=True,
+                           timeout=60)
+        waited = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert "in use by elsewhere/1: waiting for its lease" in r.stderr
+    assert waited >= 3.0 and '"tgarc demo channel"' in r.stdout

@@ -149,11 +149,11 @@ def logout(session: str | None, debug: bool = False, proxy: str | None = None) -
 
 
 def chats(session: str | None, as_json: bool = False, page: int = 100,
-          debug: bool = False, proxy: str | None = None) -> int:
+          debug: bool = False, proxy: str | None = None, lease: str | None = None) -> int:
     from engine.telegram import dialogs as tg
 
     with _quiet_telethon(debug):
-        found = asyncio.run(tg.dialogs(session, page=page, proxy=proxy))
+        found = asyncio.run(tg.dialogs(session, page=page, proxy=proxy, lease=lease))
     if as_json:
         import orjson
 

@@ -38,10 +38,12 @@ class _Settings:
     proxy: Proxy | None = None
     timeout: float = 30.0
     flood_ceiling: float = 300.0
+    lease: str | None = None          # --lease DIR, as export's
+    lease_ttl: float = 30.0
 
 
 async def dialogs(path: str | None, page: int = 100, proxy: str | None = None,
-                  env=os.environ) -> list[Dialog]:
+                  env=os.environ, lease: str | None = None) -> list[Dialog]:
     """Every dialog, walking messages.getDialogs pages through the middleware stack."""
     from engine.telegram.session import connected
 
@@ -49,7 +51,7 @@ async def dialogs(path: str | None, page: int = 100, proxy: str | None = None,
     credentials(env)
     if path:
         existing_session_file(path)
-    async with connected(_Settings(path, via)) as (source, _stats, _cache):
+    async with connected(_Settings(path, via, lease=lease)) as (source, _stats, _cache):
         me = await source.call(functions.users.GetUsersRequest([types.InputUserSelf()]))
         if me and getattr(me[0], "bot", False):
             raise ConfigError("a bot session cannot list dialogs or read chat histories "
