@@ -24,14 +24,10 @@ class Plan:
     load: dict[str, int] = field(default_factory=dict)          # account -> messages
     orphans: list[str] = field(default_factory=list)            # chats nobody left sees
 
-    def account_of(self, chat: str) -> str | None:
-        return next((a for a, keys in self.chats.items() if chat in keys), None)
 
-
-def assign(visible: dict[str, dict[str, int]], accounts: list[str] | None = None) -> Plan:
-    """``visible``: account -> {chat key: its size (messages)}; ``accounts``: the ones that
-    may take work (default: all of ``visible``)."""
-    names = sorted(visible if accounts is None else accounts)
+def assign(visible: dict[str, dict[str, int]]) -> Plan:
+    """``visible``: account -> {chat key: its size (messages)}."""
+    names = sorted(visible)
     plan = Plan({a: [] for a in names}, {a: 0 for a in names})
     _place(plan, visible, _sizes(visible), names)
     return plan

@@ -221,12 +221,15 @@ def quoted(lines: list[str], msg_id: int) -> str:
     return "\n".join(f"> {x}" if x else ">" for x in body) + f"\n\n^m{msg_id}"
 
 
+def vault_shift(ctx: RenderContext, chat: m.PeerRef) -> int:
+    """What the vault (and result.json) takes off the ids of ``chat``'s messages: 10^9 for
+    the history of a migrated basic group in the supergroup that continues it, else 0."""
+    return MIGRATED_ID_SHIFT if chat != ctx.chat and chat.kind == "chat" else 0
+
+
 def vault_id(ctx: RenderContext, chat: m.PeerRef, msg_id: int) -> int:
-    """A message's number in the vault, as in result.json: a migrated basic group's history
-    is numbered id - 10^9 in the supergroup that continues it."""
-    if chat != ctx.chat and chat.kind == "chat":
-        return msg_id - MIGRATED_ID_SHIFT
-    return msg_id
+    """A message's number in the vault, as in result.json (``vault_shift``)."""
+    return msg_id - vault_shift(ctx, chat)
 
 
 def block_id(msg: m.Message, ctx: RenderContext) -> int:

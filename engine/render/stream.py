@@ -321,9 +321,9 @@ class Stream:
         return msg_id - MIGRATED_ID_SHIFT if chat.kind == "chat" else None
 
     def _shift(self, chat: m.PeerRef | None) -> int:
-        """What the vault and result.json take off ids of ``chat`` (see ``_key``)."""
-        own = chat is None or chat == self.meta.ref
-        return MIGRATED_ID_SHIFT if not own and chat.kind == "chat" else 0
+        """What the vault takes off the ids of a segment whose messages are ``chat``'s
+        (None: of several chats, the chat's own among them)."""
+        return 0 if chat is None else day_notes.vault_shift(self.ctx, chat)
 
     def locate(self, chat: m.PeerRef, msg_id: int) -> int | None:
         """The date of a message streamed so far, or None."""

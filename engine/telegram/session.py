@@ -60,8 +60,7 @@ async def connected(cfg, on_flood=None):
     session = open_session(cfg.session)
     client = make_client(session, api_id, api_hash, proxy=proxy)
     if proxy is not None:
-        logging.getLogger("tgarc.telegram").info("connecting through the %s",
-                                                 proxy.describe())
+        log.info("connecting through the %s", proxy.describe())
     stats = TelegramStats()
     lease = await _take_lease(cfg, session)
     if lease is not None:
