@@ -11,6 +11,7 @@ from .bigfiles import parse_spec
 from .corpus import Corpus
 from .faults import Budget
 from .server import FakeDC
+from .warm import Warm
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
                    "authorizations")
     s.add_argument("--budget", type=float, default=None,
                    help="account-wide requests/s per method before FLOOD_WAIT")
+    s.add_argument("--warm", action="store_true",
+                   help="serialize the demo channel's messages before serving (benchmarks: "
+                   "the pages then cost the server almost no CPU); text-only channels")
     args = p.parse_args(argv)
     for spec in args.big_files:
         if len(spec) > 2 and spec[2] != 2 and spec[2] not in args.other_dc:
@@ -50,6 +54,9 @@ async def _serve(args) -> int:
                        chats=args.chats),
                 port=args.port, rtt_ms=args.rtt_ms, bandwidth=args.bandwidth, budget=budget,
                 big_files=tuple(args.big_files), other_dcs=tuple(args.other_dc))
+    if args.warm:
+        chat = dc.corpus.chats["channel"]
+        dc.warm[chat.id] = Warm(dc.corpus, chat)
     await dc.start()
     print(f"port {dc.port}", flush=True)
     # the key first: a reader (tgarc demo) that has the session has everything

@@ -45,6 +45,7 @@ from .faults import Budget, Call, Rule
 from .keyuse import KeyLog
 from .proxies import MTProxyRefused, accept_obfuscated2
 from .serving import Served
+from .warm import Warm
 
 log = logging.getLogger("engine.fakedc")
 
@@ -106,6 +107,7 @@ class FakeDC(Served):
         self.takeouts: set[int] = set()
         self.pages: dict[tuple, tuple[bytes, int]] = {}   # prefetched history pages
         self.prefetch_hits = 0
+        self.warm: dict[int, Warm] = {}         # chat id -> its pages' bytes made ahead
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[Connection] = set()
         self._conn_ids = itertools.count(1)
