@@ -17,6 +17,9 @@ messages carry media whose file the assembly may know.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
@@ -119,6 +122,32 @@ def load(path: Path, seg: Segment, tz_name: str) -> Fragments | None:
             or len(frags.ids) != seg.count or len(frags.dates) != seg.count:
         return None
     return frags
+
+
+def loads(folder: Path, segs: list[Segment], tz_name: str, wait=None,
+          ahead: int = 4) -> Iterator[Fragments | None]:
+    """``load`` of each segment of ``segs`` in turn, read ``ahead`` segments early in a
+    thread of its own: reading and decompressing a cache file release the GIL, so at the
+    assembly's serial tail (the workers done, a core free) the next segments come off the
+    disk while this one is written out. ``wait(segment name)`` runs before each read."""
+
+    def one(seg: Segment) -> Fragments | None:
+        if wait is not None:
+            wait(seg.name)
+        return load(folder / (seg.name + ".frag"), seg, tz_name)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="tgarc-frags") as pool:
+        queued: deque = deque()
+        try:
+            for seg in segs:
+                queued.append(pool.submit(one, seg))
+                if len(queued) > ahead:
+                    yield queued.popleft().result()
+            while queued:
+                yield queued.popleft().result()
+        finally:
+            for f in queued:
+                f.cancel()
 
 
 def _load(path: Path, tz_name: str) -> Fragments | None:

@@ -256,11 +256,8 @@ class Stream:
         it (or its blocks), when a refresh overrides one of its messages, or when it
         carries media and files were downloaded; its blocks are then rendered here, or
         handed over as messages (``Piece.msgs``) where they cannot be (blocks.py)."""
-        for k, seg in enumerate(self.history):
-            if self.wait is not None:
-                self.wait(seg.name)
-            frags = fragments.load(self.store.render_cache / (seg.name + ".frag"), seg,
-                                   self.tz_name)
+        loads = fragments.loads(self.store.render_cache, self.history, self.tz_name, self.wait)
+        for (k, seg), frags in zip(enumerate(self.history), loads, strict=True):
             if frags is not None and (frags.md is not None or not md) \
                     and not (self.overrides and any(i in self.overrides for i in frags.ids)) \
                     and not (self.media is not None and frags.media):
