@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -43,6 +44,7 @@ SKIP_DIRS = {layout.STATE}
 CHUNK = 1 << 20
 PIECE = 16 << 20               # bytes of a piece of a big file, hashed on its own
 VERSION = 2                    # 2: files over PIECE have ``pieces``
+HASHERS = 2                    # threads hashing files at once
 
 
 def _own_store(folder: Path) -> bool:
@@ -133,8 +135,8 @@ def update(root: Path, *, tool: str, api_layer: int | None, runs: list[dict],
     to write it and how many of its first bytes it kept; the pieces within those bytes
     are reused when the last manifest knew the file at that very size and mtime."""
     old = (read(root) or {}).get("files", {})
-    files = {}
-    for rel in _files(root):
+
+    def entry(rel: str) -> dict:
         st = (root / rel).stat()
         prev = old.get(rel)
         if prev and prev.get("size") == st.st_size and prev.get("mtime_ns") == st.st_mtime_ns \
@@ -149,7 +151,13 @@ def update(root: Path, *, tool: str, api_layer: int | None, runs: list[dict],
             trusted = prev is not None and (prev.get("size"), prev.get("mtime_ns")) == (size, mtime)
             hashed = digest(root / rel, st.st_size, prev if trusted else None,
                             keep if trusted else 0)
-        files[rel] = {"size": st.st_size, **hashed, "mtime_ns": st.st_mtime_ns}
+        return {"size": st.st_size, **hashed, "mtime_ns": st.st_mtime_ns}
+
+    # two threads: reading and sha256 release the GIL, and an export's manifest comes at
+    # its serial tail, when the workers are done and a core is free
+    rels = _files(root)
+    with ThreadPoolExecutor(HASHERS, thread_name_prefix="tgarc-manifest") as pool:
+        files = dict(zip(rels, pool.map(entry, rels), strict=True))
     manifest = {"version": VERSION, "tool": tool, "api_layer": api_layer, "runs": runs,
                 **({"tz": tz} if tz else {}), "files": files}
     write_atomic(root / NAME, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
