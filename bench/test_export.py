@@ -72,9 +72,9 @@ def _timed(cmd: list[str], env: dict) -> tuple[float, str]:
     return took, r.stdout
 
 
-def _export(env: dict, out: Path) -> float:
+def _export(env: dict, out: Path, *extra: str) -> float:
     took, _ = _timed([sys.executable, "-m", "engine", "export", "@tgarc_demo", "--out", str(out),
-                      "--quiet", "--tz", "UTC"], env)
+                      "--quiet", "--tz", "UTC", *extra], env)
     return took
 
 
@@ -109,7 +109,8 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _bare_then_ours(benchmark, *served_args: str, pause: float = 0.0) -> tuple:
+def _bare_then_ours(benchmark, *served_args: str, pause: float = 0.0,
+                    export_args: tuple = ()) -> tuple:
     """The bare loop, then ``tgarc export``, each a fresh process against one fakedc:
     (messages, bare CPU-s, bare wall, tgarc CPU-s, tgarc wall, tgarc's export_metrics)."""
     with Served(*served_args, "--text-only") as served:
@@ -121,7 +122,7 @@ def _bare_then_ours(benchmark, *served_args: str, pause: float = 0.0) -> tuple:
             bare_cpu = _children_cpu() - cpu
             time.sleep(pause)
             cpu = _children_cpu()
-            ours_wall = _export(env, tmp)
+            ours_wall = _export(env, tmp, *export_args)
             ours_cpu = _children_cpu() - cpu
             metrics = orjson.loads((tmp / "export_metrics.json").read_bytes())
             benchmark.pedantic(lambda: None, rounds=1, iterations=1)
@@ -130,19 +131,22 @@ def _bare_then_ours(benchmark, *served_args: str, pause: float = 0.0) -> tuple:
     return int(printed), bare_cpu, bare_wall, ours_cpu, ours_wall, metrics
 
 
-@pytest.mark.parametrize("server", ["live", "warm"])
-def test_export_cpu_per_million_against_the_bare_loop(benchmark, server):
+@pytest.mark.parametrize(("server", "workers"), [("live", "auto"), ("warm", "auto"),
+                                                ("warm", "2")])
+def test_export_cpu_per_million_against_the_bare_loop(benchmark, server, workers):
     """``live``: fakedc builds every page as it is asked for, on the same two cores as the
     contenders (≈ 16 CPU-s per 1M). ``warm``: it serialized the channel before the timed
     runs (``serve --warm``), as real Telegram spends none of this machine's CPU; the wall
-    bar is about the exporter, and only this one leaves it both cores."""
+    bar is about the exporter, and only this one leaves it both cores. ``workers``: the
+    export's ``--workers`` (auto: CPUs - 1, so one on 2 vCPUs)."""
     size = 3_000 if QUICK else 1_000_000
     n, bare_cpu, bare_wall, ours_cpu, ours_wall, metrics = _bare_then_ours(
-        benchmark, "--messages", str(size), *(["--warm"] if server == "warm" else []))
+        benchmark, "--messages", str(size), *(["--warm"] if server == "warm" else []),
+        export_args=("--workers", workers))
     per = {role: 0.0 for role in ("supervisor", "worker", "aggregator")}
     for p in metrics["resources"]["per_process"].values():
         per[p["role"]] = per.get(p["role"], 0.0) + p["cpu_seconds"]
-    figures = {"server": server, "messages": n,
+    figures = {"server": server, "workers": workers, "messages": n,
                "tgarc_cpu_s_per_1m": round(ours_cpu * 1e6 / n, 1),
                "bare_loop_cpu_s_per_1m": round(bare_cpu * 1e6 / n, 1),
                "tgarc_wall_s": round(ours_wall, 1), "bare_loop_wall_s": round(bare_wall, 1),
