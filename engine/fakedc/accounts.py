@@ -19,3 +19,7 @@ class Account:
         self.user_id = user_id
         self.bot = bot
         self.revoked = False
+        self.sees: frozenset[int] | None = None   # the chat ids in its dialogs (None: all)
+
+    def can_see(self, chat) -> bool:
+        return self.sees is None or chat.id in self.sees

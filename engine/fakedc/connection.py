@@ -242,7 +242,7 @@ class Connection:
         if await self._faults(msg_id, request, method):
             return
         if self.dc.budget is not None:
-            wait = self.dc.budget.take(method)
+            wait = self.dc.budget.take(method, account=self.account.user_id)
             if wait:
                 await self._reply_error(msg_id, 420, f"FLOOD_WAIT_{wait}", method)
                 return

@@ -100,9 +100,10 @@ class Rule:
 
 
 class Budget:
-    """Account-wide token bucket per method, as Telegram limits an account: ``rate``
+    """A token bucket per account and method, as Telegram limits an account: ``rate``
     requests a second with bursts of ``burst``; past it, FLOOD_WAIT with the seconds
-    until a token is back (at least 1, as Telegram never says 0)."""
+    until a token is back (at least 1, as Telegram never says 0). Each account (user) has
+    buckets of its own: two accounts get twice the requests."""
 
     def __init__(self, rate: float, burst: float | None = None, methods: tuple[str, ...] = ("*",)):
         self.rate = rate
@@ -111,18 +112,19 @@ class Budget:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, method: str, now: float | None = None) -> int:
+    def take(self, method: str, now: float | None = None, account: int | None = None) -> int:
         """0 if the call may go, else the FLOOD_WAIT seconds."""
         if "*" not in self.methods and method not in self.methods:
             return 0
         now = time.monotonic() if now is None else now
+        key = (account, method)
         with self._lock:
-            tokens, last = self._buckets.get(method, (self.burst, now))
+            tokens, last = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens >= 1:
-                self._buckets[method] = (tokens - 1, now)
+                self._buckets[key] = (tokens - 1, now)
                 return 0
-            self._buckets[method] = (tokens, now)
+            self._buckets[key] = (tokens, now)
             return max(1, math.ceil((1 - tokens) / self.rate))
 
 

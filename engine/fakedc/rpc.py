@@ -229,7 +229,8 @@ def get_dialogs(dc, conn, req):
     # a basic group that migrated is hidden from dialogs, as Telegram does
     # newest top message first; ties broken by chat id so the order is total
     # and a chat the account is not in (seen through an invite link's preview) is no dialog
-    chats = sorted((c for c in corpus.chats.values() if not c.migrated_to and c.joined),
+    chats = sorted((c for c in corpus.chats.values() if not c.migrated_to and c.joined
+                    and conn.account.can_see(c)),
                    key=lambda c: (-c.date_of(c.top_id), -c.id))
     # offset by the last dialog of the previous page, like Telegram: its peer when given
     # (dialogs with the same top date are not skipped), else its top message's date

@@ -32,6 +32,9 @@ def messages_result(dc, chat: Chat, msgs: list, count: int):
 @handles(functions.messages.GetHistoryRequest)
 def get_history(dc, conn, req):
     chat = chat_of(dc, conn, req.peer)
+    if not conn.account.can_see(chat):       # another account's chat: as Telegram says it
+        raise RpcError(400, "CHANNEL_PRIVATE" if chat.kind in ("channel", "supergroup")
+                       else "PEER_ID_INVALID")
     if conn.account.bot:
         raise RpcError(400, "BOT_METHOD_INVALID")
     offset_date = 0 if req.offset_id > 0 else ts_of(req.offset_date)   # offset_id wins

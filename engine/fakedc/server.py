@@ -233,11 +233,15 @@ class FakeDC(Served):
             env["TGARC_SESSION"] = session
         return env
 
-    def new_session(self, user_id: int | None = None, bot: bool = False) -> str:
+    def new_session(self, user_id: int | None = None, bot: bool = False,
+                    sees: list[str] | None = None) -> str:
         """A Telethon StringSession already authorized as ``user_id`` (default:
-        the corpus's own account) — the fast way in, no key exchange."""
+        the corpus's own account) — the fast way in, no key exchange. ``sees``: the corpus
+        chats (keys) in its dialogs and whose history it may read (default: all)."""
         key = os.urandom(256)
         account = Account(key, user_id or self.corpus.ME, bot=bot)
+        if sees is not None:
+            account.sees = frozenset(self.corpus.chats[k].id for k in sees)
         self.accounts[account.key_id] = account
         session = StringSession()
         session.set_dc(DC_ID, self.host, self.port)
