@@ -8,6 +8,7 @@ A bot session is refused with one line (exit 2): Telegram lets bots list no dial
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -25,10 +26,11 @@ class Dialog:
     kind: str                 # channel, supergroup, group, user, bot
     title: str
     username: str | None
+    top_message: int = 0      # its newest message's id: about its size (a cluster's plan)
 
     def as_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "title": self.title,
-                "username": self.username}
+                "username": self.username, "top_message": self.top_message}
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ async def walk_dialogs(call, page: int = 100) -> list[Dialog]:
             if pid in seen or pid not in entities:
                 continue
             seen.add(pid)
-            out.append(describe(entities[pid]))
+            out.append(dataclasses.replace(describe(entities[pid]),
+                                           top_message=d.top_message or 0))
         if not isinstance(res, types.messages.DialogsSlice) or not res.dialogs \
                 or len(seen) >= res.count:
             break
