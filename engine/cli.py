@@ -11,11 +11,11 @@ created on disk; warnings (``tgarc: warning: ...``) come only once the input was
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
 import traceback
 
 from engine import __version__, config
+from engine.commands.failures import exit_code, one_line
 from engine.media import flags as media_flags
 
 SHARED_HELP = ("files readable by other local users (0755/0644); default: private to you "
@@ -323,30 +323,6 @@ COMMANDS = {"doctor": _doctor, "export": _export, "render": _render, "repair": _
             "demo": _demo, "login": _login, "logout": _logout, "chats": _chats}
 
 
-def _code(exc: BaseException) -> int | None:
-    """The exit code DESIGN.md gives this failure (None: a bug, show the traceback)."""
-    from engine.archive.store import CorruptState
-
-    if isinstance(exc, config.ConfigError | ImportError):
-        return 2
-    if isinstance(exc, CorruptState | OSError):
-        return 4
-    name = type(exc).__name__
-    if name == "Interrupted":
-        return 130
-    if name in ("BatchesFailed", "DamagedSegment"):
-        return 1
-    if name in ("LeaseHeld", "LeaseLost", "LeaseDamaged"):    # another holder of the key
-        return 4
-    try:
-        from engine.telegram.middleware import TelegramFailure
-    except ImportError:
-        return None
-    if isinstance(exc, TelegramFailure):
-        return 3
-    return None
-
-
 def _exposed(args) -> list[str]:
     """Warnings for secrets given on the command line, which every local user can read
     (``ps``, /proc/PID/cmdline) while the command runs."""
@@ -367,30 +343,28 @@ def _exposed(args) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = COMMANDS[args.command](args)
+        if argv[:1] == ["export"] and any(a.split("=")[0] == "--cluster" for a in argv):
+            from engine.commands import cluster
+
+            args, run = cluster.parse(argv[1:])     # its own flags; the rest go to each job
+        else:
+            args = _parser().parse_args(argv)
+            run = COMMANDS[args.command]
+        code = run(args)
         _warn(_exposed(args))   # after the run: a failure stays one line (exit codes above)
         return code
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        code = _code(exc)
+        code = exit_code(exc)
         if code is None:
             raise
-        if args.debug:              # the traceback, and still the documented exit code
+        if "--debug" in argv:       # the traceback, and still the documented exit code
             traceback.print_exc()
         if code == 1 and type(exc).__name__ == "BatchesFailed":
             print(f"tgarc: finished, but some messages failed: {exc}", file=sys.stderr)
         elif str(exc):
-            print(f"tgarc: {_one_line(exc)}", file=sys.stderr)
+            print(f"tgarc: {one_line(exc)}", file=sys.stderr)
         return code
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        line = exc.strerror + (f": {exc.filename}" if exc.filename else "")
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            line += " — free some space and run the same command again (progress is saved)"
-        return line
-    return " ".join(str(exc).split())

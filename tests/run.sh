@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export TGARC_REQUIRE_NATIVE=1
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[test,ray]'   # ray: the --cluster tests
 .venv/bin/ruff check .
 .venv/bin/python -m pytest tests "$@"
 if [ -d bench ] && ls bench/test_*.py >/dev/null 2>&1; then

@@ -74,11 +74,15 @@ def _export_into(cfg: ExportConfig, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK | os.X_OK):
         raise PermissionError(f"cannot write to --out {out}")
-    with locked(out):
+    # a cluster's account job (engine/cluster) shares --out with the other accounts' jobs:
+    # its run files (lock, log) go to a folder of its own; the chats keep their own locks
+    run_dir = Path(os.environ.get("TGARC_RUN_DIR") or out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with locked(run_dir):
         from engine import logs
         from engine.telegram.proxy import secrets_of
 
-        handler = logs.open_log(out, cfg.debug, secrets_of(cfg.proxy))
+        handler = logs.open_log(run_dir, cfg.debug, secrets_of(cfg.proxy))
         log.info("export %s into %s (formats %s, %d workers, tz %s)", " ".join(cfg.targets),
                  out, ",".join(cfg.formats), cfg.workers, cfg.tz)
         try:

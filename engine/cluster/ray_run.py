@@ -1,0 +1,159 @@
+"""The cluster run on Ray: one actor per account, the scheduler's plan, moves on loss.
+
+- ``AccountActor``: pinned to its account's node by the custom resource
+  ``tgarc-account:<name>`` (``num_cpus=0``: it waits on its jobs and must not hold a CPU
+  slot that tasks want). It is the only thing that talks to Telegram for the account: it
+  lists the account's dialogs and runs the account's export jobs, each a ``tgarc export``
+  of its share of the chats, in a child process of the actor that the kernel kills when the
+  actor dies (``tied.py``). The session file stays on the node; only chat ids, exit codes
+  and a line of stderr travel over Ray.
+- Every job takes the account's lease (``--lease``, on the shared --out): when Ray restarts
+  an actor elsewhere while the old process still runs (a frozen node), the new job waits
+  until the old term ran out (docs/cluster.md).
+- ``drive``: the dialogs of every account, ``schedule.assign``, one job per account, and
+  when an account's actor dies (its node died) ``schedule.reassign`` moves its chats to the
+  accounts that see them; each moved chat resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")     # before Ray is imported
+
+import json
+import logging
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import ray
+from ray.exceptions import RayActorError
+
+from engine.cluster import schedule
+
+RESOURCE = "tgarc-account:{}"
+KINDS = {"channel": "channel", "supergroup": "group", "group": "group"}
+PLACED = 120.0          # seconds an account's actor may wait for its node
+
+
+class ClusterFailure(Exception):
+    """The cluster could not export every chat (exit code 3: like Telegram's failures)."""
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class AccountActor:
+    def __init__(self, name: str, session: str, out: str, lease: str, ttl: float):
+        self.name, self.session, self.out, self.lease, self.ttl = name, session, out, lease, ttl
+
+    def node(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+    def _run(self, args: list[str], run_dir: str | None = None):
+        env = dict(os.environ)
+        if run_dir:
+            env["TGARC_RUN_DIR"] = run_dir
+        cmd = [sys.executable, "-m", "engine.cluster.tied", str(os.getpid()), sys.executable,
+               "-m", "engine", *args, "--session", self.session, "--lease", self.lease]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True)
+
+    def dialogs(self, kinds: list[str]) -> dict[str, int]:
+        """This account's channels and groups of ``kinds``: marked id -> top message id."""
+        r = self._run(["chats", "--json"])
+        if r.returncode:
+            raise ClusterFailure(f"account {self.name}: `tgarc chats` failed: "
+                                 f"{_last(r.stderr)}")
+        return {str(d["id"]): int(d.get("top_message") or 0) for d in json.loads(r.stdout)
+                if KINDS.get(d["kind"]) in kinds}
+
+    def export(self, chats: list[str], forward: list[str]) -> tuple[int, str]:
+        """``tgarc export CHATS`` into --out: (exit code, its last line of stderr)."""
+        run_dir = Path(self.out) / ".cluster" / self.name
+        r = self._run(["export", *chats, "--out", self.out, "--lease-ttl", str(self.ttl),
+                       "--metrics", str(run_dir / "export_metrics.json"), *forward],
+                      str(run_dir))
+        return r.returncode, _last(r.stderr)
+
+
+def _last(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def drive(address: str, accounts: dict[str, str], out: Path, lease: Path, ttl: float,
+          kinds: tuple[str, ...], forward: list[str]) -> int:
+    """The whole run; 0 when every chat was exported."""
+    kinds = tuple(k for k in (kinds or ("channel", "group")) if k in ("channel", "group"))
+    if not kinds:
+        raise ClusterFailure("--cluster exports channels and groups: a private chat is one "
+                             "account's own")
+    _reachable(address)
+    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        return _drive(accounts, out, lease, ttl, list(kinds), forward)
+    finally:
+        ray.shutdown()
+
+
+def _reachable(address: str) -> None:
+    """A mistyped or stopped head is one line, not Ray's minutes of retries."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return                          # "auto" and the like: Ray's own business
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise ClusterFailure(f"cannot reach the Ray cluster at {address} "
+                             f"({exc.strerror or exc})") from None
+
+
+def _drive(accounts, out: Path, lease: Path, ttl: float, kinds: list[str],
+           forward: list[str]) -> int:
+    actors = {name: AccountActor.options(resources={RESOURCE.format(name): 1},
+                                         name=f"tgarc-account-{name}").remote(
+        name, session, str(out), str(lease), ttl) for name, session in accounts.items()}
+    visible: dict[str, dict[str, int]] = {}
+    for name, actor in actors.items():
+        try:
+            ray.get(actor.node.remote(), timeout=PLACED)
+        except ray.exceptions.GetTimeoutError:
+            raise ClusterFailure(f"no node of the cluster offers the resource "
+                                 f"{RESOURCE.format(name)} (start the account's node with "
+                                 f"--resources '{{\"{RESOURCE.format(name)}\": 1}}')") from None
+        try:
+            visible[name] = ray.get(actor.dialogs.remote(kinds))
+        except ray.exceptions.RayTaskError as exc:      # its own one line, not Ray's trace
+            raise ClusterFailure(str(exc.cause)) from None
+    plan = schedule.assign(visible)
+    _say(f"{sum(len(c) for c in plan.chats.values())} chats over {len(actors)} accounts: "
+         + ", ".join(f"{a} {len(c)}" for a, c in plan.chats.items()))
+    pending = {actors[a].export.remote(c, forward): a for a, c in plan.chats.items() if c}
+    failed: list[str] = []
+    while pending:
+        [ref], _ = ray.wait(list(pending), num_returns=1)
+        name = pending.pop(ref)
+        try:
+            code, line = ray.get(ref)
+        except RayActorError:
+            before = {a: list(c) for a, c in plan.chats.items()}
+            moved = schedule.reassign(plan, name, visible)
+            _say(f"account {name} was lost (its node died): {len(moved)} of its chats move to "
+                 f"the accounts that see them")
+            for a, c in plan.chats.items():
+                new = [k for k in c if k not in before.get(a, [])]
+                if new:
+                    pending[actors[a].export.remote(new, forward)] = a
+            continue
+        if code:
+            failed.append(f"account {name}: exit {code}: {line}")
+    if plan.orphans:
+        failed.append(f"{len(plan.orphans)} chat(s) no account left sees: "
+                      + ", ".join(plan.orphans))
+    if failed:
+        raise ClusterFailure("; ".join(failed))
+    return 0
+
+
+def _say(line: str) -> None:
+    print(f"tgarc: {line}", file=sys.stderr, flush=True)

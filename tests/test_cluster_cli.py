@@ -1,0 +1,88 @@
+"""``tgarc export --cluster``'s own inputs, and the single-machine path without Ray: these
+run with or without the tgarc[ray] extra (Ray is never imported before the inputs pass)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests._export import ROOT, env_for, served
+
+MAIN = "from engine.cli import main; rc = main(sys.argv[1:]); "
+
+
+def _tgarc(*args: str, pre: str = "import sys; ", env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", pre + MAIN + "sys.exit(rc)", *args],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+
+
+def test_a_plain_export_loads_nothing_of_the_cluster(tmp_path):
+    with served(messages=120) as dc:
+        r = subprocess.run(
+            [sys.executable, "-c", "import sys; " + MAIN + "print(sorted(m for m in "
+             "sys.modules if m == 'ray' or m.startswith(('ray.', 'engine.cluster', "
+             "'engine.commands.cluster'))))",
+             "export", "@tgarc_demo", "--out", str(tmp_path / "o"), "--quiet", "--tz", "UTC"],
+            env=env_for(dc), capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+    assert list((tmp_path / "o").glob("*/result.json"))
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["@tgarc_demo"], "--cluster exports --all"),
+    ([], "--cluster exports --all"),
+    (["--all", "--out", "o"], "--session per account"),
+    (["--all", "--session", "x/a.session", "--session", "y/a", "--out", "o"], "one name"),
+    (["--all", "--session", "a.session"], "--out is required"),
+    (["--all", "--session", "a.session", "--out", "o", "--metrics", "m.json"],
+     "--metrics does not go with --cluster"),
+    (["--all", "--session", "a.session", "--out", "o", "--lease-ttl", "1"], "--lease-ttl"),
+])
+def test_bad_cluster_inputs_are_one_line_and_touch_nothing(tmp_path, args, says):
+    r = _tgarc("export", "--cluster", "127.0.0.1:1", *args)
+    assert r.returncode == 2, r.stderr
+    assert says in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (ROOT / "o").exists() and not (ROOT / "m.json").exists()
+
+
+def test_without_the_ray_extra_the_cluster_says_how_to_get_it():
+    r = _tgarc("export", "--cluster", "127.0.0.1:1", "--all", "--session", "a.session",
+               "--out", "o", pre="import sys; sys.modules['ray'] = None; ")   # not installed
+    assert r.returncode == 2 and "pip install 'tgarc[ray]'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_tied_job_dies_with_its_actor():
+    """engine/cluster/tied.py: an account's job is killed by the kernel when the actor that
+    started it dies, whatever killed the actor (here SIGKILL, no Ray involved)."""
+    import psutil
+
+    actor = subprocess.Popen(
+        [sys.executable, "-c", "import os, subprocess, sys, time; p = subprocess.Popen("
+         "[sys.executable, '-m', 'engine.cluster.tied', str(os.getpid()), '/bin/sleep', "
+         "'60']); print(p.pid, flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    job = psutil.Process(int(actor.stdout.readline()))
+    deadline = time.monotonic() + 10
+    while job.cmdline()[:1] != ["/bin/sleep"]:     # tied, and the job under way
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    actor.kill()
+    actor.wait(10)
+    gone, alive = psutil.wait_procs([job], timeout=10)
+    assert not alive and gone, "the job outlived its actor"
+
+
+def test_a_cluster_nobody_listens_at_is_one_line_at_once(tmp_path):
+    pytest.importorskip("ray")
+    t0 = time.monotonic()
+    r = _tgarc("export", "--cluster", "127.0.0.1:1", "--all", "--session", "a.session",
+               "--out", str(tmp_path / "o"))
+    assert r.returncode == 3 and "cannot reach the Ray cluster at 127.0.0.1:1" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and time.monotonic() - t0 < 30
+    assert not (tmp_path / "o").exists()
