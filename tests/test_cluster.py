@@ -9,42 +9,24 @@ its own dialogs, and records which process used which key when.
 
 from __future__ import annotations
 
-import os
-import secrets
+import contextlib
+import importlib.util
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
-# Ray reads these when it is imported: token authentication as its docs set it up (every
-# process of the cluster, the driver included, has the token), no usage reporting, and
-# every process on 127.0.0.1 (Ray's single-machine mode: else it turns 127.0.0.1 into the
-# machine's outward address)
-os.environ.update(RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0",
-                  RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
-os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
-ray_utils = pytest.importorskip("ray.cluster_utils")   # the tgarc[ray] extra (CI has it)
+if importlib.util.find_spec("ray") is None:    # the tgarc[ray] extra (CI installs it)
+    pytest.skip("needs the tgarc[ray] extra", allow_module_level=True)
 
-from telethon.sessions import SQLiteSession, StringSession  # noqa: E402
-
-from engine.fakedc.corpus import Corpus  # noqa: E402
-from engine.fakedc.keyuse import KeyLog  # noqa: E402
-from engine.fakedc.server import FakeDC  # noqa: E402
-from tests._export import ROOT, env_for, tgarc  # noqa: E402
-
-OUTPUTS = ("result.json", "messages.jsonl")
-
-
-def _session_file(string: str, path: Path) -> str:
-    s, f = StringSession(string), SQLiteSession(str(path))
-    f.set_dc(s.dc_id, s.server_address, s.port)
-    f.auth_key = s.auth_key
-    f.save()
-    f.close()
-    return str(path)
+from engine.fakedc.corpus import Corpus
+from engine.fakedc.faults import Budget
+from engine.fakedc.keyuse import KeyLog
+from engine.fakedc.server import FakeDC
+from tests._cluster import cluster_export, cluster_for, outputs, session_file
+from tests._export import tgarc
 
 
 @pytest.fixture
@@ -58,59 +40,34 @@ def world(tmp_path, monkeypatch):
         users = sorted(dc.corpus.users)
         sees = {"a": ["channel", "extra0", "extra1", "extra2"],
                 "b": ["channel", "extra2", "extra3", "extra1"]}
-        sessions = {n: _session_file(dc.new_session(user_id=users[1 + i], sees=sees[n]),
-                                     tmp_path / f"{n}.session") for i, n in enumerate(sees)}
-        env = env_for(dc, PYTHONPATH=str(ROOT), **{k: os.environ[k] for k in (
-            "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_USAGE_STATS_ENABLED",
-            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")})
-        for k, v in env.items():             # the raylets, and so the actors, inherit it
-            monkeypatch.setenv(k, v)
-        cluster = ray_utils.Cluster(initialize_head=True, head_node_args={
-            "num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False})
-        nodes = {n: cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1",
-                                     resources={f"tgarc-account:{n}": 1}) for n in sees}
-        cluster.wait_for_nodes()
-        try:
+        sessions = {n: session_file(dc.new_session(user_id=users[1 + i], sees=sees[n]),
+                                    tmp_path / f"{n}.session") for i, n in enumerate(sees)}
+        with cluster_for(dc, list(sees), monkeypatch) as (cluster, nodes, env):
             yield dc, cluster, nodes, sessions, env
-        finally:
-            cluster.shutdown()
-
-
-def _cluster_export(cluster, sessions, out: Path, env, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "engine", "export", "--all", "--cluster", cluster.address,
-           *(x for s in sessions.values() for x in ("--session", s)), "--out", str(out),
-           "--kinds", "channels", "--tz", "UTC", "--media", "none", "--quiet", *extra]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
-def _outputs(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.glob("*/*"))
-            if p.name in OUTPUTS} | \
-        {p.relative_to(out).as_posix(): p.read_bytes() for p in out.glob("*/markdown/*/*.md")}
 
 
 def _single_machine(dc, tmp_path) -> dict[str, bytes]:
     one = tmp_path / "one"
     r = tgarc(dc, one, "--all", "--kinds", "channels", target="", timeout=300)
     assert r.returncode == 0, r.stderr
-    return _outputs(one)
+    return outputs(one)
 
 
 def test_two_accounts_export_each_chat_once_as_one_machine_would(world, tmp_path):
     dc, cluster, _nodes, sessions, env = world
     out = tmp_path / "shared"
-    p = _cluster_export(cluster, sessions, out, env)
+    p = cluster_export(cluster, sessions, out, env)
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
     assert "5 chats over 2 accounts" in err
-    got = _outputs(out)
+    got = outputs(out)
     want = _single_machine(dc, tmp_path)
     assert sorted(got) == sorted(want) and len([k for k in got if k.endswith(".json")]) == 5
     assert got == want
     # each account ran its own job, each chat was exported by one of them
-    runs = {n: (out / ".cluster" / n / "export_metrics.json").is_file() for n in sessions}
-    assert runs == {"a": True, "b": True}
+    runs = {n: len(list((out / ".cluster" / n).glob("*/export_metrics.json")))
+            for n in sessions}
+    assert runs == {"a": 1, "b": 1}
     for chat in out.glob("*/chat.json"):
         assert chat.read_text().count('"started"') == 1, chat
     assert dc.keys.overlaps() == []
@@ -119,12 +76,13 @@ def test_two_accounts_export_each_chat_once_as_one_machine_would(world, tmp_path
 def test_a_node_killed_mid_run_moves_its_chats_and_the_export_completes(world, tmp_path):
     dc, cluster, nodes, sessions, env = world
     out = tmp_path / "shared"
-    p = _cluster_export(cluster, sessions, out, env, "--max-in-flight", "1")
-    log = out / ".cluster" / "a" / "tgarc.log"
+    p = cluster_export(cluster, sessions, out, env, "--max-in-flight", "1")
     deadline = time.monotonic() + 120
-    while "id range" not in (log.read_text() if log.exists() else ""):
+    while not (logs := list((out / ".cluster" / "a").glob("*/tgarc.log"))) \
+            or "id range" not in logs[0].read_text():
         assert time.monotonic() < deadline and p.poll() is None, p.stderr.read()
         time.sleep(0.05)
+    log = logs[0]
     job = psutil.Process(int((log.parent / ".lock").read_text()))   # a's export, running
     cluster.remove_node(nodes["a"])          # account a's node dies while it exports
     # the job dies with its actor (tied.py): it must not go on beside b's job of its chats
@@ -133,7 +91,7 @@ def test_a_node_killed_mid_run_moves_its_chats_and_the_export_completes(world, t
     assert "account a was lost" in err
     # extra0 only a sees: said, exit 3; every other chat complete and as one machine has it
     assert p.returncode == 3 and "no account left sees" in err and "-1001" in err, err
-    got = _outputs(out)
+    got = outputs(out)
     want = {k: v for k, v in _single_machine(dc, tmp_path).items()
             if not k.startswith("channel" + str(dc.corpus.chats["extra0"].id))}
     assert {k: got.get(k) for k in want} == want
@@ -142,4 +100,69 @@ def test_a_node_killed_mid_run_moves_its_chats_and_the_export_completes(world, t
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
     assert dc.keys.overlaps() == []
-    assert os.environ["RAY_AUTH_MODE"] == "token"
+
+
+def _frozen(node, stop: bool = True) -> list[psutil.Process]:
+    """Every process of a test-cluster node (its raylet and all under it), stopped."""
+    raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
+    procs = [raylet, *raylet.children(recursive=True)]
+    for proc in procs if stop else ():
+        proc.suspend()
+    return procs
+
+
+def _exporting(pid: int | None) -> bool:
+    try:
+        return pid is not None and "export" in psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return False
+
+
+def test_a_frozen_node_comes_back_elsewhere_only_after_the_lease(tmp_path, monkeypatch):
+    """Account a has two nodes (its session on both). Its node is frozen (SIGSTOP of every
+    process on it) mid-export: Ray restarts the actor on the other node at once, but its job
+    connects only after the frozen job's lease ran out, and fakedc never sees the key used
+    by two processes at once. Woken, the frozen job stops at its lease's check; the new one,
+    which waited for the chat it held, finishes; the outputs are one machine's."""
+    ttl = 6.0
+    dc = FakeDC(Corpus(messages=1500, chats=2), rtt_ms=5,
+                budget=Budget(4, methods=("GetHistoryRequest",)))
+    dc.keys = KeyLog()
+    with dc.run_in_thread():
+        dc.session = dc.new_session()
+        a = dc.new_session(user_id=sorted(dc.corpus.users)[1])
+        key = next(iter(x for x in dc.accounts.values() if x.user_id != dc.corpus.ME)).key_id
+        homes = {n: tmp_path / n for n in ("a1", "a2")}     # the session on each node
+        for home in homes.values():
+            home.mkdir()
+            session_file(a, home / "a.session")
+        sessions = {"a": "~/a.session"}
+        with cluster_for(dc, {"a1": "a", "a2": "a"}, monkeypatch, homes) as (
+                cluster, nodes, env):
+            out = tmp_path / "shared"
+            p = cluster_export(cluster, sessions, out, env, "--lease-ttl", str(ttl),
+                               "--max-in-flight", "1")
+            deadline = time.monotonic() + 120
+            while not (live := [u for u in dc.keys.uses if u.key_id == key and u.bounded
+                                and u.closed is None and _exporting(u.pid)]):
+                assert time.monotonic() < deadline and p.poll() is None, p.stderr.read()
+                time.sleep(0.05)
+            job = psutil.Process(live[0].pid)     # the export job, its connection bounded
+            node = next(n for n in nodes.values() if job in _frozen(n, stop=False))
+            frozen_at, stopped = time.monotonic(), _frozen(node)
+            try:
+                while not (back := [u for u in dc.keys.uses if u.key_id == key
+                                    and u.opened > frozen_at]):
+                    assert time.monotonic() < frozen_at + 60, "the account never came back"
+                    time.sleep(0.05)
+            finally:
+                for proc in stopped:             # the node wakes
+                    with contextlib.suppress(psutil.Error):
+                        proc.resume()
+            _, err = p.communicate(timeout=300)
+            want = _single_machine(dc, tmp_path)
+    assert p.returncode == 0, err
+    assert "its actor is back on another node" in err
+    assert back[0].opened - frozen_at >= 0.75 * ttl    # not before the old term ran out
+    assert dc.keys.overlaps() == []
+    assert outputs(out) == want

@@ -3,6 +3,7 @@ run with or without the tgarc[ray] extra (Ray is never imported before the input
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -86,3 +87,25 @@ def test_a_cluster_nobody_listens_at_is_one_line_at_once(tmp_path):
     assert r.returncode == 3 and "cannot reach the Ray cluster at 127.0.0.1:1" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and time.monotonic() - t0 < 30
     assert not (tmp_path / "o").exists()
+
+
+def test_a_cluster_job_waits_for_a_chat_another_run_holds(tmp_path):
+    """TGARC_LOCK_WAIT (set for a cluster's jobs): a chat lock another process holds is
+    waited for, up to the limit, instead of refused at once; without it, refused at once."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from engine.archive.lock import ChatLock; ChatLock.acquire(Path(sys.argv[1])); "
+         "print('held', flush=True); time.sleep(float(sys.argv[2]))", str(tmp_path), "1.5"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert holder.stdout.readline().strip() == "held"
+    take = ("import sys, time; from pathlib import Path; from engine.archive.lock import "
+            "ChatLock; t = time.monotonic(); ChatLock.acquire(Path(sys.argv[1])); "
+            "print(round(time.monotonic() - t, 1))")
+    now = subprocess.run([sys.executable, "-c", take, str(tmp_path)], capture_output=True,
+                         text=True, cwd=ROOT, env={**os.environ, "TGARC_LOCK_WAIT": ""})
+    assert now.returncode != 0 and "LockHeld" in now.stderr
+    waited = subprocess.run([sys.executable, "-c", take, str(tmp_path)], capture_output=True,
+                            text=True, cwd=ROOT, env={**os.environ, "TGARC_LOCK_WAIT": "30"})
+    holder.wait(10)
+    assert waited.returncode == 0, waited.stderr
+    assert 0.3 <= float(waited.stdout) < 20

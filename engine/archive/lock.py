@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
+import time
 from pathlib import Path
 
 from engine.archive import layout
 from engine.archive.layout import NESTED
+
+log = logging.getLogger("tgarc.lock")
 
 
 class LockHeld(OSError):
@@ -26,12 +30,24 @@ class LockHeld(OSError):
 
 
 def _take(path: Path, what: Path) -> int:
+    """``TGARC_LOCK_WAIT=S`` (a cluster's job: engine/cluster) waits up to S seconds for a
+    lock another process holds, instead of failing at once: a job moved from a frozen node
+    waits until the frozen run, woken, has ended (it stops at its lease's check)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline, said = time.monotonic() + float(os.environ.get("TGARC_LOCK_WAIT") or 0), False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise LockHeld(f"another tgarc run is writing {what} (it holds {path})") from None
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockHeld(f"another tgarc run is writing {what} (it holds "
+                                   f"{path})") from None
+                if not said:
+                    log.warning("another run writes %s: waiting for it to end", what)
+                    said = True
+                time.sleep(0.2)
     except BaseException:
         os.close(fd)
         raise

@@ -10,9 +10,11 @@
 - Every job takes the account's lease (``--lease``, on the shared --out): when Ray restarts
   an actor elsewhere while the old process still runs (a frozen node), the new job waits
   until the old term ran out (docs/cluster.md).
-- ``drive``: the dialogs of every account, ``schedule.assign``, one job per account, and
-  when an account's actor dies (its node died) ``schedule.reassign`` moves its chats to the
-  accounts that see them; each moved chat resumes from its checkpoint.
+- ``drive``: the dialogs of every account, ``schedule.assign``, one job per account. When an
+  account's actor dies (its node died or stopped answering), Ray restarts it on another node
+  offering the account's resource if there is one (a standby with the same session file),
+  and the driver gives it the same chats; else ``schedule.reassign`` moves its chats to the
+  accounts that see them. Either way each chat resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -42,16 +44,18 @@ class ClusterFailure(Exception):
     """The cluster could not export every chat (exit code 3: like Telegram's failures)."""
 
 
-@ray.remote(num_cpus=0, max_restarts=0)
+@ray.remote(num_cpus=0, max_restarts=-1)
 class AccountActor:
     def __init__(self, name: str, session: str, out: str, lease: str, ttl: float):
-        self.name, self.session, self.out, self.lease, self.ttl = name, session, out, lease, ttl
+        self.name, self.out, self.lease, self.ttl = name, out, lease, ttl
+        self.session = os.path.expanduser(session)      # ~: this node's home
 
     def node(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
     def _run(self, args: list[str], run_dir: str | None = None):
-        env = dict(os.environ)
+        # a chat or run folder a frozen job holds: wait until it, woken, has ended
+        env = dict(os.environ, TGARC_LOCK_WAIT=str(max(60.0, 10 * self.ttl)))
         if run_dir:
             env["TGARC_RUN_DIR"] = run_dir
         cmd = [sys.executable, "-m", "engine.cluster.tied", str(os.getpid()), sys.executable,
@@ -69,7 +73,9 @@ class AccountActor:
 
     def export(self, chats: list[str], forward: list[str]) -> tuple[int, str]:
         """``tgarc export CHATS`` into --out: (exit code, its last line of stderr)."""
-        run_dir = Path(self.out) / ".cluster" / self.name
+        # a folder per account and node: a job that comes back on another node must not
+        # wait for the run lock a frozen one still holds
+        run_dir = Path(self.out) / ".cluster" / self.name / self.node()[:12]
         r = self._run(["export", *chats, "--out", self.out, "--lease-ttl", str(self.ttl),
                        "--metrics", str(run_dir / "export_metrics.json"), *forward],
                       str(run_dir))
@@ -96,6 +102,20 @@ def drive(address: str, accounts: dict[str, str], out: Path, lease: Path, ttl: f
         ray.shutdown()
 
 
+def _back(name: str, actor, where: dict[str, str]) -> bool:
+    """Whether Ray restarted ``name``'s lost actor on another live node offering the
+    account's resource (a standby node holding the same session file); ``where`` follows."""
+    resource = RESOURCE.format(name)
+    if not any(n["Alive"] and n["Resources"].get(resource) and n["NodeID"] != where[name]
+               for n in ray.nodes()):
+        return False
+    try:
+        where[name] = ray.get(actor.node.remote(), timeout=PLACED)
+    except (ray.exceptions.GetTimeoutError, RayActorError):
+        return False
+    return True
+
+
 def _reachable(address: str) -> None:
     """A mistyped or stopped head is one line, not Ray's minutes of retries."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
@@ -113,10 +133,11 @@ def _drive(accounts, out: Path, lease: Path, ttl: float, kinds: list[str],
     actors = {name: AccountActor.options(resources={RESOURCE.format(name): 1},
                                          name=f"tgarc-account-{name}").remote(
         name, session, str(out), str(lease), ttl) for name, session in accounts.items()}
+    where: dict[str, str] = {}                  # account -> the node its actor runs on
     visible: dict[str, dict[str, int]] = {}
     for name, actor in actors.items():
         try:
-            ray.get(actor.node.remote(), timeout=PLACED)
+            where[name] = ray.get(actor.node.remote(), timeout=PLACED)
         except ray.exceptions.GetTimeoutError:
             raise ClusterFailure(f"no node of the cluster offers the resource "
                                  f"{RESOURCE.format(name)} (start the account's node with "
@@ -136,6 +157,11 @@ def _drive(accounts, out: Path, lease: Path, ttl: float, kinds: list[str],
         try:
             code, line = ray.get(ref)
         except RayActorError:
+            if _back(name, actors[name], where):
+                _say(f"account {name}'s node was lost; its actor is back on another node of "
+                     f"the account, whose job goes on once the account's lease allows")
+                pending[actors[name].export.remote(plan.chats[name], forward)] = name
+                continue
             before = {a: list(c) for a, c in plan.chats.items()}
             moved = schedule.reassign(plan, name, visible)
             _say(f"account {name} was lost (its node died): {len(moved)} of its chats move to "

@@ -1,0 +1,68 @@
+"""Issue 16: two accounts export a set of chats about twice as fast as one, because Telegram's
+request budgets are per account.
+
+    .venv/bin/python -m pytest bench/test_cluster.py -s -p no:cacheprovider
+
+fakedc serves CHATS text channels plus the demo one, every account seeing all of them, with
+a budget of RATE getHistory requests a second per account (then FLOOD_WAIT). On Ray's local
+test cluster (tests/_cluster.py: a head and a node per account, token authentication on):
+``tgarc export --all --cluster`` with account a alone, then with accounts a and b, each into
+a fresh --out, in the same run. Wall of each (start-up included), the ratio, and the outputs
+of the two runs compared byte for byte. ``TGARC_BENCH_QUICK=1``: a small smoke run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+if importlib.util.find_spec("ray") is None:    # the tgarc[ray] extra (CI installs it)
+    pytest.skip("needs the tgarc[ray] extra", allow_module_level=True)
+
+from engine.fakedc.corpus import Corpus
+from engine.fakedc.faults import Budget
+from engine.fakedc.server import FakeDC
+from tests._cluster import cluster_export, cluster_for, outputs, session_file
+
+QUICK = os.environ.get("TGARC_BENCH_QUICK") == "1"
+CHATS, MESSAGES, RATE = (3, 300, 50.0) if QUICK else (8, 3_000, 5.0)
+
+
+def test_two_accounts_against_one_under_per_account_budgets(benchmark, monkeypatch):
+    dc = FakeDC(Corpus(messages=MESSAGES, text_only=True, chats=CHATS),
+                budget=Budget(RATE, methods=("GetHistoryRequest",)))
+    tmp = Path(tempfile.mkdtemp(prefix="tgarc-bench-cluster-"))
+    walls, outs = {}, {}
+    try:
+        with dc.run_in_thread():
+            users = sorted(dc.corpus.users)
+            sessions = {n: session_file(dc.new_session(user_id=users[1 + i]),
+                                        tmp / f"{n}.session") for i, n in enumerate("ab")}
+            pages = {}
+            with cluster_for(dc, sessions, monkeypatch) as (cluster, _nodes, env):
+                for names in ("a", "ab"):
+                    out, before = tmp / names, len(dc.calls_to("GetHistoryRequest"))
+                    t0 = time.perf_counter()
+                    p = cluster_export(cluster, {n: sessions[n] for n in names}, out, env)
+                    _, err = p.communicate(timeout=3600)
+                    walls[names] = time.perf_counter() - t0
+                    assert p.returncode == 0, err[-2000:]
+                    outs[names] = outputs(out)
+                    pages[names] = len(dc.calls_to("GetHistoryRequest")) - before
+        benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert outs["ab"] == outs["a"] and len(outs["a"]) >= 2 * (CHATS + 1)
+    figures = {"chats": CHATS + 1, "messages": sum(c.count() for c in dc.corpus.chats.values()
+                                                   if c.kind == "channel"),
+               "budget_per_account_per_s": RATE, "pages": pages,
+               "one_account_s": round(walls["a"], 1), "two_accounts_s": round(walls["ab"], 1),
+               "speedup": round(walls["a"] / walls["ab"], 2)}
+    benchmark.extra_info.update(figures)
+    print(f"\n{figures}")
