@@ -41,11 +41,12 @@ def test_two_accounts_against_one_under_per_account_budgets(benchmark, monkeypat
     walls, outs = {}, {}
     try:
         with dc.run_in_thread():
+            dc.session = dc.new_session()
             users = sorted(dc.corpus.users)
             sessions = {n: session_file(dc.new_session(user_id=users[1 + i]),
                                         tmp / f"{n}.session") for i, n in enumerate("ab")}
             pages = {}
-            with cluster_for(dc, sessions, monkeypatch) as (cluster, _nodes, env):
+            with cluster_for(dc, list(sessions), monkeypatch) as (cluster, _nodes, env):
                 for names in ("a", "ab"):
                     out, before = tmp / names, len(dc.calls_to("GetHistoryRequest"))
                     t0 = time.perf_counter()
