@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ import pytest
 if importlib.util.find_spec("ray") is None:    # the tgarc[ray] extra (CI installs it)
     pytest.skip("needs the tgarc[ray] extra", allow_module_level=True)
 
+from engine.aggregator import validate
 from engine.fakedc.corpus import Corpus
 from engine.fakedc.faults import Budget
 from engine.fakedc.keyuse import KeyLog
@@ -71,6 +73,16 @@ def test_two_accounts_export_each_chat_once_as_one_machine_would(world, tmp_path
     for chat in out.glob("*/chat.json"):
         assert chat.read_text().count('"started"') == 1, chat
     assert dc.keys.overlaps() == []
+    # one export_metrics.json for the run, valid by the single machine's schema
+    merged = json.loads((out / "export_metrics.json").read_text())
+    assert validate(merged) == [] and merged["status"] == "done"
+    assert merged["messages"] == sum(len(json.loads(v)["messages"]) for k, v in got.items()
+                                     if k.endswith("result.json"))
+    assert sorted(merged["cluster"]["accounts"]) == ["a", "b"]
+    assert len(merged["cluster"]["nodes"]) == 2 and len(merged["chats"]) == 5
+    assert {c["account"] for c in merged["chats"]} == {"a", "b"}
+    assert {p["role"] for p in merged["resources"]["per_process"].values()} \
+        >= {"supervisor", "worker", "aggregator"}
 
 
 def test_a_node_killed_mid_run_moves_its_chats_and_the_export_completes(world, tmp_path):

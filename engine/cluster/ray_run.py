@@ -28,12 +28,16 @@ import logging
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import orjson
 import ray
 from ray.exceptions import RayActorError
 
-from engine.cluster import schedule
+from engine.archive.atomic import write_atomic
+from engine.archive.layout import METRICS
+from engine.cluster import metrics, schedule
 
 RESOURCE = "tgarc-account:{}"
 KINDS = {"channel": "channel", "supergroup": "group", "group": "group"}
@@ -96,10 +100,15 @@ def drive(address: str, accounts: dict[str, str], out: Path, lease: Path, ttl: f
                              "account's own")
     _reachable(address)
     ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    t0, wall0 = time.time(), time.monotonic()
     try:
         return _drive(accounts, out, lease, ttl, list(kinds), forward)
     finally:
         ray.shutdown()
+        jobs = metrics.collect(out, t0 - 1)
+        if jobs:          # one export_metrics.json for the run, per account and node in it
+            write_atomic(out / METRICS, orjson.dumps(metrics.merge(
+                jobs, time.monotonic() - wall0), option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def _back(name: str, actor, where: dict[str, str]) -> bool:
