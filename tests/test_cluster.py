@@ -24,7 +24,7 @@ if importlib.util.find_spec("ray") is None:    # the tgarc[ray] extra (CI instal
 
 from engine.aggregator import validate
 from engine.fakedc.corpus import Corpus
-from engine.fakedc.faults import Budget
+from engine.fakedc.faults import Budget, Rule
 from engine.fakedc.keyuse import KeyLog
 from engine.fakedc.server import FakeDC
 from tests._cluster import cluster_export, cluster_for, outputs, session_file
@@ -100,7 +100,7 @@ def test_a_node_killed_mid_run_moves_its_chats_and_the_export_completes(world, t
     # the job dies with its actor (tied.py): it must not go on beside b's job of its chats
     assert psutil.wait_procs([job], timeout=15)[1] == [], "a's export outlived its actor"
     _, err = p.communicate(timeout=300)
-    assert "account a was lost" in err
+    assert "account a is out (its node died)" in err
     # extra0 only a sees: said, exit 3; every other chat complete and as one machine has it
     assert p.returncode == 3 and "no account left sees" in err and "-1001" in err, err
     got = outputs(out)
@@ -112,6 +112,28 @@ def test_a_node_killed_mid_run_moves_its_chats_and_the_export_completes(world, t
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
     assert dc.keys.overlaps() == []
+
+
+def test_an_account_held_back_by_telegram_hands_its_chats_over(world, tmp_path):
+    """Telegram holds account a back for longer than a job waits (FLOOD_WAIT_400 on every
+    history request of a's): the chats b sees move to b and complete as one machine's; the
+    one only a sees is named (exit 3)."""
+    dc, cluster, _nodes, sessions, env = world
+    a_user = dc.accounts[next(k for k, x in dc.accounts.items()
+                              if x.sees and dc.corpus.chats["extra0"].id in x.sees)].user_id
+    dc.rules.append(Rule("GetHistoryRequest", "flood_wait", every=1, seconds=400,
+                         user=a_user))
+    out = tmp_path / "shared"
+    p = cluster_export(cluster, sessions, out, env)
+    _, err = p.communicate(timeout=300)
+    assert "account a is out (" in err and "Telegram asks to wait 400 s" in err, err
+    assert p.returncode == 3 and "no account left sees" in err
+    extra0 = f"channel{dc.corpus.chats['extra0'].id}"
+    dc.rules.clear()
+    want = {k: v for k, v in _single_machine(dc, tmp_path).items()
+            if not k.startswith(extra0)}
+    got = outputs(out)
+    assert {k: got.get(k) for k in want} == want and not any(k.startswith(extra0) for k in got)
 
 
 def _frozen(node, stop: bool = True) -> list[psutil.Process]:

@@ -42,6 +42,10 @@ from engine.cluster import metrics, schedule
 RESOURCE = "tgarc-account:{}"
 KINDS = {"channel": "channel", "supergroup": "group", "group": "group"}
 PLACED = 120.0          # seconds an account's actor may wait for its node
+# in a job's last line when Telegram held its account back past the flood ceiling
+# (engine/telegram/middleware.py FloodCeiling; exit 3, or 1 when it names failed chats):
+# its chats go to other accounts
+FLOOD_LIMITED = "Telegram asks to wait"
 
 
 class ClusterFailure(Exception):
@@ -171,16 +175,19 @@ def _drive(accounts, out: Path, lease: Path, ttl: float, kinds: list[str],
                      f"the account, whose job goes on once the account's lease allows")
                 pending[actors[name].export.remote(plan.chats[name], forward)] = name
                 continue
+            code, line = None, "its node died"
+        if code is None or (code and FLOOD_LIMITED in line):
+            # lost, or held back by Telegram for longer than a job waits: the other
+            # accounts that see its chats take them (each resumes from its checkpoint)
             before = {a: list(c) for a, c in plan.chats.items()}
             moved = schedule.reassign(plan, name, visible)
-            _say(f"account {name} was lost (its node died): {len(moved)} of its chats move to "
-                 f"the accounts that see them")
+            _say(f"account {name} is out ({line}): {len(moved)} of its chats move to the "
+                 f"accounts that see them")
             for a, c in plan.chats.items():
                 new = [k for k in c if k not in before.get(a, [])]
                 if new:
                     pending[actors[a].export.remote(new, forward)] = a
-            continue
-        if code:
+        elif code:
             failed.append(f"account {name}: exit {code}: {line}")
     if plan.orphans:
         failed.append(f"{len(plan.orphans)} chat(s) no account left sees: "

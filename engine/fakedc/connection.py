@@ -254,7 +254,7 @@ class Connection:
         location = getattr(request, "location", None)
         fid = getattr(location, "id", None)
         for rule in self.dc.rules:
-            if not rule.matches(method, fid):
+            if not rule.matches(method, fid, self.account.user_id):
                 continue
             if rule.kind == "expire_ref" and fid is not None:
                 self.dc.corpus.expire_file_reference(fid)

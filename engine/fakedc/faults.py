@@ -56,6 +56,7 @@ class Rule:
     times: int | None = None         # stop after firing this often
     file_id: int | None = None       # only requests for this file (their location's id)
     dc: int = 4                      # for "file_migrate"
+    user: int | None = None          # only this account's calls (its user id)
     seed: int = 0
     calls: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
@@ -68,10 +69,12 @@ class Rule:
             raise ValueError("a rule needs exactly one of nth, every, probability")
         self._rnd = random.Random(self.seed)
 
-    def matches(self, method: str, file_id: int | None = None) -> bool:
+    def matches(self, method: str, file_id: int | None = None, user: int | None = None) -> bool:
         if self.method not in ("*", method):
             return False
         if self.file_id is not None and file_id != self.file_id:
+            return False
+        if self.user is not None and user != self.user:
             return False
         self.calls += 1
         if self.times is not None and self.fired >= self.times:
