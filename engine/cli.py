@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["export"] and any(a.split("=")[0] == "--cluster" for a in argv):
             from engine.commands import cluster
 
-            args, run = cluster.parse(argv[1:])     # its own flags; the rest go to each job
+            args, run = cluster.parse(argv[1:], _parser())  # the rest go to each job
         else:
             args = _parser().parse_args(argv)
             run = COMMANDS[args.command]

@@ -35,6 +35,8 @@ def test_a_plain_export_loads_nothing_of_the_cluster(tmp_path):
 
 @pytest.mark.parametrize(("args", "says"), [
     (["@tgarc_demo"], "--cluster exports --all"),
+    (["--all", "--session", "a.session", "--out", "o", "--quiet", "@tgarc_demo"],
+     "--cluster exports --all"),
     ([], "--cluster exports --all"),
     (["--all", "--out", "o"], "--session per account"),
     (["--all", "--session", "x/a.session", "--session", "y/a", "--out", "o"], "one name"),
@@ -42,6 +44,8 @@ def test_a_plain_export_loads_nothing_of_the_cluster(tmp_path):
     (["--all", "--session", "a.session", "--out", "o", "--metrics", "m.json"],
      "--metrics does not go with --cluster"),
     (["--all", "--session", "a.session", "--out", "o", "--lease-ttl", "1"], "--lease-ttl"),
+    (["--all", "--session", "a.session", "--out", "o", "--kinds", "channels,users"],
+     "--cluster exports channels and groups"),
 ])
 def test_bad_cluster_inputs_are_one_line_and_touch_nothing(tmp_path, args, says):
     r = _tgarc("export", "--cluster", "127.0.0.1:1", *args)
@@ -49,6 +53,13 @@ def test_bad_cluster_inputs_are_one_line_and_touch_nothing(tmp_path, args, says)
     assert says in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (ROOT / "o").exists() and not (ROOT / "m.json").exists()
+
+
+def test_a_mistyped_flag_for_the_jobs_is_caught_before_any_node_runs():
+    r = _tgarc("export", "--cluster", "127.0.0.1:1", "--all", "--session", "a.session",
+               "--out", "o", "--formt", "json")
+    assert r.returncode == 2 and "unrecognized arguments: --formt" in r.stderr
+    assert not (ROOT / "o").exists()
 
 
 def test_without_the_ray_extra_the_cluster_says_how_to_get_it():

@@ -97,11 +97,7 @@ def _last(text: str) -> str:
 
 def drive(address: str, accounts: dict[str, str], out: Path, lease: Path, ttl: float,
           kinds: tuple[str, ...], forward: list[str]) -> int:
-    """The whole run; 0 when every chat was exported."""
-    kinds = tuple(k for k in (kinds or ("channel", "group")) if k in ("channel", "group"))
-    if not kinds:
-        raise ClusterFailure("--cluster exports channels and groups: a private chat is one "
-                             "account's own")
+    """The whole run; 0 when every chat was exported. ``kinds``: channel and/or group."""
     _reachable(address)
     ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     t0, wall0 = time.time(), time.monotonic()

@@ -19,7 +19,8 @@ NOT_FORWARDED = ("--metrics", "--topic", "--account-json", "--config", "--max-id
                  "--min-id")
 
 
-def parse(argv: list[str]):
+def parse(argv: list[str], parser: argparse.ArgumentParser):
+    """``argv`` after ``export``; ``parser``: tgarc's, which checks the flags the jobs get."""
     p = argparse.ArgumentParser(prog="tgarc export --cluster", add_help=False)
     p.add_argument("--cluster", required=True)
     p.add_argument("--session", action="append", default=[])
@@ -33,8 +34,8 @@ def parse(argv: list[str]):
         args, rest = p.parse_known_args(argv)
     except SystemExit:
         raise config.ConfigError("--cluster ADDRESS --session PATH... --out DIR --all") from None
-    if not args.all or any(not a.startswith("-") and (i == 0 or not rest[i - 1].startswith("-"))
-                           for i, a in enumerate(rest)):
+    # the jobs' flags, as export reads them (a typo is caught here, not on every node)
+    if not args.all or parser.parse_args(["export", "--all", *rest]).targets:
         raise config.ConfigError("--cluster exports --all: each account's dialogs, each chat "
                                  "by one account that sees it (no TARGET)")
     bad = [a.split("=")[0] for a in rest if a.split("=")[0] in NOT_FORWARDED]
@@ -49,7 +50,10 @@ def parse(argv: list[str]):
                                  "its session file's name (a.session: account a)")
     if not args.out:
         raise config.ConfigError("--out is required (storage every node of the cluster reaches)")
-    args.kinds = config.parse_kinds(args.kinds) if args.kinds else ()
+    args.kinds = config.parse_kinds(args.kinds) if args.kinds else ("channel", "group")
+    if set(args.kinds) - {"channel", "group"}:
+        raise config.ConfigError("--cluster exports channels and groups (a private chat is one "
+                                 "account's own): --kinds channels,groups")
     args.lease_ttl = config.lease_term(args.lease_ttl)
     args.forward = rest + (["--debug"] if args.debug else [])
     return args, run
