@@ -57,6 +57,14 @@ def _single_machine(dc, tmp_path) -> dict[str, bytes]:
 
 def test_two_accounts_export_each_chat_once_as_one_machine_would(world, tmp_path):
     dc, cluster, _nodes, sessions, env = world
+    # an account no node offers: said at once, nothing written
+    t0 = time.monotonic()
+    bad = cluster_export(cluster, {**sessions, "c": str(tmp_path / "c.session")},
+                         tmp_path / "bad", env)
+    _, err = bad.communicate(timeout=120)
+    assert bad.returncode == 3 and "no node of the cluster offers the resource " \
+        "tgarc-account:c" in err and time.monotonic() - t0 < 60, err
+    assert not (tmp_path / "bad").exists()
     out = tmp_path / "shared"
     p = cluster_export(cluster, sessions, out, env)
     _, err = p.communicate(timeout=300)

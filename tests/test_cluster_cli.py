@@ -120,3 +120,32 @@ def test_a_cluster_job_waits_for_a_chat_another_run_holds(tmp_path):
     holder.wait(10)
     assert waited.returncode == 0, waited.stderr
     assert 0.3 <= float(waited.stdout) < 20
+
+
+def test_the_jobs_metrics_merge_into_one_valid_document(tmp_path):
+    """engine/cluster/metrics.py (no Ray in it): a finished job's metrics and those a job
+    killed early left (status running, a stage missing) fold into one document that the
+    single machine's schema accepts, with each account and node."""
+    import copy
+    import json
+
+    from engine.aggregator import validate
+    from engine.cluster import metrics
+
+    with served(messages=150) as dc:
+        r = subprocess.run([sys.executable, "-m", "engine", "export", "@tgarc_demo", "--out",
+                            str(tmp_path / "o"), "--quiet", "--tz", "UTC"],
+                           env=env_for(dc), capture_output=True, text=True, timeout=120,
+                           cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    done = json.loads((tmp_path / "o" / "export_metrics.json").read_text())
+    killed = copy.deepcopy(done)
+    killed.update(status="running", finished=None)
+    killed["stages"].pop("assemble", None)
+    merged = metrics.merge([("a", "n1", done), ("b", "n2", killed)], 5.0)
+    assert validate(merged) == []
+    assert merged["status"] == "running" and merged["messages"] == 2 * done["messages"]
+    assert merged["stages"]["assemble"]["count"] == done["stages"]["assemble"]["count"]
+    assert sorted(merged["cluster"]["accounts"]) == ["a", "b"]
+    assert sorted(merged["cluster"]["nodes"]) == ["n1", "n2"]
+    assert len(merged["resources"]["per_process"]) == 2 * len(done["resources"]["per_process"])

@@ -28,6 +28,7 @@ def _sum(docs: list[dict], *path: str) -> float:
 
 
 def _stage(docs: list[dict], name: str) -> dict:
+    docs = [d for d in docs if name in d["stages"]]     # a job killed early may lack one
     count = int(_sum(docs, "stages", name, "count"))
     total = _sum(docs, "stages", name, "total_seconds")
     return {"count": count, "total_seconds": round(total, 6),
@@ -94,7 +95,8 @@ def merge(jobs: list[tuple[str, str, dict]], wall: float) -> dict:
         "finished": max((d["finished"] for d in docs if d["finished"]), default=None),
         "wall_seconds": round(wall, 3), "messages": messages,
         "messages_per_second": round(messages / wall, 1) if wall > 0 else 0.0,
-        "stages": {k: _stage(docs, k) for k in docs[0]["stages"]},
+        "stages": {k: _stage(docs, k) for k in dict.fromkeys(k for d in docs
+                                                             for k in d["stages"])},
         "resources": _resources(jobs),
         "caches": _caches(docs),
         "telegram": telegram,

@@ -106,9 +106,13 @@ def drive(address: str, accounts: dict[str, str], out: Path, lease: Path, ttl: f
     finally:
         ray.shutdown()
         jobs = metrics.collect(out, t0 - 1)
-        if jobs:          # one export_metrics.json for the run, per account and node in it
-            write_atomic(out / METRICS, orjson.dumps(metrics.merge(
-                jobs, time.monotonic() - wall0), option=orjson.OPT_INDENT_2) + b"\n")
+        try:              # one export_metrics.json for the run, per account and node in it
+            if jobs:
+                write_atomic(out / METRICS, orjson.dumps(metrics.merge(
+                    jobs, time.monotonic() - wall0), option=orjson.OPT_INDENT_2) + b"\n")
+        except (KeyError, TypeError, ValueError) as exc:   # the jobs' own files stay
+            _say(f"warning: the jobs' metrics could not be merged ({type(exc).__name__}: "
+                 f"{exc}); each is in {out / '.cluster'}")
 
 
 def _back(name: str, actor, where: dict[str, str]) -> bool:
@@ -139,6 +143,12 @@ def _reachable(address: str) -> None:
 
 def _drive(accounts, out: Path, lease: Path, ttl: float, kinds: list[str],
            forward: list[str]) -> int:
+    offered = ray.cluster_resources()
+    missing = [RESOURCE.format(n) for n in accounts if RESOURCE.format(n) not in offered]
+    if missing:          # a mistyped account or a node not started: said now, not in minutes
+        raise ClusterFailure(f"no node of the cluster offers the resource {missing[0]} "
+                             f"(start the account's node with --resources "
+                             f"'{{\"{missing[0]}\": 1}}')")
     actors = {name: AccountActor.options(resources={RESOURCE.format(name): 1},
                                          name=f"tgarc-account-{name}").remote(
         name, session, str(out), str(lease), ttl) for name, session in accounts.items()}
@@ -148,9 +158,8 @@ def _drive(accounts, out: Path, lease: Path, ttl: float, kinds: list[str],
         try:
             where[name] = ray.get(actor.node.remote(), timeout=PLACED)
         except ray.exceptions.GetTimeoutError:
-            raise ClusterFailure(f"no node of the cluster offers the resource "
-                                 f"{RESOURCE.format(name)} (start the account's node with "
-                                 f"--resources '{{\"{RESOURCE.format(name)}\": 1}}')") from None
+            raise ClusterFailure(f"account {name}'s actor found no place on its node in "
+                                 f"{PLACED:g} s (is another run using the account?)") from None
         try:
             visible[name] = ray.get(actor.dialogs.remote(kinds))
         except ray.exceptions.RayTaskError as exc:      # its own one line, not Ray's trace
