@@ -143,3 +143,30 @@ def test_a_damaged_lease_file_is_a_clear_error_and_is_left_alone(tmp_path):
 def test_a_term_must_outlast_twice_the_clock_skew():
     with pytest.raises(ValueError, match="twice its skew"):
         Lease(Path("/nonexistent"), "acct", "a", ttl=2, skew=1)
+
+
+def test_a_run_whose_lease_moved_on_writes_no_checkpoint(tmp_path):
+    """The lease fences the chat checkpoints (``lock.fenced``, set by a run with --lease):
+    once another holder took the lease, ChatStore.commit refuses and the checkpoint on disk
+    stays as it was."""
+    from engine import model as m
+    from engine.archive.lock import fenced
+    from engine.archive.store import ChatStore
+    from engine.model.chat import ChatMeta
+
+    mine = Lease(tmp_path / "leases", "key-1", "node-a/1", ttl=2.5, skew=0.25)
+    assert mine.try_acquire()
+    store = ChatStore.open(tmp_path / "out", ChatMeta(m.PeerRef("channel", 7), "c", "chat"))
+    checkpoint = store.state / "checkpoint.json"
+    with fenced(mine.fence):
+        store.commit()                              # within the term: written
+        before = checkpoint.read_bytes()
+        time.sleep(2.5 + 0.3)
+        theirs = Lease(tmp_path / "leases", "key-1", "node-b/2", ttl=2.5, skew=0.25)
+        assert theirs.try_acquire()
+        store.cp.output.settled = "moved on"
+        with pytest.raises(LeaseLost):
+            store.commit()
+    assert checkpoint.read_bytes() == before
+    store.commit()                                  # no lease fences this process any more
+    assert checkpoint.read_bytes() != before

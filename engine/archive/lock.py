@@ -74,6 +74,27 @@ def chat_root(root: Path) -> Path:
 _held: dict[str, list[int]] = {}        # realpath -> [fd, holders in this process]
 
 
+_fences: list = []          # the lease checks of this process's runs (engine/archive/lease.py)
+
+
+@contextlib.contextmanager
+def fenced(check):
+    """While a run holds its account's lease (``--lease``, a cluster's jobs): ``fence`` calls
+    ``check`` (``Lease.fence``) before every checkpoint, so a run that lost its lease, say
+    woken on a node the cluster gave up on, never moves a checkpoint again."""
+    _fences.append(check)
+    try:
+        yield
+    finally:
+        _fences.remove(check)
+
+
+def fence() -> None:
+    """Before a checkpoint is written: LeaseLost if a lease this process ran under moved on."""
+    for check in list(_fences):
+        check()
+
+
 class ChatLock:
     def __init__(self, key: str):
         self.key = key

@@ -34,7 +34,7 @@ from engine import model as m
 from engine.archive import layout
 from engine.archive.atomic import fsync_dir, move_aside, write_atomic
 from engine.archive.layout import NESTED, QUARANTINE
-from engine.archive.lock import ChatLock
+from engine.archive.lock import ChatLock, fence
 from engine.archive.naming import chat_folder
 from engine.archive.ranges import IdRanges
 from engine.archive.segment import (  # noqa: F401  (re-exported: the archive's API)
@@ -302,6 +302,7 @@ class ChatStore:
         """Make the catalogue durable. Every listed segment was fsynced by its writer;
         fsyncing ``archive/`` makes their renames durable before the list moves on."""
         fsync_dir(self.archive)
+        fence()                      # a run whose lease moved on writes no checkpoint
         write_atomic(self.state / layout.CHECKPOINT, _CP_ENC.encode(self.cp))
 
     def add(self, seg: Segment) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from telethon import errors
 
+from engine.archive.lock import fenced
 from engine.telegram import rawpage
 from engine.telegram.client import ConfigError, credentials, make_client, open_session
 from engine.telegram.download_dcs import OtherDCs
@@ -66,8 +67,9 @@ async def connected(cfg, on_flood=None):
     if lease is not None:
         lease.keep()
     try:
-        async with _session(client, cfg, stats, on_flood, proxy, lease) as got:
-            yield got
+        with fenced(lease.fence) if lease is not None else contextlib.nullcontext():
+            async with _session(client, cfg, stats, on_flood, proxy, lease) as got:
+                yield got
     finally:
         if lease is not None:            # after the last connection closed
             await asyncio.to_thread(lease.release)
