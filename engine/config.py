@@ -165,6 +165,9 @@ def parse_when(value: str, tz_name: str, *, end: bool) -> int:
 
 
 KINDS = ("channels", "groups", "users", "bots")
+# a chat's kind (ChatMeta.kind, `tgarc chats`) -> its --kinds word; users and bots are
+# told apart by the entity, not the chat's kind
+CHAT_KINDS = {"channel": "channel", "supergroup": "group", "group": "group"}
 
 
 def parse_kinds(value: str | None) -> tuple[str, ...]:

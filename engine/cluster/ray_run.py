@@ -23,7 +23,6 @@ import os
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")     # before Ray is imported
 
-import json
 import logging
 import socket
 import subprocess
@@ -38,9 +37,9 @@ from ray.exceptions import RayActorError
 from engine.archive.atomic import write_atomic
 from engine.archive.layout import METRICS
 from engine.cluster import metrics, schedule
+from engine.config import CHAT_KINDS
 
 RESOURCE = "tgarc-account:{}"
-KINDS = {"channel": "channel", "supergroup": "group", "group": "group"}
 PLACED = 120.0          # seconds an account's actor may wait for its node
 # in a job's last line when Telegram held its account back past the flood ceiling
 # (engine/telegram/middleware.py FloodCeiling; exit 3, or 1 when it names failed chats):
@@ -76,8 +75,8 @@ class AccountActor:
         if r.returncode:
             raise ClusterFailure(f"account {self.name}: `tgarc chats` failed: "
                                  f"{_last(r.stderr)}")
-        return {str(d["id"]): int(d.get("top_message") or 0) for d in json.loads(r.stdout)
-                if KINDS.get(d["kind"]) in kinds}
+        return {str(d["id"]): int(d.get("top_message") or 0) for d in orjson.loads(r.stdout)
+                if CHAT_KINDS.get(d["kind"]) in kinds}
 
     def export(self, chats: list[str], forward: list[str]) -> tuple[int, str]:
         """``tgarc export CHATS`` into --out: (exit code, its last line of stderr)."""
@@ -85,7 +84,7 @@ class AccountActor:
         # wait for the run lock a frozen one still holds
         run_dir = Path(self.out) / ".cluster" / self.name / self.node()[:12]
         r = self._run(["export", *chats, "--out", self.out, "--lease-ttl", str(self.ttl),
-                       "--metrics", str(run_dir / "export_metrics.json"), *forward],
+                       "--metrics", str(run_dir / METRICS), *forward],
                       str(run_dir))
         return r.returncode, _last(r.stderr)
 

@@ -13,6 +13,7 @@ import asyncio
 
 from telethon import errors, functions, types, utils
 
+from engine.config import CHAT_KINDS
 from engine.model.chat import ChatMeta
 from engine.telegram import convert, targets
 from engine.telegram.client import ConfigError
@@ -141,8 +142,7 @@ class Resolver:
                 meta = self._meta(entity)
             except NotFound:
                 continue
-            kind = {"channel": "channel", "supergroup": "group", "group": "group"}.get(
-                meta.kind, "bot" if getattr(entity, "bot", False) else "user")
+            kind = CHAT_KINDS.get(meta.kind, "bot" if getattr(entity, "bot", False) else "user")
             out.append((kind, str(marked), self._tops.get(marked)))
         return out
 
