@@ -61,7 +61,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="a channel: also each post's comment thread into comments/<post-id>/")
     ex.add_argument("--members", action="store_true", default=None,
                     help="add the member list to chat.json (where the account may read it)")
-    ex.add_argument("--session", help="Telethon session file (else TGARC_SESSION)")
+    ex.add_argument("--session", help="Telethon session file (else TGARC_SESSION); with "
+                    "--cluster, once per account")
+    ex.add_argument("--cluster", metavar="ADDRESS", help="with --all: export on a Ray "
+                    "cluster, one actor per account (needs tgarc[ray]; docs/cluster.md)")
     ex.add_argument("--shared", action="store_true", default=None, help=SHARED_HELP)
     ex.add_argument("--proxy", help=PROXY_HELP)
     ex.add_argument("--metrics", help="where export_metrics.json goes (default: in --out)")
