@@ -67,3 +67,54 @@ def test_two_accounts_against_one_under_per_account_budgets(benchmark, monkeypat
                "speedup": round(walls["a"] / walls["ab"], 2)}
     benchmark.extra_info.update(figures)
     print(f"\n{figures}")
+
+
+TASK_MESSAGES = 2_000 if QUICK else 300_000
+
+
+def test_workers_as_ray_tasks_against_local_worker_processes(benchmark, monkeypatch):
+    """What sending every job through Ray's object store costs: one account exports one
+    text channel at zero latency (no budget), first as one machine does (``tgarc export
+    --all``: local worker processes on rings), then as a cluster job (its workers Ray tasks
+    on a head of 1 CPU and the account's node of 1 CPU), in the same run. Walls (the
+    cluster's start-up included, and Ray's own processes sharing the CPUs), the jobs that
+    became tasks, and the outputs compared byte for byte."""
+    from engine.archive.layout import METRICS
+    from tests._export import tgarc
+
+    dc = FakeDC(Corpus(messages=TASK_MESSAGES, text_only=True, chats=0))
+    tmp = Path(tempfile.mkdtemp(prefix="tgarc-bench-tasks-"))
+    try:
+        with dc.run_in_thread():
+            dc.session = dc.new_session()
+            t0 = time.perf_counter()
+            r = tgarc(dc, tmp / "one", "--all", "--kinds", "channels", "--tz", "UTC",
+                      "--quiet", target="", timeout=3600)
+            local = time.perf_counter() - t0
+            assert r.returncode == 0, r.stderr[-2000:]
+            session = session_file(dc.new_session(), tmp / "a.session")
+            with cluster_for(dc, ["a"], monkeypatch) as (cluster, _nodes, env):
+                t0 = time.perf_counter()
+                p = cluster_export(cluster, {"a": session}, tmp / "ray", env)
+                _, err = p.communicate(timeout=3600)
+                tasks = time.perf_counter() - t0
+                assert p.returncode == 0, err[-2000:]
+        benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+        assert outputs(tmp / "ray") == outputs(tmp / "one")
+        import json
+
+        nodes = json.loads((tmp / "ray" / METRICS).read_text())["cluster"]["nodes"]
+        job = json.loads(next((tmp / "ray" / ".cluster").glob(f"a/*/{METRICS}")).read_text())
+        one = json.loads((tmp / "one" / METRICS).read_text())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    figures = {"messages": TASK_MESSAGES, "local_workers_s": round(local, 1),
+               "ray_tasks_s": round(tasks, 1), "ratio": round(tasks / local, 2),
+               # the export alone, as each run's metrics time it (no Ray start-up)
+               "local_export_s": one["wall_seconds"], "ray_job_export_s": job["wall_seconds"],
+               "tasks_per_node": {("account's" if v["accounts"] else "head"): v.get("tasks", 0)
+                                  for v in nodes.values()},
+               "task_cpu_s": round(sum(v["cpu_seconds"] for v in nodes.values()
+                                       if v.get("tasks") and not v["accounts"]), 2)}
+    benchmark.extra_info.update(figures)
+    print(f"\n{figures}")

@@ -91,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
                          "key used from two places at once)")
     ex.add_argument("--lease-ttl", type=float, metavar="SECONDS",
                     help="the lease's term, renewed every quarter of it (default 30)")
+    # a cluster job's (engine/cluster/ray_run.py): its workers are Ray tasks on that cluster
+    ex.add_argument("--tasks", metavar="ADDRESS", help=argparse.SUPPRESS)
 
     rd = sub.add_parser("render", help="rebuild the outputs from the archive, offline")
     rd.add_argument("dir", help="a chat folder, or an --out folder holding several")
@@ -246,7 +248,15 @@ def _export(args) -> int:
         if not seconds > 0:
             raise config.ConfigError(f"{flag} must be above 0, not {seconds:g}")
     _warn(notes)                    # only once every input was accepted
-    return export.export(cfg)
+    return _cluster_job(cfg, args.tasks) if args.tasks else export.export(cfg)
+
+
+def _cluster_job(cfg: config.ExportConfig, address: str) -> int:
+    """``export --tasks ADDRESS``, which an account's actor gives its job: the workers are
+    Ray tasks on that cluster (engine/cluster/tasks.py)."""
+    from engine.commands import cluster
+
+    return cluster.job(cfg, address)
 
 
 def _warn(lines) -> None:

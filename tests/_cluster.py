@@ -46,21 +46,22 @@ FAST_FAILURE = {"health_check_initial_delay_ms": 2000, "health_check_period_ms":
 
 
 @contextlib.contextmanager
-def cluster_for(dc, nodes, monkeypatch, homes: dict | None = None):
-    """(cluster, {node: its Ray node}, env): a head without accounts and, for each ``nodes``
-    entry (a node name -> its account; a list of names: each its own account), a node
-    offering ``tgarc-account:<account>``, its processes in this environment (fakedc's) with
-    ``HOME`` at ``homes[node]`` if given (a machine of its own: ``~/a.session`` is its own
-    copy of the session)."""
+def cluster_for(dc, nodes, monkeypatch, homes: dict | None = None, cpus: int = 1,
+                head_cpus: int = 1):
+    """(cluster, {node: its Ray node}, env): a head without accounts (``head_cpus`` CPUs for
+    tasks) and, for each ``nodes`` entry (a node name -> its account; a list of names: each
+    its own account), a node of ``cpus`` CPUs offering ``tgarc-account:<account>``, its
+    processes in this environment (fakedc's) with ``HOME`` at ``homes[node]`` if given (a
+    machine of its own: ``~/a.session`` is its own copy of the session)."""
     nodes = nodes if isinstance(nodes, dict) else {n: n for n in nodes}
     env = env_for(dc, PYTHONPATH=str(ROOT), **{k: os.environ[k] for k in RAY_ENV})
     for k, v in env.items():             # the raylets, and so the actors, inherit it
         monkeypatch.setenv(k, v)
     cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False,
+        "num_cpus": head_cpus, "node_ip_address": "127.0.0.1", "include_dashboard": False,
         "_system_config": FAST_FAILURE})
     try:
-        made = {n: cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1",
+        made = {n: cluster.add_node(num_cpus=cpus, node_ip_address="127.0.0.1",
                                     resources={f"tgarc-account:{a}": 1},
                                     env_vars={"HOME": str(homes[n])} if homes else None)
                 for n, a in nodes.items()}

@@ -32,9 +32,9 @@ from tests._export import tgarc
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
-    """fakedc with 5 channels (the demo one and 4 of 50-2,000 messages), accounts a and b
-    seeing some of them each, and a Ray cluster: a head without accounts, a node each."""
+def dc_and_sessions(tmp_path):
+    """fakedc with 5 channels (the demo one and 4 of 50-2,000 messages), and session files
+    of accounts a and b, seeing some of them each."""
     dc = FakeDC(Corpus(messages=400, chats=4), rtt_ms=5)
     dc.keys = KeyLog()
     with dc.run_in_thread():
@@ -44,8 +44,15 @@ def world(tmp_path, monkeypatch):
                 "b": ["channel", "extra2", "extra3", "extra1"]}
         sessions = {n: session_file(dc.new_session(user_id=users[1 + i], sees=sees[n]),
                                     tmp_path / f"{n}.session") for i, n in enumerate(sees)}
-        with cluster_for(dc, list(sees), monkeypatch) as (cluster, nodes, env):
-            yield dc, cluster, nodes, sessions, env
+        yield dc, sessions
+
+
+@pytest.fixture
+def world(dc_and_sessions, monkeypatch):
+    """Those, and a Ray cluster: a head without accounts, a node per account."""
+    dc, sessions = dc_and_sessions
+    with cluster_for(dc, list(sessions), monkeypatch) as (cluster, nodes, env):
+        yield dc, cluster, nodes, sessions, env
 
 
 def _single_machine(dc, tmp_path) -> dict[str, bytes]:
@@ -87,10 +94,36 @@ def test_two_accounts_export_each_chat_once_as_one_machine_would(world, tmp_path
     assert merged["messages"] == sum(len(json.loads(v)["messages"]) for k, v in got.items()
                                      if k.endswith("result.json"))
     assert sorted(merged["cluster"]["accounts"]) == ["a", "b"]
-    assert len(merged["cluster"]["nodes"]) == 2 and len(merged["chats"]) == 5
+    nodes = merged["cluster"]["nodes"]
+    assert len([n for n in nodes.values() if n["accounts"]]) == 2 and len(merged["chats"]) == 5
     assert {c["account"] for c in merged["chats"]} == {"a", "b"}
     assert {p["role"] for p in merged["resources"]["per_process"].values()} \
         >= {"supervisor", "worker", "aggregator"}
+    # the workers were Ray tasks (a job per segment at least), their CPU counted where they ran
+    assert sum(n.get("tasks", 0) for n in nodes.values()) >= len(merged["chats"])
+    assert all(n["cpu_seconds"] > 0 for n in nodes.values() if n.get("tasks"))
+
+
+def test_the_workers_are_tasks_on_nodes_without_an_account(dc_and_sessions, tmp_path,
+                                                           monkeypatch):
+    """An account's node with no CPU for tasks (a small box holding the session): every
+    job of its export decodes, renders and writes on the head, the one node with CPUs,
+    fed through Ray's object store; the outputs are one machine's."""
+    dc, sessions = dc_and_sessions
+    with cluster_for(dc, list(sessions), monkeypatch, cpus=0, head_cpus=2) \
+            as (cluster, _nodes, env):
+        out = tmp_path / "shared"
+        p = cluster_export(cluster, sessions, out, env)
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        head = cluster.head_node.node_id[:12]
+        merged = json.loads((out / "export_metrics.json").read_text())
+        ran = {n: v.get("tasks", 0) for n, v in merged["cluster"]["nodes"].items()}
+        assert ran[head] >= len(merged["chats"]) == 5
+        assert all(k == 0 for n, k in ran.items() if n != head), ran
+        logs = "".join(p.read_text() for p in (out / ".cluster").glob("*/*/tgarc.log"))
+        assert f"on 1 nodes ({head}:" in logs
+    assert outputs(out) == _single_machine(dc, tmp_path)
 
 
 def test_a_node_killed_mid_run_moves_its_chats_and_the_export_completes(world, tmp_path):

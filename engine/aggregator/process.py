@@ -18,7 +18,7 @@ import msgspec
 import orjson
 
 from engine.archive.atomic import write_atomic
-from engine.model.events import AGG_DECODER, ChatDone, Proc
+from engine.model.events import AGG_DECODER, ChatDone, Proc, Tasks
 from engine.transport import Closed, Empty, PeerDied, Ring, RingError
 
 from . import display as display_mod
@@ -114,6 +114,10 @@ class Run:
             if isinstance(ev, Proc):
                 self.sampler.add(ev.pid, ev.role, ev.alive)
                 new_proc = new_proc or ev.alive
+            elif isinstance(ev, Tasks):
+                had = self.sampler.tasks.get(ev.node)
+                self.sampler.tasks[ev.node] = ev if had is None else Tasks(
+                    ev.node, had.tasks + ev.tasks, had.cpu_seconds + ev.cpu_seconds)
             else:
                 self.fold.apply(ev, now)
                 if isinstance(ev, ChatDone):

@@ -32,6 +32,7 @@ class Sampler:
 
     def __init__(self):
         self.procs: dict[int, _Tracked] = {}
+        self.tasks: dict = {}               # node -> events.Tasks: a cluster job's workers
         self.samples = 0
         self.peak_cpu = 0.0
         self.peak_pss = 0
@@ -156,5 +157,10 @@ class Sampler:
                     "cpu_seconds": round(t.cpu_seconds or 0.0, 3),
                 }
                 for pid, t in self.procs.items()
+            } | {           # a cluster job's workers, as Ray reported them (no memory figures)
+                f"tasks@{node[:12]}": {"role": "worker", "peak_pss_mb": 0.0, "peak_rss_mb": 0.0,
+                                       "cpu_seconds": round(t.cpu_seconds, 3),
+                                       "tasks": t.tasks, "node": node[:12]}
+                for node, t in self.tasks.items()
             },
         }

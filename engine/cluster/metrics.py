@@ -42,7 +42,9 @@ def _resources(jobs: list[tuple[str, str, dict]]) -> dict:
     out = {k: round(_sum(docs, "resources", k), 3) for k in (
         "peak_cpu_percent", "avg_cpu_percent", "peak_pss_mb", "peak_rss_mb", "avg_rss_mb",
         "disk_read_mb", "disk_write_mb", "net_recv_mb", "net_sent_mb")}
-    out["per_process"] = {f"{node}/{pid}": {**p, "account": account, "node": node}
+    # a job's tasks name the node they ran on
+    out["per_process"] = {f"{node}/{pid}": {**p, "account": account,
+                                            "node": p.get("node", node)}
                           for account, node, d in jobs
                           for pid, p in d["resources"]["per_process"].items()}
     return out
@@ -71,11 +73,18 @@ def _cluster(jobs: list[tuple[str, str, dict]]) -> dict:
         a.setdefault("recommendation", d["recommendation"])
         if "governor" in d["telegram"]:
             a["governor"] = d["telegram"]["governor"]
-        n = nodes.setdefault(node, {"accounts": [], "cpu_seconds": 0.0, "peak_pss_mb": 0.0})
+        n = _node(nodes, node)
         n["accounts"].append(account)
-        n["cpu_seconds"] = round(n["cpu_seconds"] + cpu, 3)
         n["peak_pss_mb"] = round(n["peak_pss_mb"] + d["resources"]["peak_pss_mb"], 3)
+        for p in d["resources"]["per_process"].values():   # tasks: where they ran
+            n = _node(nodes, p.get("node", node))
+            n["cpu_seconds"] = round(n["cpu_seconds"] + p["cpu_seconds"], 3)
+            n["tasks"] = n.get("tasks", 0) + p.get("tasks", 0)
     return {"accounts": accounts, "nodes": nodes}
+
+
+def _node(nodes: dict, node: str) -> dict:
+    return nodes.setdefault(node, {"accounts": [], "cpu_seconds": 0.0, "peak_pss_mb": 0.0})
 
 
 def merge(jobs: list[tuple[str, str, dict]], wall: float) -> dict:

@@ -83,8 +83,10 @@ class AccountActor:
         # a folder per account and node: a job that comes back on another node must not
         # wait for the run lock a frozen one still holds
         run_dir = Path(self.out) / ".cluster" / self.name / self.node()[:12]
+        # its workers: tasks on this cluster, on whichever node has a CPU (tasks.py)
+        address = ray.get_runtime_context().gcs_address
         r = self._run(["export", *chats, "--out", self.out, "--lease-ttl", str(self.ttl),
-                       "--metrics", str(run_dir / METRICS), *forward],
+                       "--metrics", str(run_dir / METRICS), "--tasks", address, *forward],
                       str(run_dir))
         return r.returncode, _last(r.stderr)
 

@@ -59,6 +59,23 @@ def parse(argv: list[str], parser: argparse.ArgumentParser):
     return args, run
 
 
+def job(cfg: config.ExportConfig, address: str) -> int:
+    """One account's job (``export --tasks ADDRESS``, which its actor adds): the export of
+    one machine, its worker pool made of Ray tasks on the cluster at ``address``."""
+    try:
+        from engine.cluster import tasks
+    except ImportError as exc:
+        raise config.ConfigError(f"--tasks needs Ray: pip install 'tgarc[ray]' ({exc})") \
+            from None
+    from engine.commands import export
+
+    tasks.connect(address)
+    try:
+        return export.export(cfg, pools=tasks.TaskPool)
+    finally:
+        tasks.disconnect()
+
+
 def account_name(session: str) -> str:
     """``/home/x/a.session`` is account ``a``: its node offers resource tgarc-account:a."""
     return Path(session).name.removesuffix(".session")

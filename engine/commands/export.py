@@ -26,13 +26,15 @@ from engine.config import ExportConfig
 log = logging.getLogger("tgarc")
 
 
-def export(cfg: ExportConfig) -> int:
+def export(cfg: ExportConfig, pools=None) -> int:
     """Export into ``cfg.out``. A run that fails before writing any chat into an --out
-    folder it created (a mistyped target, no session) removes that folder again."""
+    folder it created (a mistyped target, no session) removes that folder again.
+    ``pools``: who makes the worker pool (WorkerPool's signature; None: WorkerPool); a
+    cluster job's runs its jobs as Ray tasks (engine/cluster/tasks.py)."""
     out = Path(cfg.out)
     made = _first_missing(out)
     try:
-        return _export_into(cfg, out)
+        return _export_into(cfg, out, pools)
     except BaseException:
         if made is not None:
             _unmake(out, made, cfg.metrics_path)
@@ -69,7 +71,7 @@ def _unmake(out: Path, made: Path, metrics: Path) -> None:
             return
 
 
-def _export_into(cfg: ExportConfig, out: Path) -> int:
+def _export_into(cfg: ExportConfig, out: Path, pools) -> int:
     private_files(cfg.shared)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK | os.X_OK):
@@ -86,7 +88,7 @@ def _export_into(cfg: ExportConfig, out: Path) -> int:
         log.info("export %s into %s (formats %s, %d workers, tz %s)", " ".join(cfg.targets),
                  out, ",".join(cfg.formats), cfg.workers, cfg.tz)
         try:
-            code = _export(cfg)
+            code = _export(cfg, pools)
             log.info("export done (exit %d)", code)
             return code
         except BaseException as exc:
@@ -96,7 +98,7 @@ def _export_into(cfg: ExportConfig, out: Path) -> int:
             logs.close_log(handler)
 
 
-def _export(cfg: ExportConfig) -> int:
+def _export(cfg: ExportConfig, pools) -> int:
     from engine.aggregator import Aggregator
     from engine.model import events as ev
     from engine.supervisor import export as sup
@@ -105,7 +107,7 @@ def _export(cfg: ExportConfig) -> int:
     status, message, code, result = "error", "", 0, {"messages": 0}
     try:
         try:
-            code = asyncio.run(run(cfg, agg, result))
+            code = asyncio.run(run(cfg, agg, result, pools))
             status = "done"
         except sup.Interrupted:
             status, message = "interrupted", "interrupted: the checkpoint is saved; run the " \
@@ -125,7 +127,7 @@ def _export(cfg: ExportConfig) -> int:
     return code
 
 
-async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
+async def run(cfg: ExportConfig, agg, result: dict | None = None, pools=None) -> int:
     """Export every target; ``result['messages']`` gets the messages made durable."""
     from engine.commands.export_chats import Chats
     from engine.model import events as ev
@@ -138,7 +140,7 @@ async def run(cfg: ExportConfig, agg, result: dict | None = None) -> int:
     main = asyncio.current_task()
     presses = [0]
     tally = Tally(cfg.workers)
-    chats = Chats(cfg, agg, tally, stop)
+    chats = Chats(cfg, agg, tally, stop, pools)
 
     def on_signal() -> None:
         presses[0] += 1

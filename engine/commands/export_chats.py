@@ -30,9 +30,9 @@ def at_once(chats: int, max_in_flight: int) -> int:
 
 
 class Chats:
-    def __init__(self, cfg: ExportConfig, agg, tally, stop: asyncio.Event):
+    def __init__(self, cfg: ExportConfig, agg, tally, stop: asyncio.Event, pools=None):
         self.cfg, self.agg, self.tally, self.stop = cfg, agg, tally, stop
-        self.pool = SharedPool(cfg, tally, stop)
+        self.pool = SharedPool(cfg, tally, stop, pools)
         self.exports: list = []                 # every ChatExport started, in order
         self.failed: list[str] = []             # "<target>: <why>" of the chats that failed
         self.fatal: list[BaseException] = []    # what stops the run, raised once it stopped
@@ -71,7 +71,7 @@ class Chats:
 
         cfg, agg = self.cfg, self.agg
         e = ChatExport(cfg, source.for_chat(), target, agg, self.tally, stats, cache,
-                       self.stop, self.pool.get if of > 1 else None)
+                       self.stop, self.pool.get if of > 1 or self.pool.pools else None)
         self.exports.append(e)
         began = time.monotonic()
         try:
@@ -113,8 +113,9 @@ class SharedPool:
     when the first chat needs it (a run whose chats are all unchanged starts none), closed
     when the run ends."""
 
-    def __init__(self, cfg: ExportConfig, tally, stop: asyncio.Event):
+    def __init__(self, cfg: ExportConfig, tally, stop: asyncio.Event, pools=None):
         self.cfg, self.tally, self.stop = cfg, tally, stop
+        self.pools = pools              # who makes the workers (None: WorkerPool)
         self.dispatch = None
 
     def get(self):
@@ -125,7 +126,7 @@ class SharedPool:
             cfg = self.cfg
             self.dispatch = Dispatch(cfg.workers, cfg.fetch_streams, Path(cfg.out), cfg.tz,
                                      self.tally, Outcome(), self.stop,
-                                     md="md" in cfg.formats)
+                                     md="md" in cfg.formats, pools=self.pools)
         return self.dispatch
 
     def abort(self) -> None:

@@ -163,6 +163,14 @@ class Proc(Struct, tag="proc", array_like=True):
     alive: bool = True
 
 
+class Tasks(Struct, tag="tasks", array_like=True):
+    """A cluster job's workers on one node (Ray tasks, engine/cluster/tasks.py): how many
+    ran there and the CPU they took, which no local sampling sees."""
+    node: str
+    tasks: int
+    cpu_seconds: float
+
+
 class Plan(Struct, tag="plan", array_like=True):
     chat: str                 # display name of the chat being exported
     estimated_total: int      # messages expected in this run (0: unknown)
@@ -290,7 +298,7 @@ class Finish(Struct, tag="finish", array_like=True):
     message: str = ""         # one line for the summary
 
 
-AggEvent = (Proc | Plan | Stages | Progress | TelegramSnapshot | GovernorState | LinkState
+AggEvent = (Proc | Tasks | Plan | Stages | Progress | TelegramSnapshot | GovernorState | LinkState
             | CacheSnapshot | QueueSample | WorkerBusy | Flood | MediaSnapshot | Decoded | RunPlan
             | ChatDone | Finish)
 

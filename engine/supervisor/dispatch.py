@@ -90,7 +90,7 @@ JOBS_PER_WORKER = 4
 
 class Dispatch:
     def __init__(self, workers: int, streams: int, root: Path, tz: str, tally: Tally,
-                 outcome: Outcome, stop: asyncio.Event, md: bool = True):
+                 outcome: Outcome, stop: asyncio.Event, md: bool = True, pools=None):
         self.loop = asyncio.get_running_loop()
         self.root = Path(root)
         self.tally, self.outcome, self.stop = tally, outcome, stop
@@ -111,7 +111,9 @@ class Dispatch:
         self._waiting = 0                      # fetch streams waiting for a permit
         # seq of a job someone awaits (probe, copy, render) -> Future(its answer | str)
         self.results: dict[int, asyncio.Future] = {}
-        self.pool = WorkerPool(
+        # ``pools``: who makes the pool (WorkerPool's signature): a cluster job's is
+        # engine/cluster/tasks.py TaskPool
+        self.pool = (pools or WorkerPool)(
             workers, str(root), tz, capacity=RING_BYTES,
             on_ack=lambda ack: self._hear("ack", ack),
             on_failed=lambda seq, error, local=None: self._hear("failed", seq, error, local),
@@ -240,8 +242,7 @@ class Dispatch:
         await asyncio.to_thread(pool.join)
         self._apply()                          # the last of what the pool heard
         pool.release()
-        self.tally.procs.extend(ev.Proc(p.pid, "worker", False)
-                                for p in pool.procs if p is not None)
+        self.tally.procs.extend(pool.finished())
         for dest in self.dests:
             dest.store.commit()
             dest.dirty = False

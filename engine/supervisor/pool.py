@@ -299,6 +299,10 @@ class WorkerPool:
             if p is not None:
                 p.join(5)
 
+    def finished(self) -> list[ev.Proc]:
+        """For the aggregator, once the pool ended: its workers, gone."""
+        return [ev.Proc(p.pid, "worker", False) for p in self.procs if p is not None]
+
     def release(self) -> None:
         self.job_rings.release()
         self.event_rings.release()

@@ -40,15 +40,13 @@ def run(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> i
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(tz_name)
-    zone, place = _Zones(tz_name, tz), _Places(root)
 
     jobs.claim()
     events.claim()
     from engine.telegram import tl  # Telethon: only where pages arrive
 
-    decode_job, decode_batch, encode = ev.JOB_DECODER.decode, m.BATCH_DECODER.decode, \
-        ev.ENCODER.encode
-    perf = time.perf_counter
+    decode_job, encode = ev.JOB_DECODER.decode, ev.ENCODER.encode
+    here = Here(root, tz_name, tz, md, tl)
     try:
         while True:
             try:
@@ -60,55 +58,65 @@ def run(index: int, jobs, events, root: str, tz_name: str, md: bool = True) -> i
                 if isinstance(job, ev.Stop):
                     events.close()
                     return 0
-                if isinstance(job, ev.ProbeJob):
-                    events.put(encode(_probe(job, index, root)))
-                    continue
-                if isinstance(job, ev.TranscodeJob):
-                    events.put(encode(_transcode(job, index, root)))
-                    continue
-                if isinstance(job, ev.RenderJob):
-                    events.put(encode(_render(job, index, place(job.folder), *zone(job.tz),
-                                              md)))
-                    continue
-                t0 = perf()
-                read0 = tl.counts()
-                try:
-                    if isinstance(job, ev.PagesJob):
-                        batch = tl.decode_pages(job.pages, job.origin or job.chat, job.lo,
-                                                job.hi)
-                        batch.chat = job.chat
-                        payload = encode(batch)
-                        archive, cache = place(job.folder)
-                        zname, ztz = zone(job.tz)
-                    else:
-                        archive, cache = place("")
-                        payload = job.payload
-                        batch = decode_batch(payload)
-                        zname, ztz = tz_name, tz
-                    t1 = perf()
-                    frags = fragments.render(batch, zname, ztz, md=md, payload=payload)
-                    # only messages with a photo, document or contact can carry a file
-                    files = files_in([batch.messages[i] for i in frags.media])
-                    t2 = perf()
-                    write_segment(archive, job.segment, payload)
-                    fragments.write(cache / (job.segment + ".frag"), frags)
-                    t3 = perf()
-                except OSError as exc:      # the disk, not the batch: the supervisor stops
-                    events.put(encode(ev.Failed(job.seq, index, exc.strerror or str(exc),
-                                                exc.errno or 0, str(exc.filename or ""))))
-                    continue
-                except Exception as exc:    # one bad batch never stops the worker
-                    events.put(encode(ev.Failed(job.seq, index,
-                                                f"{type(exc).__name__}: {exc}")))
-                    continue
-                dates = [d for d in frags.dates if d]
-                read = tl.counts()
-                events.put(encode(ev.Ack(job.seq, index, len(batch.messages),
-                                         min(dates, default=0), max(dates, default=0),
-                                         t1 - t0, t2 - t1, t3 - t2, read[0] - read0[0],
-                                         read[1] - read0[1], files)))
+                events.put(encode(answer(job, index, here)))
     except PeerDied:
         return 3                       # the supervisor is gone: nothing to do for anyone
+
+
+class Here:
+    """What a process that works jobs keeps between them: the pool's root, zone and
+    formats, and each job's zone and store, looked up once."""
+
+    def __init__(self, root: str, tz_name: str, tz, md: bool, tl):
+        self.root, self.tz_name, self.tz, self.md, self.tl = root, tz_name, tz, md, tl
+        self.zone, self.place = _Zones(tz_name, tz), _Places(root)
+
+
+def answer(job, index: int, here: Here):
+    """The event that answers ``job`` (anything but ``Stop``), its work done: a history
+    job's segment durable and its fragments cached. A job that cannot be done is answered
+    ``Failed``; only the process's death ends it otherwise. Also a cluster task's body
+    (engine/cluster/tasks.py)."""
+    root, md = here.root, here.md
+    if isinstance(job, ev.ProbeJob):
+        return _probe(job, index, root)
+    if isinstance(job, ev.TranscodeJob):
+        return _transcode(job, index, root)
+    if isinstance(job, ev.RenderJob):
+        return _render(job, index, here.place(job.folder), *here.zone(job.tz), md)
+    tl, perf = here.tl, time.perf_counter
+    t0 = perf()
+    read0 = tl.counts()
+    try:
+        if isinstance(job, ev.PagesJob):
+            batch = tl.decode_pages(job.pages, job.origin or job.chat, job.lo, job.hi)
+            batch.chat = job.chat
+            payload = ev.ENCODER.encode(batch)
+            archive, cache = here.place(job.folder)
+            zname, ztz = here.zone(job.tz)
+        else:
+            archive, cache = here.place("")
+            payload = job.payload
+            batch = m.BATCH_DECODER.decode(payload)
+            zname, ztz = here.tz_name, here.tz
+        t1 = perf()
+        frags = fragments.render(batch, zname, ztz, md=md, payload=payload)
+        # only messages with a photo, document or contact can carry a file
+        files = files_in([batch.messages[i] for i in frags.media])
+        t2 = perf()
+        write_segment(archive, job.segment, payload)
+        fragments.write(cache / (job.segment + ".frag"), frags)
+        t3 = perf()
+    except OSError as exc:              # the disk, not the batch: the supervisor stops
+        return ev.Failed(job.seq, index, exc.strerror or str(exc), exc.errno or 0,
+                         str(exc.filename or ""))
+    except Exception as exc:            # one bad batch never stops the worker
+        return ev.Failed(job.seq, index, f"{type(exc).__name__}: {exc}")
+    dates = [d for d in frags.dates if d]
+    read = tl.counts()
+    return ev.Ack(job.seq, index, len(batch.messages), min(dates, default=0),
+                  max(dates, default=0), t1 - t0, t2 - t1, t3 - t2, read[0] - read0[0],
+                  read[1] - read0[1], files)
 
 
 class _Zones(dict):
