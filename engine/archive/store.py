@@ -260,7 +260,10 @@ class ChatStore:
                 continue
             if seg.kind == "history":
                 if covered.missing(seg.lo, seg.hi) != [(seg.lo, seg.hi)]:
-                    self.set_aside(name, "its ids are already in the archive")
+                    # a late writer's (a stale run's worker, docs/cluster.md): kept
+                    # aside, so that no message is in the archive twice
+                    self.set_aside(name, "repeats ids already in the archive",
+                                   damaged=False)
                     continue
                 covered.add(seg.lo, seg.hi)
             self.cp.segments.append(seg)
@@ -269,12 +272,13 @@ class ChatStore:
             self.notices.append(f"{self.root.name}: {kept} archive segment(s) the checkpoint "
                                 f"did not list were checked and kept")
 
-    def set_aside(self, name: str, why: str) -> Path:
+    def set_aside(self, name: str, why: str, damaged: bool = True) -> Path:
         """Move a segment out of ``archive/`` into ``quarantine/`` (never delete it)."""
         dest = move_aside(self.archive / name, self.root / QUARANTINE)
         with contextlib.suppress(FileNotFoundError):
             (self.render_cache / (name + ".frag")).unlink()
-        self.notices.append(f"{self.root.name}: archive/{name} is damaged ({why}); moved to "
+        what = f"is damaged ({why})" if damaged else why
+        self.notices.append(f"{self.root.name}: archive/{name} {what}; moved to "
                             f"{QUARANTINE}/{dest.name}")
         return dest
 
