@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,12 @@ from ray import cluster_utils  # noqa: E402
 from telethon.sessions import SQLiteSession, StringSession  # noqa: E402
 
 from tests._export import ROOT, env_for  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def session_file(string: str, path: Path) -> str:
@@ -57,9 +64,11 @@ def cluster_for(dc, nodes, monkeypatch, homes: dict | None = None, cpus: int = 1
     env = env_for(dc, PYTHONPATH=str(ROOT), **{k: os.environ[k] for k in RAY_ENV})
     for k, v in env.items():             # the raylets, and so the actors, inherit it
         monkeypatch.setenv(k, v)
+    client = free_port()                 # Ray Client's server: `--cluster ray://HOST:PORT`
     cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={
         "num_cpus": head_cpus, "node_ip_address": "127.0.0.1", "include_dashboard": False,
-        "_system_config": FAST_FAILURE})
+        "ray_client_server_port": client, "_system_config": FAST_FAILURE})
+    cluster.client_address = f"ray://127.0.0.1:{client}"
     try:
         made = {n: cluster.add_node(num_cpus=cpus, node_ip_address="127.0.0.1",
                                     resources={f"tgarc-account:{a}": 1},
@@ -72,8 +81,10 @@ def cluster_for(dc, nodes, monkeypatch, homes: dict | None = None, cpus: int = 1
 
 
 def cluster_export(cluster, sessions: dict[str, str], out: Path, env,
-                   *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "engine", "export", "--all", "--cluster", cluster.address,
+                   *extra: str, address: str | None = None) -> subprocess.Popen:
+    """``address``: the cluster's (GCS) address unless given (Ray Client's ray://...)."""
+    cmd = [sys.executable, "-m", "engine", "export", "--all", "--cluster",
+           address or cluster.address,
            *(x for s in sessions.values() for x in ("--session", s)), "--out", str(out),
            "--kinds", "channels", "--tz", "UTC", "--media", "none", "--quiet", *extra]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

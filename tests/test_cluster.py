@@ -73,7 +73,8 @@ def test_two_accounts_export_each_chat_once_as_one_machine_would(world, tmp_path
         "tgarc-account:c" in err and time.monotonic() - t0 < 60, err
     assert not (tmp_path / "bad").exists()
     out = tmp_path / "shared"
-    p = cluster_export(cluster, sessions, out, env)
+    # through Ray Client (the `ray[client]` part of the extra), as from outside the cluster
+    p = cluster_export(cluster, sessions, out, env, address=cluster.client_address)
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
     assert "5 chats over 2 accounts" in err
