@@ -62,14 +62,16 @@ def work(record: bytes, root: str, tz_name: str, md: bool) -> tuple[str, float, 
 
 class TaskPool:
     """``engine.supervisor.pool.WorkerPool``'s face (the same constructor, calls and
-    callbacks, run on a thread of its own), with Ray tasks for worker processes. ``n``
-    only sizes the supervisor's permits: Ray runs as many tasks at once as the cluster
-    has CPUs."""
+    callbacks, run on a thread of its own), with Ray tasks for worker processes. It counts
+    as many workers as the cluster has CPUs (``n`` at least): the supervisor's permits
+    (jobs in flight) and the copies of --transcode made at once follow that count, and Ray
+    runs the tasks wherever a CPU is free."""
 
     def __init__(self, n: int, root: str, tz_name: str, *, capacity: int = 4 << 20,
                  on_ack, on_failed, on_release=None, on_proc=None, on_error=None,
                  on_result=None, md: bool = True):
-        self.n, self.root, self.tz_name, self.md = n, root, tz_name, md
+        self.n = max(n, int(ray.cluster_resources().get("CPU", 0)))
+        self.root, self.tz_name, self.md = root, tz_name, md
         self.on_ack, self.on_failed = on_ack, on_failed
         self.on_result = on_result or (lambda event: None)
         self.on_release = on_release or (lambda seq: None)
@@ -120,9 +122,9 @@ class TaskPool:
             self.error = exc
             self.on_error(exc)
         if self.nodes:
-            log.info("%d tasks on %d nodes (%s)", sum(k for k, _ in self.nodes.values()),
-                     len(self.nodes), ", ".join(f"{n[:12]}: {k}" for n, (k, _) in
-                                                 self.nodes.items()))
+            log.info("%d tasks on %d nodes (%s), sized for %d CPUs",
+                     sum(k for k, _ in self.nodes.values()), len(self.nodes),
+                     ", ".join(f"{n[:12]}: {k}" for n, (k, _) in self.nodes.items()), self.n)
 
     def finished(self) -> list[ev.Tasks]:
         """For the aggregator, once the pool ended: the tasks per node and their CPU."""

@@ -94,11 +94,6 @@ class Dispatch:
         self.loop = asyncio.get_running_loop()
         self.root = Path(root)
         self.tally, self.outcome, self.stop = tally, outcome, stop
-        # jobs being gathered hold a permit too: ``streams`` more than the workers' share,
-        # or a pool of one worker would let only four pages out at once, whatever the
-        # governor allows (42 pages/s at 80 ms round trips, 8 allowed)
-        self.permits = asyncio.Semaphore(JOBS_PER_WORKER * workers + streams)
-        self._wake = JOBS_PER_WORKER * workers + 3 * streams   # every waiter there can be
         self.jobs: dict[int, _Job] = {}
         self.dests: list[Destination] = []
         self.broken = False
@@ -122,6 +117,12 @@ class Dispatch:
             on_error=lambda exc: self._hear("error", exc),
             on_result=lambda event: self._hear("result", event), md=md)
         self._limit = self.pool.max_job_bytes // 2
+        workers = self.pool.n           # a cluster job's: as many as the cluster has CPUs
+        # jobs being gathered hold a permit too: ``streams`` more than the workers' share,
+        # or a pool of one worker would let only four pages out at once, whatever the
+        # governor allows (42 pages/s at 80 ms round trips, 8 allowed)
+        self.permits = asyncio.Semaphore(JOBS_PER_WORKER * workers + streams)
+        self._wake = JOBS_PER_WORKER * workers + 3 * streams   # every waiter there can be
 
     # ---- the event loop's side ----------------------------------------------------------------
     def destination(self, store: ChatStore, chat: m.PeerRef, run_no: int, label: str = "", *,
