@@ -71,7 +71,8 @@ class TaskPool:
                  on_ack, on_failed, on_release=None, on_proc=None, on_error=None,
                  on_result=None, md: bool = True):
         self.n = max(n, int(ray.cluster_resources().get("CPU", 0)))
-        self.root, self.tz_name, self.md = root, tz_name, md
+        # the same path on every node (docs/cluster.md); a task's own cwd is Ray's
+        self.root, self.tz_name, self.md = os.path.abspath(root), tz_name, md
         self.on_ack, self.on_failed = on_ack, on_failed
         self.on_result = on_result or (lambda event: None)
         self.on_release = on_release or (lambda seq: None)
@@ -91,6 +92,8 @@ class TaskPool:
         self._thread.start()
 
     def submit(self, seq: int, record: bytes, kind: str = "batch") -> None:
+        """``kind`` is the local pool's placement hint; Ray queues every task alike, and the
+        supervisor's permits keep that queue short."""
         self._q.put((seq, record))
 
     def end(self) -> None:
