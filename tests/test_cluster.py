@@ -155,6 +155,10 @@ def test_a_node_killed_mid_run_moves_its_chats_and_the_export_completes(world, t
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
     assert dc.keys.overlaps() == []
+    # the run's metrics: failed (a chat is missing); a's job listed as lost with its node
+    merged = json.loads((out / "export_metrics.json").read_text())
+    assert merged["status"] == "failed"
+    assert "lost" in merged["cluster"]["accounts"]["a"]["status"], merged["cluster"]
 
 
 def test_an_account_held_back_by_telegram_hands_its_chats_over(world, tmp_path):

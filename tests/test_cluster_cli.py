@@ -144,7 +144,14 @@ def test_the_jobs_metrics_merge_into_one_valid_document(tmp_path):
     killed["stages"].pop("assemble", None)
     merged = metrics.merge([("a", "n1", done), ("b", "n2", killed)], 5.0)
     assert validate(merged) == []
-    assert merged["status"] == "running" and merged["messages"] == 2 * done["messages"]
+    # the killed job was lost with its node; the run's status is its driver's to say
+    assert merged["status"] == "lost" and merged["messages"] == 2 * done["messages"]
+    assert merged["cluster"]["accounts"]["b"]["status"] == ["lost"]
+    assert metrics.merge([("a", "n1", done), ("b", "n2", killed)], 5.0, "done")["status"] \
+        == "done"
+    # an account whose job died before writing any metrics is still listed, as lost
+    gone = metrics.merge([("a", "n1", done)], 5.0, "failed", lost=["c"])
+    assert gone["cluster"]["accounts"]["c"]["status"] == ["lost"] and validate(gone) == []
     assert merged["stages"]["assemble"]["count"] == done["stages"]["assemble"]["count"]
     assert sorted(merged["cluster"]["accounts"]) == ["a", "b"]
     assert sorted(merged["cluster"]["nodes"]) == ["n1", "n2"]

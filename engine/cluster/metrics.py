@@ -58,7 +58,7 @@ def _caches(docs: list[dict]) -> dict:
                                  else 0.0}}
 
 
-def _cluster(jobs: list[tuple[str, str, dict]]) -> dict:
+def _cluster(jobs: list[tuple[str, str, dict]], lost=()) -> dict:
     accounts: dict[str, dict] = {}
     nodes: dict[str, dict] = {}
     for account, node, d in jobs:
@@ -69,7 +69,7 @@ def _cluster(jobs: list[tuple[str, str, dict]]) -> dict:
         a["messages"] += d["messages"]
         a["chats"] += d.get("chats_total", 1)
         a["cpu_seconds"] = round(a["cpu_seconds"] + cpu, 3)
-        a["status"].append(d["status"])
+        a["status"].append(_status(d))
         a.setdefault("recommendation", d["recommendation"])
         if "governor" in d["telegram"]:
             a["governor"] = d["telegram"]["governor"]
@@ -80,24 +80,39 @@ def _cluster(jobs: list[tuple[str, str, dict]]) -> dict:
             n = _node(nodes, p.get("node", node))
             n["cpu_seconds"] = round(n["cpu_seconds"] + p["cpu_seconds"], 3)
             n["tasks"] = n.get("tasks", 0) + p.get("tasks", 0)
+    for account in lost:
+        a = accounts.setdefault(account, {"nodes": [], "messages": 0, "chats": 0,
+                                          "cpu_seconds": 0.0, "status": []})
+        if "lost" not in a["status"]:
+            a["status"].append("lost")
     return {"accounts": accounts, "nodes": nodes}
+
+
+def _status(doc: dict) -> str:
+    return "lost" if doc["status"] == "running" else doc["status"]
 
 
 def _node(nodes: dict, node: str) -> dict:
     return nodes.setdefault(node, {"accounts": [], "cpu_seconds": 0.0, "peak_pss_mb": 0.0})
 
 
-def merge(jobs: list[tuple[str, str, dict]], wall: float) -> dict:
-    """``jobs``: (account, node, its export_metrics.json) of this run; ``wall``: the run's."""
+def merge(jobs: list[tuple[str, str, dict]], wall: float, status: str | None = None,
+          lost: list[str] = ()) -> dict:
+    """``jobs``: (account, node, its export_metrics.json) of this run; ``wall``: the run's;
+    ``status``: the run's as its driver knows it (else the jobs' worst); ``lost``: the
+    accounts whose job died with its node, as the driver saw them. A job's document still
+    "running" once the run is over is such a job's; one killed before it wrote any leaves
+    its account listed all the same."""
     docs = [d for _, _, d in jobs]
-    statuses = {d["status"] for d in docs}
+    statuses = {_status(d) for d in docs}
     messages = int(_sum(docs, "messages"))
     telegram = {k: type(docs[0]["telegram"][k])(_sum(docs, "telegram", k))
                 for k in ("requests", "flood_waits", "flood_wait_seconds", "retries",
                           "reconnects")}
     return {
         "version": docs[0]["version"],
-        "status": "done" if statuses == {"done"} else sorted(statuses - {"done"})[0],
+        "status": status or ("done" if statuses == {"done"}
+                             else sorted(statuses - {"done"})[0]),
         "chat": "cluster", "chats_total": int(sum(d.get("chats_total", 1) for d in docs)),
         "chats": [{**c, "account": a} for a, _, d in jobs for c in d.get("chats", [])],
         "started": min(d["started"] for d in docs),
@@ -125,7 +140,7 @@ def merge(jobs: list[tuple[str, str, dict]], wall: float) -> dict:
             "hwaccel": "+".join(sorted({d["media"]["hwaccel"] for d in docs}))},
         "recommendation": {"workers": max(d["recommendation"]["workers"] for d in docs),
                            "reason": "per account: cluster.accounts.<name>.recommendation"},
-        "cluster": _cluster(jobs),
+        "cluster": _cluster(jobs, lost),
     }
 
 

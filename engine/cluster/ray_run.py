@@ -102,15 +102,20 @@ def drive(address: str, accounts: dict[str, str], out: Path, lease: Path, ttl: f
     _reachable(address)
     ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     t0, wall0 = time.time(), time.monotonic()
+    code, lost = None, []
     try:
-        return _drive(accounts, out, lease, ttl, list(kinds), forward)
+        code = _drive(accounts, out, lease, ttl, list(kinds), forward, lost)
+        return code
     finally:
         ray.shutdown()
         jobs = metrics.collect(out, t0 - 1)
+        status = "done" if code == 0 else "interrupted" \
+            if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "failed"
         try:              # one export_metrics.json for the run, per account and node in it
             if jobs:
                 write_atomic(out / METRICS, orjson.dumps(metrics.merge(
-                    jobs, time.monotonic() - wall0), option=orjson.OPT_INDENT_2) + b"\n")
+                    jobs, time.monotonic() - wall0, status, lost),
+                    option=orjson.OPT_INDENT_2) + b"\n")
         except (KeyError, TypeError, ValueError) as exc:   # the jobs' own files stay
             _say(f"warning: the jobs' metrics could not be merged ({type(exc).__name__}: "
                  f"{exc}); each is in {out / '.cluster'}")
@@ -143,7 +148,8 @@ def _reachable(address: str) -> None:
 
 
 def _drive(accounts, out: Path, lease: Path, ttl: float, kinds: list[str],
-           forward: list[str]) -> int:
+           forward: list[str], lost: list[str]) -> int:
+    """``lost`` gets each account whose job died with its node."""
     offered = ray.cluster_resources()
     missing = [RESOURCE.format(n) for n in accounts if RESOURCE.format(n) not in offered]
     if missing:          # a mistyped account or a node not started: said now, not in minutes
@@ -182,6 +188,7 @@ def _drive(accounts, out: Path, lease: Path, ttl: float, kinds: list[str],
                 pending[actors[name].export.remote(plan.chats[name], forward)] = name
                 continue
             code, line = None, "its node died"
+            lost.append(name)
         if code is None or (code and FLOOD_LIMITED in line):
             # lost, or held back by Telegram for longer than a job waits: the other
             # accounts that see its chats take them (each resumes from its checkpoint)
