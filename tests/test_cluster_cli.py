@@ -156,3 +156,37 @@ def test_the_jobs_metrics_merge_into_one_valid_document(tmp_path):
     assert sorted(merged["cluster"]["accounts"]) == ["a", "b"]
     assert sorted(merged["cluster"]["nodes"]) == ["n1", "n2"]
     assert len(merged["resources"]["per_process"]) == 2 * len(done["resources"]["per_process"])
+
+
+def test_waiting_for_one_chats_lock_does_not_stop_the_others(tmp_path):
+    """A cluster job's chat lock wait (TGARC_LOCK_WAIT) runs off the event loop: while the
+    job waits for one chat another process holds, its other chat is fetched and finished
+    (the wait used to block the loop, and with it every chat and ping of the run)."""
+    import fcntl
+
+    from engine.fakedc.corpus import Corpus
+    from engine.fakedc.server import FakeDC
+    from tests._export import CHANNEL_DIR, tgarc
+
+    dc = FakeDC(Corpus(messages=150, chats=1, text_only=True), rtt_ms=5)
+    with dc.run_in_thread():
+        dc.session = dc.new_session()
+        out = tmp_path / "o"
+        assert tgarc(dc, out, "--quiet").returncode == 0          # the demo channel's folder
+        other = f"-100{dc.corpus.chats['extra0'].id}"
+        with open(out / CHANNEL_DIR / "state" / ".lock", "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)                       # another run holds it
+            p = subprocess.Popen(
+                [sys.executable, "-m", "engine", "export", "@tgarc_demo", other, "--out",
+                 str(out), "--tz", "UTC", "--media", "none", "--quiet", "--max-in-flight", "2"],
+                env=env_for(dc, TGARC_LOCK_WAIT="60"), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, cwd=ROOT)
+            deadline, done = time.monotonic() + 30, []
+            while time.monotonic() < deadline and p.poll() is None and not done:
+                done = [f for f in out.glob(f"channel{other[4:]}-*/result.json")]
+                time.sleep(0.1)
+            assert p.poll() is None, p.communicate()        # still waiting for the demo one
+            fcntl.flock(held, fcntl.LOCK_UN)
+        _, err = p.communicate(timeout=120)
+    assert done, "the other chat did not finish while one chat's lock was waited for"
+    assert p.returncode == 0, err

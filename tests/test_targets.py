@@ -278,3 +278,24 @@ def test_account_json_is_telegram_desktops_full_export_of_every_chat_folder(tmp_
     assert [c["name"] for c in doc["left_chats"]["list"]] == [
         json.loads((out / channel / "result.json").read_bytes())["name"]]
     assert not list(out.glob(".result.json.part"))
+
+
+def test_one_chat_named_twice_in_a_run_is_exported_once(tmp_path):
+    """``@tgarc_demo`` and its id in one run: two writers of one folder used to collide
+    (a temporary file gone under the other, exit 4); the second is now skipped with a line,
+    and the folder is what one export of the chat makes."""
+    import subprocess
+
+    from tests._export import env_for, export_args
+
+    with served(messages=1200, text_only=True) as dc:
+        args = export_args(tmp_path / "twice", "--quiet")
+        args.insert(args.index("@tgarc_demo") + 1, "-1001500000001")
+        r = subprocess.run(args, env=env_for(dc), capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "-1001500000001 is the chat @tgarc_demo names: exported once" in r.stderr \
+            or "@tgarc_demo is the chat -1001500000001 names: exported once" in r.stderr
+        once = tgarc(dc, tmp_path / "once", "--quiet")
+        assert once.returncode == 0, once.stderr
+    assert outputs(tmp_path / "twice") == outputs(tmp_path / "once")
+    assert [p.name for p in (tmp_path / "twice").iterdir() if p.is_dir()] == [CHANNEL_DIR]

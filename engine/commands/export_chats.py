@@ -34,6 +34,7 @@ class Chats:
         self.cfg, self.agg, self.tally, self.stop = cfg, agg, tally, stop
         self.pool = SharedPool(cfg, tally, stop, pools)
         self.exports: list = []                 # every ChatExport started, in order
+        self.claims: dict = {}                  # chat -> the target exporting it
         self.failed: list[str] = []             # "<target>: <why>" of the chats that failed
         self.fatal: list[BaseException] = []    # what stops the run, raised once it stopped
         self.interrupted = False
@@ -66,17 +67,21 @@ class Chats:
     async def one(self, target: str, of: int, source, stats, cache) -> None:
         from engine.archive.segment import DamagedSegment
         from engine.supervisor.export import ChatExport
-        from engine.supervisor.outcome import BatchesFailed, Interrupted
+        from engine.supervisor.outcome import BatchesFailed, Interrupted, SameChat
         from engine.telegram.middleware import AuthRevoked, NetworkLost, TelegramFailure
 
         cfg, agg = self.cfg, self.agg
         e = ChatExport(cfg, source.for_chat(), target, agg, self.tally, stats, cache,
                        self.stop, self.pool.get if of > 1 or self.pool.pools else None)
+        e.claims = self.claims
         self.exports.append(e)
         began = time.monotonic()
         try:
             await e.run()
             agg.send(_chat_done(e, target, began))
+        except SameChat as exc:
+            log.warning("%s", exc)
+            print(f"tgarc: {exc}", file=sys.stderr)
         except (ConfigError, TelegramFailure, BatchesFailed, DamagedSegment) as exc:
             # One chat that cannot be exported does not stop the others; a revoked
             # session or a lost network stops everything.

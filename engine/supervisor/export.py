@@ -40,7 +40,14 @@ from engine.render import topic_views
 from engine.supervisor.dispatch import RING_BYTES, Dispatch
 from engine.supervisor.fetch import PageStreams
 from engine.supervisor.media import MediaRun, MediaTally, media_run
-from engine.supervisor.outcome import BatchesFailed, Interrupted, Outcome, now_iso, say
+from engine.supervisor.outcome import (
+    BatchesFailed,
+    Interrupted,
+    Outcome,
+    SameChat,
+    now_iso,
+    say,
+)
 from engine.supervisor.planning import History, plan, split_spans
 from engine.supervisor.refresh import refresh_edits
 from engine.supervisor.tally import Tally
@@ -58,6 +65,7 @@ class ChatExport:
                  cache, stop: asyncio.Event, pool=None):
         self.cfg, self.source, self.target, self.agg = cfg, source, target, agg
         self.pool = pool              # () -> the run's shared Dispatch; None: one of its own
+        self.claims: dict | None = None  # the run's: chat -> the target that exports it
         self.tally, self.stats, self.cache, self.stop = tally, stats, cache, stop
         self.outcome = Outcome()
         self.dispatch: Dispatch | None = None           # while a worker pool runs
@@ -82,6 +90,10 @@ class ChatExport:
     async def run(self) -> None:
         cfg, source = self.cfg, self.source
         meta = await source.resolve(self.target)
+        if self.claims is not None:     # two targets, one chat: two writers of one folder
+            first = self.claims.setdefault((meta.ref.kind, meta.ref.id), self.target)
+            if first != self.target:
+                raise SameChat(f"{self.target} is the chat {first} names: exported once")
         meta.me = await source.me()
         topics = await source.topics() if meta.forum else {}
         if cfg.topic is not None:
@@ -89,7 +101,9 @@ class ChatExport:
             self.topic = (cfg.topic, topics[cfg.topic])
             self.histories = [History(HistoryOf(thread=cfg.topic))]
         else:
-            store = self.store = ChatStore.open(Path(cfg.out), meta)
+            # in a thread: a cluster job may wait here for a lock another run holds
+            # (TGARC_LOCK_WAIT), and the run's other chats and pings go on meanwhile
+            store = self.store = await asyncio.to_thread(ChatStore.open, Path(cfg.out), meta)
         try:
             await self._run(store, meta, topics)
         finally:

@@ -27,6 +27,11 @@ class BatchesFailed(Exception):
     """The run finished but some batches could not be processed (exit code 1)."""
 
 
+class SameChat(Exception):
+    """A target that names a chat another target of the run already names (``@name`` and
+    its id): exported once, by the first; this one is skipped with a line."""
+
+
 @dataclass
 class Outcome:
     """What one chat's run has come to so far (touched on the event loop only)."""
