@@ -63,8 +63,7 @@ def _cluster(jobs: list[tuple[str, str, dict]], lost=()) -> dict:
     nodes: dict[str, dict] = {}
     for account, node, d in jobs:
         cpu = sum(p["cpu_seconds"] for p in d["resources"]["per_process"].values())
-        a = accounts.setdefault(account, {"nodes": [], "messages": 0, "chats": 0,
-                                          "cpu_seconds": 0.0, "status": []})
+        a = _account(accounts, account)
         a["nodes"].append(node)
         a["messages"] += d["messages"]
         a["chats"] += d.get("chats_total", 1)
@@ -81,8 +80,7 @@ def _cluster(jobs: list[tuple[str, str, dict]], lost=()) -> dict:
             n["cpu_seconds"] = round(n["cpu_seconds"] + p["cpu_seconds"], 3)
             n["tasks"] = n.get("tasks", 0) + p.get("tasks", 0)
     for account in lost:
-        a = accounts.setdefault(account, {"nodes": [], "messages": 0, "chats": 0,
-                                          "cpu_seconds": 0.0, "status": []})
+        a = _account(accounts, account)
         if "lost" not in a["status"]:
             a["status"].append("lost")
     return {"accounts": accounts, "nodes": nodes}
@@ -90,6 +88,11 @@ def _cluster(jobs: list[tuple[str, str, dict]], lost=()) -> dict:
 
 def _status(doc: dict) -> str:
     return "lost" if doc["status"] == "running" else doc["status"]
+
+
+def _account(accounts: dict, account: str) -> dict:
+    return accounts.setdefault(account, {"nodes": [], "messages": 0, "chats": 0,
+                                         "cpu_seconds": 0.0, "status": []})
 
 
 def _node(nodes: dict, node: str) -> dict:

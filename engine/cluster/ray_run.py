@@ -20,10 +20,6 @@
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")     # before Ray is imported
-
-import logging
 import socket
 import subprocess
 import sys
@@ -36,7 +32,7 @@ from ray.exceptions import RayActorError
 
 from engine.archive.atomic import write_atomic
 from engine.archive.layout import METRICS
-from engine.cluster import metrics, schedule
+from engine.cluster import metrics, schedule, tasks
 from engine.config import CHAT_KINDS
 
 RESOURCE = "tgarc-account:{}"
@@ -100,7 +96,7 @@ def drive(address: str, accounts: dict[str, str], out: Path, lease: Path, ttl: f
           kinds: tuple[str, ...], forward: list[str]) -> int:
     """The whole run; 0 when every chat was exported. ``kinds``: channel and/or group."""
     _reachable(address)
-    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    tasks.connect(address)
     t0, wall0 = time.time(), time.monotonic()
     code, lost = None, []
     try:

@@ -21,12 +21,9 @@ supervisor never heard answered is not in its checkpoint and is fetched again ne
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")     # before Ray is imported
-
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -186,7 +183,8 @@ class TaskPool:
 
 
 def connect(address: str) -> None:
-    """This process as a driver of the cluster at ``address`` (a job's, given by its actor)."""
+    """This process as a driver of the cluster at ``address``: the run's (ray_run.py) or a
+    job's (given by its actor)."""
     ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
 
 
