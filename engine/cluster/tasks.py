@@ -182,10 +182,25 @@ class TaskPool:
         self.on_release(seq)
 
 
+CLIENT_TRIES = 3            # Ray Client's server for this driver failing to start, again
+
+
 def connect(address: str) -> None:
     """This process as a driver of the cluster at ``address``: the run's (ray_run.py) or a
-    job's (given by its actor)."""
-    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    job's (given by its actor). Through Ray Client (``ray://``) the head starts a server
+    for each driver, and that start can fail on a busy head (seen once in CI: "Initialization
+    failure from server", a ConnectionAbortedError): tried again, a few times."""
+    for attempt in range(1, CLIENT_TRIES + 1):
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            return
+        except ConnectionAbortedError:
+            if not address.startswith("ray://") or attempt == CLIENT_TRIES:
+                raise
+            log.warning("Ray Client at %s failed to start this driver's server; again",
+                        address)
+            ray.shutdown()
+            time.sleep(2.0 * attempt)
 
 
 def disconnect() -> None:
