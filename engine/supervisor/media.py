@@ -34,9 +34,8 @@ from engine.archive.media_ledger import Ledger, NotALedger
 from engine.archive.ranges import IdRanges
 from engine.archive.store import ChatStore
 from engine.config import ExportConfig
-from engine.render.stream import history_segments
 from engine.supervisor.media_fetch import MediaFetch, MediaTally, Stopped
-from engine.supervisor.media_plan import MediaPlanner, Plan
+from engine.supervisor.media_plan import MediaPlanner, Plan, Unplanned
 from engine.supervisor.media_transcode import Transcoder, TranscodeTally
 from engine.supervisor.outcome import Interrupted, say
 from engine.telegram.source import HistoryOf
@@ -77,6 +76,7 @@ class MediaRun:
         self.lanes = None
         self.spread: _Spread | None = None
         self.spans = IdRanges()           # what this run fetches (the archive's ids)
+        self.unplanned = Unplanned(store)
         self._stepping: asyncio.Task | None = None
         self._again = False
         self._t0 = time.perf_counter()
@@ -143,7 +143,7 @@ class MediaRun:
     def _watermark(self) -> int | None:
         """The highest id below which every id this run fetches is in the archive; None
         when all of it is (every segment may be numbered)."""
-        covered = self.store.cp.covered()
+        covered = self.unplanned.covered
         gaps = [g for lo, hi in self.spans.ranges for g in covered.missing(lo, hi)]
         return min(lo for lo, _ in gaps) - 1 if gaps else None
 
@@ -152,8 +152,9 @@ class MediaRun:
             self._again = False
             # the final step too: a batch that failed leaves a gap, and what lies above it
             # waits for the run that fills it (numbers follow ids)
+            self.unplanned.refresh()                      # on the loop: a snapshot
             limit = self._watermark()
-            history = history_segments(self.store)        # on the loop: a snapshot
+            history = self.unplanned.take(limit)
             wanted = await asyncio.to_thread(self.planner.step, history, limit)
             if final:                                     # files edits brought, after all
                 wanted += await asyncio.to_thread(self.planner.edits,

@@ -101,6 +101,52 @@ def _new_file(ledger: Ledger, x: m.Message) -> bool:
     return False
 
 
+class Unplanned:
+    """A chat's history segments the planner has not been handed yet, and the ids the
+    archive covers, kept up to date as the checkpoint's list grows: each of a run's
+    steps costs what arrived since the last, not the whole archive (a step follows every
+    acknowledgement; re-reading the list each time made a 10,000-segment chat's run
+    quadratic). During a run the list is only appended to; should it be rebuilt, every
+    segment is handed again, which the planner takes as it always did (a numbered
+    segment is a no-op)."""
+
+    def __init__(self, store: ChatStore):
+        self.store = store
+        self._start(None)
+
+    def _start(self, segs: list[Segment] | None) -> None:
+        self.covered = IdRanges()
+        self._queue: list[Segment] = []          # by id, all above the last limit
+        self._list, self._seen, self._last = segs, 0, None
+
+    def refresh(self) -> None:
+        """Fold in the segments listed since the last call."""
+        segs = self.store.cp.segments
+        if segs is not self._list or self._seen > len(segs) or \
+                (self._seen and segs[self._seen - 1] is not self._last):
+            self._start(segs)
+        for s in segs[self._seen:]:
+            if s.kind == "history":
+                self.covered.add(s.lo, s.hi)
+                if s.count:
+                    bisect.insort(self._queue, s, key=_lo)
+        self._seen = len(segs)
+        self._last = segs[-1] if segs else None
+
+    def take(self, limit: int | None) -> list[Segment]:
+        """The segments that end at or below ``limit`` (None: all), in id order, and not
+        handed out before."""
+        n = len(self._queue)
+        if limit is not None:
+            n = next((i for i, s in enumerate(self._queue) if s.hi > limit), n)
+        out, self._queue = self._queue[:n], self._queue[n:]
+        return out
+
+
+def _lo(seg: Segment) -> int:
+    return seg.lo
+
+
 class MediaPlanner:
     def __init__(self, store: ChatStore, ledger: Ledger, kinds_: tuple[str, ...],
                  limit: int | None, tz: str):
