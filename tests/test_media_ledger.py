@@ -370,13 +370,17 @@ def _export_like(root: Path) -> dict[str, tuple[str, int]]:
     return owner
 
 
+def _known(owner: dict):
+    return lambda found: {f.path: owner[f.path] for f in found if f.path in owner}
+
+
 def test_a_lost_ledger_is_rebuilt_from_the_files_on_disk(tmp_path):
     owner = _export_like(tmp_path)
     before = {k: e for k, e in entries(tmp_path).items() if e.status == DONE}
     ledger_path(tmp_path).unlink()
     (tmp_path / "photos" / "stray.jpg").write_bytes(b"?")           # no message claims it
     (tmp_path / "photos" / "photo_9@x.jpg.part").write_bytes(b"")   # an unfinished download
-    got = ledger_rebuild.rebuild(tmp_path, owner.get)
+    got = ledger_rebuild.rebuild(tmp_path, _known(owner))
     assert got.unidentified == ["photos/stray.jpg"] and got.on_disk == 6
     # photo 60 was the 4th photo message (10 repeated at 3), so its name says 4
     assert got.counters == {"photos": 4, "audios": 1}
@@ -393,7 +397,7 @@ def test_a_rebuild_keeps_what_the_old_ledger_holds_and_requeues_lost_files(tmp_p
     owner = _export_like(tmp_path)
     lost = next(p for p, (_k, i) in owner.items() if i == 20)
     (tmp_path / lost).unlink()
-    got = ledger_rebuild.rebuild(tmp_path, owner.get, counted=[(1, 7)])
+    got = ledger_rebuild.rebuild(tmp_path, _known(owner), counted=[(1, 7)])
     after = entries(tmp_path)
     assert after[file_key("photo", 20)].status == PENDING         # fetched again next run
     assert after[file_key("photo", 70)].status == SKIPPED          # not on disk, still known
@@ -405,7 +409,7 @@ def test_a_rebuild_keeps_what_the_old_ledger_holds_and_requeues_lost_files(tmp_p
 def test_a_rebuild_sets_aside_a_file_that_is_not_a_ledger(tmp_path):
     owner = _export_like(tmp_path)
     ledger_path(tmp_path).write_bytes(b"garbage")
-    ledger_rebuild.rebuild(tmp_path, owner.get)
+    ledger_rebuild.rebuild(tmp_path, _known(owner))
     assert list(ledger_path(tmp_path).parent.glob("media.ledger.damaged-*"))
     assert len(entries(tmp_path)) == 5
 

@@ -77,7 +77,7 @@ class NotALedger(Exception):
 
     def __init__(self, path: Path):
         super().__init__(f"{path} is not a tgarc media ledger; the next `tgarc export` of "
-                         f"the chat sets it aside and numbers its files again")
+                         f"the chat sets it aside and rebuilds it from the files on disk")
         self.path = path
 
 
@@ -137,6 +137,7 @@ class Ledger:
         self.counters: dict[str, int] = {}
         self.counted = IdRanges()
         self.notices: list[str] = []      # what opening found and did (one line each)
+        self.damaged = False              # opening cut damaged records off
         self._index: dict[int, int] = {}
         self._live = 0                    # bytes of the live entry records
         self._size = 0                    # bytes of the log
@@ -230,6 +231,7 @@ class Ledger:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
             aside = self.path.with_name(f"{name}.damaged-{stamp}")
             shutil.copyfile(self.path, aside)
+            self.damaged = True
             self.notices.append(f"state/{name} is damaged at byte {good}; kept as "
                                 f"state/{aside.name}, cut to the {len(self)} entries before it "
                                 f"(the media files on disk rebuild the rest)")

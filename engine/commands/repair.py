@@ -14,7 +14,8 @@ def run(folder: str, shared: bool = False) -> int:
     """Make each chat under ``folder`` consistent again, offline: rebuild a missing or
     damaged checkpoint from the archive, keep whole segments it did not list, and set
     damaged segments aside into ``quarantine/`` (their ids are fetched again by the next
-    export). Nothing is deleted. Exit 0 once every chat is consistent."""
+    export), rebuild a lost or damaged media ledger from the files on disk. Nothing is
+    deleted. Exit 0 once every chat is consistent."""
     from engine.archive.store import ChatStore
 
     private_files(shared)
@@ -27,6 +28,7 @@ def run(folder: str, shared: bool = False) -> int:
         with ChatStore.load(r) as store:
             bad = store.check()
             store.commit()
+            _media_ledger(store)
             for line in store.notices:
                 say(line)
             gone = [s for s in bad if s.kind == "history" and s.count]
@@ -50,3 +52,17 @@ def run(folder: str, shared: bool = False) -> int:
         print("tgarc: repaired; run the same export command again to fetch what was set aside",
               file=sys.stderr)
     return 0
+
+
+def _media_ledger(store) -> None:
+    """The chat's media ledger rebuilt from the files on disk when it was lost or damaged
+    (engine/media/identify.py); a chat without media gets none."""
+    from engine.archive import layout
+    from engine.media import identify, ledger_rebuild
+
+    if not (store.root / layout.STATE / layout.MEDIA_LEDGER).exists() \
+            and not ledger_rebuild.any_on_disk(store.root):
+        return
+    zones = (store.cp.output.tz, *(r.tz for r in reversed(store.cp.runs)), "UTC")
+    with identify.open_ledger(store, zones) as ledger:
+        store.notices.extend(f"{store.root.name}: {line}" for line in ledger.notices)

@@ -15,6 +15,7 @@ kept: entries not on disk stay as they were (pending, failed, skipped), except t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -69,6 +70,18 @@ def numbered(path: str) -> tuple[str, int] | None:
     return _COUNTER[mt[1]], int(mt[2])
 
 
+def any_on_disk(root: Path) -> bool:
+    """Whether the chat folder's media folders hold any finished file (``scan``'s, unhashed)."""
+    for folder in kinds.FOLDERS:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError), \
+                os.scandir(root / folder) as it:
+            for entry in it:
+                if entry.is_file(follow_symlinks=False) and not entry.name.startswith(".") \
+                        and not entry.name.endswith(_UNFINISHED):
+                    return True
+    return False
+
+
 def scan(root: Path) -> list[Found]:
     """Every finished media file in the chat folder's media folders, its thumbnail
     attached, in path order."""
@@ -92,19 +105,23 @@ def scan(root: Path) -> list[Found]:
     return found
 
 
-def rebuild(root: Path, identify: Callable[[str], tuple[str, int] | None],
-            counted: Iterable[tuple[int, int]] = ()) -> Rebuilt:
+def rebuild(root: Path, identify: Callable[[list[Found]], dict[str, tuple]],
+            counted: Iterable[tuple[int, int]] = (), status: str = DONE) -> Rebuilt:
     """Rewrite ``state/media.ledger`` from what it still holds and the files on disk.
-    ``identify(path)`` gives the (kind, id) of the Telegram file at a relative path;
-    ``counted`` the message ids already numbered (the archive's covered ranges, when
-    every archived page went through ``numbering.number``)."""
+    ``identify(found)`` gives, for each relative path it knows, the (kind, id) of the
+    Telegram file there, and the id of the first message it was seen in when it knows it
+    (engine/media/identify.py asks the archive); ``counted`` the message ids already
+    numbered (the archive's covered ranges, when every archived page went through
+    ``numbering.number``); ``status`` the one a file found on disk gets (``PENDING``: the
+    next download pass finds it whole, fetches nothing, and reads it as it reads a new
+    file: its probe and thumbnail; a contact's vCard, written from its message, is done)."""
     lock = ChatLock.acquire(root)
     try:
         entries, counters, ids = _salvage(root)
         for lo, hi in counted:
             ids.add(lo, hi)
         found = scan(root)
-        on_disk, unidentified = _take_found(found, identify, entries, counters)
+        on_disk, unidentified = _take_found(found, identify, entries, counters, status)
         for key, e in entries.items():
             if e.status == DONE and key not in on_disk:
                 entries[key] = msgspec.structs.replace(e, status=PENDING)
@@ -127,24 +144,26 @@ def _salvage(root: Path) -> tuple[dict[int, Entry], dict[str, int], IdRanges]:
 
 
 def _take_found(found: list[Found], identify, entries: dict[int, Entry],
-                counters: dict[str, int]) -> tuple[set[int], list[str]]:
+                counters: dict[str, int], status: str) -> tuple[set[int], list[str]]:
     on_disk: set[int] = set()
     unidentified = []
+    known = identify(found)
     for f in found:
         if f.counter:
             counters[f.counter] = max(counters.get(f.counter, 0), f.n)
-        which = identify(f.path)
+        which = known.get(f.path)
         if which is None:
             unidentified.append(f.path)
             continue
-        key = file_key(*which)
+        key = file_key(which[0], which[1])
         on_disk.add(key)
         old = entries.get(key)
         if old is None:
-            old = Entry(which[0], which[1], f.counter, f.n)
+            old = Entry(which[0], which[1], f.counter, f.n, *which[2:3])
         # the name on disk wins: it is what every message already points at
         # an old entry's number stands (names never change); the file's facts are the disk's
         entries[key] = msgspec.structs.replace(
-            old, status=DONE, reason="", path=f.path, thumb=f.thumb, size=f.size,
+            old, status=DONE if which[0] == "contact" else status, reason="",
+            path=f.path, thumb=f.thumb, size=f.size,
             sha256=f.sha256, error="")
     return on_disk, unidentified

@@ -23,17 +23,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import logging
-import os
 import sys
 import time
-from pathlib import Path
 
-from engine.archive.media_ledger import Ledger, NotALedger
+from engine.archive.media_ledger import Ledger
 from engine.archive.ranges import IdRanges
 from engine.archive.store import ChatStore
 from engine.config import ExportConfig
+from engine.media import identify
 from engine.supervisor.media_fetch import MediaFetch, MediaTally, Stopped
 from engine.supervisor.media_plan import MediaPlanner, Plan, Unplanned
 from engine.supervisor.media_transcode import Transcoder, TranscodeTally
@@ -83,7 +81,9 @@ class MediaRun:
 
     async def open(self) -> None:
         store = self.store
-        self.ledger = await asyncio.to_thread(_open_ledger, store.root)
+        self.ledger = await asyncio.to_thread(
+            identify.open_ledger, store,
+            (self.tz, store.cp.output.tz, *(r.tz for r in reversed(store.cp.runs)), "UTC"))
         for line in self.ledger.notices:
             say(f"{store.root.name}: {line}")
         self.planner = MediaPlanner(store, self.ledger, self.cfg.media,
@@ -211,23 +211,6 @@ class MediaRun:
             await self.lanes.close()
         if self.ledger is not None:
             self.ledger.close()
-
-
-def _open_ledger(root: Path) -> Ledger:
-    """The chat's ledger; one that is not a ledger at all is set aside and a new one
-    begun: numbering the archive again in id order gives the same names, and files
-    already on disk are taken as they are (download() hashes a complete file instead of
-    fetching it)."""
-    try:
-        return Ledger.open(root)
-    except NotALedger as exc:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        aside = exc.path.with_name(f"{exc.path.name}.damaged-{stamp}")
-        os.replace(exc.path, aside)
-        ledger = Ledger.open(root)
-        ledger.notices.append(f"state/{exc.path.name} was not a media ledger; kept as "
-                              f"state/{aside.name} and begun again (files on disk are kept)")
-        return ledger
 
 
 @contextlib.asynccontextmanager
