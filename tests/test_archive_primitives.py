@@ -121,6 +121,7 @@ def test_id_ranges_match_a_plain_set(spans, lo, width):
     hi = lo + width
     gaps = ranges.missing(lo, hi)
     assert {i for a, b in gaps for i in range(a, b + 1)} == set(range(lo, hi + 1)) - model
+    assert ranges.first_missing(lo, hi) == min(set(range(lo, hi + 1)) - model, default=None)
     assert ranges.max_id() == (max(model) if model else 0)
     with pytest.raises(ValueError):
         ranges.add(5, 4)

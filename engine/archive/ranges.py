@@ -53,6 +53,14 @@ class IdRanges:
             out.append((cur, hi))
         return out
 
+    def first_missing(self, lo: int, hi: int) -> int | None:
+        """The lowest id of lo..hi not covered, or None: ``missing(lo, hi)[0][0]`` found by
+        bisection, however many holes lie above it."""
+        r = self._r
+        i = bisect.bisect_right(r, (lo, float("inf")))
+        cur = r[i - 1][1] + 1 if i and r[i - 1][1] >= lo else lo
+        return cur if cur <= hi else None
+
     @property
     def ranges(self) -> list[tuple[int, int]]:
         return list(self._r)

@@ -144,8 +144,9 @@ class MediaRun:
         """The highest id below which every id this run fetches is in the archive; None
         when all of it is (every segment may be numbered)."""
         covered = self.unplanned.covered
-        gaps = [g for lo, hi in self.spans.ranges for g in covered.missing(lo, hi)]
-        return min(lo for lo, _ in gaps) - 1 if gaps else None
+        holes = [h for lo, hi in self.spans.ranges
+                 if (h := covered.first_missing(lo, hi)) is not None]
+        return min(holes) - 1 if holes else None
 
     async def _step(self, final: bool = False) -> None:
         while True:
