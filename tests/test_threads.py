@@ -189,6 +189,33 @@ def test_a_rerun_with_new_messages_extends_the_chat_and_its_topic_views(tmp_path
     assert general[-1]["text"] == "later message 39"
 
 
+def test_an_empty_topic_view_does_not_stop_the_views_resuming(tmp_path):
+    """A topic without a message (here all of topic 4's are gone before the first export)
+    has an empty view: its result.json is the empty document. A re-run that adds messages
+    elsewhere still extends the views in place: the other topics' files and the empty
+    one's stay untouched, and every byte equals a fresh export's."""
+    with served(400) as dc:
+        chat = dc.corpus.chats["supergroup"]
+        dc.corpus.delete_messages("supergroup", [i for i in existing(dc.corpus, "supergroup")
+                                                 if dc.corpus.topic_of(chat, i) == 4])
+        ok = tgarc(dc, tmp_path / "a", "--quiet", target="@tgarc_group")
+        assert ok.returncode == 0, ok.stderr
+        root = tmp_path / "a" / GROUP_DIR
+        empty = doc_of(next((root / "topics").glob("4-*")))
+        assert empty["messages"] == []
+        quiet = {p: p.stat().st_mtime_ns for p in (root / "topics").glob("[234]-*/*")
+                 if p.is_file()}
+        assert len(quiet) == 9
+        for i in range(10):
+            dc.corpus.add_message("supergroup", f"later message {i}")    # General's
+        r = tgarc(dc, tmp_path / "a", "--quiet", target="@tgarc_group")
+        assert r.returncode == 0, r.stderr
+        assert tgarc(dc, tmp_path / "fresh", "--quiet", target="@tgarc_group").returncode == 0
+        assert run_cli(dc, "verify", str(tmp_path / "a")).returncode == 0
+    assert tree(root) == tree(tmp_path / "fresh" / GROUP_DIR)
+    assert {p: p.stat().st_mtime_ns for p in quiet} == quiet
+
+
 def test_one_topic_alone_is_fetched_through_get_replies(tmp_path):
     with served(150) as dc:
         corpus = dc.corpus

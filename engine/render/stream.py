@@ -73,9 +73,12 @@ class ResultTail:
     back. A crash in between leaves a file the checkpoint does not vouch for (its size
     differs): the next run writes it whole."""
 
-    def __init__(self, f, head: bytes, tail: bytes, size: int, mtime_ns: int):
-        self.f, self.tail, self.size = f, tail, size
-        self.at = size - len(tail)
+    def __init__(self, f, head: bytes, tail: bytes, size: int, mtime_ns: int,
+                 empty: bytes | None = None):
+        """``empty``: the file is the document without a message (a topic none of whose
+        messages is left): the first fragments replace it whole, head first."""
+        self.f, self.head, self.tail, self.size, self.empty = f, head, tail, size, empty
+        self.at = 0 if empty is not None else size - len(tail)
         self.kept = (size, mtime_ns, self.at)      # Assembled.kept
         f.seek(self.at)
 
@@ -87,6 +90,10 @@ class ResultTail:
         except OSError:
             return None
         st = os.fstat(f.fileno())
+        empty = result_json.document(info, meta.kind, [], meta.me)
+        if st.st_size == size == len(empty) and f.read() == empty:
+            return cls(f, head, tail, size, st.st_mtime_ns, empty)
+        f.seek(0)
         ok = st.st_size == size and size > len(head) + len(tail) and f.read(len(head)) == head
         if ok:
             f.seek(size - len(tail))
@@ -98,7 +105,8 @@ class ResultTail:
 
     def add(self, frags: list[bytes]) -> None:
         if frags:
-            self.f.write(b",\n  " + b",\n  ".join(frags))
+            first = self.empty is not None and not self.added
+            self.f.write((self.head if first else b",\n  ") + b",\n  ".join(frags))
             self.added = True
 
     added = False
@@ -118,7 +126,7 @@ class ResultTail:
         if self.added:
             with contextlib.suppress(OSError):
                 self.f.seek(self.at)
-                self.f.write(self.tail)
+                self.f.write(self.tail if self.empty is None else self.empty)
                 self.f.truncate()
         self.f.close()
 
@@ -139,7 +147,7 @@ class Appending:
         except OSError:
             return None
         st = os.fstat(f.fileno())
-        if st.st_size != size or not size:
+        if st.st_size != size:
             f.close()
             return None
         return cls(f, size, st.st_mtime_ns)
