@@ -1,4 +1,4 @@
-"""result.json and messages.jsonl extended in place (engine/render/stream.py ``ResultTail``,
+"""result.json and messages.jsonl extended in place (engine/render/outfiles.py ``ResultTail``,
 ``Appending``), from a document with messages and from the empty document (a topic none of
 whose messages is left): the extension equals the document written whole, and an aborted
 one leaves the file as it was."""
@@ -9,7 +9,7 @@ import pytest
 
 from engine import model as m
 from engine.model.chat import ChatMeta
-from engine.render.stream import Appending, ResultDoc, ResultTail
+from engine.render.outfiles import Appending, ResultDoc, ResultTail
 
 META = ChatMeta(m.PeerRef("channel", 7), "channel", "a channel")
 INFO = m.PeerInfo(META.ref, "a channel / a topic", None)

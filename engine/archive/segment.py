@@ -94,9 +94,10 @@ def unseal(data: bytes, path: Path) -> memoryview | bytes:
         raise DamagedSegment(path, f"its data does not decompress: {exc}") from None
 
 
-def read_segment_file(path: Path) -> m.Batch:
+def read_segment_file(path: Path, decoder: msgspec.msgpack.Decoder = m.BATCH_DECODER):
+    """The segment's Batch (or what ``decoder`` takes of it), its file checked."""
     try:
-        return m.BATCH_DECODER.decode(unseal(path.read_bytes(), path))
+        return decoder.decode(unseal(path.read_bytes(), path))
     except FileNotFoundError:
         raise DamagedSegment(path, "the file is missing") from None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:

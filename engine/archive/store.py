@@ -316,8 +316,8 @@ class ChatStore:
     def segment_path(self, name: str) -> Path:
         return self.archive / name
 
-    def read_segment(self, name: str) -> m.Batch:
-        return read_segment_file(self.segment_path(name))
+    def read_segment(self, name: str, decoder=m.BATCH_DECODER) -> m.Batch:
+        return read_segment_file(self.segment_path(name), decoder)
 
     def write_segment(self, name: str, payload: bytes) -> None:
         """Durable (fsynced) but not yet listed; see ``commit``."""

@@ -29,22 +29,14 @@ from zoneinfo import ZoneInfo
 
 from engine import model as m
 from engine.archive import layout
-from engine.archive.atomic import fsync_dir, write_atomic
+from engine.archive.atomic import Output, fsync_dir, write_atomic
 from engine.archive.store import ChatStore, Segment
 from engine.render import blocks, day_notes
 from engine.render import resume as resume_state
 from engine.render.context import clock_for
 from engine.render.fragments import RENDER_VERSION
-from engine.render.stream import (
-    Appending,
-    Output,
-    ResultDoc,
-    ResultTail,
-    Stream,
-    history_segments,
-    refreshed,
-    rendered,
-)
+from engine.render.outfiles import Appending, ResultDoc, ResultTail
+from engine.render.stream import Stream, history_segments, refreshed, rendered
 
 FORMATS = ("json", "jsonl", "md")
 

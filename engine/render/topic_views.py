@@ -25,12 +25,13 @@ import orjson
 
 from engine import model as m
 from engine.archive import layout
-from engine.archive.atomic import write_atomic
+from engine.archive.atomic import Output, write_atomic
 from engine.archive.naming import slug
 from engine.archive.store import ChatStore
 from engine.render import day_notes, renderer
 from engine.render.assemble import prune_notes
-from engine.render.stream import Appending, Output, PendingDays, ResultDoc, ResultTail, Stream
+from engine.render.outfiles import Appending, ResultDoc, ResultTail
+from engine.render.stream import PendingDays, Stream
 
 GENERAL = 1          # a forum's General topic: messages without a topic header
 VIEWS = "topic_views.json"  # in the chat's state/: what each view held after its last render
