@@ -34,6 +34,7 @@ RENDER_CACHE = "render"                     # in STATE
 MEDIA_LEDGER = "media.ledger"               # in STATE
 CATALOGUE = "catalogue.q"                   # in STATE: (id, date) of every assembled message
 PEERS = "peers.msgpack"                     # in STATE: the peers the assembly has met
+POSTS = "posts.msgpack"                     # in STATE: each segment's posts with comments
 QUARANTINE = "quarantine"
 TRANSCODED = "transcoded"                   # compact copies of videos (--transcode)
 RESULT_JSON = "result.json"

@@ -46,16 +46,48 @@ class Thread:
     fetch: bool                 # False: its outputs only are rendered again
 
 
+_POSTS = msgspec.msgpack.Decoder(dict[str, list[tuple[int, int, int]]])
+
+
+def posts_with_comments(store: ChatStore) -> list[tuple[int, int, int]]:
+    """(post, comments, discussion group) of every archived post that announces comments,
+    in its newest version, by id. What each segment says is kept in ``state/posts.msgpack``
+    by segment name (never reused), so a re-run decodes only the segments it has not seen:
+    of a history segment, its posts with comments; of a refresh segment, every message of
+    the chat (a newer version may add or take away its comments)."""
+    meta, path = store.cp.chat, store.state / layout.POSTS
+    try:
+        cache = _POSTS.decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        cache = {}
+    seen, fresh = {}, False
+    for seg in store.cp.segments:
+        if seg.kind not in ("history", "refresh") or not seg.count:
+            continue
+        got = cache.get(seg.name)
+        if got is None:
+            got, fresh = [], True
+            every = seg.kind == "refresh"
+            for x in store.read_segment(seg.name).messages:
+                if x.chat == meta.ref and (every or (x.comments_chat and x.replies)):
+                    got.append((x.id, x.replies or 0, x.comments_chat or 0))
+        seen[seg.name] = got
+    posts: dict[int, tuple[int, int]] = {}
+    for seg in sorted((s for s in store.cp.segments if s.name in seen),
+                      key=lambda s: s.kind == "refresh"):     # history first, then refreshes
+        for post, replies, group in seen[seg.name]:           # in catalogue order
+            if replies and group:
+                posts[post] = (replies, group)
+            else:
+                posts.pop(post, None)
+    if fresh or len(seen) != len(cache):
+        write_atomic(path, msgspec.msgpack.encode(seen), durable=False)   # a cache
+    return [(post, *posts[post]) for post in sorted(posts)]
+
+
 def threads_of(store: ChatStore, tz: str) -> tuple[list[Thread], list[Thread], int]:
     """(threads to fetch, threads to render again, posts with a thread)."""
-    meta = store.cp.chat
-    overrides, _ = asm.refreshed(store)
-    posts: list[tuple[int, int, int]] = []          # (post, comments, discussion group)
-    for seg in asm.history_segments(store):
-        for x in store.read_segment(seg.name).messages:
-            x = overrides.get(x.id, x)
-            if x.chat == meta.ref and x.comments_chat and x.replies:
-                posts.append((x.id, x.replies, x.comments_chat))
+    posts = posts_with_comments(store)
     todo, heal = [], []
     for post, replies, group in posts:
         root = store.root / layout.COMMENTS / str(post)
