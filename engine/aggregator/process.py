@@ -58,9 +58,10 @@ class Run:
             "status": status,
             "chat": f.chat,
             "chats_total": max(f.chats_total, len(f.chats)),
+            # by folder, not in the order they ended (which varies from run to run)
             "chats": [{"chat": c.chat, "folder": c.folder, "status": c.status,
                        "messages": c.messages, "seconds": round(c.seconds, 3),
-                       "error": c.error} for c in f.chats],
+                       "error": c.error} for c in sorted(f.chats, key=_folder)],
             "started": iso(self.started_wall),
             "finished": iso(time.time()) if final else None,
             "wall_seconds": round(wall, 3),
@@ -210,3 +211,8 @@ def main(rx, cfg: dict) -> None:
             rx.ring.unlink()
     with contextlib.suppress(Exception):
         rx.close()
+
+
+def _folder(chat) -> tuple[bool, str, str]:
+    """By folder; a chat that never got one (not found, say) after those that did."""
+    return not chat.folder, chat.folder, chat.chat
