@@ -28,6 +28,19 @@ def served(messages: int = 150, text_only: bool = False, **kw):
         yield dc
 
 
+def demo_channel(messages: int):
+    """(its PeerRef, its messages in the model) of the demo corpus's channel, converted
+    as an export would, without a server."""
+    from engine.telegram import convert
+
+    corpus = Corpus(messages=messages)
+    chat = next(c for c in corpus.chats.values() if c.key == "channel")
+    ref = convert.peer_ref(chat.peer())
+    return ref, [convert.message(x, ref) for x in
+                 (corpus.message(chat, i) for i in range(chat.first_id, chat.top_id + 1))
+                 if x is not None]
+
+
 def env_for(dc: FakeDC, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TGARC_")
            or k in ("TGARC_SHM_DIR", "TGARC_REQUIRE_NATIVE")}

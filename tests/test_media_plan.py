@@ -9,19 +9,13 @@ import msgspec
 from engine import model as m
 from engine.archive.media_ledger import Ledger
 from engine.archive.store import ChatMeta, ChatStore
-from engine.fakedc.corpus import Corpus
 from engine.supervisor.catalogue import archive_batch
 from engine.supervisor.media_plan import MediaPlanner
-from engine.telegram import convert
+from tests._export import demo_channel
 
 
 def _store(tmp_path, files_known: bool = True):
-    corpus = Corpus(messages=400)
-    chat = next(c for c in corpus.chats.values() if c.key == "channel")
-    ref = convert.peer_ref(chat.peer())
-    msgs = [convert.message(x, ref) for x in
-            (corpus.message(chat, i) for i in range(chat.first_id, chat.top_id + 1))
-            if x is not None]
+    ref, msgs = demo_channel(400)
     store = ChatStore.open(tmp_path, ChatMeta(ref, "channel", "chat"))
     plain = [x for x in msgs if x.media is None]
     filed = [x for x in msgs if isinstance(x.media, m.Photo | m.Document)]

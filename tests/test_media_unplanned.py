@@ -16,21 +16,15 @@ from engine import model as m
 from engine.archive.media_ledger import Ledger
 from engine.archive.ranges import IdRanges
 from engine.archive.store import ChatMeta, ChatStore, Segment
-from engine.fakedc.corpus import Corpus
 from engine.render.stream import history_segments
 from engine.supervisor.catalogue import archive_batch
 from engine.supervisor.media_plan import MediaPlanner, Unplanned
-from engine.telegram import convert
+from tests._export import demo_channel
 
 
 def _store(root, per: int = 25):
     """A channel of the demo corpus, ``per`` messages a segment, media included."""
-    corpus = Corpus(messages=600)
-    chat = next(c for c in corpus.chats.values() if c.key == "channel")
-    ref = convert.peer_ref(chat.peer())
-    msgs = [convert.message(x, ref) for x in
-            (corpus.message(chat, i) for i in range(chat.first_id, chat.top_id + 1))
-            if x is not None]
+    ref, msgs = demo_channel(600)
     store = ChatStore.open(root, ChatMeta(ref, "channel", "chat"))
     for k in range(0, len(msgs), per):
         part = msgs[k:k + per]
