@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import heapq
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -116,8 +117,8 @@ class Unplanned:
 
     def _start(self, segs: list[Segment] | None) -> None:
         self.covered = IdRanges()
-        self._queue: list[Segment] = []          # by id, all above the last limit
-        self._list, self._seen, self._last = segs, 0, None
+        self._queue: list[tuple[int, int, Segment]] = []   # a heap by id: above the last limit
+        self._list, self._seen, self._last, self._pushed = segs, 0, None, 0
 
     def refresh(self) -> None:
         """Fold in the segments listed since the last call."""
@@ -129,22 +130,18 @@ class Unplanned:
             if s.kind == "history":
                 self.covered.add(s.lo, s.hi)
                 if s.count:
-                    bisect.insort(self._queue, s, key=_lo)
+                    self._pushed += 1
+                    heapq.heappush(self._queue, (s.lo, self._pushed, s))
         self._seen = len(segs)
         self._last = segs[-1] if segs else None
 
     def take(self, limit: int | None) -> list[Segment]:
         """The segments that end at or below ``limit`` (None: all), in id order, and not
         handed out before."""
-        n = len(self._queue)
-        if limit is not None:
-            n = next((i for i, s in enumerate(self._queue) if s.hi > limit), n)
-        out, self._queue = self._queue[:n], self._queue[n:]
+        q, out = self._queue, []
+        while q and (limit is None or q[0][2].hi <= limit):   # disjoint: hi follows lo
+            out.append(heapq.heappop(q)[2])
         return out
-
-
-def _lo(seg: Segment) -> int:
-    return seg.lo
 
 
 class MediaPlanner:
