@@ -101,8 +101,9 @@ def _parser() -> argparse.ArgumentParser:
                                       "auto: CPUs - 1, at most 4)")
     rd.add_argument("--shared", action="store_true", help=SHARED_HELP)
 
-    rp = sub.add_parser("repair", help="rebuild a lost or damaged checkpoint, set damaged "
-                                       "archive segments aside (offline; deletes nothing)")
+    rp = sub.add_parser("repair", help="rebuild a lost or damaged checkpoint or media "
+                                       "ledger, set damaged archive segments aside "
+                                       "(offline; deletes nothing)")
     rp.add_argument("dir", help="a chat folder, or an --out folder holding several")
     rp.add_argument("--shared", action="store_true", help=SHARED_HELP)
 

@@ -63,6 +63,5 @@ def _media_ledger(store) -> None:
     if not (store.root / layout.STATE / layout.MEDIA_LEDGER).exists() \
             and not ledger_rebuild.any_on_disk(store.root):
         return
-    zones = (store.cp.output.tz, *(r.tz for r in reversed(store.cp.runs)), "UTC")
-    with identify.open_ledger(store, zones) as ledger:
+    with identify.open_ledger(store) as ledger:
         store.notices.extend(f"{store.root.name}: {line}" for line in ledger.notices)

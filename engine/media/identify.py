@@ -134,13 +134,14 @@ def from_archive(store, zones: Iterable[str]) -> Identify:
     return ident
 
 
-def open_ledger(store, zones: Iterable[str]) -> Ledger:
+def open_ledger(store, tz: str = "") -> Ledger:
     """The chat's media ledger, rebuilt first from the files on disk when it is missing
     while files are there, is not a ledger at all, or was damaged. Numbering the archive
     again instead gives the same names only when every message was numbered in one pass
     in id order; after a backfill (``--min-id`` first, the rest later) it would hand files
     on disk to other messages, write contacts over each other and download again under new
-    names (docs/media.md)."""
+    names (docs/media.md). Names' dates are tried in ``tz`` (this run's), then in the
+    zones of the chat's outputs and earlier runs."""
     root = store.root
     path = root / layout.STATE / layout.MEDIA_LEDGER
     notices: list[str] = []
@@ -161,7 +162,8 @@ def open_ledger(store, zones: Iterable[str]) -> Ledger:
                 return ledger
             notices, why = ledger.notices, "was damaged"
             ledger.close()
-    ident = from_archive(store, zones)
+    cp = store.cp
+    ident = from_archive(store, (tz, cp.output.tz, *(r.tz for r in reversed(cp.runs)), "UTC"))
     got = ledger_rebuild.rebuild(
         root, lambda found: ident(found, lambda p: (root / p).read_bytes()), status=PENDING)
     ledger = Ledger.open(root)

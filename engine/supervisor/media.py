@@ -81,9 +81,7 @@ class MediaRun:
 
     async def open(self) -> None:
         store = self.store
-        self.ledger = await asyncio.to_thread(
-            identify.open_ledger, store,
-            (self.tz, store.cp.output.tz, *(r.tz for r in reversed(store.cp.runs)), "UTC"))
+        self.ledger = await asyncio.to_thread(identify.open_ledger, store, self.tz)
         for line in self.ledger.notices:
             say(f"{store.root.name}: {line}")
         self.planner = MediaPlanner(store, self.ledger, self.cfg.media,
